@@ -1,0 +1,51 @@
+# Taskhook: `make run` starts the whole local stack; `make test` runs lint and every test.
+SHELL := /bin/bash
+# Lambda runs Python 3.12; use it when this machine has it, else python3 (the code runs on 3.11 too).
+PYTHON ?= $(shell python3.12 -c '' >/dev/null 2>&1 && echo python3.12 || echo python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/taskhook/python
+export PORT ?= 8000
+
+.PHONY: run test lint unit functional e2e bench bench-quick soak package deploy-sam deploy-chalice keys clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP) ## the whole local stack on http://127.0.0.1:$(PORT)
+	$(PY) -m infra.local_stack
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(PY) -m cfnlint template.yaml
+
+test: lint ## lint, then unit, functional and end-to-end tests
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+functional: $(STAMP)
+	$(PY) -m pytest tests/functional
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e
+
+package: $(STAMP) ## build both deploy artifacts: build/chalice (chalice package) and build/sam
+	rm -rf build/chalice && $(PY) -m chalice package --stage dev build/chalice
+
+deploy-sam: ## needs AWS credentials and the SAM CLI
+	sam build && sam deploy --guided
+
+deploy-chalice: $(STAMP) ## needs AWS credentials
+	$(PY) -m chalice deploy --stage dev
+
+keys: $(STAMP) ## e.g. make keys ARGS="create --team acme"
+	bin/taskhook keys $(ARGS)
+
+clean:
+	rm -rf $(VENV) build .taskhook .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""One thin module per Lambda role: parse the event, call the domain, map the answer."""

@@ -1,0 +1,96 @@
+"""The REST API (seed 002's v1 routes): thin views over taskhook's TaskService."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from taskhook import composition
+from taskhook.config import settings
+from taskhook.errors import ValidationFailed
+from taskhook.pagination import pagination, parse_list_query
+from taskhook.ports import ApiKey
+from taskhook.validation import decode_json_object, parse_create_request
+
+from .responses import endpoint, json_response
+
+api = Blueprint(__name__)
+
+# API Gateway and curl send these for JSON bodies; anything else gets Chalice's 415.
+BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def _request() -> Any:
+    return api.current_request
+
+
+def _authenticate() -> ApiKey:
+    return composition.api_key_service().authenticate(_request().headers.get("authorization"))
+
+
+def _wait_seconds(params: dict[str, str]) -> float:
+    raw = params.get("wait")
+    if raw in (None, ""):
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 25:
+        raise ValidationFailed("wait must be a number between 0 and 25")
+    return value
+
+
+@api.route("/health", methods=["GET"])
+@endpoint
+def health() -> Response:
+    return json_response({"status": "ok"})
+
+
+@api.route("/v1/tasks", methods=["POST"], content_types=BODY_TYPES)
+@endpoint
+def create_task() -> Response:
+    key = _authenticate()
+    request = parse_create_request(decode_json_object(_request().raw_body))
+    service = composition.task_service()
+    idempotency_key = _request().headers.get("idempotency-key")
+    if idempotency_key is None:
+        return json_response({"task": service.create(key.team_id, request).public()}, 201)
+    if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise ValidationFailed(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    task, created = service.create_idempotent(
+        key.team_id, idempotency_key, request, composition.idempotency()
+    )
+    return json_response({"task": task.public()}, 201 if created else 200)
+
+
+@api.route("/v1/tasks", methods=["GET"])
+@endpoint
+def list_tasks() -> Response:
+    key = _authenticate()
+    query = parse_list_query(_request().query_params)
+    tasks, total = composition.task_service().list(key.team_id, query)
+    return json_response({"tasks": [t.public() for t in tasks], "pagination": pagination(total, query)})
+
+
+@api.route("/v1/tasks/{task_id}", methods=["GET"])
+@endpoint
+def get_task(task_id: str) -> Response:
+    key = _authenticate()
+    params = _request().query_params or {}
+    unknown = sorted(set(params) - {"wait"})
+    if unknown:
+        raise ValidationFailed(f"Unknown query parameter: {unknown[0]}")
+    task = composition.task_service().wait_for_change(
+        key.team_id, task_id, _wait_seconds(params), settings().long_poll_interval
+    )
+    return json_response({"task": task.public()})
+
+
+@api.route("/v1/tasks/{task_id}/cancel", methods=["POST"], content_types=BODY_TYPES)
+@endpoint
+def cancel_task(task_id: str) -> Response:
+    key = _authenticate()
+    return json_response({"task": composition.task_service().cancel(key.team_id, task_id).public()})

@@ -1,0 +1,223 @@
+"""`make run`: the whole Taskhook stack on one machine, no Docker, no AWS account.
+
+1. the embedded emulator (moto's server on 127.0.0.1), unless AWS_ENDPOINT_URL names another
+   (LocalStack, for instance);
+2. every table, queue and bucket of template.yaml, provisioned in it;
+3. the REST API (the Chalice app) on http://127.0.0.1:$PORT;
+4. the event-source runner, which does what Lambda's triggers do on AWS.
+SIGINT / SIGTERM stop the whole process tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .state import ROOT, clear_state, write_state
+
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+# The local stack calls targets on this machine; on AWS loopback stays refused.
+LOCAL_OUTBOUND_ALLOW = "127.0.0.0/8,::1,localhost"
+DEV_TEAM = "dev"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+class LocalStack:
+    def __init__(self, port: int, emulator_url: str | None, verbose: bool) -> None:
+        self.port = port
+        self.emulator_url = emulator_url
+        self.verbose = verbose
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.env: dict[str, str] = {}
+        self.stopping = False
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        if self.verbose:
+            output: Any = None
+        else:  # keep the terminal for the banner; each child's output goes to its own log
+            log_dir = Path(os.environ.get("TASKHOOK_STATE_DIR") or ROOT / ".taskhook")
+            log_dir.mkdir(parents=True, exist_ok=True)
+            output = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        process = subprocess.Popen(
+            [sys.executable, *args], env=self.env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT if output else None
+        )
+        self.children[name] = process
+        return process
+
+    def start(self) -> dict[str, Any]:
+        env = dict(os.environ)
+        for name, value in LOCAL_CREDENTIALS.items():
+            env.setdefault(name, value)
+        env.setdefault("TASKHOOK_OUTBOUND_ALLOW", LOCAL_OUTBOUND_ALLOW)
+        pythonpath = [str(ROOT), str(ROOT / "layers" / "taskhook" / "python")]
+        env["PYTHONPATH"] = os.pathsep.join(pythonpath + [p for p in [env.get("PYTHONPATH")] if p])
+        env["PYTHONUNBUFFERED"] = "1"
+        self.env = env
+
+        if self.emulator_url is None:
+            moto_port = int(env.get("TASKHOOK_EMULATOR_PORT") or free_port())
+            moto = self._spawn("emulator", ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)])
+            wait_for_port("127.0.0.1", moto_port, 30, moto)
+            self.emulator_url = f"http://127.0.0.1:{moto_port}"
+        env["AWS_ENDPOINT_URL"] = self.emulator_url
+        os.environ.update({k: env[k] for k in LOCAL_CREDENTIALS})
+        os.environ["AWS_ENDPOINT_URL"] = self.emulator_url
+
+        from .provision import provision
+
+        resources = provision(self.emulator_url, env["AWS_REGION"])
+        env.update(resources)
+        env["TASKHOOK_OUTBOUND_ALLOW"] = env.get("TASKHOOK_OUTBOUND_ALLOW") or LOCAL_OUTBOUND_ALLOW
+        os.environ.update(resources)
+
+        dev_key = self._dev_key(env.get("TASKHOOK_DEV_API_KEY"))
+
+        api = self._spawn("api", ["-m", "infra.api_server", "--port", str(self.port)])
+        wait_for_port("127.0.0.1", self.port, 30, api)
+        self._start_runner()
+
+        state = {
+            "url": f"http://127.0.0.1:{self.port}",
+            "emulator": self.emulator_url,
+            "devKey": dev_key,
+            "pid": os.getpid(),
+            "pids": {name: p.pid for name, p in self.children.items()},
+            "env": {k: env[k] for k in [*resources, *LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL", "TASKHOOK_OUTBOUND_ALLOW"]},
+        }
+        write_state(state)
+        return state
+
+    def _start_runner(self) -> None:
+        runner = ROOT / "infra" / "runner.py"
+        if runner.exists():
+            self._spawn("runner", ["-m", "infra.runner"])
+
+    def _dev_key(self, wanted: str | None) -> str:
+        from taskhook import composition
+        from taskhook.errors import Unauthorized
+
+        composition.reset()
+        service = composition.api_key_service()
+        if wanted:
+            try:
+                service.authenticate(f"Bearer {wanted}")
+                return wanted  # an external emulator may already hold it
+            except Unauthorized:
+                pass
+        secret, _ = service.create(DEV_TEAM, name="dev key (make run)", secret=wanted or None)
+        return secret
+
+    def supervise(self) -> int:
+        """Wait until asked to stop; restart the runner if it dies (Lambda would retry too)."""
+        while not self.stopping:
+            for name, process in list(self.children.items()):
+                code = process.poll()
+                if code is None:
+                    continue
+                if name == "runner" and not self.stopping:
+                    print(f"[taskhook] runner exited ({code}); restarting it", flush=True)
+                    self._start_runner()
+                    state = _read_state_or_empty()
+                    if state:
+                        state["pids"] = {n: p.pid for n, p in self.children.items()}
+                        write_state(state)
+                    continue
+                print(f"[taskhook] {name} exited with {code}; stopping", flush=True)
+                return 1
+            time.sleep(0.2)
+        return 0
+
+    def stop(self) -> None:
+        self.stopping = True
+        for process in self.children.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + 5
+        for process in self.children.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+        clear_state()
+
+
+def _read_state_or_empty() -> dict[str, Any] | None:
+    from .state import read_state
+
+    return read_state()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--verbose", action="store_true", help="show the emulator's and the API's request logs")
+    args = parser.parse_args(argv)
+
+    external = os.environ.get("AWS_ENDPOINT_URL") or None
+    stack = LocalStack(args.port, external, args.verbose)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stack.stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        state = stack.start()
+    except Exception as exc:  # noqa: BLE001 - report and clean up whatever started
+        print(f"[taskhook] failed to start: {exc}", file=sys.stderr, flush=True)
+        stack.stop()
+        return 1
+    emulator = "external, from AWS_ENDPOINT_URL" if external else "moto server, embedded"
+    print(
+        "\n".join([
+            "Taskhook local stack is up",
+            f"  API        {state['url']}",
+            f"  Docs       {state['url']}/docs",
+            f"  Dev key    {state['devKey']}   (team '{DEV_TEAM}')",
+            f"  Emulator   {state['emulator']}  [{emulator}]",
+            f"  Outbound   loopback targets ALLOWED for local testing: {stack.env['TASKHOOK_OUTBOUND_ALLOW']}",
+            f"  State      {Path(os.environ.get('TASKHOOK_STATE_DIR') or ROOT / '.taskhook') / 'stack.json'}",
+            f"  Try        curl -H 'Authorization: Bearer {state['devKey']}' {state['url']}/v1/tasks",
+            "Ctrl-C stops everything.",
+        ]),
+        flush=True,
+    )
+    code = stack.supervise()
+    stack.stop()
+    print("[taskhook] stopped", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Creates every table, queue and bucket that template.yaml declares, in the emulator that
+AWS_ENDPOINT_URL names, and returns the functions' environment resolved against them."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import boto3
+
+from .template import Resolver, load_template
+
+PROVISIONED_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket")
+_TABLE_KEYS = ("TableName", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
+               "LocalSecondaryIndexes", "BillingMode", "StreamSpecification", "ProvisionedThroughput")
+
+
+class Provisioner:
+    def __init__(self, endpoint_url: str | None, region: str, prefix: str | None = None) -> None:
+        self.template = load_template()
+        kwargs: dict[str, Any] = {"region_name": region}
+        if endpoint_url:
+            kwargs["endpoint_url"] = endpoint_url
+        self._client: Callable[[str], Any] = lambda service: boto3.client(service, **kwargs)
+        overrides = {"Prefix": prefix} if prefix else {}
+        account = self._client("sts").get_caller_identity()["Account"]
+        self.resolver = Resolver(self.template, self._physical, region=region, account=account, overrides=overrides)
+        self._created: dict[str, dict[str, str]] = {}
+        self.resources: dict[str, Any] = self.template["Resources"]
+
+    def _physical(self, logical_id: str) -> dict[str, str]:
+        if logical_id not in self._created:
+            self._create(logical_id)
+        return self._created[logical_id]
+
+    def _create(self, logical_id: str) -> None:
+        resource = self.resources[logical_id]
+        kind = resource["Type"]
+        props = self.resolver.resolve(resource.get("Properties", {}))
+        if kind == "AWS::DynamoDB::Table":
+            self._created[logical_id] = self._table(props)
+        elif kind == "AWS::SQS::Queue":
+            self._created[logical_id] = self._queue(props)
+        elif kind == "AWS::S3::Bucket":
+            self._created[logical_id] = self._bucket(props)
+        else:
+            raise KeyError(f"{logical_id} ({kind}) is not provisioned locally")
+
+    def _table(self, props: dict[str, Any]) -> dict[str, str]:
+        ddb = self._client("dynamodb")
+        name = props["TableName"]
+        try:
+            described = ddb.describe_table(TableName=name)["Table"]
+        except ddb.exceptions.ResourceNotFoundException:
+            spec = {k: props[k] for k in _TABLE_KEYS if k in props}
+            if "StreamSpecification" in spec:  # CloudFormation implies StreamEnabled; the API does not
+                spec["StreamSpecification"] = {"StreamEnabled": True, **spec["StreamSpecification"]}
+            described = ddb.create_table(**spec)["TableDescription"]
+            ddb.get_waiter("table_exists").wait(TableName=name)
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl:
+                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        out = {"Ref": name, "Arn": described["TableArn"]}
+        if described.get("LatestStreamArn"):
+            out["StreamArn"] = described["LatestStreamArn"]
+        return out
+
+    def _queue(self, props: dict[str, Any]) -> dict[str, str]:
+        sqs = self._client("sqs")
+        name = props["QueueName"]
+        attributes = {k: str(v) for k, v in props.items() if k not in ("QueueName", "RedrivePolicy", "Tags")}
+        if "RedrivePolicy" in props:
+            import json
+
+            attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
+
+    def _bucket(self, props: dict[str, Any]) -> dict[str, str]:
+        s3 = self._client("s3")
+        name = props["BucketName"]
+        try:
+            s3.head_bucket(Bucket=name)
+        except s3.exceptions.ClientError:
+            s3.create_bucket(Bucket=name)
+        return {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+
+    def provision(self) -> dict[str, str]:
+        """Create every provisioned resource; return Globals.Function.Environment.Variables resolved."""
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] in PROVISIONED_TYPES:
+                self._physical(logical_id)
+        variables = self.template["Globals"]["Function"]["Environment"]["Variables"]
+        return {name: str(self.resolver.resolve(value)) for name, value in variables.items()}
+
+    def physical(self, logical_id: str) -> dict[str, str]:
+        return self._physical(logical_id)
+
+
+def provision(endpoint_url: str | None, region: str, prefix: str | None = None) -> dict[str, str]:
+    return Provisioner(endpoint_url, region, prefix).provision()

@@ -1,0 +1,51 @@
+"""The running local stack's state file: where the emulator is and what the resources are called,
+so that the key command, the tests and the benchmarks can find a stack that `make run` started."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_STATE_DIR = "TASKHOOK_STATE_DIR"
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get(ENV_STATE_DIR) or ROOT / ".taskhook")
+
+
+def state_file() -> Path:
+    return state_dir() / "stack.json"
+
+
+def write_state(state: dict[str, Any]) -> None:
+    path = state_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)
+
+
+def read_state() -> dict[str, Any] | None:
+    try:
+        return json.loads(state_file().read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def clear_state() -> None:
+    try:
+        state_file().unlink()
+    except OSError:
+        pass
+
+
+def apply_stack_env() -> dict[str, Any] | None:
+    """Point this process at the running local stack (its emulator and resource names)."""
+    state = read_state()
+    if state:
+        for name, value in state["env"].items():
+            os.environ.setdefault(name, value)
+    return state

@@ -1,0 +1,90 @@
+"""Reads template.yaml (CloudFormation short-form tags included) and resolves its intrinsics
+against a local account, so the local stack provisions exactly what the template declares."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _tag(name: str) -> Callable[[yaml.SafeLoader, yaml.Node], Any]:
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+            if name == "Fn::GetAtt":
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        return {name: value}
+
+    return construct
+
+
+for _short in ("Ref", "Condition"):
+    _Loader.add_constructor(f"!{_short}", _tag(_short))
+for _fn in ("Sub", "GetAtt", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or",
+            "FindInMap", "ImportValue", "Base64", "GetAZs"):
+    _Loader.add_constructor(f"!{_fn}", _tag(f"Fn::{_fn}"))
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+
+
+@dataclass
+class Resolver:
+    """Resolves Ref / Fn::Sub / Fn::GetAtt with the template's parameter defaults, the pseudo
+    parameters of a local account, and what `physical(logical_id)` reports for a resource."""
+
+    template: dict[str, Any]
+    physical: Callable[[str], dict[str, str]]
+    region: str = "us-east-1"
+    account: str = "123456789012"
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def parameter(self, name: str) -> str:
+        pseudo = {"AWS::Region": self.region, "AWS::AccountId": self.account,
+                  "AWS::StackName": self.parameter("Prefix") if name != "Prefix" else "taskhook",
+                  "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+        if name in self.overrides:
+            return self.overrides[name]
+        if name in pseudo:
+            return pseudo[name]
+        params = self.template.get("Parameters", {})
+        if name in params:
+            return str(params[name].get("Default", ""))
+        return self.physical(name)["Ref"]
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"}:
+            return self.parameter(value["Ref"])
+        if set(value) == {"Fn::GetAtt"}:
+            logical, attribute = value["Fn::GetAtt"]
+            return self.physical(logical)[attribute]
+        if set(value) == {"Fn::Sub"}:
+            text = value["Fn::Sub"]
+            return re.sub(r"\$\{([^}!]+)\}", lambda m: self._sub_var(m.group(1)), text)
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _sub_var(self, name: str) -> str:
+        if "." in name and not name.startswith("AWS::"):
+            logical, attribute = name.split(".", 1)
+            return self.physical(logical)[attribute]
+        return self.parameter(name)

@@ -1,0 +1,152 @@
+"""PynamoDB implementations of the repositories; AWS errors become domain errors here."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from pynamodb.exceptions import PutError, QueryError, UpdateError
+from pynamodb.models import Model
+
+from ..errors import Busy, Conflict, NotFound
+from ..pagination import ListQuery
+from ..ports import ApiKey
+from ..statuses import TaskStatus
+from ..task import Task
+from .dynamo_tables import DELAYED_SHARD
+
+_THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+_MAPS = ("headers", "pollConfig", "result")
+
+
+def _domain_error(exc: PutError | UpdateError | QueryError, conflict: str) -> Exception:
+    code = getattr(exc, "cause_response_code", None)
+    if code == "ConditionalCheckFailedException":
+        return Conflict(conflict)
+    if code in _THROTTLED:
+        return Busy()
+    return exc
+
+
+def _index_attributes(task_id_team: str, status: TaskStatus, due_at: str | None) -> dict[str, Any]:
+    delayed = status is TaskStatus.DELAYED and due_at is not None
+    return {
+        "teamStatus": f"{task_id_team}#{status.value}",
+        "delayedShard": DELAYED_SHARD if delayed else None,
+        "dueAt": due_at if delayed else None,
+    }
+
+
+class DynamoTaskRepository:
+    def __init__(self, model: type[Model]) -> None:
+        self._model = model
+
+    def _to_task(self, item: Model) -> Task:
+        data = item.attribute_values.copy()
+        for name in _MAPS:
+            value = data.get(name)
+            if value is not None and hasattr(value, "as_dict"):
+                data[name] = value.as_dict()
+        return Task.model_validate(data)
+
+    def put_new(self, task: Task) -> None:
+        data = task.model_dump(mode="json", exclude_none=True)
+        data.update(_index_attributes(task.teamId, task.status, task.delayUntil))
+        item = self._model(**{k: v for k, v in data.items() if v is not None})
+        try:
+            item.save(condition=self._model.id.does_not_exist())  # type: ignore[attr-defined]
+        except PutError as exc:
+            raise _domain_error(exc, "Task already exists") from exc
+
+    def get(self, task_id: str) -> Task | None:
+        try:
+            return self._to_task(self._model.get(task_id))
+        except self._model.DoesNotExist:
+            return None
+
+    def transition(
+        self, task: Task, allowed_from: Iterable[TaskStatus], new_status: TaskStatus, changes: dict[str, Any]
+    ) -> Task:
+        model = self._model
+        fields = dict(changes)
+        fields["status"] = new_status.value
+        fields.update(_index_attributes(task.teamId, new_status, fields.get("delayUntil", task.delayUntil)))
+        actions = []
+        for name, value in fields.items():
+            attr = getattr(model, name)
+            actions.append(attr.remove() if value is None else attr.set(value))
+        allowed = [s.value for s in allowed_from]
+        item = model(task.id)
+        try:
+            item.update(actions=actions, condition=model.status.is_in(*allowed))  # type: ignore[attr-defined]
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                current = self.get(task.id)
+                if current is None:
+                    raise NotFound() from exc
+                raise Conflict(f"Task is {current.status.value}") from exc
+            raise _domain_error(exc, "Conflict") from exc
+        return self._to_task(item)
+
+    def list_for_team(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
+        model: Any = self._model
+        if query.status is None:
+            index, hash_key = model.by_team, team_id
+        else:
+            index, hash_key = model.by_team_status, f"{team_id}#{query.status.value}"
+        try:
+            total = index.count(hash_key)
+            tasks: list[Task] = []
+            if query.offset < total:
+                # Offset pagination reads and skips `offset` rows: an index query either way,
+                # and pages deep into a huge team are the price of the seed's offset contract.
+                rows = index.query(
+                    hash_key,
+                    scan_index_forward=not query.descending,
+                    page_size=min(query.offset + query.limit, 1000),
+                )
+                for position, row in enumerate(rows):
+                    if position < query.offset:
+                        continue
+                    tasks.append(self._to_task(row))
+                    if len(tasks) == query.limit:
+                        break
+        except QueryError as exc:
+            raise _domain_error(exc, "Conflict") from exc
+        return tasks, total
+
+
+class DynamoApiKeyRepository:
+    def __init__(self, model: type[Model]) -> None:
+        self._model = model
+
+    @staticmethod
+    def _to_key(row: Any) -> ApiKey:
+        return ApiKey(
+            key_id=row.keyId, team_id=row.teamId, name=row.name or "",
+            created_at=row.createdAt, revoked_at=row.revokedAt,
+        )
+
+    def put(self, key_hash: str, key: ApiKey) -> None:
+        self._model(
+            keyHash=key_hash, keyId=key.key_id, teamId=key.team_id, name=key.name,
+            createdAt=key.created_at, revokedAt=key.revoked_at,
+        ).save()
+
+    def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        try:
+            return self._to_key(self._model.get(key_hash))
+        except self._model.DoesNotExist:
+            return None
+
+    def revoke(self, key_id: str, revoked_at: str) -> ApiKey:
+        model: Any = self._model
+        rows = list(model.by_key_id.query(key_id))
+        if not rows:
+            raise NotFound("API key not found")
+        row = model.get(rows[0].keyHash)
+        row.update(actions=[model.revokedAt.set(revoked_at)])
+        return self._to_key(row)
+
+    def list_for_team(self, team_id: str) -> list[ApiKey]:
+        # Keys are few per team and this is an operator command, not a request path.
+        return [self._to_key(r) for r in self._model.scan(self._model.teamId == team_id)]  # type: ignore[attr-defined]

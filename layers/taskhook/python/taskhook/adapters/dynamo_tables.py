@@ -1,0 +1,127 @@
+"""PynamoDB models of Taskhook's tables, built for a given table name and endpoint.
+
+Tasks table key design
+----------------------
+- Primary key: ``id`` (the task's UUID). Every read and every transition addresses one row by id;
+  transitions are ``UpdateItem`` calls conditioned on the row's current ``status``.
+- GSI ``byTeam``: ``teamId`` / ``createdAt``. Lists a team's tasks newest or oldest first
+  (``createdAt`` is ISO 8601 UTC with milliseconds, so string order is time order).
+- GSI ``byTeamStatus``: ``teamStatus`` (``"<teamId>#<status>"``) / ``createdAt``. The same list
+  filtered by status, still one index query, never a scan. ``teamStatus`` is rewritten by every
+  transition.
+- GSI ``delayedDue`` (sparse): ``delayedShard`` / ``dueAt``. Only ``delayed`` rows carry these two
+  attributes, so the scheduler's query of "delayed tasks due before T" reads only those rows.
+  ``delayedShard`` is a constant today; spreading it over N values is how it scales past one
+  partition's throughput.
+
+The stream is ``NEW_AND_OLD_IMAGES``: the notifier and the dispatcher read status changes from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+DELAYED_SHARD = "delayed"
+TEAM_INDEX = "byTeam"
+TEAM_STATUS_INDEX = "byTeamStatus"
+DELAYED_INDEX = "delayedDue"
+KEY_ID_INDEX = "byKeyId"
+
+
+def _meta(table_name: str, region: str, host: str | None) -> type:
+    attrs: dict[str, Any] = {"table_name": table_name, "region": region}
+    if host:
+        attrs["host"] = host
+    return type("Meta", (), attrs)
+
+
+def build_task_model(table_name: str, region: str, host: str | None) -> type[Model]:
+    class TeamIndex(GlobalSecondaryIndex["TaskModel"]):
+        class Meta:
+            index_name = TEAM_INDEX
+            projection = AllProjection()
+
+        teamId = UnicodeAttribute(hash_key=True)
+        createdAt = UnicodeAttribute(range_key=True)
+
+    class TeamStatusIndex(GlobalSecondaryIndex["TaskModel"]):
+        class Meta:
+            index_name = TEAM_STATUS_INDEX
+            projection = AllProjection()
+
+        teamStatus = UnicodeAttribute(hash_key=True)
+        createdAt = UnicodeAttribute(range_key=True)
+
+    class DelayedIndex(GlobalSecondaryIndex["TaskModel"]):
+        class Meta:
+            index_name = DELAYED_INDEX
+            projection = AllProjection()
+
+        delayedShard = UnicodeAttribute(hash_key=True)
+        dueAt = UnicodeAttribute(range_key=True)
+
+    class TaskModel(Model):
+        Meta = _meta(table_name, region, host)
+
+        id = UnicodeAttribute(hash_key=True)
+        teamId = UnicodeAttribute()
+        teamStatus = UnicodeAttribute()
+        kind = UnicodeAttribute(default="http")
+        status = UnicodeAttribute()
+        targetUrl = UnicodeAttribute(null=True)
+        method = UnicodeAttribute(null=True)
+        headers = MapAttribute(null=True)  # type: ignore[var-annotated]
+        body = UnicodeAttribute(null=True)
+        maxWaitTime = NumberAttribute(null=True)
+        timeout = NumberAttribute(null=True)
+        delayUntil = UnicodeAttribute(null=True)
+        maxRetries = NumberAttribute(null=True)
+        retryCount = NumberAttribute(null=True)
+        retryBackoff = UnicodeAttribute(null=True)
+        priority = NumberAttribute(null=True)
+        onCompleteUrl = UnicodeAttribute(null=True)
+        provider = UnicodeAttribute(null=True)
+        pollConfig = MapAttribute(null=True)  # type: ignore[var-annotated]
+        result = MapAttribute(null=True)  # type: ignore[var-annotated]
+        error = UnicodeAttribute(null=True)
+        createdAt = UnicodeAttribute()
+        startedAt = UnicodeAttribute(null=True)
+        completedAt = UnicodeAttribute(null=True)
+        updatedAt = UnicodeAttribute(null=True)
+        delayedShard = UnicodeAttribute(null=True)
+        dueAt = UnicodeAttribute(null=True)
+
+        by_team = TeamIndex()
+        by_team_status = TeamStatusIndex()
+        delayed_due = DelayedIndex()
+
+    return TaskModel
+
+
+def build_api_key_model(table_name: str, region: str, host: str | None) -> type[Model]:
+    class KeyIdIndex(GlobalSecondaryIndex["ApiKeyModel"]):
+        class Meta:
+            index_name = KEY_ID_INDEX
+            projection = AllProjection()
+
+        keyId = UnicodeAttribute(hash_key=True)
+
+    class ApiKeyModel(Model):
+        """One row per API key, keyed by the SHA-256 of the key: the key itself is never stored."""
+
+        Meta = _meta(table_name, region, host)
+
+        keyHash = UnicodeAttribute(hash_key=True)
+        keyId = UnicodeAttribute()
+        teamId = UnicodeAttribute()
+        name = UnicodeAttribute(default="")
+        createdAt = UnicodeAttribute()
+        revokedAt = UnicodeAttribute(null=True)
+
+        by_key_id = KeyIdIndex()
+
+    return ApiKeyModel

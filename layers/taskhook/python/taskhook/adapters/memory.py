@@ -1,0 +1,78 @@
+"""In-memory fakes of the ports, for unit tests of the domain (no AWS, no network)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Any, Iterable
+
+from ..errors import Conflict, NotFound
+from ..pagination import ListQuery
+from ..ports import ApiKey
+from ..statuses import TaskStatus
+from ..task import Task
+
+
+class InMemoryTaskRepository:
+    def __init__(self) -> None:
+        self._rows: dict[str, Task] = {}
+        self._lock = threading.Lock()
+        self.writes = 0
+
+    def put_new(self, task: Task) -> None:
+        with self._lock:
+            if task.id in self._rows:
+                raise Conflict("Task already exists")
+            self._rows[task.id] = task.model_copy(deep=True)
+            self.writes += 1
+
+    def get(self, task_id: str) -> Task | None:
+        row = self._rows.get(task_id)
+        return row.model_copy(deep=True) if row else None
+
+    def transition(
+        self, task: Task, allowed_from: Iterable[TaskStatus], new_status: TaskStatus, changes: dict[str, Any]
+    ) -> Task:
+        with self._lock:
+            row = self._rows.get(task.id)
+            if row is None:
+                raise NotFound()
+            if row.status not in set(allowed_from):
+                raise Conflict(f"Task is {row.status.value}")
+            data = row.model_dump()
+            data.update(changes)
+            data["status"] = new_status
+            stored = Task.model_validate(data)
+            self._rows[task.id] = stored
+            self.writes += 1
+            return stored.model_copy(deep=True)
+
+    def list_for_team(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
+        rows = [
+            r for r in self._rows.values()
+            if r.teamId == team_id and (query.status is None or r.status == query.status)
+        ]
+        rows.sort(key=lambda r: r.createdAt, reverse=query.descending)
+        return [r.model_copy(deep=True) for r in rows[query.offset: query.offset + query.limit]], len(rows)
+
+
+class InMemoryApiKeyRepository:
+    def __init__(self) -> None:
+        self._by_hash: dict[str, ApiKey] = {}
+
+    def put(self, key_hash: str, key: ApiKey) -> None:
+        self._by_hash[key_hash] = key
+
+    def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        return self._by_hash.get(key_hash)
+
+    def revoke(self, key_id: str, revoked_at: str) -> ApiKey:
+        for key_hash, key in self._by_hash.items():
+            if key.key_id == key_id:
+                revoked = replace(key, revoked_at=revoked_at)
+                self._by_hash[key_hash] = revoked
+                return revoked
+        raise NotFound("API key not found")
+
+    def list_for_team(self, team_id: str) -> list[ApiKey]:
+        return [k for k in self._by_hash.values() if k.team_id == team_id]

@@ -1,0 +1,50 @@
+"""Domain errors. Handlers map each to one HTTP status; adapters raise them for AWS errors."""
+
+from __future__ import annotations
+
+
+class TaskhookError(Exception):
+    status_code = 500
+    public_message = "Internal error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.public_message)
+        self.message = message or self.public_message
+
+
+class ValidationFailed(TaskhookError):
+    status_code = 400
+
+
+class Unauthorized(TaskhookError):
+    status_code = 401
+    public_message = "API key required"
+
+
+class AccessDenied(TaskhookError):
+    status_code = 403
+    public_message = "Access denied"
+
+
+class NotFound(TaskhookError):
+    status_code = 404
+    public_message = "Task not found"
+
+
+class Conflict(TaskhookError):
+    """A conditional write lost: the row is not in the state the caller expected."""
+
+    status_code = 409
+    public_message = "Conflict"
+
+
+class PayloadTooLarge(TaskhookError):
+    status_code = 413
+    public_message = "Request body exceeds 256 KB"
+
+
+class Busy(TaskhookError):
+    """The store throttled us; the caller may retry."""
+
+    status_code = 503
+    public_message = "Service busy, retry shortly"

@@ -1,0 +1,100 @@
+"""Creating, reading, listing, waiting on and cancelling tasks: the v1 API's domain."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from .clock import iso, parse_iso, utcnow
+from .errors import AccessDenied, Conflict, NotFound
+from .pagination import ListQuery
+from .ports import Idempotency, TaskRepository
+from .statuses import CANCELLABLE, TERMINAL, TaskStatus
+from .task import Task
+from .validation import CreateTaskRequest
+
+MAX_WAIT_SECONDS = 25
+
+
+@dataclass
+class TaskService:
+    repository: TaskRepository
+    clock: Callable[[], datetime] = utcnow
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+    def new_task(self, team_id: str, request: CreateTaskRequest) -> Task:
+        """The task a create request describes, not yet stored."""
+        now = self.clock()
+        delayed = request.delayUntil is not None and parse_iso(request.delayUntil) > now
+        spec = request.model_dump(exclude_none=True)
+        return Task(
+            id=self.new_id(),
+            teamId=team_id,
+            status=TaskStatus.DELAYED if delayed else TaskStatus.PENDING,
+            retryCount=0,
+            createdAt=iso(now),
+            updatedAt=iso(now),
+            **spec,
+        )
+
+    def create(self, team_id: str, request: CreateTaskRequest) -> Task:
+        task = self.new_task(team_id, request)
+        self.repository.put_new(task)
+        return task
+
+    def create_idempotent(
+        self, team_id: str, key: str, request: CreateTaskRequest, idempotency: Idempotency
+    ) -> tuple[Task, bool]:
+        """Create once per (team, Idempotency-Key); returns (task, created)."""
+        fingerprint = request.model_dump(mode="json")
+        task_id, replayed = idempotency.run_once(
+            team_id, key, fingerprint, lambda: self.create(team_id, request).id
+        )
+        return self.get(team_id, task_id), not replayed
+
+    def get(self, team_id: str, task_id: str) -> Task:
+        task = self.repository.get(task_id)
+        if task is None:
+            raise NotFound()
+        if task.teamId != team_id:
+            raise AccessDenied()
+        return task
+
+    def wait_for_change(self, team_id: str, task_id: str, wait_seconds: float, interval: float) -> Task:
+        """Long poll: the task as soon as its status differs from the one seen at the start,
+        or as it is after `wait_seconds`. A terminal task returns at once."""
+        task = self.get(team_id, task_id)
+        if wait_seconds <= 0 or task.status in TERMINAL:
+            return task
+        start_status = task.status
+        deadline = self.monotonic() + min(wait_seconds, MAX_WAIT_SECONDS)
+        while True:
+            remaining = deadline - self.monotonic()
+            if remaining <= 0:
+                return task
+            self.sleep(min(interval, remaining))
+            task = self.get(team_id, task_id)
+            if task.status != start_status:
+                return task
+
+    def list(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
+        return self.repository.list_for_team(team_id, query)
+
+    def cancel(self, team_id: str, task_id: str) -> Task:
+        task = self.get(team_id, task_id)
+        if task.status not in CANCELLABLE:
+            raise Conflict(f"Task cannot be cancelled: status is {task.status.value}")
+        now = iso(self.clock())
+        try:
+            return self.repository.transition(
+                task, CANCELLABLE, TaskStatus.CANCELLED, {"completedAt": now, "updatedAt": now}
+            )
+        except Conflict:
+            # The task moved (e.g. a worker claimed it) between our read and our write.
+            current = self.get(team_id, task_id)
+            raise Conflict(f"Task cannot be cancelled: status is {current.status.value}") from None
