@@ -21,7 +21,7 @@ run: $(STAMP) ## the whole local stack on http://127.0.0.1:$(PORT)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m cfnlint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
 
 test: lint ## lint, then unit, functional and end-to-end tests
 	$(PY) -m pytest

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Blueprint, Response
-
 from taskhook import composition
 from taskhook.config import settings
 from taskhook.errors import ValidationFailed

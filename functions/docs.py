@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from chalice import Blueprint, Response
-
 from taskhook.openapi import build_openapi
 
 from .responses import endpoint, error_response
@@ -32,7 +31,7 @@ def _openapi_text() -> str:
     return json.dumps(build_openapi())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _asset(name: str) -> str:
     from swagger_ui_bundle import swagger_ui_path
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from chalice import Response
-
 from taskhook.errors import TaskhookError
 
 logger = Logger(service="taskhook-api")

@@ -18,7 +18,8 @@ from .state import apply_stack_env
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="taskhook", description="Taskhook operator commands")
     groups = parser.add_subparsers(dest="group", required=True)
-    keys = groups.add_parser("keys", help="create, revoke and list API keys").add_subparsers(dest="action", required=True)
+    keys_parser = groups.add_parser("keys", help="create, revoke and list API keys")
+    keys = keys_parser.add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", help="create a key for a team; the key is printed once")
     create.add_argument("--team", required=True)
     create.add_argument("--name", default="")

@@ -3,7 +3,8 @@ AWS_ENDPOINT_URL names, and returns the functions' environment resolved against 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 

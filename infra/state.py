@@ -3,6 +3,7 @@ so that the key command, the tests and the benchmarks can find a stack that `mak
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -36,10 +37,8 @@ def read_state() -> dict[str, Any] | None:
 
 
 def clear_state() -> None:
-    try:
+    with contextlib.suppress(OSError):
         state_file().unlink()
-    except OSError:
-        pass
 
 
 def apply_stack_env() -> dict[str, Any] | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from .clock import iso, utcnow
 from .errors import Unauthorized, ValidationFailed
@@ -38,7 +38,7 @@ class ApiKeyService:
 
     def create(self, team_id: str, name: str = "", secret: str | None = None) -> tuple[str, ApiKey]:
         """A new key for `team_id`; the secret is returned once and never stored."""
-        if not _TEAM_ID.match(team_id):
+        if not _TEAM_ID.fullmatch(team_id):
             raise ValidationFailed("team must be 1-64 letters, digits, '.', '_' or '-'")
         secret = secret or KEY_PREFIX + secrets.token_urlsafe(32)
         digest = hash_key(secret)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from .api_keys import ApiKeyService
@@ -17,7 +17,7 @@ def _client_kwargs(cfg: Settings) -> dict[str, Any]:
     return kwargs
 
 
-@lru_cache(maxsize=None)
+@cache
 def boto3_client(service: str) -> Any:
     import boto3
 

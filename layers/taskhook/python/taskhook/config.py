@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Mapping
 
 # The names below are the contract with template.yaml (Globals.Function.Environment)
 # and with the local stack, which resolves that same block against the emulator.
@@ -41,7 +41,7 @@ class Settings:
     long_poll_interval: float = 0.25
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         defaults = cls()
         allow = tuple(h.strip() for h in env.get(ENV_OUTBOUND_ALLOW, "").split(",") if h.strip())

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ValidationFailed
 from .statuses import TaskStatus
@@ -26,10 +27,9 @@ def _int_param(params: Mapping[str, str], name: str, default: int, low: int, hig
     if raw is None or raw == "":
         return default
     message = f"{name} must be an integer between {low} and {high}" if high else f"{name} must be an integer >= {low}"
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(message) from None
+    if not (raw.isascii() and raw.isdigit()):
+        raise ValidationFailed(message)
+    value = int(raw)
     if value < low or (high is not None and value > high):
         raise ValidationFailed(message)
     return value

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class TaskStatus(str, Enum):
+class TaskStatus(StrEnum):
     PENDING = "pending"
     DELAYED = "delayed"
     PROCESSING = "processing"
@@ -16,9 +16,6 @@ class TaskStatus(str, Enum):
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELLED})
 CANCELLABLE = frozenset({TaskStatus.PENDING, TaskStatus.DELAYED, TaskStatus.WAITING, TaskStatus.POLLING})
@@ -27,7 +24,9 @@ _S = TaskStatus
 # from-status -> the statuses it may move to. Terminal statuses move nowhere.
 TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     _S.PENDING: frozenset({_S.PROCESSING, _S.CANCELLED, _S.TIMEOUT, _S.FAILED}),
-    _S.DELAYED: frozenset({_S.PENDING, _S.CANCELLED, _S.TIMEOUT}),
+    # delayed -> processing: the executor claims a delayed task whose delayUntil has come;
+    # -> failed: its message was dead-lettered.
+    _S.DELAYED: frozenset({_S.PENDING, _S.PROCESSING, _S.CANCELLED, _S.FAILED}),
     # processing -> pending is a retry; processing -> processing is a stale claim taken over.
     _S.PROCESSING: frozenset(
         {_S.PENDING, _S.PROCESSING, _S.WAITING, _S.POLLING, _S.COMPLETED, _S.FAILED, _S.TIMEOUT}

@@ -46,6 +46,11 @@ class Task(BaseModel):
     startedAt: str | None = None
     completedAt: str | None = None
     updatedAt: str | None = None
+    # Bookkeeping, never shown to clients: the executor's current claim and the scheduler's
+    # dispatch mark (see execution.py and scheduling.py).
+    claimToken: str | None = None
+    claimedAt: str | None = None
+    dispatchedAt: str | None = None
 
     def public(self) -> dict[str, Any]:
         """The task as clients see it: no empty fields, numbers as JSON numbers."""

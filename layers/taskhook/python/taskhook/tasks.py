@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from .clock import iso, parse_iso, utcnow
 from .errors import AccessDenied, Conflict, NotFound

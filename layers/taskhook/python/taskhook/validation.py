@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -61,7 +61,7 @@ def _number(value: Any, low: float, high: float, integer: bool) -> float | int:
     # JSON numbers only: strings and booleans are type errors, not values to coerce.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError("not a number")
-    if integer and not float(value).is_integer():
+    if integer and isinstance(value, float) and not value.is_integer():
         raise ValueError("not an integer")
     if not low <= value <= high:
         raise ValueError("out of range")
@@ -78,8 +78,8 @@ def parse_instant(value: str) -> datetime:
     """An ISO 8601 timestamp; one without an offset is taken as UTC."""
     parsed = datetime.fromisoformat(value.strip())
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 class PollConfig(BaseModel):
@@ -129,8 +129,10 @@ class CreateTaskRequest(BaseModel):
         if not isinstance(value, dict):
             raise ValueError("not an object")
         for name, val in value.items():
-            if not _HEADER_NAME.match(name) or not isinstance(val, str) or "\r" in val or "\n" in val:
-                raise ValueError("bad header")
+            if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+                raise ValueError("bad header name")
+            if not isinstance(val, str) or "\r" in val or "\n" in val:
+                raise ValueError("bad header value")
         return value
 
     @field_validator("body", mode="before")
@@ -169,7 +171,7 @@ class CreateTaskRequest(BaseModel):
             raise ValueError("not a string")
         try:
             return parse_instant(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise ValueError("not an ISO 8601 date") from exc
 
     @field_validator("retryBackoff", mode="before")
@@ -210,7 +212,7 @@ def decode_json_object(raw: bytes | str | None) -> dict[str, Any]:
         raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES // 1024} KB")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise ValidationFailed("Request body must be valid JSON") from None
     if not isinstance(data, dict):
         raise ValidationFailed("Request body must be a JSON object")

@@ -65,7 +65,7 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         dueAt = UnicodeAttribute(range_key=True)
 
     class TaskModel(Model):
-        Meta = _meta(table_name, region, host)
+        Meta = _meta(table_name, region, host)  # type: ignore[assignment]
 
         id = UnicodeAttribute(hash_key=True)
         teamId = UnicodeAttribute()
@@ -113,7 +113,7 @@ def build_api_key_model(table_name: str, region: str, host: str | None) -> type[
     class ApiKeyModel(Model):
         """One row per API key, keyed by the SHA-256 of the key: the key itself is never stored."""
 
-        Meta = _meta(table_name, region, host)
+        Meta = _meta(table_name, region, host)  # type: ignore[assignment]
 
         keyHash = UnicodeAttribute(hash_key=True)
         keyId = UnicodeAttribute()
