@@ -107,10 +107,14 @@ def test_processing_cannot_be_cancelled() -> None:
     assert not can_transition(S.PROCESSING, S.CANCELLED)
 
 
-@pytest.mark.parametrize("status", sorted(set(TaskStatus) - TERMINAL), ids=lambda s: s.value)
-def test_every_live_status_can_time_out(status: TaskStatus) -> None:
+@pytest.mark.parametrize("status", sorted(set(TaskStatus) - TERMINAL - {S.DELAYED}), ids=lambda s: s.value)
+def test_every_started_live_status_can_time_out(status: TaskStatus) -> None:
     # The maxWaitTime sweep must be able to end a task whatever non-final state it is stuck in.
     assert can_transition(status, S.TIMEOUT)
+
+
+def test_a_delayed_task_cannot_time_out_before_it_starts() -> None:
+    assert not can_transition(S.DELAYED, S.TIMEOUT)
 
 
 @pytest.mark.parametrize("status", sorted(set(TaskStatus) - TERMINAL), ids=lambda s: s.value)
