@@ -1,10 +1,53 @@
-"""Taskhook's Chalice app: every Lambda entry point, declared once. Nothing else lives here."""
+"""Taskhook's Chalice app: every Lambda entry point, declared once. Nothing else lives here.
 
-from chalice import Chalice
+Queue names follow template.yaml (`<prefix>-high`, …); the stream ARN is only known once the
+table exists, so `chalice deploy` reads it from TASKS_STREAM_ARN.
+"""
 
+import os
+
+from chalice import Chalice, Rate
+
+from functions import dead_letter, executor, notifier, scheduler
 from functions.api import api
 from functions.docs import docs
+
+PREFIX = os.environ.get("TASKHOOK_PREFIX", "taskhook")
+TASKS_STREAM_ARN = os.environ.get(
+    "TASKS_STREAM_ARN", f"arn:aws:dynamodb:us-east-1:000000000000:table/{PREFIX}-tasks/stream/set-TASKS_STREAM_ARN"
+)
 
 app = Chalice(app_name="taskhook")
 app.register_blueprint(api)
 app.register_blueprint(docs)
+
+
+# Three lanes, one executor each: a larger concurrency for the higher lane is how AWS drains it first.
+@app.on_sqs_message(queue=f"{PREFIX}-high", batch_size=10, maximum_concurrency=50)
+def execute_high(event):
+    return executor.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=f"{PREFIX}-normal", batch_size=10, maximum_concurrency=20)
+def execute_normal(event):
+    return executor.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=f"{PREFIX}-low", batch_size=10, maximum_concurrency=5)
+def execute_low(event):
+    return executor.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=f"{PREFIX}-dlq", batch_size=10)
+def on_dead_letter(event):
+    return dead_letter.handle(event.to_dict(), event.context)
+
+
+@app.on_dynamodb_record(stream_arn=TASKS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
+def on_task_change(event):
+    return notifier.handle(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep(event):
+    return scheduler.handle(event.to_dict(), event.context)

@@ -86,6 +86,9 @@ class LocalStack:
         self.env = env
 
         if self.emulator_url is None:
+            # A new emulator has a new stream: an old checkpoint would point into nothing.
+            (Path(os.environ.get("TASKHOOK_STATE_DIR") or ROOT / ".taskhook") / "stream-checkpoint.json").unlink(
+                missing_ok=True)
             moto_port = int(env.get("TASKHOOK_EMULATOR_PORT") or free_port())
             moto = self._spawn("emulator", ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)])
             wait_for_port("127.0.0.1", moto_port, 30, moto)
@@ -119,9 +122,7 @@ class LocalStack:
         return state
 
     def _start_runner(self) -> None:
-        runner = ROOT / "infra" / "runner.py"
-        if runner.exists():
-            self._spawn("runner", ["-m", "infra.runner"])
+        self._spawn("runner", ["-m", "infra.runner"])
 
     def _dev_key(self, wanted: str | None) -> str:
         from taskhook import composition

@@ -41,10 +41,69 @@ def api_key_model() -> Any:
 
 
 @lru_cache(maxsize=1)
-def task_service() -> TaskService:
+def task_repository() -> Any:
     from .adapters.dynamo_repositories import DynamoTaskRepository
 
-    return TaskService(DynamoTaskRepository(task_model()))
+    return DynamoTaskRepository(task_model())
+
+
+@lru_cache(maxsize=1)
+def outbound_policy() -> Any:
+    from .outbound import OutboundPolicy
+
+    return OutboundPolicy(allow=settings().outbound_allow)
+
+
+@lru_cache(maxsize=1)
+def task_service() -> TaskService:
+    return TaskService(task_repository(), outbound=outbound_policy())
+
+
+@lru_cache(maxsize=1)
+def task_queue() -> Any:
+    from .adapters.sqs_queue import SqsTaskQueue
+    from .lanes import Lane
+
+    cfg = settings()
+    urls = {Lane.HIGH: cfg.queue_high_url, Lane.NORMAL: cfg.queue_normal_url, Lane.LOW: cfg.queue_low_url}
+    return SqsTaskQueue(boto3_client("sqs"), urls)
+
+
+@lru_cache(maxsize=1)
+def sqs_messages() -> Any:
+    from .adapters.sqs_queue import SqsMessages
+
+    cfg = settings()
+    known = (cfg.queue_high_url, cfg.queue_normal_url, cfg.queue_low_url, cfg.dlq_url)
+    return SqsMessages(boto3_client("sqs"), known)
+
+
+@lru_cache(maxsize=1)
+def object_store() -> Any:
+    from .adapters.s3_store import S3ObjectStore
+
+    return S3ObjectStore(boto3_client("s3"), settings().outputs_bucket)
+
+
+@lru_cache(maxsize=1)
+def executor() -> Any:
+    from .delivery import call_target
+    from .execution import Executor
+    from .outbound import guarded_session
+
+    session = guarded_session(outbound_policy())
+
+    def call(task: Any, timeout: float) -> Any:
+        return call_target(session, task.method, task.targetUrl, task.headers, task.body, timeout)
+
+    return Executor(task_repository(), call, bodies=object_store(), claim_margin=settings().claim_margin)
+
+
+@lru_cache(maxsize=1)
+def scheduler() -> Any:
+    from .scheduling import Scheduler
+
+    return Scheduler(task_repository(), task_queue())
 
 
 @lru_cache(maxsize=1)
@@ -69,5 +128,6 @@ def idempotency() -> Any:
 def reset() -> None:
     """Forget every built adapter (tests that switch environments call this)."""
     settings.cache_clear()
-    for built in (boto3_client, task_model, api_key_model, task_service, api_key_service, idempotency):
+    for built in (boto3_client, task_model, api_key_model, task_repository, outbound_policy, task_service,
+                  task_queue, sqs_messages, object_store, executor, scheduler, api_key_service, idempotency):
         built.cache_clear()

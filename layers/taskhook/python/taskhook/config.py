@@ -22,6 +22,7 @@ ENV_REGION = "AWS_REGION"
 ENV_DEFAULT_REGION = "AWS_DEFAULT_REGION"
 ENV_OUTBOUND_ALLOW = "TASKHOOK_OUTBOUND_ALLOW"
 ENV_LONG_POLL_INTERVAL = "TASKHOOK_LONG_POLL_INTERVAL"
+ENV_CLAIM_MARGIN = "TASKHOOK_CLAIM_MARGIN"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class Settings:
     # Hosts or CIDR ranges that outbound calls may reach even though they are private.
     outbound_allow: tuple[str, ...] = field(default_factory=tuple)
     long_poll_interval: float = 0.25
+    # Seconds past an attempt's timeout before its claim counts as abandoned (a crashed worker)
+    # and its message becomes visible again.
+    claim_margin: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +62,7 @@ class Settings:
             region=env.get(ENV_REGION) or env.get(ENV_DEFAULT_REGION) or defaults.region,
             outbound_allow=allow,
             long_poll_interval=float(env.get(ENV_LONG_POLL_INTERVAL, defaults.long_poll_interval)),
+            claim_margin=float(env.get(ENV_CLAIM_MARGIN, defaults.claim_margin)),
         )
 
 

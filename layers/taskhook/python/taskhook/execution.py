@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from .clock import iso, parse_iso, utcnow
 from .delivery import Attempt, result_document
@@ -37,11 +38,11 @@ class Outcome:
     note: str = ""
 
     @staticmethod
-    def done(note: str = "") -> "Outcome":
+    def done(note: str = "") -> Outcome:
         return Outcome(True, note=note)
 
     @staticmethod
-    def again(seconds: float, note: str = "") -> "Outcome":
+    def again(seconds: float, note: str = "") -> Outcome:
         return Outcome(False, max(0.0, seconds), note)
 
 

@@ -23,13 +23,21 @@ class TaskRepository(Protocol):
         allowed_from: Iterable[TaskStatus],
         new_status: TaskStatus,
         changes: dict[str, Any],
+        expect: dict[str, Any] | None = None,
     ) -> Task:
         """One conditional write: move `task` to `new_status` only if its stored status is one of
-        `allowed_from`; `changes` sets fields (None removes them). Raises Conflict otherwise,
-        NotFound if the row is gone. Returns the stored task after the write."""
+        `allowed_from` and each field in `expect` has the given value (None: the field is absent);
+        `changes` sets fields (None removes them). Raises Conflict otherwise, NotFound if the row
+        is gone. Returns the stored task after the write."""
 
     def list_for_team(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
         """One page of a team's tasks and the total matching the query (an index query)."""
+
+    def delayed_due_before(self, moment: str) -> list[Task]:
+        """Delayed tasks whose delayUntil is at or before `moment` (the sparse delayed index)."""
+
+    def started_past_deadline(self, moment: str) -> list[Task]:
+        """Started, unfinished tasks whose maxWaitTime deadline is at or before `moment`."""
 
 
 @dataclass(frozen=True)

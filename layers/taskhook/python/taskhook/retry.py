@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds; also a sane ceiling for a customer's outage
 

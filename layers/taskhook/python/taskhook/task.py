@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from .statuses import TaskStatus
+from .clock import iso, parse_iso
+from .statuses import TERMINAL, TaskStatus
 
 # The order in which fields appear in API responses (seed 002's examples).
 PUBLIC_FIELDS = (
@@ -64,3 +66,10 @@ class Task(BaseModel):
                 value = int(value)
             out[name] = value
         return out
+
+
+def deadline_of(task: Task) -> str | None:
+    """When a started, unfinished task times out (startedAt + maxWaitTime), else None."""
+    if task.startedAt is None or task.status in TERMINAL or task.status is TaskStatus.DELAYED:
+        return None
+    return iso(parse_iso(task.startedAt) + timedelta(seconds=task.maxWaitTime))

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .clock import iso, parse_iso, utcnow
-from .errors import AccessDenied, Conflict, NotFound
+from .errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from .outbound import BlockedTarget, OutboundPolicy
 from .pagination import ListQuery
 from .ports import Idempotency, TaskRepository
 from .statuses import CANCELLABLE, TERMINAL, TaskStatus
@@ -26,9 +27,23 @@ class TaskService:
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+    outbound: OutboundPolicy | None = None
+
+    def _check_targets(self, request: CreateTaskRequest) -> None:
+        if self.outbound is None:
+            return
+        for name in ("targetUrl", "onCompleteUrl"):
+            url = getattr(request, name)
+            if url is None:
+                continue
+            try:
+                self.outbound.check_url(url, field=name)
+            except BlockedTarget as exc:
+                raise ValidationFailed(str(exc)) from None
 
     def new_task(self, team_id: str, request: CreateTaskRequest) -> Task:
         """The task a create request describes, not yet stored."""
+        self._check_targets(request)
         now = self.clock()
         delayed = request.delayUntil is not None and parse_iso(request.delayUntil) > now
         spec = request.model_dump(exclude_none=True)

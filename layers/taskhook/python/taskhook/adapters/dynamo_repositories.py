@@ -12,8 +12,8 @@ from ..errors import Busy, Conflict, NotFound
 from ..pagination import ListQuery
 from ..ports import ApiKey
 from ..statuses import TaskStatus
-from ..task import Task
-from .dynamo_tables import DELAYED_SHARD
+from ..task import Task, deadline_of
+from .dynamo_tables import ACTIVE_SHARD, DELAYED_SHARD
 
 _THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 _MAPS = ("headers", "pollConfig", "result")
@@ -28,12 +28,16 @@ def _domain_error(exc: PutError | UpdateError | QueryError, conflict: str) -> Ex
     return exc
 
 
-def _index_attributes(task_id_team: str, status: TaskStatus, due_at: str | None) -> dict[str, Any]:
-    delayed = status is TaskStatus.DELAYED and due_at is not None
+def _index_attributes(task: Task) -> dict[str, Any]:
+    """The attributes that place a row in the GSIs; recomputed on every write from the row."""
+    delayed = task.status is TaskStatus.DELAYED and task.delayUntil is not None
+    deadline = deadline_of(task)
     return {
-        "teamStatus": f"{task_id_team}#{status.value}",
+        "teamStatus": f"{task.teamId}#{task.status.value}",
         "delayedShard": DELAYED_SHARD if delayed else None,
-        "dueAt": due_at if delayed else None,
+        "dueAt": task.delayUntil if delayed else None,
+        "activeShard": ACTIVE_SHARD if deadline else None,
+        "deadlineAt": deadline,
     }
 
 
@@ -51,7 +55,7 @@ class DynamoTaskRepository:
 
     def put_new(self, task: Task) -> None:
         data = task.model_dump(mode="json", exclude_none=True)
-        data.update(_index_attributes(task.teamId, task.status, task.delayUntil))
+        data.update(_index_attributes(task))
         item = self._model(**{k: v for k, v in data.items() if v is not None})
         try:
             item.save(condition=self._model.id.does_not_exist())  # type: ignore[attr-defined]
@@ -65,20 +69,27 @@ class DynamoTaskRepository:
             return None
 
     def transition(
-        self, task: Task, allowed_from: Iterable[TaskStatus], new_status: TaskStatus, changes: dict[str, Any]
+        self,
+        task: Task,
+        allowed_from: Iterable[TaskStatus],
+        new_status: TaskStatus,
+        changes: dict[str, Any],
+        expect: dict[str, Any] | None = None,
     ) -> Task:
-        model = self._model
-        fields = dict(changes)
-        fields["status"] = new_status.value
-        fields.update(_index_attributes(task.teamId, new_status, fields.get("delayUntil", task.delayUntil)))
+        model: Any = self._model
+        after = Task.model_validate({**task.model_dump(), **changes, "status": new_status})
+        fields = {**changes, "status": new_status.value, **_index_attributes(after)}
         actions = []
         for name, value in fields.items():
             attr = getattr(model, name)
             actions.append(attr.remove() if value is None else attr.set(value))
-        allowed = [s.value for s in allowed_from]
+        condition = model.status.is_in(*[s.value for s in allowed_from])
+        for name, value in (expect or {}).items():
+            attr = getattr(model, name)
+            condition &= attr.does_not_exist() if value is None else attr == value
         item = model(task.id)
         try:
-            item.update(actions=actions, condition=model.status.is_in(*allowed))  # type: ignore[attr-defined]
+            item.update(actions=actions, condition=condition)
         except UpdateError as exc:
             if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
                 current = self.get(task.id)
@@ -114,6 +125,23 @@ class DynamoTaskRepository:
         except QueryError as exc:
             raise _domain_error(exc, "Conflict") from exc
         return tasks, total
+
+
+    def _query_until(self, index: Any, shard: str, moment: str) -> list[Task]:
+        model: Any = self._model
+        range_attr = model.dueAt if index is model.delayed_due else model.deadlineAt
+        try:
+            return [self._to_task(row) for row in index.query(shard, range_attr <= moment)]
+        except QueryError as exc:
+            raise _domain_error(exc, "Conflict") from exc
+
+    def delayed_due_before(self, moment: str) -> list[Task]:
+        model: Any = self._model
+        return self._query_until(model.delayed_due, DELAYED_SHARD, moment)
+
+    def started_past_deadline(self, moment: str) -> list[Task]:
+        model: Any = self._model
+        return self._query_until(model.active_deadline, ACTIVE_SHARD, moment)
 
 
 class DynamoApiKeyRepository:

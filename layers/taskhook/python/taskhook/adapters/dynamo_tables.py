@@ -13,6 +13,9 @@ Tasks table key design
   attributes, so the scheduler's query of "delayed tasks due before T" reads only those rows.
   ``delayedShard`` is a constant today; spreading it over N values is how it scales past one
   partition's throughput.
+- GSI ``activeDeadline`` (sparse): ``activeShard`` / ``deadlineAt``. Only started, unfinished rows
+  carry them (``deadlineAt`` = startedAt + maxWaitTime), so the scheduler's timeout sweep reads
+  only tasks that can still time out.
 
 The stream is ``NEW_AND_OLD_IMAGES``: the notifier and the dispatcher read status changes from it.
 """
@@ -29,6 +32,8 @@ DELAYED_SHARD = "delayed"
 TEAM_INDEX = "byTeam"
 TEAM_STATUS_INDEX = "byTeamStatus"
 DELAYED_INDEX = "delayedDue"
+ACTIVE_SHARD = "active"
+ACTIVE_INDEX = "activeDeadline"
 KEY_ID_INDEX = "byKeyId"
 
 
@@ -64,6 +69,14 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         delayedShard = UnicodeAttribute(hash_key=True)
         dueAt = UnicodeAttribute(range_key=True)
 
+    class ActiveIndex(GlobalSecondaryIndex["TaskModel"]):
+        class Meta:
+            index_name = ACTIVE_INDEX
+            projection = AllProjection()
+
+        activeShard = UnicodeAttribute(hash_key=True)
+        deadlineAt = UnicodeAttribute(range_key=True)
+
     class TaskModel(Model):
         Meta = _meta(table_name, region, host)  # type: ignore[assignment]
 
@@ -94,10 +107,16 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         updatedAt = UnicodeAttribute(null=True)
         delayedShard = UnicodeAttribute(null=True)
         dueAt = UnicodeAttribute(null=True)
+        activeShard = UnicodeAttribute(null=True)
+        deadlineAt = UnicodeAttribute(null=True)
+        claimToken = UnicodeAttribute(null=True)
+        claimedAt = UnicodeAttribute(null=True)
+        dispatchedAt = UnicodeAttribute(null=True)
 
         by_team = TeamIndex()
         by_team_status = TeamStatusIndex()
         delayed_due = DelayedIndex()
+        active_deadline = ActiveIndex()
 
     return TaskModel
 

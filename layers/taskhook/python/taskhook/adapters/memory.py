@@ -11,7 +11,7 @@ from ..errors import Conflict, NotFound
 from ..pagination import ListQuery
 from ..ports import ApiKey
 from ..statuses import TaskStatus
-from ..task import Task
+from ..task import Task, deadline_of
 
 
 class InMemoryTaskRepository:
@@ -32,7 +32,12 @@ class InMemoryTaskRepository:
         return row.model_copy(deep=True) if row else None
 
     def transition(
-        self, task: Task, allowed_from: Iterable[TaskStatus], new_status: TaskStatus, changes: dict[str, Any]
+        self,
+        task: Task,
+        allowed_from: Iterable[TaskStatus],
+        new_status: TaskStatus,
+        changes: dict[str, Any],
+        expect: dict[str, Any] | None = None,
     ) -> Task:
         with self._lock:
             row = self._rows.get(task.id)
@@ -40,6 +45,8 @@ class InMemoryTaskRepository:
                 raise NotFound()
             if row.status not in set(allowed_from):
                 raise Conflict(f"Task is {row.status.value}")
+            if any(getattr(row, name) != value for name, value in (expect or {}).items()):
+                raise Conflict("Task changed meanwhile")
             data = row.model_dump()
             data.update(changes)
             data["status"] = new_status
@@ -55,6 +62,18 @@ class InMemoryTaskRepository:
         ]
         rows.sort(key=lambda r: r.createdAt, reverse=query.descending)
         return [r.model_copy(deep=True) for r in rows[query.offset: query.offset + query.limit]], len(rows)
+
+
+    def delayed_due_before(self, moment: str) -> list[Task]:
+        return sorted(
+            (r.model_copy(deep=True) for r in self._rows.values()
+             if r.status is TaskStatus.DELAYED and r.delayUntil and r.delayUntil <= moment),
+            key=lambda r: r.delayUntil or "",
+        )
+
+    def started_past_deadline(self, moment: str) -> list[Task]:
+        return [r.model_copy(deep=True) for r in self._rows.values()
+                if (deadline := deadline_of(r)) is not None and deadline <= moment]
 
 
 class InMemoryApiKeyRepository:

@@ -1,0 +1,20 @@
+"""Dead-letter consumer Lambda: a task whose message SQS gave up on is marked failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from taskhook import composition
+from taskhook.adapters.sqs_queue import task_id_of
+from taskhook.scheduling import fail_dead_letter
+
+
+def process_record(record: SQSRecord) -> bool:
+    return fail_dead_letter(composition.task_repository(), task_id_of(record.body))
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event, process_record, processor, context)

@@ -1,0 +1,295 @@
+"""The local event-source runner: what Lambda's triggers do on AWS, for the local stack.
+
+- SQS: receives from each queue a function listens to, invokes its handler with the very event
+  Lambda would build from ReceiveMessage, deletes only the records the handler did not report
+  in `batchItemFailures`, and leaves the rest for SQS to redeliver (and redrive to the DLQ).
+  Lanes are drained in order of their MaximumConcurrency: the high lane first.
+- DynamoDB stream: reads each shard, invokes the handler with stream records, and on a reported
+  failure retries from the failed record (it never skips one); the position is checkpointed in
+  the state directory, so a restarted runner resumes where it stopped.
+- Schedule: invokes the scheduled handler every period (TASKHOOK_SCHEDULE_SECONDS overrides it).
+
+Everything is wired from template.yaml's function Events (infra/wiring.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from .children import exit_with_parent
+from .provision import Provisioner
+from .state import ROOT, state_dir
+from .wiring import EventSource, event_sources
+
+REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+IDLE_MIN, IDLE_MAX = 0.02, 0.2
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    timeout_seconds: int
+    aws_request_id: str = ""
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = ""
+    function_version: str = "$LATEST"
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def load_handler(dotted: str) -> Callable[[dict[str, Any], Any], Any]:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def invoke(source: EventSource, event: dict[str, Any]) -> Any:
+    context = LambdaContext(source.handler.rpartition(".")[2], source.timeout)
+    return load_handler(source.handler)(event, context)
+
+
+def _failed_ids(response: Any) -> set[str]:
+    if not isinstance(response, dict):
+        return set()
+    return {str(item["itemIdentifier"]) for item in response.get("batchItemFailures") or []}
+
+
+class QueueSource:
+    def __init__(self, source: EventSource, url: str, arn: str, sqs: Any) -> None:
+        self.source, self.url, self.arn, self._sqs = source, url, arn, sqs
+
+    def poll_once(self, wait_seconds: int = 0) -> int:
+        """Receive one batch and run it; returns how many messages came."""
+        received = self._sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=min(10, self.source.batch_size),
+            WaitTimeSeconds=wait_seconds, AttributeNames=["All"], MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not received:
+            return 0
+        event = {"Records": [self._record(m) for m in received]}
+        try:
+            failed = _failed_ids(invoke(self.source, event))
+        except Exception as exc:  # noqa: BLE001 - Lambda: a raising handler fails the whole batch
+            print(f"[runner] {self.source.handler} raised {type(exc).__name__}: {exc}", flush=True)
+            return len(received)
+        done = [m for m in received if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self._sqs.delete_message_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])
+            ])
+        return len(received)
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.arn,
+            "awsRegion": REGION,
+        }
+
+
+class StreamSource:
+    def __init__(self, source: EventSource, stream_arn: str, streams: Any) -> None:
+        self.source, self.arn, self._streams = source, stream_arn, streams
+        self._checkpoint_file = state_dir() / "stream-checkpoint.json"
+        self._iterators: dict[str, str | None] = {}
+
+    def _checkpoints(self) -> dict[str, str]:
+        try:
+            data = json.loads(self._checkpoint_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return dict(data.get(self.arn, {}))
+
+    def _save(self, shard_id: str, sequence: str) -> None:
+        try:
+            data = json.loads(self._checkpoint_file.read_text())
+        except (OSError, ValueError):
+            data = {}
+        data.setdefault(self.arn, {})[shard_id] = sequence
+        self._checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._checkpoint_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(self._checkpoint_file)
+
+    def _iterator(self, shard_id: str, kind: str, sequence: str | None = None) -> str:
+        kwargs: dict[str, Any] = {"StreamArn": self.arn, "ShardId": shard_id, "ShardIteratorType": kind}
+        if sequence:
+            kwargs["SequenceNumber"] = sequence
+        return str(self._streams.get_shard_iterator(**kwargs)["ShardIterator"])
+
+    def _refresh_shards(self) -> None:
+        saved = self._checkpoints()
+        for shard in self._streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            if shard_id in self._iterators:
+                continue
+            if shard_id in saved:
+                self._iterators[shard_id] = self._iterator(shard_id, "AFTER_SEQUENCE_NUMBER", saved[shard_id])
+            else:
+                self._iterators[shard_id] = self._iterator(shard_id, "TRIM_HORIZON")
+
+    def poll_once(self) -> int:
+        self._refresh_shards()
+        handled = 0
+        for shard_id, iterator in list(self._iterators.items()):
+            if iterator is None:
+                continue
+            answer = self._streams.get_records(ShardIterator=iterator, Limit=self.source.batch_size)
+            records = answer.get("Records", [])
+            self._iterators[shard_id] = answer.get("NextShardIterator")
+            if not records:
+                continue
+            handled += len(records)
+            event = {"Records": [self._record(r) for r in records]}
+            try:
+                failed = _failed_ids(invoke(self.source, event))
+            except Exception as exc:  # noqa: BLE001 - Lambda retries the whole batch
+                print(f"[runner] {self.source.handler} raised {type(exc).__name__}: {exc}", flush=True)
+                failed = {records[0]["dynamodb"]["SequenceNumber"]}
+            sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
+            if failed:
+                first = min(failed, key=sequences.index)
+                before = sequences[: sequences.index(first)]
+                if before:
+                    self._save(shard_id, before[-1])
+                # Retry from the failed record, as Lambda does with ReportBatchItemFailures.
+                self._iterators[shard_id] = self._iterator(shard_id, "AT_SEQUENCE_NUMBER", first)
+                time.sleep(0.5)
+            else:
+                self._save(shard_id, sequences[-1])
+        return handled
+
+    def _record(self, record: dict[str, Any]) -> dict[str, Any]:
+        ddb = dict(record["dynamodb"])
+        created = ddb.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            ddb["ApproximateCreationDateTime"] = created.replace(tzinfo=created.tzinfo or UTC).timestamp()
+        return {
+            "eventID": record.get("eventID", str(uuid.uuid4())),
+            "eventName": record["eventName"],
+            "eventVersion": record.get("eventVersion", "1.1"),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": REGION,
+            "dynamodb": ddb,
+            "eventSourceARN": self.arn,
+        }
+
+
+class Runner:
+    def __init__(self, workers: int, schedule_seconds: float | None) -> None:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        provisioner = Provisioner(endpoint, REGION)  # idempotent: only looks up what exists
+        kwargs: dict[str, Any] = {"region_name": REGION, **({"endpoint_url": endpoint} if endpoint else {})}
+        sqs = boto3.client("sqs", **kwargs)
+        streams = boto3.client("dynamodbstreams", **kwargs)
+        self.lanes: list[QueueSource] = []
+        self.other_queues: list[QueueSource] = []
+        self.streams: list[StreamSource] = []
+        self.schedules: list[EventSource] = []
+        for source in event_sources(provisioner.template):
+            if source.kind == "SQS":
+                physical = provisioner.physical(source.resource)
+                queue = QueueSource(source, physical["QueueUrl"], physical["Arn"], sqs)
+                (self.lanes if source.max_concurrency else self.other_queues).append(queue)
+            elif source.kind == "DynamoDB":
+                self.streams.append(StreamSource(source, provisioner.physical(source.resource)["StreamArn"], streams))
+            else:
+                self.schedules.append(source)
+        self.lanes.sort(key=lambda q: -q.source.max_concurrency)
+        self.workers = workers
+        self.schedule_seconds = schedule_seconds
+        self.stopping = threading.Event()
+
+    def _loop(self, name: str, step: Callable[[], int]) -> None:
+        idle = IDLE_MIN
+        while not self.stopping.is_set():
+            try:
+                worked = step()
+            except Exception as exc:  # noqa: BLE001 - a runner thread must outlive one bad poll
+                print(f"[runner] {name}: {type(exc).__name__}: {exc}", flush=True)
+                worked = 0
+                idle = IDLE_MAX
+            if worked:
+                idle = IDLE_MIN
+                continue
+            self.stopping.wait(idle)
+            idle = min(IDLE_MAX, idle * 2)
+
+    def _lanes_step(self) -> int:
+        for lane in self.lanes:  # always the most urgent lane that has work
+            got = lane.poll_once()
+            if got:
+                return got
+        return 0
+
+    def _schedule_loop(self, source: EventSource) -> None:
+        period = self.schedule_seconds or source.rate_seconds
+        while not self.stopping.wait(period):
+            event = {
+                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+                "account": "000000000000", "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": REGION, "resources": [f"arn:aws:events:{REGION}:000000000000:rule/local"], "detail": {},
+            }
+            try:
+                invoke(source, event)
+            except Exception as exc:  # noqa: BLE001
+                print(f"[runner] {source.handler}: {type(exc).__name__}: {exc}", flush=True)
+
+    def start(self) -> list[threading.Thread]:
+        threads = [threading.Thread(target=self._loop, args=(f"lanes-{i}", self._lanes_step), daemon=True)
+                   for i in range(self.workers)]
+        threads += [threading.Thread(target=self._loop, args=(q.source.handler, q.poll_once), daemon=True)
+                    for q in self.other_queues]
+        threads += [threading.Thread(target=self._loop, args=(s.source.handler, s.poll_once), daemon=True)
+                    for s in self.streams]
+        threads += [threading.Thread(target=self._schedule_loop, args=(s,), daemon=True) for s in self.schedules]
+        for thread in threads:
+            thread.start()
+        return threads
+
+
+def main() -> None:
+    exit_with_parent()
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    schedule = os.environ.get("TASKHOOK_SCHEDULE_SECONDS")
+    runner = Runner(int(os.environ.get("TASKHOOK_RUNNER_WORKERS", "4")), float(schedule) if schedule else None)
+    signal.signal(signal.SIGTERM, lambda *_: runner.stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: runner.stopping.set())
+    runner.start()
+    print(f"[runner] lanes {[q.source.resource for q in runner.lanes]}, {len(runner.streams)} stream(s), "
+          f"{len(runner.schedules)} schedule(s)", flush=True)
+    while not runner.stopping.wait(0.5):
+        pass
+
+
+if __name__ == "__main__":
+    main()
