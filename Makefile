@@ -47,5 +47,12 @@ deploy-chalice: $(STAMP) ## needs AWS credentials
 keys: $(STAMP) ## e.g. make keys ARGS="create --team acme"
 	bin/taskhook keys $(ARGS)
 
+# `sam build` runs this for every function (BuildMethod: makefile): the handlers only; the domain
+# and the dependencies come from the layer. Chalice ships the same files (vendor/ links to them).
+build-%Function:
+	mkdir -p "$(ARTIFACTS_DIR)/functions"
+	cp app.py "$(ARTIFACTS_DIR)/"
+	cp functions/*.py "$(ARTIFACTS_DIR)/functions/"
+
 clean:
 	rm -rf $(VENV) build .taskhook .pytest_cache .mypy_cache .ruff_cache
