@@ -28,17 +28,18 @@ SEED_STATUSES = [
 # - cancelled is entered only from pending, delayed, waiting, polling (never from processing);
 # - pending -> processing is a worker's claim; processing -> pending is a retry; processing ->
 #   processing is a stale claim taken over; delayed -> pending is the scheduler's promotion;
+# - delayed -> delayed is the sweep's dispatch mark (dispatchedAt), not a status change;
 # - delayed -> processing is the executor claiming a delayed task whose time has come (its SQS
 #   message carried the remaining delay); delayed -> failed is its message dead-lettered;
 # - completed/failed come from a worker's answer (processing), the signal URL (waiting) or the
 #   poller (polling); pending -> failed is the DLQ consumer failing a poison message;
 # - timeout is the maxWaitTime sweep: every started, non-terminal status (not delayed: the
 #   maxWaitTime clock starts when the task first starts);
-# - polling -> polling records one more poll; nothing ever re-enters delayed.
+# - polling -> polling records one more poll; nothing but the sweep's mark re-enters delayed.
 MATRIX = """
                  pending  delayed  processing  waiting  polling  completed  failed  timeout  cancelled
     pending         .        .         X          .        .         .        X        X         X
-    delayed         X        .         X          .        .         .        X        .         X
+    delayed         X        X         X          .        .         .        X        .         X
     processing      X        .         X          X        X         X        X        X         .
     waiting         .        .         .          .        .         X        X        X         X
     polling         .        .         .          .        X         X        X        X         X
@@ -128,7 +129,8 @@ def test_every_live_status_can_reach_completed(status: TaskStatus) -> None:
 
 
 def test_delayed_is_only_an_initial_status() -> None:
-    assert sources_of(S.DELAYED) == frozenset()
+    # Only the sweep's dispatch mark (delayed -> delayed) re-enters it; nothing else goes back.
+    assert sources_of(S.DELAYED) == frozenset({S.DELAYED})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 import requests
 
 from .clock import utcnow
-from .outbound import BlockedTarget
+from .outbound import BlockedTarget, attempt_deadline
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024  # read no more of a response than this
 USER_AGENT = "Taskhook/1.0"
@@ -96,39 +96,42 @@ def call_target(
     def elapsed_ms() -> int:
         return int((time.monotonic() - started) * 1000)
 
-    try:
-        response = session.request(
-            method, url, headers=send_headers, data=data, timeout=(min(timeout, 10), timeout),
-            allow_redirects=False, stream=True,
-        )
-        chunks: list[bytes] = []
-        size = 0
-        with response:
-            for chunk in response.iter_content(64 * 1024):
-                chunks.append(chunk)
-                size += len(chunk)
-                if time.monotonic() - started > timeout:
-                    return Attempt(None, duration_ms=elapsed_ms(), error=f"timeout after {timeout:g}s")
-                if size >= MAX_RESPONSE_BYTES:
-                    break
-        payload = b"".join(chunks)[:MAX_RESPONSE_BYTES]
-        code = response.status_code
-        return Attempt(
-            status_code=code,
-            headers={k.lower(): v for k, v in response.headers.items()},
-            body=payload,
-            duration_ms=elapsed_ms(),
-            error=None if code < 500 and code != 429 else f"HTTP {code}",
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
-    except BlockedTarget as exc:
-        return Attempt(None, duration_ms=elapsed_ms(), error=str(exc), blocked=True)
-    except (requests.Timeout, TimeoutError):
-        return Attempt(None, duration_ms=elapsed_ms(), error=f"timeout after {timeout:g}s")
-    except requests.RequestException as exc:
-        if isinstance(exc.__context__, BlockedTarget):
-            return Attempt(None, duration_ms=elapsed_ms(), error=str(exc.__context__), blocked=True)
-        return Attempt(None, duration_ms=elapsed_ms(), error=_network_error(exc))
+    with attempt_deadline(timeout) as expired:
+        try:
+            response = session.request(
+                method, url, headers=send_headers, data=data, timeout=(min(timeout, 10), timeout),
+                allow_redirects=False, stream=True,
+            )
+            chunks: list[bytes] = []
+            size = 0
+            with response:
+                for chunk in response.iter_content(64 * 1024):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if time.monotonic() - started > timeout:
+                        return Attempt(None, duration_ms=elapsed_ms(), error=f"timeout after {timeout:g}s")
+                    if size >= MAX_RESPONSE_BYTES:
+                        break
+            payload = b"".join(chunks)[:MAX_RESPONSE_BYTES]
+            code = response.status_code
+            return Attempt(
+                status_code=code,
+                headers={k.lower(): v for k, v in response.headers.items()},
+                body=payload,
+                duration_ms=elapsed_ms(),
+                error=None if code < 500 and code != 429 else f"HTTP {code}",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        except BlockedTarget as exc:
+            return Attempt(None, duration_ms=elapsed_ms(), error=str(exc), blocked=True)
+        except (requests.Timeout, TimeoutError):
+            return Attempt(None, duration_ms=elapsed_ms(), error=f"timeout after {timeout:g}s")
+        except requests.RequestException as exc:
+            if expired.is_set():
+                return Attempt(None, duration_ms=elapsed_ms(), error=f"timeout after {timeout:g}s")
+            if isinstance(exc.__context__, BlockedTarget):
+                return Attempt(None, duration_ms=elapsed_ms(), error=str(exc.__context__), blocked=True)
+            return Attempt(None, duration_ms=elapsed_ms(), error=_network_error(exc))
 
 
 def result_document(attempt: Attempt, inline_limit: int, stored_key: str | None) -> dict[str, Any]:

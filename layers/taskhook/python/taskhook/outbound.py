@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], list[str]]
 
@@ -40,6 +43,8 @@ def _ip(value: str) -> IPAddress | None:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address) and address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address
 
 
@@ -95,6 +100,48 @@ class OutboundPolicy:
                 )
 
 
+_attempt = threading.local()
+
+
+@contextmanager
+def attempt_deadline(seconds: float) -> Iterator[threading.Event]:
+    """Shut down every socket this thread uses for the attempt once `seconds` have passed; the
+    returned event says whether that happened (so the caller reports a timeout)."""
+    fired = threading.Event()
+    sockets: list[socket.socket] = []
+    lock = threading.Lock()
+
+    def expire() -> None:
+        with lock:
+            fired.set()
+            for sock in sockets:
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def watch(sock: socket.socket) -> None:
+        with lock:
+            sockets.append(sock)
+            if fired.is_set():
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    _attempt.watch = watch
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
+        _attempt.watch = None
+
+
+def _watch(sock: Any) -> None:
+    watch = getattr(_attempt, "watch", None)
+    if watch is not None and sock is not None:
+        watch(sock)
+
+
 def _guard(connection: Any, policy: OutboundPolicy) -> None:
     sock = connection.sock
     peer = sock.getpeername()[0] if sock is not None else None
@@ -108,12 +155,22 @@ def _connection_classes(policy: OutboundPolicy) -> tuple[type, type]:
     class GuardedHTTPConnection(HTTPConnection):
         def connect(self) -> None:
             super().connect()
+            _watch(self.sock)
             _guard(self, policy)
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            _watch(self.sock)  # a pooled connection reused for this attempt
+            super().request(*args, **kwargs)
 
     class GuardedHTTPSConnection(HTTPSConnection):
         def connect(self) -> None:
             super().connect()
+            _watch(self.sock)
             _guard(self, policy)
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            _watch(self.sock)
+            super().request(*args, **kwargs)
 
     return GuardedHTTPConnection, GuardedHTTPSConnection
 

@@ -52,7 +52,7 @@ def dispatch_for_new_task(task: Task, now: datetime) -> Dispatch | None:
     if task.status is TaskStatus.PENDING:
         return Dispatch(task.id, lane_for(task.priority))
     if task.status is TaskStatus.DELAYED and task.delayUntil:
-        if (parse_iso(task.delayUntil) - now).total_seconds() <= SQS_MAX_DELAY:
+        if _sent_at_insert(task):
             return Dispatch(task.id, lane_for(task.priority), _delay_until_due(task, now))
     return None
 

@@ -26,7 +26,7 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     _S.PENDING: frozenset({_S.PROCESSING, _S.CANCELLED, _S.TIMEOUT, _S.FAILED}),
     # delayed -> processing: the executor claims a delayed task whose delayUntil has come;
     # -> failed: its message was dead-lettered.
-    _S.DELAYED: frozenset({_S.PENDING, _S.PROCESSING, _S.CANCELLED, _S.FAILED}),
+    _S.DELAYED: frozenset({_S.DELAYED, _S.PENDING, _S.PROCESSING, _S.CANCELLED, _S.FAILED}),
     # processing -> pending is a retry; processing -> processing is a stale claim taken over.
     _S.PROCESSING: frozenset(
         {_S.PENDING, _S.PROCESSING, _S.WAITING, _S.POLLING, _S.COMPLETED, _S.FAILED, _S.TIMEOUT}

@@ -18,6 +18,7 @@ from .task import Task
 from .validation import CreateTaskRequest
 
 MAX_WAIT_SECONDS = 25
+CANCEL_ATTEMPTS = 5
 
 
 @dataclass
@@ -102,14 +103,16 @@ class TaskService:
 
     def cancel(self, team_id: str, task_id: str) -> Task:
         task = self.get(team_id, task_id)
-        if task.status not in CANCELLABLE:
-            raise Conflict(f"Task cannot be cancelled: status is {task.status.value}")
-        now = iso(self.clock())
-        try:
-            return self.repository.transition(
-                task, CANCELLABLE, TaskStatus.CANCELLED, {"completedAt": now, "updatedAt": now}
-            )
-        except Conflict:
-            # The task moved (e.g. a worker claimed it) between our read and our write.
-            current = self.get(team_id, task_id)
-            raise Conflict(f"Task cannot be cancelled: status is {current.status.value}") from None
+        for _ in range(CANCEL_ATTEMPTS):
+            if task.status not in CANCELLABLE:
+                break
+            now = iso(self.clock())
+            try:
+                return self.repository.transition(
+                    task, CANCELLABLE, TaskStatus.CANCELLED, {"completedAt": now, "updatedAt": now}
+                )
+            except Conflict:
+                # The task moved between our read and our write (a worker claimed it, or put it
+                # back to pending for a retry): decide again on what it is now.
+                task = self.get(team_id, task_id)
+        raise Conflict(f"Task cannot be cancelled: status is {task.status.value}")
