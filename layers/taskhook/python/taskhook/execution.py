@@ -25,7 +25,9 @@ from .task import Task
 
 # A delayed task's message may arrive this early (SQS delays are whole seconds); we wait it out.
 EARLY_WAIT_LIMIT = 1.5
-INLINE_BODY_LIMIT = 256 * 1024
+# Bodies above this go to S3: with a request body of up to 256 KB, the row stays under
+# DynamoDB's 400 KB item limit.
+INLINE_BODY_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)

@@ -216,6 +216,10 @@ def decode_json_object(raw: bytes | str | None) -> dict[str, Any]:
         raise ValidationFailed("Request body must be valid JSON") from None
     if not isinstance(data, dict):
         raise ValidationFailed("Request body must be a JSON object")
+    try:  # a lone surrogate escape ("\ud800") decodes, but can be neither stored nor sent
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationFailed("Request body must be valid JSON") from None
     return data
 
 

@@ -1,0 +1,350 @@
+"""End-to-end tests: the real local stack (`python -m infra.local_stack`) driven over HTTP.
+
+One stack serves the whole session; each test isolates itself by creating its own team (and API
+key) through the operator command, `python -m infra.cli keys create --team <t>`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+HTTP_TIMEOUT = 40.0  # above the longest long poll (25 s)
+PREFETCHED_TEAMS = 3  # keys created in the background while tests wait on HTTP
+FAR_FUTURE = "2099-01-01T00:00:00Z"  # a delayed task that nothing will run during the session
+
+# Variables of the test runner's environment that would point the stack somewhere else.
+_FOREIGN_ENV_PREFIXES = ("AWS_", "TASKHOOK_", "POWERTOOLS_")
+_FOREIGN_ENV_NAMES = ("TASKS_TABLE", "API_KEYS_TABLE", "IDEMPOTENCY_TABLE", "QUEUE_HIGH_URL", "QUEUE_NORMAL_URL",
+                      "QUEUE_LOW_URL", "DLQ_URL", "OUTPUTS_BUCKET", "PORT")
+
+
+def clean_env(state_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items()
+        if not (k.startswith(_FOREIGN_ENV_PREFIXES) or k in _FOREIGN_ENV_NAMES) or k == "AWS_CA_BUNDLE"
+    }
+    env["TASKHOOK_STATE_DIR"] = str(state_dir)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "taskhook" / "python")])
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    """True if `pid` runs (a zombie that is only waiting to be reaped counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def logs_of(state_dir: Path, limit: int = 4000) -> str:
+    parts = []
+    for path in sorted(state_dir.glob("*.log")):
+        text = path.read_text(errors="replace")
+        parts.append(f"----- {path.name} (last {limit} chars) -----\n{text[-limit:]}")
+    return "\n".join(parts) or "(no log files)"
+
+
+@dataclass
+class Stack:
+    url: str
+    dev_key: str
+    state: dict[str, Any]
+    state_dir: Path
+    process: subprocess.Popen[bytes]
+    _pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))
+    _ready: deque[Future[tuple[str, dict[str, str]]]] = field(default_factory=deque)
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`python -m infra.cli …` against this stack, the way an operator runs it."""
+        done = subprocess.run(
+            [sys.executable, "-m", "infra.cli", *args], cwd=ROOT, env=clean_env(self.state_dir),
+            capture_output=True, text=True, timeout=60,
+        )
+        if check:
+            assert done.returncode == 0, f"infra.cli {args} failed ({done.returncode}):\n{done.stderr}"
+        return done
+
+    def create_key(self, team: str, name: str = "e2e") -> dict[str, str]:
+        """A new API key for `team`: {"apiKey", "keyId", "team"}."""
+        out = json.loads(self.cli("keys", "create", "--team", team, "--name", name).stdout)
+        assert out["team"] == team and out["apiKey"] and out["keyId"].startswith("key_")
+        return out
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        out = json.loads(self.cli("keys", "revoke", key_id).stdout)
+        assert out["keyId"] == key_id and out["revokedAt"]
+        return out
+
+    def client(self, key: str | None) -> Client:
+        return Client(self.url, key)
+
+    def _make_team(self) -> tuple[str, dict[str, str]]:
+        team = f"e2e-{uuid.uuid4().hex[:12]}"
+        return team, self.create_key(team)
+
+    def new_team(self) -> Client:
+        """A client for a brand-new team (its key made by the CLI), so a test sees only the tasks
+        it created. Keys are made a few at a time in the background: each CLI run is a new Python."""
+        while len(self._ready) <= PREFETCHED_TEAMS:
+            self._ready.append(self._pool.submit(self._make_team))
+        team, key = self._ready.popleft().result()
+        client = self.client(key["apiKey"])
+        client.team = team
+        client.key_id = key["keyId"]
+        return client
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Client:
+    """The v1 API, as curl would call it."""
+
+    def __init__(self, url: str, key: str | None) -> None:
+        self.url = url
+        self.key = key
+        self.team = ""
+        self.key_id = ""
+        self.http = requests.Session()
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.key}"} if self.key is not None else {}
+        headers.update(extra or {})
+        return headers
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> requests.Response:
+        kwargs.setdefault("timeout", HTTP_TIMEOUT)
+        return self.http.request(method, self.url + path, headers=self._headers(headers), **kwargs)
+
+    def create(self, body: Any = None, headers: dict[str, str] | None = None, **kwargs: Any) -> requests.Response:
+        if "data" not in kwargs:
+            kwargs["json"] = body
+        return self.request("POST", "/v1/tasks", headers=headers, **kwargs)
+
+    def create_ok(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.create(body)
+        assert response.status_code == 201, response.text
+        return response.json()["task"]
+
+    def get(self, task_id: str, **params: Any) -> requests.Response:
+        return self.request("GET", f"/v1/tasks/{task_id}", params=params)
+
+    def list(self, **params: Any) -> requests.Response:
+        return self.request("GET", "/v1/tasks", params=params)
+
+    def total(self) -> int:
+        response = self.list()
+        assert response.status_code == 200, response.text
+        return int(response.json()["pagination"]["total"])
+
+    def cancel(self, task_id: str) -> requests.Response:
+        return self.request("POST", f"/v1/tasks/{task_id}/cancel")
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        response = self.get(task_id)
+        assert response.status_code == 200, response.text
+        return response.json()["task"]
+
+    def wait_until(self, task_id: str, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll the task until `predicate(task)` holds (the runner works asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            task = self.task(task_id)
+            if predicate(task):
+                return task
+            assert time.monotonic() < deadline, f"task never reached the expected state: {task}"
+            time.sleep(0.1)
+
+
+class Target:
+    """Customer endpoints on this machine (the local stack allows loopback targets):
+    `/ok` answers 200; `/unavailable` answers 503 with `Retry-After: 900`, which parks a task in
+    `pending` (waiting for its retry) for the rest of the session."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                target.requests.append({"method": self.command, "path": self.path,
+                                        "headers": dict(self.headers), "body": body})
+                if self.path.startswith("/unavailable"):
+                    self.send_response(503)
+                    self.send_header("Retry-After", "900")
+                    payload = b'{"error": "try later"}'
+                else:
+                    self.send_response(200)
+                    payload = b'{"ok": true}'
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="e2e-target", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def park_pending(client: Client, target: Target, **fields: Any) -> dict[str, Any]:
+    """A task that stays `pending` for the session: its first attempt got 503 + Retry-After 900,
+    so it waits 15 minutes for its retry. Unlike a fresh task, nothing will claim it meanwhile."""
+    body = {"targetUrl": target.url + "/unavailable", "maxWaitTime": 86_400, "maxRetries": 10, **fields}
+    created = client.create_ok(body)
+    return client.wait_until(created["id"], lambda t: t["status"] == "pending" and t["retryCount"] >= 1)
+
+
+def _start_stack(state_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    port = free_port()
+    # A crashed run's message comes back 2 s after its attempt's timeout (not 30 s), and the
+    # minute sweep runs every 2 s, so crash and timeout scenarios finish quickly.
+    env = clean_env(state_dir, PORT=str(port), TASKHOOK_CLAIM_MARGIN="2", TASKHOOK_SCHEDULE_SECONDS="2")
+    with open(state_dir / "supervisor.log", "wb") as supervisor_log:  # the child keeps its own copy
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infra.local_stack", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=supervisor_log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C on pytest must not also hit the stack; teardown stops it
+        )
+    state_file = state_dir / "stack.json"
+    deadline = time.monotonic() + START_TIMEOUT
+    problem = "timed out"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            problem = f"exited with {process.returncode}"
+            break
+        if state_file.exists():
+            with contextlib.suppress(requests.RequestException, ValueError):
+                state = json.loads(state_file.read_text())
+                if requests.get(state["url"] + "/health", timeout=2).status_code == 200:
+                    return process, state
+        time.sleep(0.2)
+    _kill_group(process)
+    pytest.fail(f"local stack did not come up in {START_TIMEOUT:.0f}s ({problem}):\n{logs_of(state_dir)}",
+                pytrace=False)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Last resort for a stack that would not stop: the group is the one this fixture started."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state_dir = tmp_path_factory.mktemp("taskhook-state")
+    process, state = _start_stack(state_dir)
+    assert state["pid"] == process.pid
+    child_pids = dict(state["pids"])
+    assert {"emulator", "api"} <= set(child_pids), child_pids
+    running = Stack(url=state["url"], dev_key=state["devKey"], state=state, state_dir=state_dir, process=process)
+    yield running
+    running.close()
+
+    # Re-read: the supervisor rewrites stack.json when it restarts a child.
+    with contextlib.suppress(OSError, ValueError):
+        child_pids.update(json.loads((state_dir / "stack.json").read_text())["pids"])
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        pytest.fail(f"local stack ignored SIGTERM for {STOP_TIMEOUT:.0f}s:\n{logs_of(state_dir)}", pytrace=False)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(pid_alive(p) for p in child_pids.values()):
+        time.sleep(0.1)
+    survivors = {name: pid for name, pid in child_pids.items() if pid_alive(pid)}
+    if survivors:
+        _kill_group(process)
+    assert not survivors, f"children still running after the stack stopped: {survivors}"
+    assert code == 0, f"local stack exited with {code}:\n{logs_of(state_dir)}"
+    assert not (state_dir / "stack.json").exists(), "the stack did not remove its state file on stop"
+
+
+@pytest.fixture(scope="session")
+def target() -> Iterator[Target]:
+    server = Target()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def team(stack: Stack) -> Client:
+    """A client for a fresh team: for tests that count or list the team's tasks."""
+    return stack.new_team()
+
+
+@pytest.fixture(scope="module")
+def shared(stack: Stack) -> Client:
+    """One team for a whole module: for tests that only look at the tasks they created."""
+    return stack.new_team()
+
+
+@pytest.fixture
+def other_team(stack: Stack) -> Client:
+    return stack.new_team()
+
+
+@pytest.fixture
+def anonymous(stack: Stack) -> Client:
+    return stack.client(None)

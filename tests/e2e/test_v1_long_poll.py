@@ -1,0 +1,89 @@
+"""`GET /v1/tasks/{id}?wait=N`: held until the status changes or N seconds pass."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import requests
+
+from .conftest import FAR_FUTURE, Client, Target, park_pending
+
+URL = "https://api.example.com/webhook"
+
+
+def timed_get(client: Client, task_id: str, wait: int) -> tuple[requests.Response, float]:
+    start = time.monotonic()
+    response = client.get(task_id, wait=wait)
+    return response, time.monotonic() - start
+
+
+def test_wait_on_an_unchanging_pending_task_returns_it_unchanged_after_the_wait(shared: Client, target: Target) -> None:
+    task = park_pending(shared, target)
+
+    response, elapsed = timed_get(shared, task["id"], 3)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["task"] == task
+    assert 2.5 <= elapsed < 15, elapsed
+
+
+def test_wait_on_a_delayed_task_returns_it_unchanged_after_the_wait(shared: Client) -> None:
+    task = shared.create_ok({"targetUrl": URL, "delayUntil": FAR_FUTURE})
+
+    response, elapsed = timed_get(shared, task["id"], 3)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["task"] == task
+    assert 2.5 <= elapsed < 15, elapsed
+
+
+def test_wait_returns_early_when_the_task_is_cancelled_meanwhile(shared: Client, target: Target) -> None:
+    task = park_pending(shared, target)
+    cancelled: dict[str, Any] = {}
+    other_connection = Client(shared.url, shared.key)  # a second client, as another process would be
+
+    def cancel_soon() -> None:
+        time.sleep(1.0)
+        cancelled["response"] = other_connection.cancel(task["id"])
+
+    canceller = threading.Thread(target=cancel_soon)
+    canceller.start()
+    try:
+        response, elapsed = timed_get(shared, task["id"], 10)
+    finally:
+        canceller.join(timeout=30)
+
+    assert cancelled["response"].status_code == 200, cancelled["response"].text
+    assert response.status_code == 200, response.text
+    assert response.json()["task"]["status"] == "cancelled"
+    assert response.json()["task"]["completedAt"]
+    assert elapsed < 10, elapsed
+    assert elapsed >= 0.9, "it answered before the change happened"
+
+
+def test_wait_on_a_finished_task_returns_at_once(shared: Client) -> None:
+    task = shared.create_ok({"targetUrl": URL, "delayUntil": FAR_FUTURE})
+    assert shared.cancel(task["id"]).status_code == 200
+
+    response, elapsed = timed_get(shared, task["id"], 10)
+
+    assert response.status_code == 200
+    assert response.json()["task"]["status"] == "cancelled"
+    assert elapsed < 5, elapsed
+
+
+def test_wait_zero_answers_at_once(shared: Client) -> None:
+    task = shared.create_ok({"targetUrl": URL, "delayUntil": FAR_FUTURE})
+    response, elapsed = timed_get(shared, task["id"], 0)
+    assert response.status_code == 200 and response.json()["task"] == task
+    assert elapsed < 5, elapsed
+
+
+def test_wait_above_25_is_400(shared: Client) -> None:
+    task = shared.create_ok({"targetUrl": URL, "delayUntil": FAR_FUTURE})
+    response, elapsed = timed_get(shared, task["id"], 26)
+    assert response.status_code == 400
+    assert response.json() == {"error": "wait must be a number between 0 and 25"}
+    assert elapsed < 5, elapsed

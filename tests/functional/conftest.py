@@ -1,0 +1,81 @@
+"""Functional tests: the real adapters (boto3, PynamoDB, Powertools) against moto, in-process.
+
+Every test that asks for `aws` gets a fresh moto account in which `infra.provision` has created
+every table, queue and bucket of template.yaml, and the process environment the functions would
+see on AWS (template.yaml's Globals.Function.Environment, resolved).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from taskhook import composition
+
+from infra.provision import Provisioner
+from infra.template import load_template
+
+REGION = "us-east-1"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+# Anything that could point boto3 or PynamoDB somewhere other than moto's in-process mock.
+UNSET = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3",
+         "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "TASKHOOK_STATE_DIR")
+
+
+@dataclass
+class Provisioned:
+    """What the fixture provisioned: the functions' environment and a boto3 client factory."""
+
+    env: dict[str, str]
+
+    @staticmethod
+    def client(service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+
+def template_env_names() -> list[str]:
+    return list(load_template()["Globals"]["Function"]["Environment"]["Variables"])
+
+
+_CLIENTS: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+_make_client = boto3.client
+
+
+def _reused_client(service: str, **kwargs: Any) -> Any:
+    """boto3.client, built once per (service, arguments) for the whole run. Building a client
+    costs more than provisioning every resource in moto; moto intercepts a reused client the same
+    way (its hook is registered on every botocore session), and the credentials never change."""
+    key = (service, tuple(sorted(kwargs.items())))
+    if key not in _CLIENTS:
+        _CLIENTS[key] = _make_client(service, **kwargs)
+    return _CLIENTS[key]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
+    for name in (*UNSET, *template_env_names()):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(boto3, "client", _reused_client)
+    with mock_aws():
+        env = Provisioner(None, REGION).provision()
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        composition.reset()
+        try:
+            yield Provisioned(env=env)
+        finally:
+            # Nothing built against this moto account may leak into the next test.
+            composition.reset()

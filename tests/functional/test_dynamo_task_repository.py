@@ -1,0 +1,435 @@
+"""The TaskRepository contract, run against the in-memory fake and against PynamoDB on moto.
+
+The same test body must pass for both: the fake is only worth having if it behaves like the
+real adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.client
+import pytest
+from taskhook import composition
+from taskhook.adapters.memory import InMemoryTaskRepository
+from taskhook.errors import Conflict, NotFound
+from taskhook.pagination import ListQuery
+from taskhook.ports import TaskRepository
+from taskhook.statuses import CANCELLABLE, TaskStatus
+from taskhook.task import Task
+
+from .conftest import Provisioned
+
+S = TaskStatus
+TEAM, OTHER_TEAM = "team-a", "team-b"
+URL = "https://api.example.com/webhook"
+POLL_CONFIG = {
+    "urlTemplate": "https://queue.fal.run/requests/{id}/status",
+    "statusPath": "status",
+    "doneValues": ["COMPLETED", "OK"],
+    "failValues": ["FAILED"],
+    "intervalSeconds": 5,
+}
+
+
+@dataclass
+class Store:
+    kind: str
+    repository: TaskRepository
+    aws: Provisioned | None = None
+
+    def raw(self, task_id: str) -> dict[str, Any] | None:
+        """The stored DynamoDB item, as boto3 sees it (Dynamo variant only)."""
+        assert self.aws is not None
+        ddb = self.aws.client("dynamodb")
+        return ddb.get_item(TableName=self.aws.env["TASKS_TABLE"], Key={"id": {"S": task_id}}).get("Item")
+
+
+@pytest.fixture(params=["memory", "dynamo"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    if request.param == "memory":
+        yield Store("memory", InMemoryTaskRepository())
+    else:
+        aws: Provisioned = request.getfixturevalue("aws")
+        yield Store("dynamo", composition.task_service().repository, aws)
+
+
+@pytest.fixture
+def dynamo(aws: Provisioned) -> Store:
+    return Store("dynamo", composition.task_service().repository, aws)
+
+
+def created_at(n: int) -> str:
+    return f"2024-01-15T10:30:{n // 1000:02d}.{n % 1000:03d}Z"
+
+
+def make_task(n: int = 0, team: str = TEAM, status: TaskStatus = S.PENDING, **fields: Any) -> Task:
+    data: dict[str, Any] = {
+        "id": f"task-{team}-{n:04d}",
+        "teamId": team,
+        "status": status,
+        "targetUrl": URL,
+        "createdAt": created_at(n),
+        "updatedAt": created_at(n),
+    }
+    data.update(fields)
+    return Task(**data)
+
+
+def full_task() -> Task:
+    return make_task(
+        1,
+        method="PUT",
+        headers={"Authorization": "Bearer service-token", "X-Trace": "abc"},
+        body='{"action": "process", "data": {"id": 123}}',
+        maxWaitTime=120,
+        timeout=10,
+        maxRetries=7,
+        retryBackoff="linear",
+        priority=8,
+        onCompleteUrl="https://api.example.com/task-complete",
+        provider="fal",
+        pollConfig=POLL_CONFIG,
+    )
+
+
+# ---- put_new / get ----------------------------------------------------------------------------
+
+
+def test_put_new_then_get_round_trips_every_field(store: Store) -> None:
+    task = full_task()
+    store.repository.put_new(task)
+
+    got = store.repository.get(task.id)
+
+    assert got is not None
+    assert got == task
+    assert got.public() == task.public()
+    assert got.headers == {"Authorization": "Bearer service-token", "X-Trace": "abc"}
+    assert got.pollConfig == POLL_CONFIG
+    assert isinstance(got.pollConfig["doneValues"], list)
+
+
+def test_numbers_stay_integers_after_a_round_trip(store: Store) -> None:
+    task = make_task(2)
+    store.repository.put_new(task)
+
+    got = store.repository.get(task.id)
+
+    assert got is not None
+    for name in ("maxRetries", "retryCount", "priority"):
+        assert type(getattr(got, name)) is int, name
+    public = got.public()
+    for name, value in {"maxWaitTime": 30, "timeout": 30, "maxRetries": 3, "retryCount": 0, "priority": 5}.items():
+        assert public[name] == value
+        assert type(public[name]) is int, f"{name} is {public[name]!r} on the wire"
+
+
+def test_put_new_stores_an_empty_headers_map(store: Store) -> None:
+    task = make_task(3, headers={})
+    store.repository.put_new(task)
+    got = store.repository.get(task.id)
+    assert got is not None and got.headers == {}
+
+
+def test_get_of_a_missing_task_is_none(store: Store) -> None:
+    assert store.repository.get("no-such-task") is None
+
+
+def test_put_new_twice_is_a_conflict_and_keeps_the_first_row(store: Store) -> None:
+    first = make_task(4)
+    store.repository.put_new(first)
+
+    with pytest.raises(Conflict):
+        store.repository.put_new(first.model_copy(update={"targetUrl": "https://other.example.com/"}))
+
+    assert store.repository.get(first.id) == first
+
+
+# ---- transition -------------------------------------------------------------------------------
+
+
+def test_transition_from_an_allowed_status_writes_the_changes(store: Store) -> None:
+    task = make_task(5)
+    store.repository.put_new(task)
+
+    moved = store.repository.transition(
+        task, {S.PENDING}, S.PROCESSING, {"startedAt": created_at(6), "updatedAt": created_at(6)}
+    )
+
+    assert moved.status is S.PROCESSING
+    assert moved.startedAt == created_at(6)
+    stored = store.repository.get(task.id)
+    assert stored == moved
+    assert stored is not None
+    assert stored.public() == {**task.public(), "status": "processing", "startedAt": created_at(6),
+                               "updatedAt": created_at(6)}
+
+
+def test_transition_from_a_status_not_allowed_is_a_conflict_and_changes_nothing(store: Store) -> None:
+    task = make_task(7)
+    store.repository.put_new(task)
+
+    with pytest.raises(Conflict):
+        store.repository.transition(task, {S.PROCESSING, S.WAITING}, S.COMPLETED, {"completedAt": created_at(8)})
+
+    assert store.repository.get(task.id) == task
+
+
+def test_transition_checks_the_stored_status_not_the_callers_copy(store: Store) -> None:
+    task = make_task(9)
+    store.repository.put_new(task)
+    store.repository.transition(task, {S.PENDING}, S.PROCESSING, {"startedAt": created_at(10)})
+    stale = task  # still says pending
+
+    with pytest.raises(Conflict):
+        store.repository.transition(stale, CANCELLABLE, S.CANCELLED, {"completedAt": created_at(11)})
+
+    stored = store.repository.get(task.id)
+    assert stored is not None and stored.status is S.PROCESSING and stored.completedAt is None
+
+
+def test_transition_of_a_missing_task_is_not_found(store: Store) -> None:
+    ghost = make_task(12)
+    with pytest.raises(NotFound):
+        store.repository.transition(ghost, {S.PENDING}, S.CANCELLED, {"completedAt": created_at(13)})
+    assert store.repository.get(ghost.id) is None  # the update did not create a row
+
+
+def test_none_in_changes_removes_the_field(store: Store) -> None:
+    task = make_task(14, status=S.PROCESSING, error="ECONNREFUSED", startedAt=created_at(14))
+    store.repository.put_new(task)
+
+    moved = store.repository.transition(task, {S.PROCESSING}, S.PENDING, {"error": None, "startedAt": None,
+                                                                          "retryCount": 1})
+
+    stored = store.repository.get(task.id)
+    assert stored is not None
+    assert stored == moved
+    assert stored.error is None and stored.startedAt is None
+    assert stored.retryCount == 1 and type(stored.retryCount) is int
+    assert "error" not in stored.public() and "startedAt" not in stored.public()
+    if store.kind == "dynamo":
+        item = store.raw(task.id)
+        assert item is not None
+        assert "error" not in item and "startedAt" not in item
+
+
+# ---- list_for_team ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def listed(store: Store) -> tuple[Store, list[Task]]:
+    """Team A: 7 tasks created in order, #1 and #4 cancelled. Team B: 2 tasks interleaved."""
+    tasks = []
+    for n in range(7):
+        task = make_task(100 + 2 * n)
+        store.repository.put_new(task)
+        tasks.append(task)
+    for n in range(2):
+        store.repository.put_new(make_task(101 + 2 * n, team=OTHER_TEAM))
+    for i in (1, 4):
+        tasks[i] = store.repository.transition(tasks[i], CANCELLABLE, S.CANCELLED, {"completedAt": created_at(900)})
+    return store, tasks
+
+
+def ids(tasks: list[Task]) -> list[str]:
+    return [t.id for t in tasks]
+
+
+def test_list_is_newest_first_by_default(listed: tuple[Store, list[Task]]) -> None:
+    store, tasks = listed
+    page, total = store.repository.list_for_team(TEAM, ListQuery())
+    assert total == 7
+    assert ids(page) == ids(tasks)[::-1]
+
+
+def test_list_ascending_is_oldest_first(listed: tuple[Store, list[Task]]) -> None:
+    store, tasks = listed
+    page, total = store.repository.list_for_team(TEAM, ListQuery(descending=False))
+    assert total == 7
+    assert ids(page) == ids(tasks)
+    assert page[1].status is S.CANCELLED  # rows come back as stored, after transitions
+
+
+@pytest.mark.parametrize(("offset", "expected"), [(0, [6, 5, 4]), (3, [3, 2, 1]), (6, [0]), (7, []), (50, [])])
+def test_list_offset_and_limit(listed: tuple[Store, list[Task]], offset: int, expected: list[int]) -> None:
+    store, tasks = listed
+    page, total = store.repository.list_for_team(TEAM, ListQuery(limit=3, offset=offset))
+    assert total == 7
+    assert ids(page) == [tasks[i].id for i in expected]
+
+
+def test_list_pages_ascending(listed: tuple[Store, list[Task]]) -> None:
+    store, tasks = listed
+    seen: list[str] = []
+    for offset in (0, 2, 4, 6):
+        page, total = store.repository.list_for_team(TEAM, ListQuery(limit=2, offset=offset, descending=False))
+        assert total == 7
+        seen += ids(page)
+    assert seen == ids(tasks)
+
+
+def test_list_filtered_by_status(listed: tuple[Store, list[Task]]) -> None:
+    store, tasks = listed
+    cancelled, total = store.repository.list_for_team(TEAM, ListQuery(status=S.CANCELLED))
+    assert total == 2
+    assert ids(cancelled) == [tasks[4].id, tasks[1].id]
+    assert all(t.status is S.CANCELLED for t in cancelled)
+
+    pending, total = store.repository.list_for_team(TEAM, ListQuery(status=S.PENDING, descending=False))
+    assert total == 5
+    assert ids(pending) == [tasks[i].id for i in (0, 2, 3, 5, 6)]
+
+    page, total = store.repository.list_for_team(TEAM, ListQuery(status=S.PENDING, limit=2, offset=4))
+    assert total == 5
+    assert ids(page) == [tasks[0].id]
+
+    nothing, total = store.repository.list_for_team(TEAM, ListQuery(status=S.COMPLETED))
+    assert (nothing, total) == ([], 0)
+
+
+def test_list_only_shows_the_teams_own_tasks(listed: tuple[Store, list[Task]]) -> None:
+    store, _ = listed
+    page, total = store.repository.list_for_team(OTHER_TEAM, ListQuery())
+    assert total == 2
+    assert {t.teamId for t in page} == {OTHER_TEAM}
+    assert ids(page) == [f"task-{OTHER_TEAM}-0103", f"task-{OTHER_TEAM}-0101"]
+    assert store.repository.list_for_team("team-nobody", ListQuery()) == ([], 0)
+    filtered, total = store.repository.list_for_team(OTHER_TEAM, ListQuery(status=S.CANCELLED))
+    assert (filtered, total) == ([], 0)
+
+
+class RecordedCalls:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def operations(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+@pytest.fixture
+def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> RecordedCalls:
+    """Every botocore API call made in this process (PynamoDB's and boto3's alike)."""
+    recorded = RecordedCalls()
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            recorded.calls.append((operation_name, dict(api_params)))
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    return recorded
+
+
+@pytest.mark.parametrize("status", [None, S.PENDING, S.CANCELLED])
+@pytest.mark.parametrize("offset", [0, 3])
+def test_list_is_an_index_query_never_a_scan(
+    dynamo: Store, dynamodb_calls: RecordedCalls, status: TaskStatus | None, offset: int
+) -> None:
+    for n in range(6):
+        dynamo.repository.put_new(make_task(n))
+    dynamo.repository.transition(make_task(2), {S.PENDING}, S.CANCELLED, {"completedAt": created_at(50)})
+    dynamodb_calls.calls.clear()
+
+    page, total = dynamo.repository.list_for_team(TEAM, ListQuery(status=status, limit=2, offset=offset))
+
+    assert total == {None: 6, S.PENDING: 5, S.CANCELLED: 1}[status]
+    operations = dynamodb_calls.operations()
+    assert "Scan" not in operations
+    assert "Query" in operations
+    assert set(operations) == {"Query"}, operations
+    expected_index = "byTeam" if status is None else "byTeamStatus"
+    for _, params in dynamodb_calls.calls:
+        assert params["TableName"] == dynamo.aws.env["TASKS_TABLE"]  # type: ignore[union-attr]
+        assert params.get("IndexName") == expected_index
+
+
+# ---- delayed tasks and the sparse delayedDue index ----------------------------------------------
+
+
+def test_delayed_task_is_listed_as_delayed_until_promoted(store: Store) -> None:
+    task = make_task(20, status=S.DELAYED, delayUntil="2099-01-01T00:00:00.000Z")
+    store.repository.put_new(task)
+    delayed, total = store.repository.list_for_team(TEAM, ListQuery(status=S.DELAYED))
+    assert (ids(delayed), total) == ([task.id], 1)
+
+    store.repository.transition(task, {S.DELAYED}, S.PENDING, {"updatedAt": created_at(21)})
+
+    assert store.repository.list_for_team(TEAM, ListQuery(status=S.DELAYED)) == ([], 0)
+    pending, total = store.repository.list_for_team(TEAM, ListQuery(status=S.PENDING))
+    assert (ids(pending), total) == ([task.id], 1)
+    stored = store.repository.get(task.id)
+    assert stored is not None and stored.status is S.PENDING
+    assert stored.delayUntil == "2099-01-01T00:00:00.000Z"  # kept: it is the customer's field
+    assert "delayedShard" not in stored.public() and "dueAt" not in stored.public()
+
+
+def _delayed_index_ids(store: Store) -> set[str]:
+    assert store.aws is not None
+    ddb = store.aws.client("dynamodb")
+    rows = ddb.query(
+        TableName=store.aws.env["TASKS_TABLE"], IndexName="delayedDue",
+        KeyConditionExpression="delayedShard = :shard", ExpressionAttributeValues={":shard": {"S": "delayed"}},
+    )["Items"]
+    return {row["id"]["S"] for row in rows}
+
+
+def test_only_delayed_rows_carry_the_sparse_index_attributes(dynamo: Store) -> None:
+    due = "2099-01-01T00:00:00.000Z"
+    delayed = make_task(30, status=S.DELAYED, delayUntil=due)
+    pending = make_task(31, delayUntil="2020-01-01T00:00:00.000Z")  # delayUntil in the past: not delayed
+    plain = make_task(32)
+    for task in (delayed, pending, plain):
+        dynamo.repository.put_new(task)
+
+    item = dynamo.raw(delayed.id)
+    assert item is not None
+    assert item["delayedShard"] == {"S": "delayed"}
+    assert item["dueAt"] == {"S": due}
+    assert item["teamStatus"] == {"S": f"{TEAM}#delayed"}
+    for task in (pending, plain):
+        item = dynamo.raw(task.id)
+        assert item is not None
+        assert "delayedShard" not in item and "dueAt" not in item
+        assert item["teamStatus"] == {"S": f"{TEAM}#pending"}
+    assert _delayed_index_ids(dynamo) == {delayed.id}
+
+    dynamo.repository.transition(delayed, {S.DELAYED}, S.PENDING, {"updatedAt": created_at(33)})
+
+    item = dynamo.raw(delayed.id)
+    assert item is not None
+    assert "delayedShard" not in item and "dueAt" not in item
+    assert item["teamStatus"] == {"S": f"{TEAM}#pending"}
+    assert item["delayUntil"] == {"S": due}
+    assert _delayed_index_ids(dynamo) == set()
+
+
+def test_cancelling_a_delayed_task_leaves_the_delayed_index(dynamo: Store) -> None:
+    task = make_task(40, status=S.DELAYED, delayUntil="2099-01-01T00:00:00.000Z")
+    dynamo.repository.put_new(task)
+    assert _delayed_index_ids(dynamo) == {task.id}
+
+    dynamo.repository.transition(task, CANCELLABLE, S.CANCELLED, {"completedAt": created_at(41)})
+
+    item = dynamo.raw(task.id)
+    assert item is not None
+    assert item["status"] == {"S": "cancelled"}
+    assert item["teamStatus"] == {"S": f"{TEAM}#cancelled"}
+    assert "delayedShard" not in item and "dueAt" not in item
+    assert _delayed_index_ids(dynamo) == set()
+
+
+def test_raw_item_uses_native_dynamodb_types(dynamo: Store) -> None:
+    task = full_task()
+    dynamo.repository.put_new(task)
+    item = dynamo.raw(task.id)
+    assert item is not None
+    assert item["headers"] == {"M": {"Authorization": {"S": "Bearer service-token"}, "X-Trace": {"S": "abc"}}}
+    assert item["pollConfig"]["M"]["doneValues"] == {"L": [{"S": "COMPLETED"}, {"S": "OK"}]}
+    assert item["priority"] == {"N": "8"}
+    assert item["maxRetries"] == {"N": "7"}
+    assert float(item["maxWaitTime"]["N"]) == 120
