@@ -59,9 +59,9 @@ def create_task() -> Response:
         return json_response({"task": service.create(key.team_id, request).public()}, 201)
     if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise ValidationFailed(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
-    task, created = service.create_idempotent(
-        key.team_id, idempotency_key, request, composition.idempotency()
-    )
+    idempotency = composition.idempotency()
+    idempotency.register_lambda_context(api.lambda_context)
+    task, created = service.create_idempotent(key.team_id, idempotency_key, request, idempotency)
     return json_response({"task": task.public()}, 201 if created else 200)
 
 

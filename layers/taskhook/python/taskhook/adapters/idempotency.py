@@ -33,6 +33,12 @@ class PowertoolsIdempotency:
         )
         self._persistence = persistence
 
+    def register_lambda_context(self, context: Any) -> None:
+        """With the invocation's deadline known, a request that dies mid-create frees its key when
+        the invocation would have ended, instead of answering "in progress" for 24 hours."""
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            self._config.register_lambda_context(context)
+
     def run_once(
         self, scope: str, key: str, fingerprint: Any, action: Callable[[], str]
     ) -> tuple[str, bool]:
