@@ -35,6 +35,21 @@ functional: $(STAMP)
 e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
 
+$(VENV)/.bench-installed: $(STAMP) bench/requirements.txt  # the Celery peer's pinned packages
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+bench: $(VENV)/.bench-installed ## benchmarks + Celery peer (~15-20 min): bench/results.json, bench/report.md
+	command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
+	$(PY) -m bench.harness
+
+bench-quick: $(VENV)/.bench-installed ## the same, fewer and smaller runs (under 2 minutes)
+	command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
+	$(PY) -m bench.harness --quick
+
+soak: $(STAMP) ## no-loss soak: 10,000 tasks, faulty target, runner killed twice (bench/soak.json)
+	$(PY) -m bench.soak --tasks 10000 --kills 2
+
 package: $(STAMP) ## build both deploy artifacts: build/chalice (chalice package) and build/sam
 	rm -rf build/chalice && $(PY) -m chalice package --stage dev build/chalice
 
@@ -47,12 +62,14 @@ deploy-chalice: $(STAMP) ## needs AWS credentials
 keys: $(STAMP) ## e.g. make keys ARGS="create --team acme"
 	bin/taskhook keys $(ARGS)
 
-# `sam build` runs this for every function (BuildMethod: makefile): the handlers only; the domain
-# and the dependencies come from the layer. Chalice ships the same files (vendor/ links to them).
+# `sam build` runs this for every function (BuildMethod: makefile): the handlers and your task
+# modules (tasks/); the domain and the dependencies come from the layer. Chalice ships the same
+# files (vendor/ links to them).
 build-%Function:
-	mkdir -p "$(ARTIFACTS_DIR)/functions"
+	mkdir -p "$(ARTIFACTS_DIR)/functions" "$(ARTIFACTS_DIR)/tasks"
 	cp app.py "$(ARTIFACTS_DIR)/"
 	cp functions/*.py "$(ARTIFACTS_DIR)/functions/"
+	cp tasks/*.py "$(ARTIFACTS_DIR)/tasks/"
 
 clean:
 	rm -rf $(VENV) build .taskhook .pytest_cache .mypy_cache .ruff_cache

@@ -8,9 +8,11 @@ import os
 
 from chalice import Chalice, Rate
 
-from functions import dead_letter, executor, notifier, scheduler
+from functions import dead_letter, deliverer, executor, monitor, notifier, scheduler
 from functions.api import api
 from functions.docs import docs
+from functions.function_tasks import function_tasks
+from functions.webhook_secrets import webhook_secrets
 
 PREFIX = os.environ.get("TASKHOOK_PREFIX", "taskhook")
 TASKS_STREAM_ARN = os.environ.get(
@@ -20,6 +22,9 @@ TASKS_STREAM_ARN = os.environ.get(
 app = Chalice(app_name="taskhook")
 app.register_blueprint(api)
 app.register_blueprint(docs)
+app.register_blueprint(function_tasks)
+app.register_blueprint(webhook_secrets)
+app.experimental_feature_flags.update(["WEBSOCKETS"])
 
 
 # Three lanes, one executor each: a larger concurrency for the higher lane is how AWS drains it first.
@@ -51,3 +56,25 @@ def on_task_change(event):
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event):
     return scheduler.handle(event.to_dict(), event.context)
+
+
+# Notifications: their own FIFO queue, one message per delivery attempt series.
+@app.on_sqs_message(queue=f"{PREFIX}-notifications.fifo", batch_size=1, maximum_concurrency=20)
+def deliver_notifications(event):
+    return deliverer.handle(event.to_dict(), event.context)
+
+
+# Live monitoring (WebSocket API).
+@app.on_ws_connect()
+def ws_connect(event):
+    return monitor.connect(event.to_dict())
+
+
+@app.on_ws_message()
+def ws_message(event):
+    return monitor.message(event.to_dict())
+
+
+@app.on_ws_disconnect()
+def ws_disconnect(event):
+    return monitor.disconnect(event.to_dict())

@@ -10,6 +10,8 @@ from taskhook.config import settings
 from taskhook.errors import ValidationFailed
 from taskhook.pagination import pagination, parse_list_query
 from taskhook.ports import ApiKey
+from taskhook.task import Task
+from taskhook.task_views import v1_task
 from taskhook.validation import decode_json_object, parse_create_request
 
 from .responses import endpoint, json_response
@@ -27,6 +29,11 @@ def _request() -> Any:
 
 def _authenticate() -> ApiKey:
     return composition.api_key_service().authenticate(_request().headers.get("authorization"))
+
+
+def _view(task: Task) -> dict[str, Any]:
+    """The v1 task; a function task's output gets its presigned download link."""
+    return v1_task(task, composition.download_links().url_for(task))
 
 
 def _wait_seconds(params: dict[str, str]) -> float:
@@ -71,7 +78,7 @@ def list_tasks() -> Response:
     key = _authenticate()
     query = parse_list_query(_request().query_params)
     tasks, total = composition.task_service().list(key.team_id, query)
-    return json_response({"tasks": [t.public() for t in tasks], "pagination": pagination(total, query)})
+    return json_response({"tasks": [_view(t) for t in tasks], "pagination": pagination(total, query)})
 
 
 @api.route("/v1/tasks/{task_id}", methods=["GET"])
@@ -85,7 +92,7 @@ def get_task(task_id: str) -> Response:
     task = composition.task_service().wait_for_change(
         key.team_id, task_id, _wait_seconds(params), settings().long_poll_interval
     )
-    return json_response({"task": task.public()})
+    return json_response({"task": _view(task)})
 
 
 @api.route("/v1/tasks/{task_id}/cancel", methods=["POST"], content_types=BODY_TYPES)

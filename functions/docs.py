@@ -6,6 +6,7 @@ import json
 from functools import cache, lru_cache
 
 from chalice import Blueprint, Response
+from taskhook import composition
 from taskhook.openapi import build_openapi
 
 from .responses import endpoint, error_response
@@ -28,7 +29,7 @@ presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "Sta
 
 @lru_cache(maxsize=1)
 def _openapi_text() -> str:
-    return json.dumps(build_openapi())
+    return json.dumps(build_openapi(composition.task_registry()))
 
 
 @cache

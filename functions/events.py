@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from taskhook.adapters.dynamo_tables import JSON_ATTRIBUTES
 from taskhook.task import Task
 
 
 def task_from_image(image: dict[str, Any] | None) -> Task | None:
-    """A stream image (already deserialized by Powertools) as a Task; None for non-task rows."""
+    """A stream image (already deserialized by Powertools) as a Task; None for non-task rows.
+    Attributes the table keeps as JSON strings (a function task's args, result, output) are
+    decoded here, so the Task is the same one the repository returns."""
     if not image or "teamId" not in image or "status" not in image:
         return None
-    return Task.model_validate(image)
+    data = dict(image)
+    for name in JSON_ATTRIBUTES:
+        if isinstance(data.get(name), str):
+            data[name] = json.loads(data[name])
+    return Task.model_validate(data)

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from typing import Any
 
 from chalice.config import Config
-from chalice.local import LocalDevServer
+from chalice.local import ChaliceRequestHandler, LocalDevServer
 
+from . import aws_calls
 from .children import exit_with_parent
 from .state import ROOT
+
+# Seed 003 puts client tokens in the path (/api/{ns}/tasks/{client_token}/…): not in our logs.
+_SECRET_IN_PATH = re.compile(r"/ct_[A-Za-z0-9_-]+")
+
+
+class RedactingRequestHandler(ChaliceRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        super().log_message(format, *(_SECRET_IN_PATH.sub("/ct_…", a) if isinstance(a, str) else a for a in args))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,11 +29,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     exit_with_parent()
+    aws_calls.install_from_env("api")  # counts AWS calls when TASKHOOK_AWS_CALL_LOG is set (bench)
     sys.path.insert(0, str(ROOT))
     from app import app  # noqa: PLC0415 - the app reads its settings on first request
 
     config = Config.create(chalice_stage="dev", app_name="taskhook", project_dir=str(ROOT))
-    server = LocalDevServer(app, config, args.host, args.port)
+    server = LocalDevServer(app, config, args.host, args.port, handler_cls=RedactingRequestHandler)
     server.server.serve_forever()
 
 

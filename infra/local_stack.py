@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import aws_calls
 from .state import ROOT, clear_state, write_state
 
 LOCAL_CREDENTIALS = {
@@ -106,12 +107,21 @@ class LocalStack:
 
         dev_key = self._dev_key(env.get("TASKHOOK_DEV_API_KEY"))
 
+        # The WebSocket endpoint and its management-API twin; the notifier pushes through the latter.
+        ws_port = int(env.get("TASKHOOK_WS_PORT") or free_port())
+        management_port = free_port()
+        env["WEBSOCKET_MANAGEMENT_URL"] = f"http://127.0.0.1:{management_port}"
+        resources["WEBSOCKET_MANAGEMENT_URL"] = env["WEBSOCKET_MANAGEMENT_URL"]
+        ws = self._spawn("websocket", ["-m", "infra.ws_server", "--port", str(ws_port),
+                                       "--management-port", str(management_port)])
         api = self._spawn("api", ["-m", "infra.api_server", "--port", str(self.port)])
+        wait_for_port("127.0.0.1", ws_port, 30, ws)
         wait_for_port("127.0.0.1", self.port, 30, api)
         self._start_runner()
 
         state = {
             "url": f"http://127.0.0.1:{self.port}",
+            "websocket": f"ws://127.0.0.1:{ws_port}",
             "emulator": self.emulator_url,
             "devKey": dev_key,
             "pid": os.getpid(),
@@ -184,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--verbose", action="store_true", help="show the emulator's and the API's request logs")
     args = parser.parse_args(argv)
+    aws_calls.install_from_env("supervisor")  # counts AWS calls when TASKHOOK_AWS_CALL_LOG is set (bench)
 
     external = os.environ.get("AWS_ENDPOINT_URL") or None
     stack = LocalStack(args.port, external, args.verbose)
@@ -205,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             "Taskhook local stack is up",
             f"  API        {state['url']}",
             f"  Docs       {state['url']}/docs",
+            f"  WebSocket  {state['websocket']}/ws?api_key=<key>[&task_id=<id>]",
             f"  Dev key    {state['devKey']}   (team '{DEV_TEAM}')",
             f"  Emulator   {state['emulator']}  [{emulator}]",
             f"  Outbound   loopback targets ALLOWED for local testing: {stack.env['TASKHOOK_OUTBOUND_ALLOW']}",

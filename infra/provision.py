@@ -68,7 +68,8 @@ class Provisioner:
     def _queue(self, props: dict[str, Any]) -> dict[str, str]:
         sqs = self._client("sqs")
         name = props["QueueName"]
-        attributes = {k: str(v) for k, v in props.items() if k not in ("QueueName", "RedrivePolicy", "Tags")}
+        attributes = {k: str(v).lower() if isinstance(v, bool) else str(v)
+                      for k, v in props.items() if k not in ("QueueName", "RedrivePolicy", "Tags")}
         if "RedrivePolicy" in props:
             import json
 
@@ -92,7 +93,13 @@ class Provisioner:
             if resource["Type"] in PROVISIONED_TYPES:
                 self._physical(logical_id)
         variables = self.template["Globals"]["Function"]["Environment"]["Variables"]
-        return {name: str(self.resolver.resolve(value)) for name, value in variables.items()}
+        resolved = {}
+        for name, value in variables.items():
+            try:
+                resolved[name] = str(self.resolver.resolve(value))
+            except KeyError:
+                continue  # refers to what has no local twin here (the WebSocket API): the stack sets it
+        return resolved
 
     def physical(self, logical_id: str) -> dict[str, str]:
         return self._physical(logical_id)

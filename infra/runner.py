@@ -28,6 +28,7 @@ from typing import Any
 
 import boto3
 
+from . import aws_calls
 from .children import exit_with_parent
 from .provision import Provisioner
 from .state import ROOT, state_dir
@@ -217,11 +218,12 @@ class Runner:
             if source.kind == "SQS":
                 physical = provisioner.physical(source.resource)
                 queue = QueueSource(source, physical["QueueUrl"], physical["Arn"], sqs)
-                (self.lanes if source.max_concurrency else self.other_queues).append(queue)
+                (self.lanes if source.priority_lane else self.other_queues).append(queue)
             elif source.kind == "DynamoDB":
                 self.streams.append(StreamSource(source, provisioner.physical(source.resource)["StreamArn"], streams))
-            else:
+            elif source.kind == "Schedule":
                 self.schedules.append(source)
+            # WebSocket routes are invoked by infra/ws_server.py, not from here.
         self.lanes.sort(key=lambda q: -q.source.max_concurrency)
         self.workers = workers
         self.schedule_seconds = schedule_seconds
@@ -265,8 +267,10 @@ class Runner:
     def start(self) -> list[threading.Thread]:
         threads = [threading.Thread(target=self._loop, args=(f"lanes-{i}", self._lanes_step), daemon=True)
                    for i in range(self.workers)]
+        # Like Lambda, a queue's function runs several invocations at once (up to its
+        # MaximumConcurrency, capped for one machine): a slow batch does not hold the others.
         threads += [threading.Thread(target=self._loop, args=(q.source.handler, q.poll_once), daemon=True)
-                    for q in self.other_queues]
+                    for q in self.other_queues for _ in range(min(8, max(1, q.source.max_concurrency)))]
         threads += [threading.Thread(target=self._loop, args=(s.source.handler, s.poll_once), daemon=True)
                     for s in self.streams]
         threads += [threading.Thread(target=self._schedule_loop, args=(s,), daemon=True) for s in self.schedules]
@@ -279,6 +283,7 @@ def main() -> None:
     exit_with_parent()
     import sys
 
+    aws_calls.install_from_env("runner", sys.modules[__name__])  # counts AWS calls when TASKHOOK_AWS_CALL_LOG is set
     sys.path.insert(0, str(ROOT))
     schedule = os.environ.get("TASKHOOK_SCHEDULE_SECONDS")
     runner = Runner(int(os.environ.get("TASKHOOK_RUNNER_WORKERS", "4")), float(schedule) if schedule else None)

@@ -33,6 +33,8 @@ STOP_TIMEOUT = 20.0
 HTTP_TIMEOUT = 40.0  # above the longest long poll (25 s)
 PREFETCHED_TEAMS = 3  # keys created in the background while tests wait on HTTP
 FAR_FUTURE = "2099-01-01T00:00:00Z"  # a delayed task that nothing will run during the session
+# The shipped function tasks and the test-only ones (tests/support/function_tasks.py).
+TASK_MODULES = "builtin,tests.support.function_tasks"
 
 # Variables of the test runner's environment that would point the stack somewhere else.
 _FOREIGN_ENV_PREFIXES = ("AWS_", "TASKHOOK_", "POWERTOOLS_")
@@ -105,6 +107,12 @@ class Stack:
         """A new API key for `team`: {"apiKey", "keyId", "team"}."""
         out = json.loads(self.cli("keys", "create", "--team", team, "--name", name).stdout)
         assert out["team"] == team and out["apiKey"] and out["keyId"].startswith("key_")
+        return out
+
+    def create_client_token(self, team: str, client: str = "e2e-client") -> dict[str, str]:
+        """A client token (seed 003) for `team`: {"clientToken", "tokenId", "team", "client"}."""
+        out = json.loads(self.cli("client-tokens", "create", "--team", team, "--client", client).stdout)
+        assert out["team"] == team and out["clientToken"].startswith("ct_") and out["tokenId"].startswith("cli_")
         return out
 
     def revoke_key(self, key_id: str) -> dict[str, Any]:
@@ -250,7 +258,8 @@ def _start_stack(state_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, An
     port = free_port()
     # A crashed run's message comes back 2 s after its attempt's timeout (not 30 s), and the
     # minute sweep runs every 2 s, so crash and timeout scenarios finish quickly.
-    env = clean_env(state_dir, PORT=str(port), TASKHOOK_CLAIM_MARGIN="2", TASKHOOK_SCHEDULE_SECONDS="2")
+    env = clean_env(state_dir, PORT=str(port), TASKHOOK_CLAIM_MARGIN="2", TASKHOOK_SCHEDULE_SECONDS="2",
+                    TASKHOOK_TASK_MODULES=TASK_MODULES)
     with open(state_dir / "supervisor.log", "wb") as supervisor_log:  # the child keeps its own copy
         process = subprocess.Popen(
             [sys.executable, "-m", "infra.local_stack", "--port", str(port)],

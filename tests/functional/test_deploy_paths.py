@@ -1,7 +1,7 @@
-"""Both deploy paths ship the same handlers and the same domain code.
+"""Both deploy paths ship the same handlers, the same domain code and the same task modules.
 
-`chalice package` (vendor/ links to layers/taskhook/python/taskhook and functions/) is compared
-with what `sam build` makes from template.yaml (the Makefile targets its BuildMethod runs)."""
+`chalice package` (vendor/ links to layers/taskhook/python/taskhook, functions/ and tasks/) is
+compared with what `sam build` makes from template.yaml (the Makefile targets its BuildMethod runs)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from infra.template import Resolver, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,10 @@ def _digest_tree(base: Path, prefix: str) -> dict[str, str]:
 
 
 def _tracked(prefix: str) -> set[str]:
-    out = subprocess.run(["git", "ls-files", prefix], cwd=ROOT, capture_output=True, text=True, check=True)
+    """The repository's modules under `prefix`: committed, or new and not ignored (work in progress
+    ships too, so it must be compared too)."""
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", prefix], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
     return {line for line in out.stdout.split() if line.endswith(".py")}
 
 
@@ -112,18 +116,22 @@ def test_both_paths_ship_identical_code(chalice_package: tuple[dict, zipfile.Zip
                                        tmp_path: Path) -> None:
     _, archive = chalice_package
     archive.extractall(tmp_path / "chalice")
-    chalice_code = {**_digest_tree(tmp_path / "chalice", "taskhook"), **_digest_tree(tmp_path / "chalice", "functions")}
+    chalice_code = {**_digest_tree(tmp_path / "chalice", "taskhook"), **_digest_tree(tmp_path / "chalice", "functions"),
+                    **_digest_tree(tmp_path / "chalice", "tasks")}
     chalice_code["app.py"] = hashlib.sha256((tmp_path / "chalice" / "app.py").read_bytes()).hexdigest()
 
     sam_code = {**_digest_tree(sam_build / "layer" / "python", "taskhook"),
-                **_digest_tree(sam_build / "function", "functions")}
+                **_digest_tree(sam_build / "function", "functions"), **_digest_tree(sam_build / "function", "tasks")}
     sam_code["app.py"] = hashlib.sha256((sam_build / "function" / "app.py").read_bytes()).hexdigest()
 
     assert chalice_code == sam_code
     # ...and it is the repository's code, every tracked module of it.
     expected = {p.removeprefix("layers/taskhook/python/") for p in _tracked("layers/taskhook/python/taskhook")}
-    expected |= _tracked("functions") | {"app.py"}
+    expected |= _tracked("functions") | _tracked("tasks") | {"app.py"}
     assert set(sam_code) == expected
+    # The function tasks ship on both paths: the built-in ones in the layer, yours in tasks/.
+    assert {"taskhook/builtin_tasks/example_task.py", "taskhook/builtin_tasks/fetch_url.py",
+            "tasks/__init__.py"} <= set(sam_code)
 
 
 def test_chalice_package_carries_the_runtime_dependencies(chalice_package: tuple[dict, zipfile.ZipFile]) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import pytest
-from pynamodb.exceptions import UpdateError
 from taskhook import composition
 from taskhook.statuses import TaskStatus
 from taskhook.task import Task

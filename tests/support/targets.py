@@ -7,7 +7,8 @@
 
 A script step is a status code, or a dict: {"status": 429, "headers": {"Retry-After": "1"}},
 {"sleep": 3} (answer 200 after sleeping), {"hang": True} (hold the request until release()),
-{"close": True} (close the connection without answering), {"body": "..."}.
+{"close": True} (close the connection without answering), {"body": "..."} (str or bytes; a
+"Content-Type" in "headers" replaces the default application/json).
 """
 
 from __future__ import annotations
@@ -62,10 +63,13 @@ class TargetServer:
                     return
                 if step.get("sleep"):
                     time.sleep(step["sleep"])
-                payload = step.get("body", '{"ok": true}').encode()
+                body = step.get("body", '{"ok": true}')
+                payload = body if isinstance(body, bytes) else body.encode()
+                headers = step.get("headers", {})
                 self.send_response(step.get("status", 200))
-                self.send_header("Content-Type", "application/json")
-                for name, value in step.get("headers", {}).items():
+                if not any(name.lower() == "content-type" for name in headers):
+                    self.send_header("Content-Type", "application/json")
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -109,7 +113,7 @@ class TargetServer:
     def release(self) -> None:
         self._released.set()
 
-    def __enter__(self) -> "TargetServer":
+    def __enter__(self) -> TargetServer:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

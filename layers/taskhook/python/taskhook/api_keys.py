@@ -14,7 +14,13 @@ from .errors import Unauthorized, ValidationFailed
 from .ports import ApiKey, ApiKeyRepository
 
 KEY_PREFIX = "th_"
+API_KEY_KIND = "api"
 _TEAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_team_id(team_id: str) -> None:
+    if not _TEAM_ID.fullmatch(team_id):
+        raise ValidationFailed("team must be 1-64 letters, digits, '.', '_' or '-'")
 
 
 def hash_key(secret: str) -> str:
@@ -38,8 +44,7 @@ class ApiKeyService:
 
     def create(self, team_id: str, name: str = "", secret: str | None = None) -> tuple[str, ApiKey]:
         """A new key for `team_id`; the secret is returned once and never stored."""
-        if not _TEAM_ID.fullmatch(team_id):
-            raise ValidationFailed("team must be 1-64 letters, digits, '.', '_' or '-'")
+        check_team_id(team_id)
         secret = secret or KEY_PREFIX + secrets.token_urlsafe(32)
         digest = hash_key(secret)
         key = ApiKey(key_id="key_" + digest[:12], team_id=team_id, name=name, created_at=iso(self.clock()))
@@ -53,6 +58,6 @@ class ApiKeyService:
         """The key an `Authorization: Bearer …` header names, or 401 with the seed's message."""
         secret = parse_bearer(authorization)
         key = self.repository.find_by_hash(hash_key(secret))
-        if key is None or key.revoked_at:
+        if key is None or key.revoked_at or key.kind != API_KEY_KIND:  # a client token is no API key
             raise Unauthorized("Invalid or revoked API key")
         return key

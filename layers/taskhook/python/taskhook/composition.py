@@ -6,7 +6,11 @@ from functools import cache, lru_cache
 from typing import Any
 
 from .api_keys import ApiKeyService
+from .client_tokens import ClientTokenService
 from .config import Settings, settings
+from .function_tasks import FunctionTaskService
+from .outputs import DownloadLinks
+from .registry import Registry
 from .tasks import TaskService
 
 
@@ -80,23 +84,64 @@ def sqs_messages() -> Any:
 
 @lru_cache(maxsize=1)
 def object_store() -> Any:
+    import boto3
+    from botocore.config import Config
+
     from .adapters.s3_store import S3ObjectStore
 
-    return S3ObjectStore(boto3_client("s3"), settings().outputs_bucket)
+    # SigV4: presigned URLs of buckets made since 2020 accept nothing older.
+    client = boto3.client("s3", config=Config(signature_version="s3v4"), **_client_kwargs(settings()))
+    return S3ObjectStore(client, settings().outputs_bucket)
+
+
+@lru_cache(maxsize=1)
+def download_links() -> DownloadLinks:
+    return DownloadLinks(object_store, settings().download_url_ttl)
+
+
+@lru_cache(maxsize=1)
+def outbound_session() -> Any:
+    """The requests session for customer URLs: every connection checked by the outbound policy."""
+    from .outbound import guarded_session
+
+    return guarded_session(outbound_policy())
+
+
+@lru_cache(maxsize=1)
+def task_registry() -> Registry:
+    """The function tasks of the modules TASKHOOK_TASK_MODULES lists, imported on first use."""
+    from .registry import load_task_modules
+
+    return load_task_modules(settings().task_modules)
+
+
+@lru_cache(maxsize=1)
+def function_task_service() -> FunctionTaskService:
+    return FunctionTaskService(task_repository(), task_registry(), outbound=outbound_policy())
+
+
+@lru_cache(maxsize=1)
+def client_token_service() -> ClientTokenService:
+    from .adapters.dynamo_repositories import DynamoApiKeyRepository
+
+    return ClientTokenService(DynamoApiKeyRepository(api_key_model()))
 
 
 @lru_cache(maxsize=1)
 def executor() -> Any:
     from .delivery import call_target
     from .execution import Executor
-    from .outbound import guarded_session
+    from .function_runner import FunctionRunner
 
-    session = guarded_session(outbound_policy())
+    session = outbound_session()
 
     def call(task: Any, timeout: float) -> Any:
         return call_target(session, task.method, task.targetUrl, task.headers, task.body, timeout)
 
-    return Executor(task_repository(), call, bodies=object_store(), claim_margin=settings().claim_margin)
+    functions = FunctionRunner(task_registry(), progress=task_repository(), outputs=object_store(),
+                               interval=settings().progress_interval)
+    return Executor(task_repository(), call, bodies=object_store(), claim_margin=settings().claim_margin,
+                    functions=functions)
 
 
 @lru_cache(maxsize=1)
@@ -125,9 +170,66 @@ def idempotency() -> Any:
     return PowertoolsIdempotency(persistence)
 
 
+@lru_cache(maxsize=1)
+def notification_queue() -> Any:
+    from .adapters.notification_queue import SqsNotificationQueue
+
+    return SqsNotificationQueue(boto3_client("sqs"), settings().notifications_queue_url)
+
+
+@lru_cache(maxsize=1)
+def team_secrets() -> Any:
+    from .adapters.team_secret_store import DynamoSecretStore
+    from .team_secrets import TeamSecretsService
+
+    return TeamSecretsService(DynamoSecretStore(boto3_client("dynamodb"), settings().teams_table))
+
+
+@lru_cache(maxsize=1)
+def deliverer() -> Any:
+    from .adapters.notification_log import DynamoNotificationLog
+    from .delivery import call_target
+    from .notify import NotificationDeliverer
+
+    session = outbound_session()
+
+    def post(url: str, headers: dict[str, str], body: str, timeout: float) -> Any:
+        return call_target(session, "POST", url, headers, body, timeout)
+
+    ttl = settings().download_url_ttl
+    return NotificationDeliverer(
+        post=post, secrets_for=team_secrets().signing_keys,
+        log=DynamoNotificationLog(boto3_client("dynamodb"), settings().tasks_table),
+        presign=lambda key: str(object_store().presigned_url(key, ttl)),
+    )
+
+
+@lru_cache(maxsize=1)
+def connections() -> Any:
+    from .adapters.connections import DynamoConnectionStore
+
+    return DynamoConnectionStore(boto3_client("dynamodb"), settings().connections_table)
+
+
+@lru_cache(maxsize=1)
+def live_feed() -> Any:
+    import boto3
+
+    from .adapters.connections import ApiGatewayPusher
+    from .live import LiveFeed
+
+    cfg = settings()
+    kwargs: dict[str, Any] = {"region_name": cfg.region}
+    if cfg.websocket_management_url:
+        kwargs["endpoint_url"] = cfg.websocket_management_url
+    return LiveFeed(connections(), ApiGatewayPusher(boto3.client("apigatewaymanagementapi", **kwargs)))
+
+
 def reset() -> None:
     """Forget every built adapter (tests that switch environments call this)."""
     settings.cache_clear()
     for built in (boto3_client, task_model, api_key_model, task_repository, outbound_policy, task_service,
-                  task_queue, sqs_messages, object_store, executor, scheduler, api_key_service, idempotency):
+                  task_queue, sqs_messages, object_store, executor, scheduler, api_key_service, idempotency,
+                  download_links, outbound_session, task_registry, function_task_service, client_token_service,
+                  notification_queue, team_secrets, deliverer, connections, live_feed):
         built.cache_clear()

@@ -23,6 +23,17 @@ ENV_DEFAULT_REGION = "AWS_DEFAULT_REGION"
 ENV_OUTBOUND_ALLOW = "TASKHOOK_OUTBOUND_ALLOW"
 ENV_LONG_POLL_INTERVAL = "TASKHOOK_LONG_POLL_INTERVAL"
 ENV_CLAIM_MARGIN = "TASKHOOK_CLAIM_MARGIN"
+ENV_TASK_MODULES = "TASKHOOK_TASK_MODULES"
+ENV_DOWNLOAD_URL_TTL = "TASKHOOK_DOWNLOAD_URL_TTL"
+ENV_PROGRESS_INTERVAL = "TASKHOOK_PROGRESS_INTERVAL"
+ENV_NOTIFICATIONS_QUEUE_URL = "NOTIFICATIONS_QUEUE_URL"
+ENV_TEAMS_TABLE = "TEAMS_TABLE"
+ENV_CONNECTIONS_TABLE = "CONNECTIONS_TABLE"
+ENV_WEBSOCKET_MANAGEMENT_URL = "WEBSOCKET_MANAGEMENT_URL"
+
+# `builtin` in TASKHOOK_TASK_MODULES stands for the function tasks Taskhook ships.
+BUILTIN_TASK_MODULES = "builtin"
+MAX_DOWNLOAD_URL_TTL = 7 * 24 * 3600  # SigV4 presigned URLs live at most a week
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,11 @@ class Settings:
     queue_low_url: str = ""
     dlq_url: str = ""
     outputs_bucket: str = "taskhook-outputs"
+    notifications_queue_url: str = ""
+    teams_table: str = "taskhook-teams"
+    connections_table: str = "taskhook-connections"
+    # API Gateway's management endpoint for the WebSocket API (the local stack runs a twin).
+    websocket_management_url: str = ""
     endpoint_url: str | None = None
     region: str = "us-east-1"
     # Hosts or CIDR ranges that outbound calls may reach even though they are private.
@@ -43,12 +59,19 @@ class Settings:
     # Seconds past an attempt's timeout before its claim counts as abandoned (a crashed worker)
     # and its message becomes visible again.
     claim_margin: float = 30.0
+    # Dotted modules whose decorated functions become function tasks (`builtin`: the shipped ones).
+    task_modules: tuple[str, ...] = (BUILTIN_TASK_MODULES,)
+    # Lifetime of a presigned `download_url`, seconds.
+    download_url_ttl: int = 3600
+    # A running function's progress is written at most once per this many seconds.
+    progress_interval: float = 0.5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         defaults = cls()
-        allow = tuple(h.strip() for h in env.get(ENV_OUTBOUND_ALLOW, "").split(",") if h.strip())
+        allow = _csv(env.get(ENV_OUTBOUND_ALLOW, ""))
+        ttl = int(env.get(ENV_DOWNLOAD_URL_TTL, defaults.download_url_ttl))
         return cls(
             tasks_table=env.get(ENV_TASKS_TABLE, defaults.tasks_table),
             api_keys_table=env.get(ENV_API_KEYS_TABLE, defaults.api_keys_table),
@@ -58,12 +81,23 @@ class Settings:
             queue_low_url=env.get(ENV_QUEUE_LOW_URL, ""),
             dlq_url=env.get(ENV_DLQ_URL, ""),
             outputs_bucket=env.get(ENV_OUTPUTS_BUCKET, defaults.outputs_bucket),
+            notifications_queue_url=env.get(ENV_NOTIFICATIONS_QUEUE_URL, ""),
+            teams_table=env.get(ENV_TEAMS_TABLE, defaults.teams_table),
+            connections_table=env.get(ENV_CONNECTIONS_TABLE, defaults.connections_table),
+            websocket_management_url=env.get(ENV_WEBSOCKET_MANAGEMENT_URL, ""),
             endpoint_url=env.get(ENV_ENDPOINT_URL) or None,
             region=env.get(ENV_REGION) or env.get(ENV_DEFAULT_REGION) or defaults.region,
             outbound_allow=allow,
             long_poll_interval=float(env.get(ENV_LONG_POLL_INTERVAL, defaults.long_poll_interval)),
             claim_margin=float(env.get(ENV_CLAIM_MARGIN, defaults.claim_margin)),
+            task_modules=_csv(env.get(ENV_TASK_MODULES, "")) or defaults.task_modules,
+            download_url_ttl=max(1, min(ttl, MAX_DOWNLOAD_URL_TTL)),
+            progress_interval=max(0.05, float(env.get(ENV_PROGRESS_INTERVAL, defaults.progress_interval))),
         )
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 @lru_cache(maxsize=1)

@@ -18,10 +18,11 @@ from typing import Any, Protocol
 from .clock import iso, parse_iso, utcnow
 from .delivery import Attempt, result_document
 from .errors import Conflict, NotFound
+from .function_runner import FunctionRunner
 from .ports import TaskRepository
 from .retry import RetryPolicy
 from .statuses import TERMINAL, TaskStatus
-from .task import Task
+from .task import FUNCTION_KIND, Task
 
 # A delayed task's message may arrive this early (SQS delays are whole seconds); we wait it out.
 EARLY_WAIT_LIMIT = 1.5
@@ -64,6 +65,7 @@ class Executor:
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     rand: Callable[[], float] | None = None
+    functions: FunctionRunner | None = None  # runs tasks of kind "function"
 
     def run(self, task_id: str, time_left: Callable[[], float], hold: Callable[[float], None]) -> Outcome:
         """Process one message for `task_id`. `time_left()` is the invocation's remaining seconds;
@@ -103,8 +105,11 @@ class Executor:
         except (Conflict, NotFound):
             return Outcome.done("another run or a cancel got there first")
 
-        budget = min(task.timeout, self._wait_left(task, now), max(1.0, time_left() - 2.0))
+        task_budget = min(task.timeout, self._wait_left(task, now))
+        budget = min(task_budget, max(1.0, time_left() - 2.0))
         hold(budget + self.claim_margin)
+        if task.kind == FUNCTION_KIND:
+            return self._run_function(task, token, budget, interrupted_if_late=budget < task_budget)
         attempt = self.call(task, budget)
         return self._record(task, token, attempt)
 
@@ -128,9 +133,11 @@ class Executor:
             return Outcome.done("lost the claim; the task was finished elsewhere")
         return Outcome.done(status.value)
 
-    def _finish_timeout(self, task: Task, token: str | None, now: datetime, error: str | None = None) -> Outcome:
+    def _finish_timeout(self, task: Task, token: str | None, now: datetime, error: str | None = None,
+                        extra: dict[str, Any] | None = None) -> Outcome:
         message = f"maxWaitTime of {task.maxWaitTime:g}s exceeded"
-        return self._finish(task, token, TaskStatus.TIMEOUT, {"error": f"{message}: {error}" if error else message})
+        return self._finish(task, token, TaskStatus.TIMEOUT,
+                            {"error": f"{message}: {error}" if error else message, **(extra or {})})
 
     def _record(self, task: Task, token: str, attempt: Attempt) -> Outcome:
         now = self.clock()
@@ -143,19 +150,56 @@ class Executor:
                                 {"result": result_document(attempt, INLINE_BODY_LIMIT, key), "error": None})
         if not attempt.retryable:
             return self._finish(task, token, TaskStatus.FAILED, {"error": attempt.error})
+        return self._retry_or_give_up(task, token, attempt.error, attempt.retry_after, now)
+
+    def _retry_or_give_up(self, task: Task, token: str, error: str | None, retry_after: float | None,
+                          now: datetime, extra: dict[str, Any] | None = None) -> Outcome:
+        """After a retryable failure: timeout past maxWaitTime, failed after maxRetries, else
+        back to pending and the message redelivered after the backoff."""
+        extra = extra or {}
         if self._deadline_passed(task, now):
-            return self._finish_timeout(task, token, now, attempt.error)
+            return self._finish_timeout(task, token, now, error, extra)
         if task.retryCount >= task.maxRetries:
-            return self._finish(task, token, TaskStatus.FAILED, {"error": attempt.error})
+            return self._finish(task, token, TaskStatus.FAILED, {"error": error, **extra})
         policy = RetryPolicy(backoff=task.retryBackoff)
         retry = task.retryCount + 1
-        delay = policy.delay(retry, attempt.retry_after, *( [self.rand] if self.rand else []))
+        delay = policy.delay(retry, retry_after, *( [self.rand] if self.rand else []))
         try:
             self.repository.transition(
                 task, {TaskStatus.PROCESSING}, TaskStatus.PENDING,
-                {"retryCount": retry, "error": attempt.error, "claimToken": None, "updatedAt": iso(now)},
+                {"retryCount": retry, "error": error, "claimToken": None, "updatedAt": iso(now), **extra},
                 expect={"claimToken": token},
             )
         except (Conflict, NotFound):
             return Outcome.done("lost the claim before the retry was recorded")
         return Outcome.again(math.ceil(delay), f"retry {retry} in {delay:.1f}s")
+
+    def _run_function(self, task: Task, token: str, budget: float, interrupted_if_late: bool) -> Outcome:
+        """A function task's attempt: the same claim, retries, backoff and deadlines as an HTTP
+        call; its progress and message are recorded with whatever status it ends in."""
+        if self.functions is None:
+            return self._finish(task, token, TaskStatus.FAILED, {"error": "this executor runs no function tasks"})
+        attempt, context = self.functions.run(task, token, budget, interrupted_if_late)
+        if attempt.lost:
+            return Outcome.done("lost the claim while the function ran")
+        reported = {"progress": context.progress, "message": context.message}
+        if attempt.ok:
+            return self._finish(task, token, TaskStatus.COMPLETED, {
+                **reported, "progress": 100, "result": attempt.result, "output": context.output, "error": None,
+            })
+        now = self.clock()
+        if not attempt.retryable:
+            return self._finish(task, token, TaskStatus.FAILED, {"error": attempt.error, **reported})
+        if attempt.interrupted and not self._deadline_passed(task, now):
+            # The invocation's time ran out, not the task's: run it again without using a retry
+            # (bounded by maxWaitTime and by the queue's maxReceiveCount).
+            try:
+                self.repository.transition(
+                    task, {TaskStatus.PROCESSING}, TaskStatus.PENDING,
+                    {"error": attempt.error, "claimToken": None, "updatedAt": iso(now), **reported},
+                    expect={"claimToken": token},
+                )
+            except (Conflict, NotFound):
+                return Outcome.done("lost the claim before the retry was recorded")
+            return Outcome.again(1, f"interrupted ({attempt.error}): again in a new invocation")
+        return self._retry_or_give_up(task, token, attempt.error, None, now, reported)

@@ -39,6 +39,13 @@ class TaskRepository(Protocol):
     def started_past_deadline(self, moment: str) -> list[Task]:
         """Started, unfinished tasks whose maxWaitTime deadline is at or before `moment`."""
 
+    def report_progress(self, task_id: str, claim_token: str, progress: int, message: str | None,
+                        updated_at: str) -> None:
+        """One conditional write of a running function task's progress (and message, unless None):
+        only while the task is `processing` under `claim_token` and its stored progress is not
+        above `progress`. Raises Conflict otherwise (the claim was lost: timeout, takeover),
+        NotFound if the row is gone. Not a status transition: the status stays `processing`."""
+
 
 @dataclass(frozen=True)
 class ApiKey:
@@ -47,6 +54,7 @@ class ApiKey:
     name: str
     created_at: str
     revoked_at: str | None = None
+    kind: str = "api"  # "api": a Bearer key; "client": a client token (seed 003)
 
 
 class ApiKeyRepository(Protocol):

@@ -16,7 +16,7 @@ from ..task import Task, deadline_of
 from .dynamo_tables import ACTIVE_SHARD, DELAYED_SHARD
 
 _THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
-_MAPS = ("headers", "pollConfig", "result")
+_MAPS = ("headers", "pollConfig", "notifications")
 
 
 def _domain_error(exc: PutError | UpdateError | QueryError, conflict: str) -> Exception:
@@ -135,6 +135,24 @@ class DynamoTaskRepository:
         except QueryError as exc:
             raise _domain_error(exc, "Conflict") from exc
 
+    def report_progress(self, task_id: str, claim_token: str, progress: int, message: str | None,
+                        updated_at: str) -> None:
+        model: Any = self._model
+        actions = [model.progress.set(progress), model.updatedAt.set(updated_at)]
+        if message is not None:
+            actions.append(model.message.set(message))
+        condition = (model.status == TaskStatus.PROCESSING.value) & (model.claimToken == claim_token)
+        condition &= model.progress.does_not_exist() | (model.progress <= progress)
+        try:
+            model(task_id).update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                current = self.get(task_id)
+                if current is None:
+                    raise NotFound() from exc
+                raise Conflict(f"Task is {current.status.value}") from exc
+            raise _domain_error(exc, "Conflict") from exc
+
     def delayed_due_before(self, moment: str) -> list[Task]:
         model: Any = self._model
         return self._query_until(model.delayed_due, DELAYED_SHARD, moment)
@@ -152,13 +170,13 @@ class DynamoApiKeyRepository:
     def _to_key(row: Any) -> ApiKey:
         return ApiKey(
             key_id=row.keyId, team_id=row.teamId, name=row.name or "",
-            created_at=row.createdAt, revoked_at=row.revokedAt,
+            created_at=row.createdAt, revoked_at=row.revokedAt, kind=row.kind or "api",
         )
 
     def put(self, key_hash: str, key: ApiKey) -> None:
         self._model(
             keyHash=key_hash, keyId=key.key_id, teamId=key.team_id, name=key.name,
-            createdAt=key.created_at, revokedAt=key.revoked_at,
+            createdAt=key.created_at, revokedAt=key.revoked_at, kind=key.kind,
         ).save()
 
     def find_by_hash(self, key_hash: str) -> ApiKey | None:

@@ -17,6 +17,10 @@ Tasks table key design
   carry them (``deadlineAt`` = startedAt + maxWaitTime), so the scheduler's timeout sweep reads
   only tasks that can still time out.
 
+Values that may be any JSON (a function task's ``args``, ``result`` and ``output``) are stored as
+JSON strings (``JSON_ATTRIBUTES``): DynamoDB's own types cannot hold every JSON value (floats as
+Decimals, empty strings in sets), and a stream image gives them back as the same strings.
+
 The stream is ``NEW_AND_OLD_IMAGES``: the notifier and the dispatcher read status changes from it.
 """
 
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -35,6 +39,7 @@ DELAYED_INDEX = "delayedDue"
 ACTIVE_SHARD = "active"
 ACTIVE_INDEX = "activeDeadline"
 KEY_ID_INDEX = "byKeyId"
+JSON_ATTRIBUTES = ("args", "result", "output")
 
 
 def _meta(table_name: str, region: str, host: str | None) -> type:
@@ -85,6 +90,11 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         teamStatus = UnicodeAttribute()
         kind = UnicodeAttribute(default="http")
         status = UnicodeAttribute()
+        namespace = UnicodeAttribute(null=True)
+        name = UnicodeAttribute(null=True)
+        args = JSONAttribute(null=True)
+        progress = NumberAttribute(null=True)
+        message = UnicodeAttribute(null=True)
         targetUrl = UnicodeAttribute(null=True)
         method = UnicodeAttribute(null=True)
         headers = MapAttribute(null=True)  # type: ignore[var-annotated]
@@ -99,7 +109,10 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         onCompleteUrl = UnicodeAttribute(null=True)
         provider = UnicodeAttribute(null=True)
         pollConfig = MapAttribute(null=True)  # type: ignore[var-annotated]
-        result = MapAttribute(null=True)  # type: ignore[var-annotated]
+        callbackUrl = UnicodeAttribute(null=True)
+        clientId = UnicodeAttribute(null=True)
+        result = JSONAttribute(null=True)
+        output = JSONAttribute(null=True)
         error = UnicodeAttribute(null=True)
         createdAt = UnicodeAttribute()
         startedAt = UnicodeAttribute(null=True)
@@ -112,6 +125,8 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         claimToken = UnicodeAttribute(null=True)
         claimedAt = UnicodeAttribute(null=True)
         dispatchedAt = UnicodeAttribute(null=True)
+        # notification id -> delivery state, written by adapters/notification_log.py
+        notifications = MapAttribute(null=True)  # type: ignore[var-annotated]
 
         by_team = TeamIndex()
         by_team_status = TeamStatusIndex()
@@ -140,6 +155,8 @@ def build_api_key_model(table_name: str, region: str, host: str | None) -> type[
         name = UnicodeAttribute(default="")
         createdAt = UnicodeAttribute()
         revokedAt = UnicodeAttribute(null=True)
+        # "api" (absent on older rows) or "client": a client token (seed 003) lives beside the keys.
+        kind = UnicodeAttribute(null=True)
 
         by_key_id = KeyIdIndex()
 

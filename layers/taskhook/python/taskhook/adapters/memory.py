@@ -75,6 +75,40 @@ class InMemoryTaskRepository:
         return [r.model_copy(deep=True) for r in self._rows.values()
                 if (deadline := deadline_of(r)) is not None and deadline <= moment]
 
+    def report_progress(self, task_id: str, claim_token: str, progress: int, message: str | None,
+                        updated_at: str) -> None:
+        with self._lock:
+            row = self._rows.get(task_id)
+            if row is None:
+                raise NotFound()
+            if row.status is not TaskStatus.PROCESSING or row.claimToken != claim_token \
+                    or (row.progress is not None and row.progress > progress):
+                raise Conflict(f"Task is {row.status.value}")
+            changes: dict[str, Any] = {"progress": progress, "updatedAt": updated_at}
+            if message is not None:
+                changes["message"] = message
+            self._rows[task_id] = row.model_copy(update=changes)
+            self.writes += 1
+
+
+class InMemoryObjectStore:
+    """S3 stand-in: objects by key, and "presigned" URLs that name them."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.objects[key] = (bytes(data), content_type)
+
+    def put_file(self, key: str, path: str, content_type: str) -> int:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        self.objects[key] = (data, content_type)
+        return len(data)
+
+    def presigned_url(self, key: str, expires_in: int, filename: str | None = None) -> str:
+        return f"memory://{key}?expires={expires_in}"
+
 
 class InMemoryApiKeyRepository:
     def __init__(self) -> None:

@@ -13,7 +13,15 @@ class S3ObjectStore:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self._client.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
 
-    def presigned_url(self, key: str, expires_in: int) -> str:
-        return str(self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_in
-        ))
+    def put_file(self, key: str, path: str, content_type: str) -> int:
+        """Upload a file (multipart when large, without reading it into memory); its size."""
+        self._client.upload_file(path, self._bucket, key, ExtraArgs={"ContentType": content_type})
+        head = self._client.head_object(Bucket=self._bucket, Key=key)
+        return int(head["ContentLength"])
+
+    def presigned_url(self, key: str, expires_in: int, filename: str | None = None) -> str:
+        """A GET URL valid for `expires_in` seconds; with `filename`, browsers save it under that name."""
+        params = {"Bucket": self._bucket, "Key": key}
+        if filename:
+            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+        return str(self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in))

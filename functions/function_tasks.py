@@ -1,0 +1,86 @@
+"""Function task routes (seeds 000 and 003): thin views over taskhook's FunctionTaskService.
+
+Every route takes the v1 Bearer key and sees only its team's tasks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response
+from taskhook import composition
+from taskhook.function_tasks import parse_named_task_request
+from taskhook.ports import ApiKey
+from taskhook.task import Task
+from taskhook.task_views import seed000_task, seed003_result
+from taskhook.validation import decode_json_object
+
+from .responses import endpoint, json_response
+
+function_tasks = Blueprint(__name__)
+
+BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+
+
+def _request() -> Any:
+    return function_tasks.current_request
+
+
+def _authenticate() -> ApiKey:
+    return composition.api_key_service().authenticate(_request().headers.get("authorization"))
+
+
+def _arguments() -> dict[str, Any]:
+    """Seed 003 posts the function's arguments as the body; no body at all means none."""
+    raw = _request().raw_body
+    if raw is None or not raw.strip():
+        return {}
+    return decode_json_object(raw)
+
+
+def _download_url(task: Task) -> str | None:
+    return composition.download_links().url_for(task)
+
+
+@function_tasks.route("/tasks/create", methods=["POST"], content_types=BODY_TYPES)
+@endpoint
+def create_named_task() -> Response:
+    key = _authenticate()
+    request = parse_named_task_request(decode_json_object(_request().raw_body))
+    task = composition.function_task_service().start_named(key.team_id, request)
+    return json_response({"task_id": task.id, "status": task.status.value}, 201)
+
+
+@function_tasks.route("/tasks/{task_id}", methods=["GET"])
+@endpoint
+def get_named_task(task_id: str) -> Response:
+    key = _authenticate()
+    task = composition.function_task_service().get(key.team_id, task_id)
+    return json_response(seed000_task(task, _download_url(task)))
+
+
+@function_tasks.route("/api/{namespace}/task/start/{task_name}", methods=["POST"], content_types=BODY_TYPES)
+@endpoint
+def start_task(namespace: str, task_name: str) -> Response:
+    key = _authenticate()
+    task = composition.function_task_service().start(key.team_id, namespace, task_name, _arguments())
+    return json_response({"task_id": task.id})
+
+
+@function_tasks.route("/api/{namespace}/task/result/{task_id}", methods=["GET"])
+@endpoint
+def task_result(namespace: str, task_id: str) -> Response:
+    key = _authenticate()
+    task = composition.function_task_service().get_in_namespace(key.team_id, namespace, task_id)
+    return json_response(seed003_result(task, _download_url(task)))
+
+
+@function_tasks.route("/api/{namespace}/tasks/{client_token}/start/{task_name}", methods=["POST"],
+                      content_types=BODY_TYPES)
+@endpoint
+def start_client_task(namespace: str, client_token: str, task_name: str) -> Response:
+    key = _authenticate()
+    token = composition.client_token_service().authenticate(key.team_id, client_token)
+    task = composition.function_task_service().start(key.team_id, namespace, task_name, _arguments(),
+                                                     client_id=token.key_id)
+    return json_response({"task_id": task.id})

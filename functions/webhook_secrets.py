@@ -1,0 +1,30 @@
+"""`GET /v1/webhooks/secret` and `POST /v1/webhooks/secret/rotate`: the team's signing secrets."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+from taskhook import composition
+
+from .responses import endpoint, json_response
+
+webhook_secrets = Blueprint(__name__)
+BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+
+
+def _team() -> str:
+    request = webhook_secrets.current_request
+    return composition.api_key_service().authenticate(request.headers.get("authorization")).team_id
+
+
+@webhook_secrets.route("/v1/webhooks/secret", methods=["GET"])
+@endpoint
+def read_secret() -> Response:
+    secrets = composition.team_secrets().current(_team())
+    return json_response({"secrets": [s.public() for s in secrets]})
+
+
+@webhook_secrets.route("/v1/webhooks/secret/rotate", methods=["POST"], content_types=BODY_TYPES)
+@endpoint
+def rotate_secret() -> Response:
+    secrets = composition.team_secrets().rotate(_team())
+    return json_response({"secrets": [s.public() for s in secrets]})

@@ -1,0 +1,202 @@
+"""Notifications: which ones a change calls for, how they are delivered, signed and retried."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+from taskhook.delivery import Attempt
+from taskhook.live import LiveFeed, Subscription, live_change, live_message, topics_of
+from taskhook.notifications import CALLBACK, ON_COMPLETE, Notification, notifications_for, with_query
+from taskhook.notify import MAX_ATTEMPTS, NotificationDeliverer
+from taskhook.statuses import TaskStatus
+from taskhook.task import Task, notification_view
+from taskhook.team_secrets import ROTATION_OVERLAP, SigningSecret, TeamSecretsService
+from taskhook.webhooks import new_secret
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def task(status: str = "pending", **fields: Any) -> Task:
+    return Task(id="t1", teamId="acme", status=TaskStatus(status), createdAt="2026-01-01T12:00:00.000Z", **fields)
+
+
+def test_with_query_keeps_the_urls_own_parameters_first() -> None:
+    url = with_query("https://x.test/cb?custom=1234&a=", {"task_id": "t 1", "status": "completed"})
+    assert url == "https://x.test/cb?custom=1234&a=&task_id=t+1&status=completed"
+
+
+@pytest.mark.parametrize(("old", "new", "kinds"), [
+    (None, "pending", [CALLBACK]),
+    ("pending", "processing", [CALLBACK]),
+    ("processing", "completed", [CALLBACK, ON_COMPLETE]),
+    ("processing", "processing", []),
+    ("pending", "cancelled", [CALLBACK, ON_COMPLETE]),
+])
+def test_status_changes_call_for_callbacks_and_terminal_ones_for_on_complete(
+        old: str | None, new: str, kinds: list[str]) -> None:
+    fields = {"callbackUrl": "https://x.test/cb", "onCompleteUrl": "https://x.test/done"}
+    before = task(old, **fields) if old else None
+    found = notifications_for(before, task(new, **fields), "42")
+    assert [n.kind for n in found] == kinds
+    assert all(n.status == new and n.sequence == "42" for n in found)
+
+
+def test_a_bookkeeping_write_calls_for_nothing() -> None:
+    same = task("processing", callbackUrl="https://x.test/cb", progress=10)
+    assert notifications_for(same, same.model_copy(update={"dispatchedAt": "x"}), "7") == []
+
+
+def test_the_message_round_trips() -> None:
+    (n,) = notifications_for(None, task(callbackUrl="https://x.test/cb"), "9")
+    assert Notification.from_message(n.to_message()) == n
+
+
+class Log:
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str, int, str | None]] = []
+
+    def record(self, notification: Notification, url: str, status: str, attempts: int, error: str | None) -> None:
+        self.entries.append((url, status, attempts, error))
+
+
+Sent = list[tuple[str, dict, str]]
+
+
+def deliverer(answers: list[Attempt], secrets: list[str], log: Log, sent: Sent) -> NotificationDeliverer:
+    def post(url: str, headers: dict[str, str], body: str, timeout: float) -> Attempt:
+        sent.append((url, headers, body))
+        return answers.pop(0)
+
+    return NotificationDeliverer(post=post, secrets_for=lambda team: secrets, log=log,
+                                 presign=lambda key: f"https://s3.test/{key}?sig", clock=lambda: NOW)
+
+
+def test_a_callback_is_posted_signed_with_download_url() -> None:
+    secret = new_secret()
+    log, sent = Log(), []
+    n = Notification("ntf_1", "t1", "acme", CALLBACK, "https://x.test/cb?custom=1", "completed", "5",
+                     body={"task_id": "t1", "status": "completed"}, output_key="out/t1")
+    outcome = deliverer([Attempt(204)], [secret], log, sent).deliver(n, attempt=1)
+    assert outcome.delete
+    url, headers, body = sent[0]
+    assert url == ("https://x.test/cb?custom=1&task_id=t1&status=completed"
+                   "&download_url=https%3A%2F%2Fs3.test%2Fout%2Ft1%3Fsig")
+    assert json.loads(body)["download_url"] == "https://s3.test/out/t1?sig"
+    webhook = Webhook(secret)
+    assert webhook.sign(msg_id="ntf_1", timestamp=NOW, data=body) == headers["webhook-signature"]
+    assert headers["webhook-id"] == "ntf_1" and headers["webhook-timestamp"] == str(int(NOW.timestamp()))
+    assert log.entries == [(url, "delivered", 1, None)]
+
+
+def test_every_secret_in_force_signs_during_a_rotation() -> None:
+    old, new = new_secret(), new_secret()
+    sent: list[tuple[str, dict, str]] = []
+    n = Notification("ntf_2", "t1", "acme", ON_COMPLETE, "https://x.test/done", "failed", "6", body={"task": {}})
+    deliverer([Attempt(200)], [new, old], Log(), sent).deliver(n, 1)
+    signatures = sent[0][1]["webhook-signature"].split(" ")
+    assert len(signatures) == 2 and all(s.startswith("v1,") for s in signatures)
+
+
+@pytest.mark.parametrize("answer", [Attempt(500, error="HTTP 500"), Attempt(None, error="fetch failed: ECONNREFUSED"),
+                                    Attempt(429, error="HTTP 429", retry_after=30)])
+def test_retryable_answers_come_back_later_until_the_last_attempt(answer: Attempt) -> None:
+    n = Notification("ntf_3", "t1", "acme", ON_COMPLETE, "https://x.test/done", "completed", "6")
+    log = Log()
+    first = deliverer([answer], [new_secret()], log, []).deliver(n, 1)
+    assert not first.delete and first.redeliver_after >= (30 if answer.retry_after else 1.6)
+    last = deliverer([answer], [new_secret()], log, []).deliver(n, MAX_ATTEMPTS)
+    assert last.delete
+    assert [e[1] for e in log.entries] == ["retrying", "failed"]
+
+
+def test_a_4xx_ends_the_delivery_without_retry() -> None:
+    log = Log()
+    n = Notification("ntf_4", "t1", "acme", ON_COMPLETE, "https://x.test/done", "completed", "6")
+    outcome = deliverer([Attempt(404)], [new_secret()], log, []).deliver(n, 1)
+    assert outcome.delete and log.entries[0][1:3] == ("failed", 1)
+
+
+class Store:
+    def __init__(self) -> None:
+        self.rows: dict[str, list[SigningSecret]] = {}
+
+    def load(self, team_id: str) -> list[SigningSecret]:
+        return list(self.rows.get(team_id, []))
+
+    def save(self, team_id: str, secrets: list[SigningSecret]) -> None:
+        self.rows[team_id] = list(secrets)
+
+
+def test_a_team_gets_one_secret_and_rotation_keeps_the_old_one_for_a_while() -> None:
+    clock = [NOW]
+    service = TeamSecretsService(Store(), clock=lambda: clock[0])
+    (first,) = service.current("acme")
+    assert service.current("acme") == [first]  # stable
+    new, old = service.rotate("acme")
+    assert old.secret == first.secret and new.secret != first.secret
+    assert service.signing_keys("acme") == [new.secret, first.secret]
+    clock[0] = NOW + ROTATION_OVERLAP + timedelta(seconds=1)
+    assert service.signing_keys("acme") == [new.secret]
+    assert service.current("other") != service.current("acme")
+
+
+def test_notification_view_is_a_list_in_sequence_order() -> None:
+    entries = {"b": {"url": "u", "kind": "callback", "status": "delivered", "attempts": 1, "sequence": "20"},
+               "a": {"url": "u", "kind": "callback", "status": "retrying", "attempts": 2, "sequence": "3",
+                     "lastError": "HTTP 500"}}
+    assert notification_view(entries) == [
+        {"url": "u", "kind": "callback", "status": "retrying", "attempts": 2, "sequence": "3", "lastError": "HTTP 500"},
+        {"url": "u", "kind": "callback", "status": "delivered", "attempts": 1, "sequence": "20"},
+    ]
+
+
+class Connections:
+    def __init__(self) -> None:
+        self.rows: list[Subscription] = []
+
+    def add(self, subscription: Subscription) -> None:
+        self.rows.append(subscription)
+
+    def remove(self, connection_id: str) -> None:
+        self.rows = [r for r in self.rows if r.connection_id != connection_id]
+
+    def connections_for(self, topics: list[str]) -> list[str]:
+        return [r.connection_id for r in self.rows if r.topic in topics]
+
+
+class Pusher:
+    def __init__(self, gone: set[str]) -> None:
+        self.gone, self.sent = gone, []
+
+    def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
+        if connection_id in self.gone:
+            return False
+        self.sent.append((connection_id, payload))
+        return True
+
+
+def test_live_feed_reaches_task_team_and_client_subscribers_and_forgets_gone_ones() -> None:
+    connections, pusher = Connections(), Pusher(gone={"c-gone"})
+    for cid, topic in [("c-task", "task#t1"), ("c-team", "team#acme"), ("c-client", "client#ct_1"),
+                       ("c-other", "task#t2"), ("c-gone", "task#t1")]:
+        connections.add(Subscription(cid, "acme", topic))
+    running = task("processing", progress=40, clientId="ct_1")
+    assert LiveFeed(connections, pusher).publish(running) == 3
+    assert {c for c, _ in pusher.sent} == {"c-task", "c-team", "c-client"}
+    assert pusher.sent[0][1]["progress"] == 40 and pusher.sent[0][1]["status"] == "processing"
+    assert "c-gone" not in [r.connection_id for r in connections.rows]
+    assert topics_of(running) == ["task#t1", "team#acme", "client#ct_1"]
+
+
+def test_live_change_is_status_progress_or_message() -> None:
+    base = task("processing", progress=10)
+    assert live_change(None, base)
+    assert live_change(base, base.model_copy(update={"progress": 20}))
+    assert live_change(base, base.model_copy(update={"message": "half way"}))
+    assert not live_change(base, base.model_copy(update={"dispatchedAt": "x"}))
+    done = task("completed", progress=100, result="<Task1 Result>")
+    assert live_message(done)["result"] == "<Task1 Result>"
