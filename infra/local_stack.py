@@ -101,6 +101,8 @@ class LocalStack:
         from .provision import provision
 
         resources = provision(self.emulator_url, env["AWS_REGION"])
+        # An empty template default (a tuning knob left unset) does not hide the caller's own value.
+        resources = {k: v for k, v in resources.items() if v or not env.get(k)}
         env.update(resources)
         env["TASKHOOK_OUTBOUND_ALLOW"] = env.get("TASKHOOK_OUTBOUND_ALLOW") or LOCAL_OUTBOUND_ALLOW
         os.environ.update(resources)
