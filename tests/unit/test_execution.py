@@ -810,3 +810,37 @@ def test_outcome_helpers() -> None:
     assert Outcome.done("x") == Outcome(True, 0.0, "x")
     assert Outcome.again(12.5, "y") == Outcome(False, 12.5, "y")
     assert Outcome.again(-3).redeliver_after == 0.0
+
+
+def test_a_duplicate_delivery_during_the_backoff_does_not_retry_early() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from taskhook.adapters.memory import InMemoryTaskRepository
+    from taskhook.delivery import Attempt
+    from taskhook.execution import Executor
+    from taskhook.statuses import TaskStatus
+    from taskhook.task import Task
+
+    now = [datetime(2026, 1, 1, 12, 0, tzinfo=UTC)]
+    repo = InMemoryTaskRepository()
+    repo.put_new(Task(id="t", teamId="a", status=TaskStatus.PENDING, targetUrl="https://x.test/",
+                      createdAt="2026-01-01T12:00:00.000Z", maxRetries=3, maxWaitTime=600))
+    answers = [Attempt(429, error="HTTP 429", retry_after=30), Attempt(200)]
+    calls: list[str] = []
+
+    def call(task: Task, budget: float) -> Attempt:
+        calls.append(task.id)
+        return answers.pop(0)
+
+    executor = Executor(repo, call, clock=lambda: now[0], rand=lambda: 0.5)
+    first = executor.run("t", lambda: 300.0, lambda s: None)
+    assert (first.delete, first.redeliver_after) == (False, 30)
+    # A second copy of the message arrives 2 s later: it waits out the rest, the target is not called.
+    now[0] += timedelta(seconds=2)
+    duplicate = executor.run("t", lambda: 300.0, lambda s: None)
+    assert (duplicate.delete, duplicate.redeliver_after) == (False, 28)
+    assert calls == ["t"] and repo.get("t").status is TaskStatus.PENDING
+    # Once the backoff is over, it runs.
+    now[0] += timedelta(seconds=28)
+    assert executor.run("t", lambda: 300.0, lambda s: None).delete
+    assert calls == ["t", "t"] and repo.get("t").status is TaskStatus.COMPLETED

@@ -86,6 +86,11 @@ class Executor:
             if early > 0:
                 self.sleep(early)
                 now = self.clock()
+        if task.status is TaskStatus.PENDING and task.retryAt:
+            # A duplicate delivery of a task waiting out its backoff must not retry early.
+            wait = (parse_iso(task.retryAt) - now).total_seconds()
+            if wait > EARLY_WAIT_LIMIT:
+                return Outcome.again(wait, "backing off")
         if task.status is TaskStatus.PROCESSING and task.claimedAt:
             stale_at = parse_iso(task.claimedAt) + timedelta(seconds=task.timeout + self.claim_margin)
             if now < stale_at:
@@ -167,7 +172,8 @@ class Executor:
         try:
             self.repository.transition(
                 task, {TaskStatus.PROCESSING}, TaskStatus.PENDING,
-                {"retryCount": retry, "error": error, "claimToken": None, "updatedAt": iso(now), **extra},
+                {"retryCount": retry, "error": error, "claimToken": None, "updatedAt": iso(now),
+                 "retryAt": iso(now + timedelta(seconds=delay)), **extra},
                 expect={"claimToken": token},
             )
         except (Conflict, NotFound):

@@ -75,6 +75,7 @@ class Task(BaseModel):
     claimToken: str | None = None
     claimedAt: str | None = None
     dispatchedAt: str | None = None
+    retryAt: str | None = None  # when a task waiting out its backoff may run again
 
     def public(self) -> dict[str, Any]:
         """The task as clients see it: no empty fields, numbers as JSON numbers."""
