@@ -141,19 +141,37 @@ def test_a_cancelled_delayed_task_is_never_called(team: Client, target: TargetSe
     assert team.get(task["id"]).json()["task"]["status"] == "cancelled"
 
 
+RUNNER_WORKERS = 4  # infra/runner.py's default TASKHOOK_RUNNER_WORKERS: lane pollers, 10 messages each
+
+
 def test_a_backlog_drains_the_high_lane_first(team: Client, target: TargetServer) -> None:
-    # All become visible together (same delayUntil), so the runner faces one backlog of 150.
-    due = (datetime.now(UTC) + timedelta(seconds=6)).isoformat()
+    # Hold every lane worker on hanging calls, so that a real backlog piles up in the three lanes.
+    blocker_url = target.url("/blocker", [{"hang": True}])
+    blockers = [team.create_ok({"targetUrl": blocker_url, "maxRetries": 0, "timeout": 60, "maxWaitTime": 120,
+                                "priority": 10})
+                for _ in range(RUNNER_WORKERS * 10)]
+    seen, stable_since = -1, time.monotonic()
+    while time.monotonic() - stable_since < 2.0:  # in flight: no free worker takes more
+        count = len(target.calls("/blocker"))
+        if count != seen:
+            seen, stable_since = count, time.monotonic()
+        time.sleep(0.2)
+    assert seen >= RUNNER_WORKERS
     paths = {"low": 2, "normal": 5, "high": 9}
-    for path in paths:
-        target.url(f"/lane-{path}", [{"sleep": 0.3}])
-    for _ in range(50):
-        for lane, priority in paths.items():
-            team.create_ok({"targetUrl": f"{target.base}/lane-{lane}", "priority": priority, "delayUntil": due})
     for lane in paths:
-        target.wait_for_calls(f"/lane-{lane}", 50, timeout=90)
+        target.url(f"/lane-{lane}", [{"sleep": 0.1}])
+    for _ in range(20):
+        for lane, priority in paths.items():
+            team.create_ok({"targetUrl": f"{target.base}/lane-{lane}", "priority": priority})
+    time.sleep(2)  # let the stream dispatch the backlog into the lanes
+    assert all(target.calls(f"/lane-{lane}") == [] for lane in paths), "a worker was free"
+    target.release()
+    for lane in paths:
+        target.wait_for_calls(f"/lane-{lane}", 20, timeout=90)
     median = {lane: statistics.median(c.at for c in target.calls(f"/lane-{lane}")) for lane in paths}
     assert median["high"] < median["normal"] < median["low"], median
+    for blocker in blockers:
+        wait_terminal(team, blocker["id"])
 
 
 def test_a_killed_executor_finishes_the_task_exactly_once(team: Client, target: TargetServer, stack: Stack) -> None:

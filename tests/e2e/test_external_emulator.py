@@ -13,6 +13,7 @@ from pathlib import Path
 
 import requests
 
+from infra.local_stack import wait_for_port
 from tests.e2e.conftest import ROOT, clean_env, free_port, logs_of, pid_alive
 from tests.support.targets import TargetServer
 
@@ -22,6 +23,7 @@ def test_the_stack_uses_the_emulator_aws_endpoint_url_names(tmp_path: Path) -> N
     emulator = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{moto_port}"
+    wait_for_port("127.0.0.1", moto_port, 30, emulator)  # LocalStack would be up before make run
     port = free_port()
     env = clean_env(tmp_path, PORT=str(port), AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
                     AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
@@ -33,7 +35,10 @@ def test_the_stack_uses_the_emulator_aws_endpoint_url_names(tmp_path: Path) -> N
         state_file = tmp_path / "stack.json"
         while not state_file.exists() and time.monotonic() < deadline and stack.poll() is None:
             time.sleep(0.2)
-        assert state_file.exists(), logs_of(tmp_path)
+        if not state_file.exists():
+            stack.kill()
+            raise AssertionError(f"no stack: {stack.stdout.read().decode() if stack.stdout else ''}"
+                                 f"{logs_of(tmp_path)}")
         state = json.loads(state_file.read_text())
         assert state["emulator"] == endpoint
         assert "emulator" not in state["pids"]  # it started none of its own
