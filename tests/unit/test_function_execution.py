@@ -175,8 +175,10 @@ def test_an_exception_is_retried_with_backoff_then_fails_with_type_and_message(h
     assert (first.delete, first.redeliver_after) == (False, 1)  # linear: 1 s (+/-20 %, here 0)
     assert (h.stored(task_id).status, h.stored(task_id).retryCount) == (S.PENDING, 1)
     assert h.stored(task_id).error == "ValueError: attempt 1 broke"
+    h.now += timedelta(seconds=1)  # SQS redelivers after the backoff
     second = h.run(task_id)
     assert (second.delete, second.redeliver_after) == (False, 2)
+    h.now += timedelta(seconds=2)
     third = h.run(task_id)
     assert third == Outcome(delete=True, note="failed")
     task = h.stored(task_id)

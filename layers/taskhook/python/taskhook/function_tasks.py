@@ -12,12 +12,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .clock import iso, utcnow
-from .errors import AccessDenied, NotFound, ValidationFailed
+from .errors import NotFound, ValidationFailed
 from .outbound import BlockedTarget, OutboundPolicy
 from .ports import TaskRepository
 from .registry import Registry, TaskDefinition
 from .statuses import TaskStatus
 from .task import FUNCTION_KIND, Task
+from .tasks import team_task
 from .validation import is_http_url
 
 
@@ -115,12 +116,7 @@ class FunctionTaskService:
 
     def get(self, team_id: str, task_id: str) -> Task:
         """Any task of the team (seed 000's `GET /tasks/{task_id}`); another team's is 403."""
-        task = self.repository.get(task_id)
-        if task is None:
-            raise NotFound()
-        if task.teamId != team_id:
-            raise AccessDenied()
-        return task
+        return team_task(self.repository, team_id, task_id)
 
     def get_in_namespace(self, team_id: str, namespace: str, task_id: str) -> Task:
         """Seed 003's result route: the team's function task, found only under its own namespace."""

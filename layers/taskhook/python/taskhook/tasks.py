@@ -21,6 +21,16 @@ MAX_WAIT_SECONDS = 25
 CANCEL_ATTEMPTS = 5
 
 
+def team_task(repository: TaskRepository, team_id: str, task_id: str) -> Task:
+    """The task, if it belongs to the team: 404 when there is none, 403 when it is another team's."""
+    task = repository.get(task_id)
+    if task is None:
+        raise NotFound()
+    if task.teamId != team_id:
+        raise AccessDenied()
+    return task
+
+
 @dataclass
 class TaskService:
     repository: TaskRepository
@@ -74,12 +84,7 @@ class TaskService:
         return self.get(team_id, task_id), not replayed
 
     def get(self, team_id: str, task_id: str) -> Task:
-        task = self.repository.get(task_id)
-        if task is None:
-            raise NotFound()
-        if task.teamId != team_id:
-            raise AccessDenied()
-        return task
+        return team_task(self.repository, team_id, task_id)
 
     def wait_for_change(self, team_id: str, task_id: str, wait_seconds: float, interval: float) -> Task:
         """Long poll: the task as soon as its status differs from the one seen at the start,
