@@ -23,8 +23,10 @@ lint: $(STAMP)
 	$(PY) -m mypy
 	$(VENV)/bin/cfn-lint template.yaml
 
+# Two workers, a test file each at a time: the end-to-end files wait on real backoffs and delays
+# far more than they compute, and each worker runs its own local stack.
 test: lint ## lint, then unit, functional and end-to-end tests
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import boto3
@@ -36,6 +37,7 @@ from .wiring import EventSource, event_sources
 
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 IDLE_MIN, IDLE_MAX = 0.02, 0.2
+LONG_POLL = 2  # seconds, for queues without lanes (notifications, dead letters)
 
 
 @dataclass
@@ -269,8 +271,11 @@ class Runner:
                    for i in range(self.workers)]
         # Like Lambda, a queue's function runs several invocations at once (up to its
         # MaximumConcurrency, capped for one machine): a slow batch does not hold the others.
-        threads += [threading.Thread(target=self._loop, args=(q.source.handler, q.poll_once), daemon=True)
-                    for q in self.other_queues for _ in range(min(8, max(1, q.source.max_concurrency)))]
+        # These queues long-poll (the emulator wakes them when a message arrives): no priority to
+        # keep, so no reason to spin.
+        threads += [threading.Thread(target=self._loop, args=(q.source.handler, partial(q.poll_once, LONG_POLL)),
+                                     daemon=True)
+                    for q in self.other_queues for _ in range(min(4, max(1, q.source.max_concurrency)))]
         threads += [threading.Thread(target=self._loop, args=(s.source.handler, s.poll_once), daemon=True)
                     for s in self.streams]
         threads += [threading.Thread(target=self._schedule_loop, args=(s,), daemon=True) for s in self.schedules]
