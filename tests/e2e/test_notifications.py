@@ -154,3 +154,43 @@ def test_websocket_refuses_a_bad_key(stack: Stack) -> None:
             return exc.response.status_code
 
     assert asyncio.run(attempt()) == 401
+
+
+def test_a_client_token_watches_its_own_tasks_and_a_closed_connection_is_forgotten(team: Client, stack: Stack) -> None:
+    import boto3
+
+    token = stack.create_client_token(team.team)["clientToken"]
+    ws_url = f"{stack.state['websocket']}/ws/example_task/tasks/{token}"  # seed 003's path: the token alone
+
+    def start(with_token: bool) -> str:
+        path = f"/api/example_task/tasks/{token}/start/task1" if with_token else "/api/example_task/task/start/task1"
+        response = team.request("POST", path, json={})
+        assert response.status_code in (200, 201), response.text
+        return str(response.json()["task_id"])
+
+    async def watch() -> tuple[set[str], str, str]:
+        seen: set[str] = set()
+        async with connect(ws_url) as ws:
+            other = await asyncio.to_thread(start, False)  # same team, no token: not this client's
+            mine = await asyncio.to_thread(start, True)
+            async with asyncio.timeout(30):
+                async for raw in ws:
+                    message = json.loads(raw)
+                    seen.add(message["task_id"])
+                    if message["task_id"] == mine and message["status"] == "completed":
+                        break
+        return seen, mine, other
+
+    seen, mine, other = asyncio.run(watch())
+    assert mine in seen and other not in seen
+    # After the client went away, its subscription rows are gone.
+    env = stack.state["env"]
+    ddb = boto3.client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    deadline = time.monotonic() + 10
+    rows: list[Any] = [None]
+    while rows and time.monotonic() < deadline:
+        rows = ddb.scan(TableName=env["CONNECTIONS_TABLE"], FilterExpression="begins_with(topic, :t)",
+                        ExpressionAttributeValues={":t": {"S": "client#"}})["Items"]
+        time.sleep(0.3)
+    assert rows == []
