@@ -1,0 +1,267 @@
+"""`make bench` / `make bench-quick`: runs every scenario against the real local stack and the Celery
+peer, writes bench/results.json and renders bench/report.md from it.
+
+    python -m bench.harness [--quick] [--no-peer] [--out bench/results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from . import cost, report
+from .celery_peer import CONCURRENCY, POOL, CeleryPeer
+from .load import spread
+from .scenarios import Bench, api, delay, e2e, idle
+from .stack import LocalStack, Target
+from .system import git_commit, machine, now_iso
+
+HERE = Path(__file__).resolve().parent
+EMULATOR = "emulator"  # moto's server; every other process of the stack runs Taskhook's own code
+
+FULL: dict[str, Any] = {
+    "apiClients": [1, 8, 32], "apiSeconds": 8.0, "apiRepeats": 3,
+    "e2eTasks": 2000, "e2eRepeats": 3, "e2eClients": 8,
+    "pacedTasks": 100, "pacedRate": 5.0, "pacedRepeats": 3,
+    "delayTasks": 300, "delaySpread": [2.0, 60.0],
+    "idleSeconds": 10.0, "warmupTasks": 50,
+}
+QUICK: dict[str, Any] = {
+    "apiClients": [1, 8, 32], "apiSeconds": 2.0, "apiRepeats": 1,
+    "e2eTasks": 100, "e2eRepeats": 2, "e2eClients": 8,
+    "pacedTasks": 20, "pacedRate": 5.0, "pacedRepeats": 1,
+    "delayTasks": 40, "delaySpread": [2.0, 8.0],
+    "idleSeconds": 3.0, "warmupTasks": 10,
+}
+
+
+def _cpu_per_1000(run: dict[str, Any], names: tuple[str, ...]) -> float:
+    cpu = run["usage"]["cpuSeconds"]
+    return round(1000 * sum(cpu.get(n) or 0.0 for n in names) / max(1, run["created"]), 3)
+
+
+def summarize_e2e(runs: list[dict[str, Any]], system: str) -> dict[str, Any]:
+    names = tuple(runs[0]["usage"]["cpuSeconds"])
+    if system == "taskhook":
+        own, infra = tuple(n for n in names if n != EMULATOR), (EMULATOR,)
+    else:
+        own, infra = ("celery-worker",), ("redis-server",)
+    summary: dict[str, Any] = {
+        "tasksPerSecond": spread([r["tasksPerSecond"] for r in runs]),
+        "createRate": spread([r["createRate"] for r in runs]),
+        "e2eP50Ms": spread([r["e2eMs"].get("p50") for r in runs]),
+        "e2eP95Ms": spread([r["e2eMs"].get("p95") for r in runs]),
+        "e2eP99Ms": spread([r["e2eMs"].get("p99") for r in runs]),
+        "callsPerTask": spread([r["callsPerTask"] for r in runs]),
+        "cpuSecondsPer1000": {
+            "own": spread([_cpu_per_1000(r, own) for r in runs]),
+            "infrastructure": spread([_cpu_per_1000(r, infra) for r in runs]),
+            "total": spread([_cpu_per_1000(r, own + infra) for r in runs]),
+        },
+        "cpuSecondsPer1000ByProcess": {
+            name: spread([_cpu_per_1000(r, (name,)) for r in runs]) for name in runs[0]["usage"]["cpuSeconds"]
+        },
+        "peakRssMb": {name: spread([r["usage"]["peakRssMb"].get(name) for r in runs])
+                      for name in runs[0]["usage"]["peakRssMb"]},
+        "otherProcessesCpuSeconds": spread([r["usage"]["otherProcessesCpuSeconds"] for r in runs]),
+    }
+    if system == "taskhook":
+        costs = [cost.per_task(r["awsCalls"], r["created"]) for r in runs]
+        summary["awsRequestsPerTask"] = spread([c["awsRequestsPerTask"] for c in costs])
+        summary["billedRequestsPerTask"] = spread([c["billedRequestsPerTask"] for c in costs])
+        summary["usdPerMillionTasks"] = spread([c["usdPerMillionTasks"] for c in costs])
+        summary["usdPerMillionTasksLambdaDuration"] = spread(
+            [c["cost"]["lambda.arm64.gbSecond"]["usdPerMillionTasks"] for c in costs])
+        median_run = sorted(costs, key=lambda c: c["usdPerMillionTasks"])[len(costs) // 2]
+        summary["costOfMedianRun"] = median_run
+        summary["terminalStatuses"] = [r["terminalStatuses"] for r in runs]
+    return summary
+
+
+def summarize_paced(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"e2eP50Ms": spread([r["e2eMs"].get("p50") for r in runs]),
+            "e2eP95Ms": spread([r["e2eMs"].get("p95") for r in runs]),
+            "e2eP99Ms": spread([r["e2eMs"].get("p99") for r in runs]),
+            "callsPerTask": spread([r["callsPerTask"] for r in runs])}
+
+
+def summarize_api(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    def per_request(run: dict[str, Any], names: tuple[str, ...]) -> float:
+        cpu = run["usage"]["cpuSeconds"]
+        return round(1000 * sum(cpu.get(n) or 0.0 for n in names) / max(1, run["apiRequestsInWindow"]), 2)
+
+    def aws_per_request(run: dict[str, Any]) -> float:
+        return round(sum(v for k, v in run["awsCalls"]["calls"].items() if k.startswith("api|"))
+                     / max(1, run["apiRequestsInWindow"]), 2)
+
+    return {"requestsPerSecond": spread([r["requestsPerSecond"] for r in runs]),
+            "p50Ms": spread([r["latencyMs"].get("p50") for r in runs]),
+            "p95Ms": spread([r["latencyMs"].get("p95") for r in runs]),
+            "p99Ms": spread([r["latencyMs"].get("p99") for r in runs]),
+            "errors": sum(r["errors"] for r in runs),
+            "cpuMsPerRequest": {"api": spread([per_request(r, ("api",)) for r in runs]),
+                                "emulator": spread([per_request(r, ("emulator",)) for r in runs])},
+            "awsCallsPerRequest": spread([aws_per_request(r) for r in runs])}
+
+
+def ratios(taskhook: dict[str, Any], celery: dict[str, Any], paced_t: dict[str, Any] | None,
+           paced_c: dict[str, Any] | None) -> dict[str, Any]:
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or not b else round(a / b, 2)
+
+    med = lambda s: s["median"]  # noqa: E731
+    out = {
+        "throughput": ratio(med(taskhook["tasksPerSecond"]), med(celery["tasksPerSecond"])),
+        "e2eP50": ratio(med(taskhook["e2eP50Ms"]), med(celery["e2eP50Ms"])),
+        "e2eP99": ratio(med(taskhook["e2eP99Ms"]), med(celery["e2eP99Ms"])),
+        "cpuPerTaskOwnCode": ratio(med(taskhook["cpuSecondsPer1000"]["own"]), med(celery["cpuSecondsPer1000"]["own"])),
+        "cpuPerTaskTotal": ratio(med(taskhook["cpuSecondsPer1000"]["total"]),
+                                 med(celery["cpuSecondsPer1000"]["total"])),
+    }
+    if paced_t and paced_c:
+        out["pacedE2eP50"] = ratio(med(paced_t["e2eP50Ms"]), med(paced_c["e2eP50Ms"]))
+        out["pacedE2eP99"] = ratio(med(paced_t["e2eP99Ms"]), med(paced_c["e2eP99Ms"]))
+    return out
+
+
+def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"schema": 1, "date": now_iso(), "git": git_commit(), "machine": machine(),
+                               "config": cfg, "scenarios": {}}
+    workdir = Path(tempfile.mkdtemp(prefix="taskhook-bench-"))
+    target = Target(workdir)
+    stack = LocalStack(workdir)
+    peer = CeleryPeer(workdir, pool, concurrency) if with_peer else None
+    bench = Bench(stack, target, peer, key="")
+    scenarios = results["scenarios"]
+    try:
+        bench.say(f"starting the local stack (state in {workdir})")
+        peer_started = None
+        if peer:  # meanwhile: they are independent
+            bench.say(f"starting redis-server and a Celery worker (pool {pool}, concurrency {concurrency})")
+            peer_started = ThreadPoolExecutor(max_workers=1).submit(peer.start)
+        stack.start()
+        bench.key = stack.state["devKey"]
+        if peer_started:
+            peer_started.result()
+        results["stack"] = {"pids": stack.pids()}
+
+        bench.say(f"idle: {cfg['idleSeconds']:g}s of the stack doing nothing")
+        scenarios["idle"] = idle.run(bench, cfg["idleSeconds"])
+        bench.say(f"  idle: {scenarios['idle']['awsCallsPerSecond']} AWS calls/s, "
+                  f"cores busy {scenarios['idle']['cpuCoresBusy']}")
+
+        bench.say(f"warm-up: {cfg['warmupTasks']} tasks through each system (not recorded)")
+        e2e.taskhook(bench, cfg["warmupTasks"], cfg["e2eClients"])
+        if peer:
+            e2e.celery(bench, cfg["warmupTasks"], cfg["e2eClients"])
+
+        runs: dict[str, list[dict[str, Any]]] = {"taskhook": [], "celery": []}
+        for repeat in range(cfg["e2eRepeats"]):
+            for system in ("taskhook", "celery") if peer else ("taskhook",):
+                bench.say(f"e2e {system}: {cfg['e2eTasks']} tasks, {cfg['e2eClients']} clients, "
+                          f"run {repeat + 1}/{cfg['e2eRepeats']}")
+                run = getattr(e2e, system)(bench, cfg["e2eTasks"], cfg["e2eClients"])
+                runs[system].append(run)
+                bench.say(f"  {system}: {run['tasksPerSecond']} tasks/s, e2e p50 {run['e2eMs'].get('p50')} ms "
+                          f"p99 {run['e2eMs'].get('p99')} ms, calls/task {run['callsPerTask']}"
+                          + (f", statuses {run['terminalStatuses']}" if system == "taskhook" else ""))
+        scenarios["e2e"] = {system: {"runs": r, "summary": summarize_e2e(r, system)} for system, r in runs.items() if r}
+
+        paced: dict[str, list[dict[str, Any]]] = {"taskhook": [], "celery": []}
+        for repeat in range(cfg["pacedRepeats"]):
+            for system in ("taskhook", "celery") if peer else ("taskhook",):
+                bench.say(f"paced {system}: {cfg['pacedTasks']} tasks at {cfg['pacedRate']:g}/s, "
+                          f"run {repeat + 1}/{cfg['pacedRepeats']}")
+                run = getattr(e2e, system)(bench, cfg["pacedTasks"], cfg["e2eClients"], cfg["pacedRate"])
+                paced[system].append(run)
+                bench.say(f"  {system}: e2e p50 {run['e2eMs'].get('p50')} ms p99 {run['e2eMs'].get('p99')} ms")
+        scenarios["e2ePaced"] = {s: {"runs": r, "summary": summarize_paced(r)} for s, r in paced.items() if r}
+
+        low, high = cfg["delaySpread"]
+        bench.say(f"delay precision: {cfg['delayTasks']} tasks due {low:g}-{high:g}s ahead")
+        scenarios["delay"] = delay.run(bench, cfg["delayTasks"], low, high)
+        error = scenarios["delay"]["absErrorMs"]
+        bench.say(f"  delay: |error| p50 {error.get('p50')} ms, p99 {error.get('p99')} ms, max {error.get('max')} ms")
+
+        api_levels: dict[str, Any] = {}
+        for clients in cfg["apiClients"]:
+            level_runs = []
+            for repeat in range(cfg["apiRepeats"]):
+                bench.say(f"api: {clients} client(s), {cfg['apiSeconds']:g}s, run {repeat + 1}/{cfg['apiRepeats']}")
+                run = api.run(bench, clients, cfg["apiSeconds"])
+                level_runs.append(run)
+                bench.say(f"  api: {run['requestsPerSecond']} req/s, p50 {run['latencyMs'].get('p50')} ms, "
+                          f"p99 {run['latencyMs'].get('p99')} ms, errors {run['errors']}")
+            api_levels[str(clients)] = {"runs": level_runs, "summary": summarize_api(level_runs)}
+        scenarios["api"] = api_levels
+
+        if peer and "celery" in scenarios["e2e"]:
+            results["ratios"] = ratios(scenarios["e2e"]["taskhook"]["summary"], scenarios["e2e"]["celery"]["summary"],
+                                       scenarios["e2ePaced"].get("taskhook", {}).get("summary"),
+                                       scenarios["e2ePaced"].get("celery", {}).get("summary"))
+        results["peer"] = {"system": "Celery", "broker": "Redis", "pool": pool, "concurrency": concurrency,
+                           "acksLate": True, "resultBackend": None} if peer else None
+    except BaseException:
+        bench.say("FAILED:\n" + traceback.format_exc())
+        bench.say(stack.logs())
+        raise
+    finally:
+        results["finished"] = now_iso()
+        results["wallSeconds"] = round(time.monotonic() - bench.started, 1)
+        if peer:
+            peer.stop()
+        stack.stop()
+        target.stop()
+    return results
+
+
+def resummarize(results: dict[str, Any]) -> dict[str, Any]:
+    """Recompute every summary and ratio from the raw runs kept in results.json."""
+    scenarios = results["scenarios"]
+    for system, entry in scenarios.get("e2e", {}).items():
+        entry["summary"] = summarize_e2e(entry["runs"], system)
+    for entry in scenarios.get("e2ePaced", {}).values():
+        entry["summary"] = summarize_paced(entry["runs"])
+    for entry in scenarios.get("api", {}).values():
+        entry["summary"] = summarize_api(entry["runs"])
+    if "celery" in scenarios.get("e2e", {}):
+        results["ratios"] = ratios(scenarios["e2e"]["taskhook"]["summary"], scenarios["e2e"]["celery"]["summary"],
+                                   scenarios.get("e2ePaced", {}).get("taskhook", {}).get("summary"),
+                                   scenarios.get("e2ePaced", {}).get("celery", {}).get("summary"))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer, smaller runs (under 2 minutes)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the Celery peer")
+    parser.add_argument("--celery-pool", default=POOL)
+    parser.add_argument("--celery-concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--report", type=Path, default=HERE / "report.md")
+    parser.add_argument("--resummarize", action="store_true",
+                        help="recompute the summaries of an existing results.json from its raw runs, then render")
+    args = parser.parse_args(argv)
+    if args.resummarize:
+        results = resummarize(json.loads(args.out.read_text()))
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        report.write(args.out, args.report)
+        return 0
+    cfg = dict(QUICK if args.quick else FULL, mode="quick" if args.quick else "full")
+    results = run_all(cfg, not args.no_peer, args.celery_pool, args.celery_concurrency)
+    args.out.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
+    report.write(args.out, args.report)
+    print(f"[bench] wrote {args.out} and {args.report} in {results['wallSeconds']:.0f}s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
