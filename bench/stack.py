@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Variables of the caller's environment that would point the stack somewhere else.
 _FOREIGN_PREFIXES = ("AWS_", "TASKHOOK_", "POWERTOOLS_")
 _FOREIGN_NAMES = ("TASKS_TABLE", "API_KEYS_TABLE", "IDEMPOTENCY_TABLE", "QUEUE_HIGH_URL", "QUEUE_NORMAL_URL",
-                  "QUEUE_LOW_URL", "DLQ_URL", "OUTPUTS_BUCKET", "PORT")
+                  "QUEUE_LOW_URL", "DLQ_URL", "OUTPUTS_BUCKET", "NOTIFICATIONS_QUEUE_URL", "TEAMS_TABLE",
+                  "CONNECTIONS_TABLE", "WEBSOCKET_MANAGEMENT_URL", "PORT")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,9 @@ from typing import Any
 import pytest
 import requests
 
+from bench.stack import clean_env as bench_clean_env
+from bench.stack import free_port, pid_alive  # noqa: F401 - shared with the e2e tests
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
@@ -36,43 +38,9 @@ FAR_FUTURE = "2099-01-01T00:00:00Z"  # a delayed task that nothing will run duri
 # The shipped function tasks and the test-only ones (tests/support/function_tasks.py).
 TASK_MODULES = "builtin,tests.support.function_tasks"
 
-# Variables of the test runner's environment that would point the stack somewhere else.
-_FOREIGN_ENV_PREFIXES = ("AWS_", "TASKHOOK_", "POWERTOOLS_")
-_FOREIGN_ENV_NAMES = ("TASKS_TABLE", "API_KEYS_TABLE", "IDEMPOTENCY_TABLE", "QUEUE_HIGH_URL", "QUEUE_NORMAL_URL",
-                      "QUEUE_LOW_URL", "DLQ_URL", "OUTPUTS_BUCKET", "PORT")
-
-
 def clean_env(state_dir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items()
-        if not (k.startswith(_FOREIGN_ENV_PREFIXES) or k in _FOREIGN_ENV_NAMES) or k == "AWS_CA_BUNDLE"
-    }
-    env["TASKHOOK_STATE_DIR"] = str(state_dir)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "taskhook" / "python")])
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def pid_alive(pid: int) -> bool:
-    """True if `pid` runs (a zombie that is only waiting to be reaped counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    return True
+    """The test runner's environment without anything that would point the stack elsewhere."""
+    return bench_clean_env(TASKHOOK_STATE_DIR=str(state_dir), **extra)
 
 
 def logs_of(state_dir: Path, limit: int = 4000) -> str:
