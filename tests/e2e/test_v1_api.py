@@ -296,3 +296,18 @@ def test_cancel_ignores_a_request_body(shared: Client) -> None:
     response = shared.request("POST", f"/v1/tasks/{task['id']}/cancel", json={"reason": "no longer needed"})
     assert response.status_code == 200, response.text
     assert response.json()["task"]["status"] == "cancelled"
+
+
+def test_concurrent_creates_each_store_their_own_body(team: Client) -> None:
+    """Chalice's local server handles requests in threads; each must see its own request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(n: int) -> tuple[str, dict]:
+        body = f'{{"n": {n}}}'
+        return body, team.create_ok({"targetUrl": f"http://127.0.0.1:9/{n}", "body": body, "delayUntil": FAR_FUTURE})
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(create, range(64)))
+    assert all(task["body"] == body and task["targetUrl"].endswith("/" + body[6:-1]) for body, task in results)
+    for body, task in results[:8]:
+        assert team.get(task["id"]).json()["task"]["body"] == body
