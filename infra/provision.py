@@ -74,7 +74,12 @@ class Provisioner:
             import json
 
             attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
-        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        try:
+            url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        except sqs.exceptions.QueueNameExists:
+            # It exists with other attributes (an operator tuned it): use it as it is, rather
+            # than fail every start of the runner.
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
 

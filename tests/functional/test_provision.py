@@ -229,3 +229,16 @@ def test_prefix_parameter_renames_every_resource(aws: Provisioned) -> None:
 def test_resources_that_are_not_emulated_are_refused(aws: Provisioned, logical_id: str) -> None:
     with pytest.raises(KeyError):
         Provisioner(None, REGION).physical(logical_id)
+
+
+def test_a_queue_tuned_since_it_was_made_is_used_as_it_is(aws: Provisioned) -> None:
+    from infra.provision import Provisioner
+
+    sqs = aws.client("sqs")
+    queues = declared(aws, QUEUE)
+    url = sqs.get_queue_url(QueueName=queues["HighQueue"]["QueueName"])["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "7"})
+    env = Provisioner(None, "us-east-1").provision()  # what every runner start does
+    assert env["QUEUE_HIGH_URL"] == url
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
+        "VisibilityTimeout": "7"}
