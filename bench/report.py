@@ -303,8 +303,9 @@ def _soak(soak: dict[str, Any] | None) -> list[str]:
         return ["## No-loss soak", "", "No complete `make soak` run yet (it writes bench/soak.json).", ""]
     cfg = soak["config"]
     return [
-        "## No-loss soak (`make soak`)", "",
-        f"{soak['tasks']} tasks ({soak['date']}, seed {soak['seed']}), {cfg['clients']} clients; target: "
+        "## No-loss soak", "",
+        f"`python -m bench.soak --tasks {soak['tasks']}` (`make soak` runs 10,000): {soak['tasks']} tasks "
+        f"({soak['date']}, seed {soak['seed']}), {cfg['clients']} clients; target: "
         f"{cfg['fail503']:.0%} answered 503, {cfg['hang']:.0%} hung {cfg['hangSeconds']:g} s (attempt timeout "
         f"{cfg['attemptTimeout']} s), {cfg['close']:.0%} closed the connection; maxRetries {cfg['maxRetries']}, "
         f"claim margin {cfg['claimMargin']:g} s, lane VisibilityTimeout {cfg['laneVisibilityTimeout']}; the runner "
@@ -334,7 +335,7 @@ def _findings(results: dict[str, Any]) -> list[str]:
     api = s.get("api", {})
     mixed = {c: (sum(r.get("mixedBodies", 0) for r in lv["runs"]), sum(r["requests"] for r in lv["runs"]))
              for c, lv in api.items()}
-    if api:
+    if any(m for m, _ in mixed.values()):
         lines.append(
             "- **Concurrent requests to the local API see each other's bodies.** Chalice keeps the request on "
             "the app object (`app.current_request`), one per process; on Lambda a process serves one request "
@@ -358,10 +359,12 @@ def _findings(results: dict[str, Any]) -> list[str]:
             "out; the local figures are for the local stack, not a forecast of AWS.")
         if notifier:
             lines.append(
-                f"- **Dispatch is serial.** The notifier handles a stream batch one record at a time with one "
-                f"`SendMessage` per new task: {_num(notifier['recordsPerInvocation'], 1)} records per invocation "
-                f"took {_num(notifier['msPerInvocation'], 0)} ms locally. `SendMessageBatch` (10 per call, "
-                "grouped by lane) would cut those SQS requests tenfold and the dispatch time of a burst with them.")
+                f"- **Dispatch is serial and shares the stream with every change.** The notifier handles a stream "
+                f"batch one record at a time: an SQS send per new task, a DynamoDB Query (live-feed subscribers) "
+                f"per status change, {_num(notifier['recordsPerInvocation'], 1)} records per invocation in "
+                f"{_num(notifier['msPerInvocation'], 0)} ms locally. New tasks wait behind the MODIFY records of "
+                "running ones, which is what the burst, paced and delay latencies show. `SendMessageBatch` per lane, "
+                "one subscriber lookup per batch, and ParallelizationFactor on the stream mapping would shorten it.")
         if executor:
             lines.append(
                 f"- **Executor batches are small.** {_num(executor['recordsPerInvocation'], 2)} records per "
@@ -376,13 +379,6 @@ def _findings(results: dict[str, Any]) -> list[str]:
             f"(short-polled `ReceiveMessage` on every lane from 4 workers, `DescribeStream` before every "
             f"`GetRecords`) and keeps cores busy ({_cores(idle['cpuCoresBusy'])}). Long polling "
             "(`WaitTimeSeconds`) and describing the stream only when a shard closes would free that CPU for work.")
-    lines.append(
-        "- **A runner restart can crash-loop.** Every runner start provisions the lanes again with "
-        "`CreateQueue` and the template's attributes (`infra/provision.py`), which SQS (and moto) refuse with "
-        "`QueueAlreadyExists` when the queue's attributes were changed since (an operator tuning "
-        "VisibilityTimeout, an older template); the supervisor then restarts the runner every 0.2 s for ever. "
-        "The brief soak in `make test` shortens the lanes' VisibilityTimeout and has to put it back around each "
-        "kill for that reason.")
     api_errors: dict[str, int] = {}
     for level in api.values():
         for run in level["runs"]:
