@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request
 
+from . import aws_calls
 from .children import exit_with_parent
 from .runner import LambdaContext, load_handler
 from .state import ROOT
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--management-port", type=int, required=True)
     args = parser.parse_args(argv)
     exit_with_parent()
+    aws_calls.install_from_env("websocket")  # counts AWS calls when TASKHOOK_AWS_CALL_LOG is set (bench)
     sys.path.insert(0, str(ROOT))
     gateway = WebSocketGateway(args.host, args.port)
     management_server(gateway, args.host, args.management_port)
