@@ -4,7 +4,7 @@ claims, retries as redeliveries, deadlines, crash takeover and exactly-once fini
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,8 @@ from taskhook.retry import RetryPolicy
 from taskhook.scheduling import Dispatch, Scheduler
 from taskhook.statuses import TERMINAL, TaskStatus, can_transition
 from taskhook.task import Task
+
+from tests.support.recording import RecordingRepository
 
 S = TaskStatus
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
@@ -52,25 +54,6 @@ def failure(error: str = "HTTP 503", code: int | None = 503, retry_after: float 
 
 BLOCKED = Attempt(None, error="connection to 10.0.0.1 refused: private, loopback or link-local address",
                   blocked=True)
-
-
-class RecordingRepository(InMemoryTaskRepository):
-    """The in-memory fake, also recording every write that succeeded as (from, to)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.moves: list[tuple[TaskStatus, TaskStatus]] = []
-
-    def transition(self, task: Task, allowed_from: Iterable[TaskStatus], new_status: TaskStatus,
-                   changes: dict[str, Any], expect: dict[str, Any] | None = None) -> Task:
-        before = self._rows.get(task.id)
-        stored = super().transition(task, allowed_from, new_status, changes, expect)
-        assert before is not None
-        self.moves.append((before.status, new_status))
-        return stored
-
-    def terminal_writes(self) -> list[TaskStatus]:
-        return [new for _, new in self.moves if new in TERMINAL]
 
 
 class FakeTime:
@@ -815,7 +798,6 @@ def test_outcome_helpers() -> None:
 def test_a_duplicate_delivery_during_the_backoff_does_not_retry_early() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from taskhook.adapters.memory import InMemoryTaskRepository
     from taskhook.delivery import Attempt
     from taskhook.execution import Executor
     from taskhook.statuses import TaskStatus

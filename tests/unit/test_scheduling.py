@@ -3,7 +3,6 @@ tasks, repairs, maxWaitTime timeouts) and the dead-letter consumer (DESIGN.md §
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +22,8 @@ from taskhook.scheduling import (
 )
 from taskhook.statuses import TERMINAL, TaskStatus, can_transition
 from taskhook.task import Task
+
+from tests.support.recording import RecordingRepository
 
 S = TaskStatus
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
@@ -46,20 +47,6 @@ class FakeQueue:
 
     def send(self, dispatch: Dispatch) -> None:
         self.sent.append(dispatch)
-
-
-class RecordingRepository(InMemoryTaskRepository):
-    def __init__(self) -> None:
-        super().__init__()
-        self.moves: list[tuple[TaskStatus, TaskStatus]] = []
-
-    def transition(self, task: Task, allowed_from: Iterable[TaskStatus], new_status: TaskStatus,
-                   changes: dict[str, Any], expect: dict[str, Any] | None = None) -> Task:
-        before = self._rows.get(task.id)
-        stored = super().transition(task, allowed_from, new_status, changes, expect)
-        assert before is not None
-        self.moves.append((before.status, new_status))
-        return stored
 
 
 class World:
