@@ -38,11 +38,12 @@ def _say(message: str) -> None:
     print(f"[soak {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def stream_transitions(stack: LocalStack, ids: set[str]) -> tuple[Counter[str], Counter[str], int]:
+def stream_transitions(dynamodb: Any, streams: Any, table_name: str,
+                       ids: set[str]) -> tuple[Counter[str], Counter[str], int]:
     """Per task: how many writes moved it into a terminal status, and how many changed a task that
-    was already terminal. Read from the whole stream of the tasks table."""
-    streams = stack.boto("dynamodbstreams")
-    table = stack.boto("dynamodb").describe_table(TableName=stack.state["env"]["TASKS_TABLE"])["Table"]
+    was already terminal. Read from the whole stream of the tasks table (also used by the e2e
+    tests to prove a task finished once)."""
+    table = dynamodb.describe_table(TableName=table_name)["Table"]
     finished: Counter[str] = Counter()
     after_finish: Counter[str] = Counter()
     records = 0
@@ -217,7 +218,8 @@ def run(tasks: int, kills: int = 2, clients: int = 8, lane_visibility: int | Non
         time.sleep(2.0)  # anything still writing after the last terminal transition shows up in the stream
         states = task_states(stack, ids)
         say("reading the table's stream and the target's log")
-        finished, after_finish, records = stream_transitions(stack, set(ids))
+        finished, after_finish, records = stream_transitions(
+            stack.boto("dynamodb"), stack.boto("dynamodbstreams"), stack.state["env"]["TASKS_TABLE"], set(ids))
         calls = target.calls(prefix)
 
         answers = Counter(answer for _, _, answer in calls)

@@ -205,22 +205,11 @@ def _runner_pid(stack: Stack) -> int:
 
 def _completions_in_stream(stack: Stack, task_id: str) -> int:
     """How many writes moved the task into a terminal status, read from the table's stream."""
+    from bench.soak import stream_transitions
+
     env = stack.state["env"]
     kwargs = {"endpoint_url": env["AWS_ENDPOINT_URL"], "region_name": env["AWS_REGION"],
               "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    arn = boto3.client("dynamodb", **kwargs).describe_table(TableName=env["TASKS_TABLE"])["Table"]["LatestStreamArn"]
-    streams = boto3.client("dynamodbstreams", **kwargs)
-    finished = 0
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        while iterator:
-            page = streams.get_records(ShardIterator=iterator, Limit=1000)
-            for record in page["Records"]:
-                new = record["dynamodb"].get("NewImage", {})
-                old = record["dynamodb"].get("OldImage", {})
-                if new.get("id", {}).get("S") == task_id and new.get("status", {}).get("S") in TERMINAL \
-                        and old.get("status", {}).get("S") not in TERMINAL:
-                    finished += 1
-            iterator = page.get("NextShardIterator") if page["Records"] else None
-    return finished
+    finished, _, _ = stream_transitions(boto3.client("dynamodb", **kwargs), boto3.client("dynamodbstreams", **kwargs),
+                                        env["TASKS_TABLE"], {task_id})
+    return finished[task_id]
