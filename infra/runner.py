@@ -3,7 +3,10 @@
 - SQS: receives from each queue a function listens to, invokes its handler with the very event
   Lambda would build from ReceiveMessage, deletes only the records the handler did not report
   in `batchItemFailures`, and leaves the rest for SQS to redeliver (and redrive to the DLQ).
-  Lanes are drained in order of their MaximumConcurrency: the high lane first.
+  Lanes are drained in order of their MaximumConcurrency: the high lane first. One lane worker
+  at a time receives (the others run their batches or wait their turn), so an idle or trickling
+  stack costs one short poll of each lane per back-off step, not one per worker: the emulator's
+  time goes to work, not to empty receives.
 - DynamoDB stream: reads each shard, invokes the handler with stream records, and on a reported
   failure retries from the failed record (it never skips one); the position is checkpointed in
   the state directory, so a restarted runner resumes where it stopped.
@@ -38,6 +41,7 @@ from .wiring import EventSource, event_sources
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 IDLE_MIN, IDLE_MAX = 0.02, 0.2
 LONG_POLL = 2  # seconds, for queues without lanes (notifications, dead letters)
+SHARD_REFRESH_SECONDS = 60.0
 
 
 @dataclass
@@ -84,10 +88,16 @@ class QueueSource:
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Receive one batch and run it; returns how many messages came."""
-        received = self._sqs.receive_message(
+        return self.run(self.receive(wait_seconds))
+
+    def receive(self, wait_seconds: int = 0) -> list[dict[str, Any]]:
+        return list(self._sqs.receive_message(
             QueueUrl=self.url, MaxNumberOfMessages=min(10, self.source.batch_size),
             WaitTimeSeconds=wait_seconds, AttributeNames=["All"], MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        ).get("Messages", []))
+
+    def run(self, received: list[dict[str, Any]]) -> int:
+        """Invoke the handler with one received batch, delete what succeeded; returns the batch's size."""
         if not received:
             return 0
         event = {"Records": [self._record(m) for m in received]}
@@ -122,6 +132,7 @@ class StreamSource:
         self.source, self.arn, self._streams = source, stream_arn, streams
         self._checkpoint_file = state_dir() / "stream-checkpoint.json"
         self._iterators: dict[str, str | None] = {}
+        self._shards_listed_at = -SHARD_REFRESH_SECONDS
 
     def _checkpoints(self) -> dict[str, str]:
         try:
@@ -148,6 +159,11 @@ class StreamSource:
         return str(self._streams.get_shard_iterator(**kwargs)["ShardIterator"])
 
     def _refresh_shards(self) -> None:
+        """Look for new shards now and then (they appear when a shard splits or closes), not
+        before every GetRecords."""
+        if time.monotonic() - self._shards_listed_at < SHARD_REFRESH_SECONDS:
+            return
+        self._shards_listed_at = time.monotonic()
         saved = self._checkpoints()
         for shard in self._streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]:
             shard_id = shard["ShardId"]
@@ -167,6 +183,8 @@ class StreamSource:
             answer = self._streams.get_records(ShardIterator=iterator, Limit=self.source.batch_size)
             records = answer.get("Records", [])
             self._iterators[shard_id] = answer.get("NextShardIterator")
+            if self._iterators[shard_id] is None:  # the shard closed: its children follow at once
+                self._shards_listed_at = -SHARD_REFRESH_SECONDS
             if not records:
                 continue
             handled += len(records)
@@ -230,6 +248,7 @@ class Runner:
         self.workers = workers
         self.schedule_seconds = schedule_seconds
         self.stopping = threading.Event()
+        self._receiving = threading.Lock()
 
     def _loop(self, name: str, step: Callable[[], int]) -> None:
         idle = IDLE_MIN
@@ -247,11 +266,20 @@ class Runner:
             idle = min(IDLE_MAX, idle * 2)
 
     def _lanes_step(self) -> int:
-        for lane in self.lanes:  # always the most urgent lane that has work
-            got = lane.poll_once()
-            if got:
-                return got
-        return 0
+        with self._receiving:  # one receiver at a time; see the module's docstring
+            lane, batch = self._receive_by_priority()
+        return lane.run(batch) if lane is not None else 0
+
+    def _receive_by_priority(self) -> tuple[QueueSource | None, list[dict[str, Any]]]:
+        idle = IDLE_MIN
+        while not self.stopping.is_set():
+            for lane in self.lanes:  # always the most urgent lane that has work
+                batch = lane.receive()
+                if batch:
+                    return lane, batch
+            self.stopping.wait(idle)
+            idle = min(IDLE_MAX, idle * 2)
+        return None, []
 
     def _schedule_loop(self, source: EventSource) -> None:
         period = self.schedule_seconds or source.rate_seconds

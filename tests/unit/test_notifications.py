@@ -157,6 +157,7 @@ def test_notification_view_is_a_list_in_sequence_order() -> None:
 class Connections:
     def __init__(self) -> None:
         self.rows: list[Subscription] = []
+        self.lookups: list[str] = []
 
     def add(self, subscription: Subscription) -> None:
         self.rows.append(subscription)
@@ -164,8 +165,9 @@ class Connections:
     def remove(self, connection_id: str) -> None:
         self.rows = [r for r in self.rows if r.connection_id != connection_id]
 
-    def connections_for(self, topics: list[str]) -> list[str]:
-        return [r.connection_id for r in self.rows if r.topic in topics]
+    def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
+        self.lookups.append(team_id)
+        return [r for r in self.rows if r.team_id == team_id]
 
 
 class Pusher:
@@ -190,6 +192,32 @@ def test_live_feed_reaches_task_team_and_client_subscribers_and_forgets_gone_one
     assert pusher.sent[0][1]["progress"] == 40 and pusher.sent[0][1]["status"] == "processing"
     assert "c-gone" not in [r.connection_id for r in connections.rows]
     assert topics_of(running) == ["task#t1", "team#acme", "client#ct_1"]
+
+
+def test_publishing_a_batch_looks_subscribers_up_once_per_team() -> None:
+    connections, pusher = Connections(), Pusher(gone=set())
+    connections.add(Subscription("c-acme", "acme", "team#acme"))
+    connections.add(Subscription("c-other", "other", "team#other"))
+    tasks = [task("processing", progress=p) for p in (10, 20, 30)]
+    tasks.append(Task(id="t9", teamId="other", status=TaskStatus.PENDING, createdAt="2026-01-01T12:00:00.000Z"))
+    sent, failed = LiveFeed(connections, pusher).publish_many(tasks)
+    assert (sent, failed) == (4, [])
+    assert connections.lookups == ["acme", "other"]
+    assert [(c, p["progress"]) for c, p in pusher.sent] == [("c-acme", 10), ("c-acme", 20), ("c-acme", 30),
+                                                             ("c-other", None)]
+
+
+def test_a_failing_push_is_reported_for_its_task_only() -> None:
+    class Flaky(Pusher):
+        def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
+            if payload["progress"] == 20:
+                raise ConnectionError("management API down")
+            return super().push(connection_id, payload)
+
+    connections, pusher = Connections(), Flaky(gone=set())
+    connections.add(Subscription("c-acme", "acme", "team#acme"))
+    sent, failed = LiveFeed(connections, pusher).publish_many([task("processing", progress=p) for p in (10, 20, 30)])
+    assert sent == 2 and [index for index, _ in failed] == [1]
 
 
 def test_live_change_is_status_progress_or_message() -> None:

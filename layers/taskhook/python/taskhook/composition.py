@@ -225,11 +225,18 @@ def live_feed() -> Any:
     return LiveFeed(connections(), ApiGatewayPusher(boto3.client("apigatewaymanagementapi", **kwargs)))
 
 
+@lru_cache(maxsize=1)
+def change_feed() -> Any:
+    from .change_feed import ChangeFeed
+
+    return ChangeFeed(task_queue(), notification_queue(), live_feed())
+
+
 def reset() -> None:
     """Forget every built adapter (tests that switch environments call this)."""
     settings.cache_clear()
     for built in (boto3_client, task_model, api_key_model, task_repository, outbound_policy, task_service,
                   task_queue, sqs_messages, object_store, executor, scheduler, api_key_service, idempotency,
                   download_links, outbound_session, task_registry, function_task_service, client_token_service,
-                  notification_queue, team_secrets, deliverer, connections, live_feed):
+                  notification_queue, team_secrets, deliverer, connections, live_feed, change_feed):
         built.cache_clear()

@@ -6,10 +6,13 @@ message change of a task is sent, as one JSON object, to every connection on its
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .task import Task
+
+log = logging.getLogger(__name__)
 
 
 def task_topic(task_id: str) -> str:
@@ -69,7 +72,8 @@ class ConnectionStore(Protocol):
 
     def remove(self, connection_id: str) -> None: ...
 
-    def connections_for(self, topics: list[str]) -> list[str]: ...
+    def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
+        """Every subscription of the team's connections, whatever its topic (one lookup)."""
 
 
 class Pusher(Protocol):
@@ -84,11 +88,33 @@ class LiveFeed:
 
     def publish(self, task: Task) -> int:
         """Send the task's state to its subscribers; forget connections that went away."""
-        sent = 0
-        payload = live_message(task)
-        for connection_id in dict.fromkeys(self.connections.connections_for(topics_of(task))):
-            if self.pusher.push(connection_id, payload):
-                sent += 1
-            else:
-                self.connections.remove(connection_id)
+        sent, failed = self.publish_many([task])
+        if failed:
+            raise failed[0][1]
         return sent
+
+    def publish_many(self, tasks: list[Task]) -> tuple[int, list[tuple[int, Exception]]]:
+        """Send each task's state to its subscribers, with one subscriber lookup per team (not one
+        per task and topic: most changes have no subscriber at all). Returns how many messages went
+        out, and the index of each task whose sending failed, with the error."""
+        sent, failed, gone = 0, [], set()
+        by_team: dict[str, list[Subscription]] = {}
+        for index, task in enumerate(tasks):
+            try:
+                if task.teamId not in by_team:
+                    by_team[task.teamId] = self.connections.subscriptions_of_team(task.teamId)
+                topics = set(topics_of(task))
+                payload = live_message(task)
+                targets = dict.fromkeys(s.connection_id for s in by_team[task.teamId] if s.topic in topics)
+                for connection_id in targets:
+                    if connection_id in gone:
+                        continue
+                    if self.pusher.push(connection_id, payload):
+                        sent += 1
+                    else:
+                        gone.add(connection_id)
+                        self.connections.remove(connection_id)
+            except Exception as exc:  # noqa: BLE001 - reported per task, so the caller retries that one
+                log.warning("live push for task %s failed: %s", task.id, exc)
+                failed.append((index, exc))
+        return sent, failed

@@ -1,4 +1,5 @@
-"""The WebSocket connections table: one row per (connection, topic), an index by topic."""
+"""The WebSocket connections table: one row per (connection, topic), an index by team (the
+notifier finds every subscriber of a batch's teams with one Query per team)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from botocore.exceptions import ClientError
 from ..live import Subscription
 
 CONNECTION_TTL_SECONDS = 24 * 3600  # API Gateway closes WebSocket connections after 2 h anyway
-TOPIC_INDEX = "byTopic"
+TEAM_INDEX = "byTeam"
 
 
 class DynamoConnectionStore:
@@ -42,15 +43,13 @@ class DynamoConnectionStore:
         )["Items"]
         return rows[0]["teamId"]["S"] if rows else None
 
-    def connections_for(self, topics: list[str]) -> list[str]:
-        found: list[str] = []
-        for topic in topics:
-            pages = self._client.get_paginator("query").paginate(
-                TableName=self._table, IndexName=TOPIC_INDEX, KeyConditionExpression="topic = :t",
-                ExpressionAttributeValues={":t": {"S": topic}},
-            )
-            found += [row["connectionId"]["S"] for page in pages for row in page["Items"]]
-        return found
+    def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table, IndexName=TEAM_INDEX, KeyConditionExpression="teamId = :t",
+            ExpressionAttributeValues={":t": {"S": team_id}},
+        )
+        return [Subscription(row["connectionId"]["S"], team_id, row["topic"]["S"])
+                for page in pages for row in page["Items"]]
 
 
 class ApiGatewayPusher:

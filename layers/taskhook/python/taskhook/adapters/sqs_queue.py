@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from functools import lru_cache
 from typing import Any
@@ -11,6 +12,8 @@ from ..lanes import Lane
 from ..scheduling import Dispatch
 
 MAX_VISIBILITY = 12 * 3600  # SQS's ceiling for a message's visibility timeout
+
+log = logging.getLogger(__name__)
 
 
 def task_message(task_id: str) -> str:
@@ -32,6 +35,28 @@ class SqsTaskQueue:
             MessageBody=task_message(dispatch.task_id),
             DelaySeconds=dispatch.delay_seconds,
         )
+
+    def send_many(self, dispatches: list[Dispatch]) -> list[int]:
+        """SendMessageBatch, ten to a call and one lane per call; returns the indexes not sent."""
+        by_lane: dict[Lane, list[int]] = {}
+        for index, dispatch in enumerate(dispatches):
+            by_lane.setdefault(dispatch.lane, []).append(index)
+        failed: list[int] = []
+        for lane, indexes in by_lane.items():
+            for start in range(0, len(indexes), 10):
+                chunk = indexes[start:start + 10]
+                try:
+                    answer = self._client.send_message_batch(QueueUrl=self._urls[lane], Entries=[
+                        {"Id": str(i), "MessageBody": task_message(dispatches[i].task_id),
+                         "DelaySeconds": dispatches[i].delay_seconds}
+                        for i in chunk
+                    ])
+                except Exception as exc:  # noqa: BLE001 - the whole call failed: none of the chunk was sent
+                    log.warning("SendMessageBatch to the %s lane failed: %s", lane.value, exc)
+                    failed += chunk
+                    continue
+                failed += [int(entry["Id"]) for entry in answer.get("Failed") or []]
+        return sorted(failed)
 
 
 class SqsMessages:
