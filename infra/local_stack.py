@@ -91,7 +91,7 @@ class LocalStack:
             (Path(os.environ.get("TASKHOOK_STATE_DIR") or ROOT / ".taskhook") / "stream-checkpoint.json").unlink(
                 missing_ok=True)
             moto_port = int(env.get("TASKHOOK_EMULATOR_PORT") or free_port())
-            moto = self._spawn("emulator", ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)])
+            moto = self._spawn("emulator", ["-m", "infra.emulator", "-H", "127.0.0.1", "-p", str(moto_port)])
             wait_for_port("127.0.0.1", moto_port, 30, moto)
             self.emulator_url = f"http://127.0.0.1:{moto_port}"
         env["AWS_ENDPOINT_URL"] = self.emulator_url
