@@ -359,26 +359,27 @@ def _findings(results: dict[str, Any]) -> list[str]:
             "out; the local figures are for the local stack, not a forecast of AWS.")
         if notifier:
             lines.append(
-                f"- **Dispatch is serial and shares the stream with every change.** The notifier handles a stream "
-                f"batch one record at a time: an SQS send per new task, a DynamoDB Query (live-feed subscribers) "
-                f"per status change, {_num(notifier['recordsPerInvocation'], 1)} records per invocation in "
-                f"{_num(notifier['msPerInvocation'], 0)} ms locally. New tasks wait behind the MODIFY records of "
-                "running ones, which is what the burst, paced and delay latencies show. `SendMessageBatch` per lane, "
-                "one subscriber lookup per batch, and ParallelizationFactor on the stream mapping would shorten it.")
+                f"- **The stream is read by one worker, a batch at a time.** The notifier handled "
+                f"{_num(notifier['recordsPerInvocation'], 1)} records per invocation in "
+                f"{_num(notifier['msPerInvocation'], 0)} ms locally, with one `SendMessageBatch` per lane and ten "
+                "new tasks, one notifications batch and one live-feed subscriber lookup per team. New tasks still "
+                "share the stream with every running task's changes; on AWS, the stream mapping's "
+                "ParallelizationFactor would read a shard with up to ten concurrent batches.")
         if executor:
             lines.append(
-                f"- **Executor batches are small.** {_num(executor['recordsPerInvocation'], 2)} records per "
-                f"invocation and {_num(executor['msPerInvocation'], 0)} ms each: every task costs a GetItem, two "
-                "UpdateItems and a ChangeMessageVisibility; the GetItem could be folded into the conditional "
-                "claim (`ReturnValues=ALL_NEW`), and the visibility change skipped when `timeout + claim margin` "
-                "fits inside the queue's VisibilityTimeout.")
+                f"- **Each task costs four calls in the executor.** {_num(executor['recordsPerInvocation'], 2)} "
+                f"records per invocation and {_num(executor['msPerInvocation'], 0)} ms each: a GetItem, the claim "
+                "and the finish (two conditional UpdateItems) and a ChangeMessageVisibility that shortens the "
+                "message's invisibility to `timeout + claim margin`, so a crashed run's task is retried that soon "
+                "rather than after the queue's 6 minutes. The GetItem could be folded into the claim for a first "
+                "attempt (a condition on the fresh state, `ReturnValuesOnConditionCheckFailure=ALL_OLD`).")
     idle = s.get("idle")
     if idle:
         lines.append(
-            f"- **The idle stack polls hard.** With nothing to do it makes {idle['awsCallsPerSecond']} AWS calls/s "
-            f"(short-polled `ReceiveMessage` on every lane from 4 workers, `DescribeStream` before every "
-            f"`GetRecords`) and keeps cores busy ({_cores(idle['cpuCoresBusy'])}). Long polling "
-            "(`WaitTimeSeconds`) and describing the stream only when a shard closes would free that CPU for work.")
+            f"- **The idle stack.** With nothing to do it makes {idle['awsCallsPerSecond']} AWS calls/s and keeps "
+            f"cores this busy: {_cores(idle['cpuCoresBusy'])}. One lane worker at a time short-polls the lanes "
+            "(backing off to 0.2 s), the other queues long-poll, and the stream is described once a minute. On AWS "
+            "Lambda's pollers do this work (they long-poll), so it is a cost of the local stack only.")
     api_errors: dict[str, int] = {}
     for level in api.values():
         for run in level["runs"]:
@@ -388,9 +389,8 @@ def _findings(results: dict[str, Any]) -> list[str]:
         lines.append(
             "- **Some API requests failed under concurrency** ("
             + ", ".join(f"{k} {v}" for k, v in sorted(api_errors.items()))
-            + "). Chalice's dev server is a `socketserver` with its default listen backlog of 5 and one thread "
-              "per connection; a production-like local server (a larger backlog, a bounded worker pool) would "
-              "keep 32 clients from being refused or reset.")
+            + "). The local API server is a threading `socketserver` (a listen backlog of 128, one thread per "
+              "connection); these are connections it reset or refused under that load.")
     ratios = results.get("ratios")
     if ratios:
         lines.append(
