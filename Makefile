@@ -41,7 +41,7 @@ $(VENV)/.bench-installed: $(STAMP) bench/requirements.txt  # the Celery peer's p
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	touch $@
 
-bench: $(VENV)/.bench-installed ## benchmarks + Celery peer (~15-20 min): bench/results.json, bench/report.md
+bench: $(VENV)/.bench-installed ## benchmarks + Celery peer (~15 min): bench/results.json, bench/report.md
 	command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
 	$(PY) -m bench.harness
 
