@@ -77,13 +77,10 @@ class Lanes:
     def __init__(self, stack: LocalStack) -> None:
         self.sqs = stack.boto("sqs")
         self.urls = [stack.state["env"][name] for name in self.NAMES]
-        self.original = {url: self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
-                         ["Attributes"]["VisibilityTimeout"] for url in self.urls}
 
-    def set_visibility(self, seconds: int | None) -> None:
+    def set_visibility(self, seconds: int) -> None:
         for url in self.urls:
-            value = str(seconds) if seconds is not None else self.original[url]
-            self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": value})
+            self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(seconds)})
 
 
 def _runner_starts(stack: LocalStack) -> int:
@@ -93,24 +90,18 @@ def _runner_starts(stack: LocalStack) -> int:
         return 0
 
 
-def kill_runner(stack: LocalStack, lanes: Lanes, lane_visibility: int | None) -> int:
-    """SIGKILL the runner; the supervisor starts a new one. With a shortened lane visibility the
-    runner is frozen first and the template's value put back until the new runner is up: a
-    starting runner provisions the lanes with CreateQueue and the template's attributes, which
-    fails on a queue whose attributes differ (see the report's findings)."""
+def kill_runner(stack: LocalStack) -> int:
+    """SIGKILL the runner and wait until the supervisor has started a new one. A shortened lane
+    visibility stays as it is: the new runner's provisioning uses a queue that exists with other
+    attributes (infra/provision.py), so every message it receives gets the short timeout too."""
     pid = stack.live_runner_pid()
     starts = _runner_starts(stack)
-    if lane_visibility:
-        os.kill(pid, signal.SIGSTOP)  # no further receive: what it holds was received with the short timeout
-        lanes.set_visibility(None)
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if lane_visibility:
-        while _runner_starts(stack) <= starts and time.monotonic() < deadline + 30:
-            time.sleep(0.1)
-        lanes.set_visibility(lane_visibility)
+    while _runner_starts(stack) <= starts and time.monotonic() < deadline + 30:
+        time.sleep(0.1)
     return pid
 
 
@@ -183,7 +174,7 @@ def run(tasks: int, kills: int = 2, clients: int = 8, lane_visibility: int | Non
             seen = target.count(prefix)
             if marks and seen >= marks[0] * tasks:
                 marks.pop(0)
-                pid = kill_runner(stack, lanes, lane_visibility)
+                pid = kill_runner(stack)
                 killed.append({"pid": pid, "atSeconds": round(time.monotonic() - started, 1), "targetCalls": seen})
                 say(f"killed the runner (pid {pid}, SIGKILL) after {seen} target calls")
             if time.monotonic() - last >= 10:
