@@ -187,7 +187,7 @@ def test_live_feed_reaches_task_team_and_client_subscribers_and_forgets_gone_one
                        ("c-other", "task#t2"), ("c-gone", "task#t1")]:
         connections.add(Subscription(cid, "acme", topic))
     running = task("processing", progress=40, clientId="ct_1")
-    assert LiveFeed(connections, pusher).publish(running) == 3
+    assert LiveFeed(connections, pusher).publish_many([running]) == (3, [])
     assert {c for c, _ in pusher.sent} == {"c-task", "c-team", "c-client"}
     assert pusher.sent[0][1]["progress"] == 40 and pusher.sent[0][1]["status"] == "processing"
     assert "c-gone" not in [r.connection_id for r in connections.rows]

@@ -86,17 +86,11 @@ class LiveFeed:
     connections: ConnectionStore
     pusher: Pusher
 
-    def publish(self, task: Task) -> int:
-        """Send the task's state to its subscribers; forget connections that went away."""
-        sent, failed = self.publish_many([task])
-        if failed:
-            raise failed[0][1]
-        return sent
-
     def publish_many(self, tasks: list[Task]) -> tuple[int, list[tuple[int, Exception]]]:
-        """Send each task's state to its subscribers, with one subscriber lookup per team (not one
-        per task and topic: most changes have no subscriber at all). Returns how many messages went
-        out, and the index of each task whose sending failed, with the error."""
+        """Send each task's state to its subscribers and forget connections that went away, with
+        one subscriber lookup per team (not one per task and topic: most changes have no
+        subscriber at all). Returns how many messages went out, and the index of each task whose
+        sending failed, with the error."""
         sent, failed, gone = 0, [], set()
         by_team: dict[str, list[Subscription]] = {}
         for index, task in enumerate(tasks):
