@@ -12,14 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ import requests
 
 from bench.stack import clean_env as bench_clean_env
 from bench.stack import free_port, pid_alive  # noqa: F401 - shared with the e2e tests
+from tests.support.targets import TargetServer
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
@@ -171,53 +170,22 @@ class Client:
             time.sleep(0.1)
 
 
-class Target:
-    """Customer endpoints on this machine (the local stack allows loopback targets):
-    `/ok` answers 200; `/unavailable` answers 503 with `Retry-After: 900`, which parks a task in
+UNAVAILABLE = "/unavailable"
+
+
+def shared_target() -> TargetServer:
+    """Customer endpoints on this machine (the local stack allows loopback targets): any path
+    answers 200; `/unavailable` answers 503 with `Retry-After: 900`, which parks a task in
     `pending` (waiting for its retry) for the rest of the session."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        target = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                target.requests.append({"method": self.command, "path": self.path,
-                                        "headers": dict(self.headers), "body": body})
-                if self.path.startswith("/unavailable"):
-                    self.send_response(503)
-                    self.send_header("Retry-After", "900")
-                    payload = b'{"error": "try later"}'
-                else:
-                    self.send_response(200)
-                    payload = b'{"ok": true}'
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _answer
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="e2e-target", daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    server = TargetServer()
+    server.url(UNAVAILABLE, [{"status": 503, "headers": {"Retry-After": "900"}, "body": '{"error": "try later"}'}])
+    return server
 
 
-def park_pending(client: Client, target: Target, **fields: Any) -> dict[str, Any]:
+def park_pending(client: Client, target: TargetServer, **fields: Any) -> dict[str, Any]:
     """A task that stays `pending` for the session: its first attempt got 503 + Retry-After 900,
     so it waits 15 minutes for its retry. Unlike a fresh task, nothing will claim it meanwhile."""
-    body = {"targetUrl": target.url + "/unavailable", "maxWaitTime": 86_400, "maxRetries": 10, **fields}
+    body = {"targetUrl": target.base + UNAVAILABLE, "maxWaitTime": 86_400, "maxRetries": 10, **fields}
     created = client.create_ok(body)
     return client.wait_until(created["id"], lambda t: t["status"] == "pending" and t["retryCount"] >= 1)
 
@@ -299,10 +267,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def target() -> Iterator[Target]:
-    server = Target()
-    yield server
-    server.close()
+def target() -> Iterator[TargetServer]:
+    with shared_target() as server:
+        yield server
 
 
 @pytest.fixture

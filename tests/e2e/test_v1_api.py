@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from .conftest import FAR_FUTURE, Client, Stack, Target, park_pending
+from tests.support.targets import TargetServer
+
+from .conftest import FAR_FUTURE, Client, Stack, park_pending
 
 # Tasks that must not run use this URL with delayUntil=FAR_FUTURE: nothing is ever sent to it.
 URL = "https://api.example.com/webhook"
@@ -45,8 +47,8 @@ def test_health_needs_no_api_key(anonymous: Client) -> None:
 # ---- create -----------------------------------------------------------------------------------
 
 
-def test_create_with_only_target_url_gets_every_seed_default(shared: Client, target: Target) -> None:
-    url = target.url + "/ok"
+def test_create_with_only_target_url_gets_every_seed_default(shared: Client, target: TargetServer) -> None:
+    url = target.base + "/ok"
     before = datetime.now(UTC)
     response = shared.create({"targetUrl": url})
 
@@ -117,8 +119,8 @@ def test_create_accepts_every_seed_field(shared: Client) -> None:
     assert shared.get(task["id"]).json()["task"] == task
 
 
-def test_delay_until_in_the_past_is_pending(shared: Client, target: Target) -> None:
-    task = shared.create_ok({"targetUrl": target.url + "/ok", "delayUntil": "2020-01-01T00:00:00.000Z"})
+def test_delay_until_in_the_past_is_pending(shared: Client, target: TargetServer) -> None:
+    task = shared.create_ok({"targetUrl": target.base + "/ok", "delayUntil": "2020-01-01T00:00:00.000Z"})
     assert task["status"] == "pending"
     assert parse(task["delayUntil"]) == parse("2020-01-01T00:00:00.000Z")
 
@@ -236,7 +238,7 @@ def test_an_unknown_task_is_404_task_not_found(shared: Client, task_id: str) -> 
 # ---- cancel -----------------------------------------------------------------------------------
 
 
-def test_cancel_a_pending_task(shared: Client, target: Target) -> None:
+def test_cancel_a_pending_task(shared: Client, target: TargetServer) -> None:
     task = park_pending(shared, target)
     assert task["status"] == "pending"
 
@@ -273,8 +275,8 @@ def test_cancel_twice_is_409_and_changes_nothing(shared: Client) -> None:
     assert shared.get(task["id"]).json()["task"] == first
 
 
-def test_a_completed_task_runs_once_and_cannot_be_cancelled(shared: Client, target: Target) -> None:
-    url = f"{target.url}/ok?task={uuid.uuid4().hex}"
+def test_a_completed_task_runs_once_and_cannot_be_cancelled(shared: Client, target: TargetServer) -> None:
+    url = f"{target.base}/ok?task={uuid.uuid4().hex}"
     task = shared.create_ok({"targetUrl": url, "method": "PUT", "body": '{"n": 1}', "headers": {"X-Test": "yes"}})
 
     done = shared.wait_until(task["id"], lambda t: t["status"] in ("completed", "failed", "timeout"))
@@ -282,10 +284,10 @@ def test_a_completed_task_runs_once_and_cannot_be_cancelled(shared: Client, targ
     assert done["status"] == "completed", done
     assert done["result"]["statusCode"] == 200
     assert ISO_MS_Z.match(done["completedAt"]) and ISO_MS_Z.match(done["startedAt"])
-    calls = [r for r in target.requests if r["path"] == url[len(target.url):]]
+    calls = [c for c in target.calls("/ok") if c.path == url[len(target.base):]]
     assert len(calls) == 1
-    assert calls[0]["method"] == "PUT" and calls[0]["body"] == b'{"n": 1}'
-    assert calls[0]["headers"].get("X-Test") == "yes"
+    assert calls[0].method == "PUT" and calls[0].body == b'{"n": 1}'
+    assert calls[0].headers.get("X-Test") == "yes"
     message = assert_error(shared.cancel(task["id"]), 409)
     assert "completed" in message
     assert shared.task(task["id"]) == done

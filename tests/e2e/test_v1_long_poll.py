@@ -8,7 +8,9 @@ from typing import Any
 
 import requests
 
-from .conftest import FAR_FUTURE, Client, Target, park_pending
+from tests.support.targets import TargetServer
+
+from .conftest import FAR_FUTURE, Client, park_pending
 
 URL = "https://api.example.com/webhook"
 
@@ -19,7 +21,8 @@ def timed_get(client: Client, task_id: str, wait: int) -> tuple[requests.Respons
     return response, time.monotonic() - start
 
 
-def test_wait_on_an_unchanging_pending_task_returns_it_unchanged_after_the_wait(shared: Client, target: Target) -> None:
+def test_wait_on_an_unchanging_pending_task_returns_it_unchanged_after_the_wait(
+        shared: Client, target: TargetServer) -> None:
     task = park_pending(shared, target)
 
     response, elapsed = timed_get(shared, task["id"], 3)
@@ -39,7 +42,7 @@ def test_wait_on_a_delayed_task_returns_it_unchanged_after_the_wait(shared: Clie
     assert 2.5 <= elapsed < 15, elapsed
 
 
-def test_wait_returns_early_when_the_task_is_cancelled_meanwhile(shared: Client, target: Target) -> None:
+def test_wait_returns_early_when_the_task_is_cancelled_meanwhile(shared: Client, target: TargetServer) -> None:
     task = park_pending(shared, target)
     cancelled: dict[str, Any] = {}
     other_connection = Client(shared.url, shared.key)  # a second client, as another process would be
