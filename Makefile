@@ -5,14 +5,14 @@ PYTHON ?= $(shell python3.12 -c '' >/dev/null 2>&1 && echo python3.12 || echo py
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/taskhook/python
 export PORT ?= 8000
 
 .PHONY: run test lint unit functional e2e bench bench-quick soak package deploy-sam deploy-chalice keys clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 run: $(STAMP) ## the whole local stack on http://127.0.0.1:$(PORT)
@@ -63,6 +63,10 @@ deploy-chalice: $(STAMP) ## needs AWS credentials
 
 keys: $(STAMP) ## e.g. make keys ARGS="create --team acme"
 	bin/taskhook keys $(ARGS)
+
+# `sam build` runs this for the layer (ContentUri: the project root): layers/taskhook/Makefile.
+build-TaskhookLayer:
+	$(MAKE) -C layers/taskhook build-TaskhookLayer ARTIFACTS_DIR="$(ARTIFACTS_DIR)"
 
 # `sam build` runs this for every function (BuildMethod: makefile): the handlers and your task
 # modules (tasks/); the domain and the dependencies come from the layer. Chalice ships the same

@@ -15,8 +15,9 @@ from typing import Any
 
 import requests
 from celery import Celery
-from taskhook.delivery import parse_retry_after
-from taskhook.retry import RetryPolicy
+
+from taskhook.model.attempt import parse_retry_after
+from taskhook.model.retry import RetryPolicy
 
 MAX_RETRIES = 3
 POLICY = RetryPolicy(backoff="exponential")

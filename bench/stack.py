@@ -30,7 +30,6 @@ _FOREIGN_NAMES = ("TASKS_TABLE", "API_KEYS_TABLE", "IDEMPOTENCY_TABLE", "QUEUE_H
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith(_FOREIGN_PREFIXES) or k in _FOREIGN_NAMES) or k == "AWS_CA_BUNDLE"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "taskhook" / "python")])
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

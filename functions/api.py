@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Blueprint, Response
-from taskhook import composition
+
+from taskhook import container as composition
 from taskhook.config import settings
-from taskhook.errors import ValidationFailed
-from taskhook.pagination import pagination, parse_list_query
+from taskhook.intake.listing import pagination, parse_list_query
+from taskhook.intake.validation import decode_json_object, parse_create_request
+from taskhook.intake.views import v1_task
+from taskhook.model.errors import ValidationFailed
+from taskhook.model.task import Task
 from taskhook.ports import ApiKey
-from taskhook.task import Task
-from taskhook.task_views import v1_task
-from taskhook.validation import decode_json_object, parse_create_request
 
 from .responses import endpoint, json_response
 

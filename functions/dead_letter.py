@@ -6,9 +6,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from taskhook import composition
-from taskhook.adapters.sqs_queue import task_id_of
-from taskhook.scheduling import fail_dead_letter
+
+from taskhook import container as composition
+from taskhook.adapters.sqs import task_id_of
+from taskhook.dispatch.sweep import fail_dead_letter
 
 
 def process_record(record: SQSRecord) -> bool:

@@ -12,8 +12,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from taskhook import composition
-from taskhook.notifications import Notification
+
+from taskhook import container as composition
+from taskhook.notify.rules import Notification
 
 from .executor import RedeliverLater
 

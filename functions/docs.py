@@ -6,8 +6,9 @@ import json
 from functools import cache, lru_cache
 
 from chalice import Blueprint, Response
-from taskhook import composition
-from taskhook.openapi import build_openapi
+
+from taskhook import container as composition
+from taskhook.intake.openapi import build_openapi
 
 from .responses import endpoint, error_response
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from taskhook.adapters.dynamo_tables import JSON_ATTRIBUTES
-from taskhook.task import Task
+from taskhook.adapters.dynamo.tables import JSON_ATTRIBUTES
+from taskhook.model.task import Task
 
 
 def task_from_image(image: dict[str, Any] | None) -> Task | None:

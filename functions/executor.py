@@ -17,8 +17,9 @@ from aws_lambda_powertools.utilities.batch import (
     async_process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from taskhook import composition
-from taskhook.adapters.sqs_queue import task_id_of
+
+from taskhook import container as composition
+from taskhook.adapters.sqs import task_id_of
 
 logger = Logger(service="taskhook-executor")
 DEFAULT_TIME_LEFT = 300.0

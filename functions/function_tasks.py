@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Blueprint, Response
-from taskhook import composition
-from taskhook.function_tasks import parse_named_task_request
+
+from taskhook import container as composition
+from taskhook.intake.function_tasks import parse_named_task_request
+from taskhook.intake.validation import decode_json_object
+from taskhook.intake.views import seed000_task, seed003_result
+from taskhook.model.task import Task
 from taskhook.ports import ApiKey
-from taskhook.task import Task
-from taskhook.task_views import seed000_task, seed003_result
-from taskhook.validation import decode_json_object
 
 from .responses import endpoint, json_response
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from taskhook import composition
-from taskhook.errors import TaskhookError, Unauthorized
-from taskhook.live import Subscription, client_topic, task_topic, team_topic
+from taskhook import container as composition
+from taskhook.model.errors import TaskhookError, Unauthorized
+from taskhook.notify.live import Subscription, client_topic, task_topic, team_topic
 
 
 def _answer(status: int, message: str = "") -> dict[str, Any]:

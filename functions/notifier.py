@@ -20,8 +20,9 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecord,
     DynamoDBRecordEventName,
 )
-from taskhook import composition
-from taskhook.change_feed import Change
+
+from taskhook import container as composition
+from taskhook.dispatch.stream import Change
 
 from .events import task_from_image
 

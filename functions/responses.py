@@ -9,7 +9,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from chalice import Response
-from taskhook.errors import TaskhookError
+
+from taskhook.model.errors import TaskhookError
 
 logger = Logger(service="taskhook-api")
 

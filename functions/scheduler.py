@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from taskhook import composition
+
+from taskhook import container as composition
 
 logger = Logger(service="taskhook-scheduler")
 

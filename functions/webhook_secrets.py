@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from chalice import Blueprint, Response
-from taskhook import composition
+
+from taskhook import container as composition
 
 from .responses import endpoint, json_response
 

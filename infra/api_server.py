@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import threading
 from typing import Any
 
@@ -50,7 +49,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     exit_with_parent()
     aws_calls.install_from_env("api")  # counts AWS calls when TASKHOOK_AWS_CALL_LOG is set (bench)
-    sys.path.insert(0, str(ROOT))
     per_thread_request_state()
     from app import app  # noqa: PLC0415 - the app reads its settings on first request
 

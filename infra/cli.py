@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _keys(args: argparse.Namespace) -> None:
-    from taskhook import composition
+    from taskhook import container as composition
 
     service = composition.api_key_service()
     if args.action == "create":
@@ -62,7 +62,7 @@ def _keys(args: argparse.Namespace) -> None:
 
 
 def _client_tokens(args: argparse.Namespace) -> None:
-    from taskhook import composition
+    from taskhook import container as composition
 
     service = composition.client_token_service()
     if args.action == "create":
@@ -81,7 +81,7 @@ def _client_tokens(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     apply_stack_env()
-    from taskhook.errors import TaskhookError
+    from taskhook.model.errors import TaskhookError
 
     try:
         if args.group == "keys":

@@ -81,8 +81,6 @@ class LocalStack:
         for name, value in LOCAL_CREDENTIALS.items():
             env.setdefault(name, value)
         env.setdefault("TASKHOOK_OUTBOUND_ALLOW", LOCAL_OUTBOUND_ALLOW)
-        pythonpath = [str(ROOT), str(ROOT / "layers" / "taskhook" / "python")]
-        env["PYTHONPATH"] = os.pathsep.join(pythonpath + [p for p in [env.get("PYTHONPATH")] if p])
         env["PYTHONUNBUFFERED"] = "1"
         self.env = env
 
@@ -137,8 +135,8 @@ class LocalStack:
         self._spawn("runner", ["-m", "infra.runner"])
 
     def _dev_key(self, wanted: str | None) -> str:
-        from taskhook import composition
-        from taskhook.errors import Unauthorized
+        from taskhook import container as composition
+        from taskhook.model.errors import Unauthorized
 
         composition.reset()
         service = composition.api_key_service()

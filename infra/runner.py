@@ -35,7 +35,7 @@ import boto3
 from . import aws_calls
 from .children import exit_with_parent
 from .provision import Provisioner
-from .state import ROOT, state_dir
+from .state import state_dir
 from .wiring import EventSource, event_sources
 
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -317,7 +317,6 @@ def main() -> None:
     import sys
 
     aws_calls.install_from_env("runner", sys.modules[__name__])  # counts AWS calls when TASKHOOK_AWS_CALL_LOG is set
-    sys.path.insert(0, str(ROOT))
     schedule = os.environ.get("TASKHOOK_SCHEDULE_SECONDS")
     runner = Runner(int(os.environ.get("TASKHOOK_RUNNER_WORKERS", "4")), float(schedule) if schedule else None)
     signal.signal(signal.SIGTERM, lambda *_: runner.stopping.set())

@@ -16,7 +16,6 @@ import base64
 import json
 import re
 import secrets
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +28,6 @@ from websockets.http11 import Request
 from . import aws_calls
 from .children import exit_with_parent
 from .runner import LambdaContext, load_handler
-from .state import ROOT
 from .wiring import event_sources
 
 SEED_PATHS = [
@@ -173,7 +171,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     exit_with_parent()
     aws_calls.install_from_env("websocket")  # counts AWS calls when TASKHOOK_AWS_CALL_LOG is set (bench)
-    sys.path.insert(0, str(ROOT))
     gateway = WebSocketGateway(args.host, args.port)
     management_server(gateway, args.host, args.management_port)
     asyncio.run(gateway.serve())

@@ -9,7 +9,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from taskhook.clock import parse_iso
+from taskhook.model.clock import parse_iso
 
 from ..load import ApiClient, fan_out, latency_summary, percentile
 from . import Bench, iso_ms

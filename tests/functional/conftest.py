@@ -14,10 +14,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from taskhook import composition
 
 from infra.provision import Provisioner
 from infra.template import load_template
+from taskhook import container as composition
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 
-from taskhook import composition
-from taskhook.statuses import TaskStatus
-from taskhook.validation import parse_create_request
-
 import app
 from infra.runner import LambdaContext
+from taskhook import container as composition
+from taskhook.intake.validation import parse_create_request
+from taskhook.model.status import TaskStatus
 
 from .conftest import Provisioned
 

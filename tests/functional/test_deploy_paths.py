@@ -1,6 +1,6 @@
 """Both deploy paths ship the same handlers, the same domain code and the same task modules.
 
-`chalice package` (vendor/ links to layers/taskhook/python/taskhook, functions/ and tasks/) is
+`chalice package` (vendor/ links to src/taskhook, functions/ and tasks/) is
 compared with what `sam build` makes from template.yaml (the Makefile targets its BuildMethod runs)."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sam")
     run = {"cwd": ROOT, "check": True, "capture_output": True}
     subprocess.run(["make", "-s", "build-ApiFunction", f"ARTIFACTS_DIR={out / 'function'}"], **run)
-    subprocess.run(["make", "-s", "-C", "layers/taskhook", "build-TaskhookLayer", "PIP_INSTALL=true",
+    subprocess.run(["make", "-s", "build-TaskhookLayer", "PIP_INSTALL=true",
                     f"ARTIFACTS_DIR={out / 'layer'}"], **run)
     return out
 
@@ -126,11 +126,11 @@ def test_both_paths_ship_identical_code(chalice_package: tuple[dict, zipfile.Zip
 
     assert chalice_code == sam_code
     # ...and it is the repository's code, every tracked module of it.
-    expected = {p.removeprefix("layers/taskhook/python/") for p in _tracked("layers/taskhook/python/taskhook")}
+    expected = {p.removeprefix("src/") for p in _tracked("src/taskhook")}
     expected |= _tracked("functions") | _tracked("tasks") | {"app.py"}
     assert set(sam_code) == expected
     # The function tasks ship on both paths: the built-in ones in the layer, yours in tasks/.
-    assert {"taskhook/builtin_tasks/example_task.py", "taskhook/builtin_tasks/fetch_url.py",
+    assert {"taskhook/run/functions/builtin/example_task.py", "taskhook/run/functions/builtin/fetch_url.py",
             "tasks/__init__.py"} <= set(sam_code)
 
 

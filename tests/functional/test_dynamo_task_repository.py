@@ -12,13 +12,14 @@ from typing import Any
 
 import botocore.client
 import pytest
-from taskhook import composition
-from taskhook.adapters.memory import InMemoryTaskRepository
-from taskhook.errors import Conflict, NotFound
-from taskhook.pagination import ListQuery
+
+from taskhook import container as composition
+from taskhook.intake.listing import ListQuery
+from taskhook.model.errors import Conflict, NotFound
+from taskhook.model.status import CANCELLABLE, TaskStatus
+from taskhook.model.task import Task
 from taskhook.ports import TaskRepository
-from taskhook.statuses import CANCELLABLE, TaskStatus
-from taskhook.task import Task
+from tests.support.fakes import InMemoryTaskRepository
 
 from .conftest import Provisioned
 

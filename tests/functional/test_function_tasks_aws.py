@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 import requests
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBStreamEvent
-from taskhook import composition
-from taskhook.adapters.memory import InMemoryTaskRepository
-from taskhook.errors import Conflict, NotFound
-from taskhook.ports import TaskRepository
-from taskhook.statuses import TaskStatus
-from taskhook.task import Task
 
 from functions.events import task_from_image
+from taskhook import container as composition
+from taskhook.model.errors import Conflict, NotFound
+from taskhook.model.status import TaskStatus
+from taskhook.model.task import Task
+from taskhook.ports import TaskRepository
+from tests.support.fakes import InMemoryTaskRepository
 
 from .conftest import Provisioned
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from taskhook import composition
-from taskhook.adapters.idempotency import IDEMPOTENCY_TTL_SECONDS, InMemoryIdempotency
-from taskhook.errors import Conflict
-from taskhook.pagination import ListQuery
-from taskhook.validation import parse_create_request
+
+from taskhook import container as composition
+from taskhook.adapters.dynamo.idempotency import IDEMPOTENCY_TTL_SECONDS, InMemoryIdempotency
+from taskhook.intake.listing import ListQuery
+from taskhook.intake.validation import parse_create_request
+from taskhook.model.errors import Conflict
 
 from .conftest import Provisioned
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from taskhook import composition
-from taskhook.statuses import TaskStatus
-from taskhook.task import Task
-from taskhook.tasks import TaskService
-from taskhook.validation import parse_create_request
+from taskhook import container as composition
+from taskhook.intake.tasks import TaskService
+from taskhook.intake.validation import parse_create_request
+from taskhook.model.status import TaskStatus
+from taskhook.model.task import Task
 
 from .conftest import Provisioned
 
@@ -61,8 +61,8 @@ def test_cancel_succeeds_when_a_worker_briefly_held_the_task(aws: Provisioned) -
 
 
 def test_a_large_request_body_and_a_large_answer_still_complete(aws: Provisioned) -> None:
-    from taskhook.delivery import Attempt
-    from taskhook.execution import Executor
+    from taskhook.model.attempt import Attempt
+    from taskhook.run.executor import Executor
 
     calls: list[str] = []
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from taskhook.adapters.memory import InMemoryTaskRepository
-from taskhook.statuses import TERMINAL, TaskStatus
-from taskhook.task import Task
+from taskhook.model.status import TERMINAL, TaskStatus
+from taskhook.model.task import Task
+from tests.support.fakes import InMemoryTaskRepository
 
 
 class RecordingRepository(InMemoryTaskRepository):

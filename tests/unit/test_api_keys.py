@@ -7,10 +7,11 @@ import hashlib
 from datetime import UTC, datetime
 
 import pytest
-from taskhook.adapters.memory import InMemoryApiKeyRepository
-from taskhook.api_keys import ApiKeyService, hash_key
-from taskhook.errors import NotFound, Unauthorized, ValidationFailed
+
+from taskhook.intake.api_keys import ApiKeyService, hash_key
+from taskhook.model.errors import NotFound, Unauthorized, ValidationFailed
 from taskhook.ports import ApiKey
+from tests.support.fakes import InMemoryApiKeyRepository
 
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 REQUIRED = "API key required"

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from taskhook.change_feed import Change, ChangeFeed
-from taskhook.lanes import Lane
-from taskhook.live import LiveFeed, Subscription
-from taskhook.notifications import Notification
-from taskhook.scheduling import Dispatch
-from taskhook.statuses import TaskStatus
-from taskhook.task import Task
+from taskhook.dispatch.lanes import Lane
+from taskhook.dispatch.stream import Change, ChangeFeed
+from taskhook.dispatch.sweep import Dispatch
+from taskhook.model.status import TaskStatus
+from taskhook.model.task import Task
+from taskhook.notify.live import LiveFeed, Subscription
+from taskhook.notify.rules import Notification
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -18,10 +18,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from taskhook import delivery
-from taskhook.clock import utcnow
-from taskhook.delivery import USER_AGENT, Attempt, call_target, parse_retry_after, result_document
-from taskhook.outbound import OutboundPolicy, guarded_session
+
+from taskhook.adapters.http import OutboundPolicy, guarded_session
+from taskhook.model import attempt as delivery
+from taskhook.model.attempt import USER_AGENT, Attempt, call_target, parse_retry_after, result_document
+from taskhook.model.clock import utcnow
 
 BIG = 300 * 1024
 

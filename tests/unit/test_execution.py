@@ -9,15 +9,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from taskhook.adapters.memory import InMemoryTaskRepository
-from taskhook.clock import iso
-from taskhook.delivery import Attempt
-from taskhook.execution import INLINE_BODY_LIMIT, Executor, Outcome
-from taskhook.retry import RetryPolicy
-from taskhook.scheduling import Dispatch, Scheduler
-from taskhook.statuses import TERMINAL, TaskStatus, can_transition
-from taskhook.task import Task
 
+from taskhook.dispatch.sweep import Dispatch, Scheduler
+from taskhook.model.attempt import Attempt
+from taskhook.model.clock import iso
+from taskhook.model.lifecycle import can_transition
+from taskhook.model.retry import RetryPolicy
+from taskhook.model.status import TERMINAL, TaskStatus
+from taskhook.model.task import Task
+from taskhook.run.executor import INLINE_BODY_LIMIT, Executor, Outcome
+from tests.support.fakes import InMemoryTaskRepository
 from tests.support.recording import RecordingRepository
 
 S = TaskStatus
@@ -798,10 +799,10 @@ def test_outcome_helpers() -> None:
 def test_a_duplicate_delivery_during_the_backoff_does_not_retry_early() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from taskhook.delivery import Attempt
-    from taskhook.execution import Executor
-    from taskhook.statuses import TaskStatus
-    from taskhook.task import Task
+    from taskhook.model.attempt import Attempt
+    from taskhook.model.status import TaskStatus
+    from taskhook.model.task import Task
+    from taskhook.run.executor import Executor
 
     now = [datetime(2026, 1, 1, 12, 0, tzinfo=UTC)]
     repo = InMemoryTaskRepository()

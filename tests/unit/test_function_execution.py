@@ -13,14 +13,15 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from taskhook.adapters.memory import InMemoryObjectStore, InMemoryTaskRepository
-from taskhook.clock import iso
-from taskhook.execution import Executor, Outcome
-from taskhook.function_runner import INLINE_RESULT_LIMIT, FunctionRunner, describe
-from taskhook.registry import Registry
-from taskhook.statuses import TaskStatus
-from taskhook.task import Task
-from taskhook.task_context import TaskCancelled, TaskContext, TaskFailed
+
+from taskhook.model.clock import iso
+from taskhook.model.status import TaskStatus
+from taskhook.model.task import Task
+from taskhook.run.executor import Executor, Outcome
+from taskhook.run.functions.context import TaskCancelled, TaskContext, TaskFailed
+from taskhook.run.functions.registry import Registry
+from taskhook.run.functions.runner import INLINE_RESULT_LIMIT, FunctionRunner, describe
+from tests.support.fakes import InMemoryObjectStore, InMemoryTaskRepository
 
 S = TaskStatus
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)

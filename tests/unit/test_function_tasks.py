@@ -8,20 +8,20 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from taskhook.adapters.memory import InMemoryApiKeyRepository, InMemoryTaskRepository
-from taskhook.api_keys import ApiKeyService
-from taskhook.client_tokens import ClientTokenService
-from taskhook.errors import AccessDenied, NotFound, Unauthorized, ValidationFailed
-from taskhook.function_tasks import FunctionTaskService, parse_named_task_request
-from taskhook.outbound import OutboundPolicy
-from taskhook.registry import Registry, UnknownTask
-from taskhook.statuses import TaskStatus
-from taskhook.task import Task
-from taskhook.task_args import ArgumentsInvalid
-from taskhook.task_context import TaskContext
-from taskhook.task_views import seed000_task, seed003_result, v1_task
 
 from functions.events import task_from_image
+from taskhook.adapters.http import OutboundPolicy
+from taskhook.intake.api_keys import ApiKeyService
+from taskhook.intake.client_tokens import ClientTokenService
+from taskhook.intake.function_tasks import FunctionTaskService, parse_named_task_request
+from taskhook.intake.views import seed000_task, seed003_result, v1_task
+from taskhook.model.errors import AccessDenied, NotFound, Unauthorized, ValidationFailed
+from taskhook.model.status import TaskStatus
+from taskhook.model.task import Task
+from taskhook.run.functions.arguments import ArgumentsInvalid
+from taskhook.run.functions.context import TaskContext
+from taskhook.run.functions.registry import Registry, UnknownTask
+from tests.support.fakes import InMemoryApiKeyRepository, InMemoryTaskRepository
 
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 STAMP = "2024-01-15T10:30:00.000Z"

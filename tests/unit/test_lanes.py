@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from taskhook.lanes import LANES_BY_URGENCY, Lane, lane_for
+
+from taskhook.dispatch.lanes import LANES_BY_URGENCY, Lane, lane_for
 
 EXPECTED = {
     1: Lane.LOW,

@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook
-from taskhook.delivery import Attempt
-from taskhook.live import LiveFeed, Subscription, live_change, live_message, topics_of
-from taskhook.notifications import CALLBACK, ON_COMPLETE, Notification, notifications_for, with_query
-from taskhook.notify import MAX_ATTEMPTS, NotificationDeliverer
-from taskhook.statuses import TaskStatus
-from taskhook.task import Task, notification_view
-from taskhook.team_secrets import ROTATION_OVERLAP, SigningSecret, TeamSecretsService
-from taskhook.webhooks import new_secret
+
+from taskhook.model.attempt import Attempt
+from taskhook.model.status import TaskStatus
+from taskhook.model.task import Task, notification_view
+from taskhook.notify.delivery import MAX_ATTEMPTS, NotificationDeliverer
+from taskhook.notify.live import LiveFeed, Subscription, live_change, live_message, topics_of
+from taskhook.notify.rules import CALLBACK, ON_COMPLETE, Notification, notifications_for, with_query
+from taskhook.notify.secrets import ROTATION_OVERLAP, SigningSecret, TeamSecretsService
+from taskhook.notify.signing import new_secret
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from taskhook.delivery import call_target
-from taskhook.outbound import BlockedTarget, GuardedAdapter, OutboundPolicy, guarded_session
+
+from taskhook.adapters.http import BlockedTarget, GuardedAdapter, OutboundPolicy, guarded_session
+from taskhook.model.attempt import call_target
 
 PUBLIC_V4 = "93.184.216.34"
 PUBLIC_V6 = "2606:2800:220:1:248:1893:25c8:1946"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from taskhook.errors import ValidationFailed
-from taskhook.pagination import ListQuery, pagination, parse_list_query
-from taskhook.statuses import TaskStatus
+
+from taskhook.intake.listing import ListQuery, pagination, parse_list_query
+from taskhook.model.errors import ValidationFailed
+from taskhook.model.status import TaskStatus
 
 LIMIT = "limit must be an integer between 1 and 100"
 OFFSET = "offset must be an integer >= 0"

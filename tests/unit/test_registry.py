@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 import pytest
 from pydantic import BaseModel, Field, ValidationError, create_model
+
 from taskhook.authoring import TaskContext, TaskStatus, function_task, monitored_background_task
-from taskhook.registry import BUILTIN_MODULES, REGISTRY, Registry, UnknownTask, load_task_modules
-from taskhook.task import Task
-from taskhook.task_args import ArgumentsInvalid, model_name, readable_errors
+from taskhook.model.task import Task
+from taskhook.run.functions.arguments import ArgumentsInvalid, model_name, readable_errors
+from taskhook.run.functions.registry import BUILTIN_MODULES, REGISTRY, Registry, UnknownTask, load_task_modules
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import dataclasses
 import random
 
 import pytest
-from taskhook.retry import MAX_DELAY_SECONDS, RetryPolicy
+
+from taskhook.model.retry import MAX_DELAY_SECONDS, RetryPolicy
 
 EXPONENTIAL = {1: 1, 2: 2, 3: 4, 4: 8, 5: 16, 6: 32}
 LINEAR = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6}

@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from taskhook.adapters.memory import InMemoryTaskRepository
-from taskhook.clock import iso
-from taskhook.lanes import Lane
-from taskhook.scheduling import (
+
+from taskhook.dispatch.lanes import Lane
+from taskhook.dispatch.sweep import (
     REPAIR_GRACE,
     SQS_MAX_DELAY,
     SWEEP_WINDOW,
@@ -20,9 +19,11 @@ from taskhook.scheduling import (
     dispatch_for_new_task,
     fail_dead_letter,
 )
-from taskhook.statuses import TERMINAL, TaskStatus, can_transition
-from taskhook.task import Task
-
+from taskhook.model.clock import iso
+from taskhook.model.lifecycle import can_transition
+from taskhook.model.status import TERMINAL, TaskStatus
+from taskhook.model.task import Task
+from tests.support.fakes import InMemoryTaskRepository
 from tests.support.recording import RecordingRepository
 
 S = TaskStatus

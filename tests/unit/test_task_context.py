@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from taskhook.adapters.memory import InMemoryObjectStore, InMemoryTaskRepository
-from taskhook.errors import Busy
-from taskhook.statuses import TaskStatus
-from taskhook.task import Task
-from taskhook.task_context import TaskCancelled, TaskContext
+
+from taskhook.model.errors import Busy
+from taskhook.model.status import TaskStatus
+from taskhook.model.task import Task
+from taskhook.run.functions.context import TaskCancelled, TaskContext
+from tests.support.fakes import InMemoryObjectStore, InMemoryTaskRepository
 
 TOKEN = "claim-1"
 
@@ -155,7 +156,7 @@ def test_a_throttled_write_is_tried_again_later() -> None:
 
 
 def test_the_store_refuses_lower_progress(repo: InMemoryTaskRepository) -> None:
-    from taskhook.errors import Conflict
+    from taskhook.model.errors import Conflict
 
     repo.report_progress("t1", TOKEN, 70, None, "2024-01-01T00:00:01.000Z")
     with pytest.raises(Conflict):

@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from taskhook.adapters.idempotency import InMemoryIdempotency
-from taskhook.adapters.memory import InMemoryTaskRepository
-from taskhook.errors import AccessDenied, Conflict, NotFound
-from taskhook.pagination import parse_list_query
-from taskhook.statuses import CANCELLABLE, TERMINAL, TaskStatus
-from taskhook.task import Task
-from taskhook.tasks import TaskService
-from taskhook.validation import CreateTaskRequest, parse_create_request
+
+from taskhook.adapters.dynamo.idempotency import InMemoryIdempotency
+from taskhook.intake.listing import parse_list_query
+from taskhook.intake.tasks import TaskService
+from taskhook.intake.validation import CreateTaskRequest, parse_create_request
+from taskhook.model.errors import AccessDenied, Conflict, NotFound
+from taskhook.model.status import CANCELLABLE, TERMINAL, TaskStatus
+from taskhook.model.task import Task
+from tests.support.fakes import InMemoryTaskRepository
 
 S = TaskStatus
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)

@@ -6,14 +6,15 @@ import json
 from typing import Any
 
 import pytest
-from taskhook.errors import PayloadTooLarge, ValidationFailed
-from taskhook.validation import (
+
+from taskhook.intake.validation import (
     FIELD_MESSAGES,
     MAX_BODY_BYTES,
     CreateTaskRequest,
     decode_json_object,
     parse_create_request,
 )
+from taskhook.model.errors import PayloadTooLarge, ValidationFailed
 
 URL = "https://api.example.com/webhook"
 POLL = {

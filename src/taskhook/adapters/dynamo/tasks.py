@@ -1,0 +1,199 @@
+"""PynamoDB implementations of the repositories; AWS errors become domain errors here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pynamodb.exceptions import PutError, QueryError, UpdateError
+from pynamodb.models import Model
+
+from taskhook.adapters.dynamo.tables import ACTIVE_SHARD, DELAYED_SHARD
+from taskhook.intake.listing import ListQuery
+from taskhook.model.errors import Busy, Conflict, NotFound
+from taskhook.model.status import TaskStatus
+from taskhook.model.task import Task, deadline_of
+from taskhook.ports import ApiKey
+
+_THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+_MAPS = ("headers", "pollConfig", "notifications")
+
+
+def _domain_error(exc: PutError | UpdateError | QueryError, conflict: str) -> Exception:
+    code = getattr(exc, "cause_response_code", None)
+    if code == "ConditionalCheckFailedException":
+        return Conflict(conflict)
+    if code in _THROTTLED:
+        return Busy()
+    return exc
+
+
+def _index_attributes(task: Task) -> dict[str, Any]:
+    """The attributes that place a row in the GSIs; recomputed on every write from the row."""
+    delayed = task.status is TaskStatus.DELAYED and task.delayUntil is not None
+    deadline = deadline_of(task)
+    return {
+        "teamStatus": f"{task.teamId}#{task.status.value}",
+        "delayedShard": DELAYED_SHARD if delayed else None,
+        "dueAt": task.delayUntil if delayed else None,
+        "activeShard": ACTIVE_SHARD if deadline else None,
+        "deadlineAt": deadline,
+    }
+
+
+class DynamoTaskRepository:
+    def __init__(self, model: type[Model]) -> None:
+        self._model = model
+
+    def _to_task(self, item: Model) -> Task:
+        data = item.attribute_values.copy()
+        for name in _MAPS:
+            value = data.get(name)
+            if value is not None and hasattr(value, "as_dict"):
+                data[name] = value.as_dict()
+        return Task.model_validate(data)
+
+    def put_new(self, task: Task) -> None:
+        data = task.model_dump(mode="json", exclude_none=True)
+        data.update(_index_attributes(task))
+        item = self._model(**{k: v for k, v in data.items() if v is not None})
+        try:
+            item.save(condition=self._model.id.does_not_exist())  # type: ignore[attr-defined]
+        except PutError as exc:
+            raise _domain_error(exc, "Task already exists") from exc
+
+    def get(self, task_id: str) -> Task | None:
+        try:
+            return self._to_task(self._model.get(task_id))
+        except self._model.DoesNotExist:
+            return None
+
+    def transition(
+        self,
+        task: Task,
+        allowed_from: Iterable[TaskStatus],
+        new_status: TaskStatus,
+        changes: dict[str, Any],
+        expect: dict[str, Any] | None = None,
+    ) -> Task:
+        model: Any = self._model
+        after = Task.model_validate({**task.model_dump(), **changes, "status": new_status})
+        fields = {**changes, "status": new_status.value, **_index_attributes(after)}
+        actions = []
+        for name, value in fields.items():
+            attr = getattr(model, name)
+            actions.append(attr.remove() if value is None else attr.set(value))
+        condition = model.status.is_in(*[s.value for s in allowed_from])
+        for name, value in (expect or {}).items():
+            attr = getattr(model, name)
+            condition &= attr.does_not_exist() if value is None else attr == value
+        item = model(task.id)
+        try:
+            item.update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                current = self.get(task.id)
+                if current is None:
+                    raise NotFound() from exc
+                raise Conflict(f"Task is {current.status.value}") from exc
+            raise _domain_error(exc, "Conflict") from exc
+        return self._to_task(item)
+
+    def list_for_team(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
+        model: Any = self._model
+        if query.status is None:
+            index, hash_key = model.by_team, team_id
+        else:
+            index, hash_key = model.by_team_status, f"{team_id}#{query.status.value}"
+        try:
+            total = index.count(hash_key)
+            tasks: list[Task] = []
+            if query.offset < total:
+                # Offset pagination reads and skips `offset` rows: an index query either way,
+                # and pages deep into a huge team are the price of the seed's offset contract.
+                rows = index.query(
+                    hash_key,
+                    scan_index_forward=not query.descending,
+                    page_size=min(query.offset + query.limit, 1000),
+                )
+                for position, row in enumerate(rows):
+                    if position < query.offset:
+                        continue
+                    tasks.append(self._to_task(row))
+                    if len(tasks) == query.limit:
+                        break
+        except QueryError as exc:
+            raise _domain_error(exc, "Conflict") from exc
+        return tasks, total
+
+
+    def _query_until(self, index: Any, shard: str, moment: str) -> list[Task]:
+        model: Any = self._model
+        range_attr = model.dueAt if index is model.delayed_due else model.deadlineAt
+        try:
+            return [self._to_task(row) for row in index.query(shard, range_attr <= moment)]
+        except QueryError as exc:
+            raise _domain_error(exc, "Conflict") from exc
+
+    def report_progress(self, task_id: str, claim_token: str, progress: int, message: str | None,
+                        updated_at: str) -> None:
+        model: Any = self._model
+        actions = [model.progress.set(progress), model.updatedAt.set(updated_at)]
+        if message is not None:
+            actions.append(model.message.set(message))
+        condition = (model.status == TaskStatus.PROCESSING.value) & (model.claimToken == claim_token)
+        condition &= model.progress.does_not_exist() | (model.progress <= progress)
+        try:
+            model(task_id).update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+                current = self.get(task_id)
+                if current is None:
+                    raise NotFound() from exc
+                raise Conflict(f"Task is {current.status.value}") from exc
+            raise _domain_error(exc, "Conflict") from exc
+
+    def delayed_due_before(self, moment: str) -> list[Task]:
+        model: Any = self._model
+        return self._query_until(model.delayed_due, DELAYED_SHARD, moment)
+
+    def started_past_deadline(self, moment: str) -> list[Task]:
+        model: Any = self._model
+        return self._query_until(model.active_deadline, ACTIVE_SHARD, moment)
+
+
+class DynamoApiKeyRepository:
+    def __init__(self, model: type[Model]) -> None:
+        self._model = model
+
+    @staticmethod
+    def _to_key(row: Any) -> ApiKey:
+        return ApiKey(
+            key_id=row.keyId, team_id=row.teamId, name=row.name or "",
+            created_at=row.createdAt, revoked_at=row.revokedAt, kind=row.kind or "api",
+        )
+
+    def put(self, key_hash: str, key: ApiKey) -> None:
+        self._model(
+            keyHash=key_hash, keyId=key.key_id, teamId=key.team_id, name=key.name,
+            createdAt=key.created_at, revokedAt=key.revoked_at, kind=key.kind,
+        ).save()
+
+    def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        try:
+            return self._to_key(self._model.get(key_hash))
+        except self._model.DoesNotExist:
+            return None
+
+    def revoke(self, key_id: str, revoked_at: str) -> ApiKey:
+        model: Any = self._model
+        rows = list(model.by_key_id.query(key_id))
+        if not rows:
+            raise NotFound("API key not found")
+        row = model.get(rows[0].keyHash)
+        row.update(actions=[model.revokedAt.set(revoked_at)])
+        return self._to_key(row)
+
+    def list_for_team(self, team_id: str) -> list[ApiKey]:
+        # Keys are few per team and this is an operator command, not a request path.
+        return [self._to_key(r) for r in self._model.scan(self._model.teamId == team_id)]  # type: ignore[attr-defined]

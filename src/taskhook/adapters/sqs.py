@@ -1,0 +1,81 @@
+"""SQS: sending task messages to the priority lanes, and holding received messages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from functools import lru_cache
+from typing import Any
+
+from taskhook.dispatch.lanes import Lane
+from taskhook.dispatch.sweep import Dispatch
+
+MAX_VISIBILITY = 12 * 3600  # SQS's ceiling for a message's visibility timeout
+
+log = logging.getLogger(__name__)
+
+
+def task_message(task_id: str) -> str:
+    return json.dumps({"taskId": task_id})
+
+
+def task_id_of(body: str) -> str:
+    return str(json.loads(body)["taskId"])
+
+
+class SqsTaskQueue:
+    def __init__(self, client: Any, lane_urls: dict[Lane, str]) -> None:
+        self._client = client
+        self._urls = lane_urls
+
+    def send(self, dispatch: Dispatch) -> None:
+        self._client.send_message(
+            QueueUrl=self._urls[dispatch.lane],
+            MessageBody=task_message(dispatch.task_id),
+            DelaySeconds=dispatch.delay_seconds,
+        )
+
+    def send_many(self, dispatches: list[Dispatch]) -> list[int]:
+        """SendMessageBatch, ten to a call and one lane per call; returns the indexes not sent."""
+        by_lane: dict[Lane, list[int]] = {}
+        for index, dispatch in enumerate(dispatches):
+            by_lane.setdefault(dispatch.lane, []).append(index)
+        failed: list[int] = []
+        for lane, indexes in by_lane.items():
+            for start in range(0, len(indexes), 10):
+                chunk = indexes[start:start + 10]
+                try:
+                    answer = self._client.send_message_batch(QueueUrl=self._urls[lane], Entries=[
+                        {"Id": str(i), "MessageBody": task_message(dispatches[i].task_id),
+                         "DelaySeconds": dispatches[i].delay_seconds}
+                        for i in chunk
+                    ])
+                except Exception as exc:  # noqa: BLE001 - the whole call failed: none of the chunk was sent
+                    log.warning("SendMessageBatch to the %s lane failed: %s", lane.value, exc)
+                    failed += chunk
+                    continue
+                failed += [int(entry["Id"]) for entry in answer.get("Failed") or []]
+        return sorted(failed)
+
+
+class SqsMessages:
+    """Visibility changes for messages Lambda (or the local runner) handed us."""
+
+    def __init__(self, client: Any, known_urls: tuple[str, ...] = ()) -> None:
+        self._client = client
+        self._known = {url.rstrip("/").rsplit("/", 1)[-1]: url for url in known_urls if url}
+        self._url_of_arn = lru_cache(maxsize=64)(self._lookup_url)
+
+    def _lookup_url(self, queue_arn: str) -> str:
+        _, _, _, _, account, name = queue_arn.split(":", 5)
+        if name in self._known:  # our own lanes: no GetQueueUrl call (nor IAM permission) needed
+            return self._known[name]
+        return str(self._client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+
+    def hold(self, queue_arn: str, receipt_handle: str, seconds: float) -> None:
+        self._client.change_message_visibility(
+            QueueUrl=self._url_of_arn(queue_arn),
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=int(min(MAX_VISIBILITY, max(0, math.ceil(seconds)))),
+        )

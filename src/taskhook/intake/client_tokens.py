@@ -1,0 +1,69 @@
+"""Client tokens (seed 003's CLIENT_TOKEN): one per client of a team, for all of that client's tasks.
+
+Made like API keys (`taskhook client-tokens create --team T --client NAME` prints a `ct_…` secret
+once; only its SHA-256 is stored, in the API keys table with kind "client"). A task started
+through `/api/{namespace}/tasks/{client_token}/start/{task_name}` carries the token's id
+(`clientId`), which is how a client's tasks are found again. The route also requires the
+team's Bearer key: a token identifies a client, it does not authenticate one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from taskhook.intake.api_keys import check_team_id, hash_key
+from taskhook.model.clock import iso, utcnow
+from taskhook.model.errors import AccessDenied, NotFound, Unauthorized, ValidationFailed
+from taskhook.ports import ApiKey, ApiKeyRepository
+
+TOKEN_PREFIX = "ct_"  # noqa: S105 - a prefix, not a secret
+TOKEN_ID_PREFIX = "cli_"  # noqa: S105
+CLIENT_KIND = "client"
+MAX_CLIENT_NAME = 64
+
+
+@dataclass
+class ClientTokenService:
+    repository: ApiKeyRepository
+    clock: Callable[[], datetime] = utcnow
+
+    def create(self, team_id: str, client: str) -> tuple[str, ApiKey]:
+        """A new token for `client` of `team_id`; the secret is returned once and never stored."""
+        check_team_id(team_id)
+        client = client.strip()
+        if not 0 < len(client) <= MAX_CLIENT_NAME:
+            raise ValidationFailed(f"client must be 1-{MAX_CLIENT_NAME} characters")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        digest = hash_key(secret)
+        token = ApiKey(key_id=TOKEN_ID_PREFIX + digest[:12], team_id=team_id, name=client,
+                       created_at=iso(self.clock()), kind=CLIENT_KIND)
+        self.repository.put(digest, token)
+        return secret, token
+
+    def authenticate(self, team_id: str, secret: str) -> ApiKey:
+        """The token `secret` names, if it is live and belongs to `team_id`."""
+        token = self.repository.find_by_hash(hash_key(secret)) if secret.startswith(TOKEN_PREFIX) else None
+        if token is None or token.revoked_at or token.kind != CLIENT_KIND:
+            raise Unauthorized("Invalid or revoked client token")
+        if token.team_id != team_id:
+            raise AccessDenied()
+        return token
+
+    def identify(self, secret: str) -> ApiKey:
+        """The live token `secret` names, whatever its team (a client token is a credential by
+        itself, as seed 003's WebSocket paths use it)."""
+        token = self.repository.find_by_hash(hash_key(secret)) if secret.startswith(TOKEN_PREFIX) else None
+        if token is None or token.revoked_at or token.kind != CLIENT_KIND:
+            raise Unauthorized("Invalid or revoked client token")
+        return token
+
+    def revoke(self, token_id: str) -> ApiKey:
+        if not token_id.startswith(TOKEN_ID_PREFIX):
+            raise NotFound("Client token not found")
+        return self.repository.revoke(token_id, iso(self.clock()))
+
+    def list(self, team_id: str) -> list[ApiKey]:
+        return [k for k in self.repository.list_for_team(team_id) if k.kind == CLIENT_KIND]

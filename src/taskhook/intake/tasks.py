@@ -1,0 +1,123 @@
+"""Creating, reading, listing, waiting on and cancelling tasks: the v1 API's domain."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from taskhook.adapters.http import BlockedTarget, OutboundPolicy
+from taskhook.intake.listing import ListQuery
+from taskhook.intake.validation import CreateTaskRequest
+from taskhook.model.clock import iso, parse_iso, utcnow
+from taskhook.model.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from taskhook.model.status import CANCELLABLE, TERMINAL, TaskStatus
+from taskhook.model.task import Task
+from taskhook.ports import Idempotency, TaskRepository
+
+MAX_WAIT_SECONDS = 25
+CANCEL_ATTEMPTS = 5
+
+
+def team_task(repository: TaskRepository, team_id: str, task_id: str) -> Task:
+    """The task, if it belongs to the team: 404 when there is none, 403 when it is another team's."""
+    task = repository.get(task_id)
+    if task is None:
+        raise NotFound()
+    if task.teamId != team_id:
+        raise AccessDenied()
+    return task
+
+
+@dataclass
+class TaskService:
+    repository: TaskRepository
+    clock: Callable[[], datetime] = utcnow
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    outbound: OutboundPolicy | None = None
+
+    def _check_targets(self, request: CreateTaskRequest) -> None:
+        if self.outbound is None:
+            return
+        for name in ("targetUrl", "onCompleteUrl"):
+            url = getattr(request, name)
+            if url is None:
+                continue
+            try:
+                self.outbound.check_url(url, field=name)
+            except BlockedTarget as exc:
+                raise ValidationFailed(str(exc)) from None
+
+    def new_task(self, team_id: str, request: CreateTaskRequest) -> Task:
+        """The task a create request describes, not yet stored."""
+        self._check_targets(request)
+        now = self.clock()
+        delayed = request.delayUntil is not None and parse_iso(request.delayUntil) > now
+        spec = request.model_dump(exclude_none=True)
+        return Task(
+            id=self.new_id(),
+            teamId=team_id,
+            status=TaskStatus.DELAYED if delayed else TaskStatus.PENDING,
+            retryCount=0,
+            createdAt=iso(now),
+            updatedAt=iso(now),
+            **spec,
+        )
+
+    def create(self, team_id: str, request: CreateTaskRequest) -> Task:
+        task = self.new_task(team_id, request)
+        self.repository.put_new(task)
+        return task
+
+    def create_idempotent(
+        self, team_id: str, key: str, request: CreateTaskRequest, idempotency: Idempotency
+    ) -> tuple[Task, bool]:
+        """Create once per (team, Idempotency-Key); returns (task, created)."""
+        fingerprint = request.model_dump(mode="json")
+        task_id, replayed = idempotency.run_once(
+            team_id, key, fingerprint, lambda: self.create(team_id, request).id
+        )
+        return self.get(team_id, task_id), not replayed
+
+    def get(self, team_id: str, task_id: str) -> Task:
+        return team_task(self.repository, team_id, task_id)
+
+    def wait_for_change(self, team_id: str, task_id: str, wait_seconds: float, interval: float) -> Task:
+        """Long poll: the task as soon as its status differs from the one seen at the start,
+        or as it is after `wait_seconds`. A terminal task returns at once."""
+        task = self.get(team_id, task_id)
+        if wait_seconds <= 0 or task.status in TERMINAL:
+            return task
+        start_status = task.status
+        deadline = self.monotonic() + min(wait_seconds, MAX_WAIT_SECONDS)
+        while True:
+            remaining = deadline - self.monotonic()
+            if remaining <= 0:
+                return task
+            self.sleep(min(interval, remaining))
+            task = self.get(team_id, task_id)
+            if task.status != start_status:
+                return task
+
+    def list(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
+        return self.repository.list_for_team(team_id, query)
+
+    def cancel(self, team_id: str, task_id: str) -> Task:
+        task = self.get(team_id, task_id)
+        for _ in range(CANCEL_ATTEMPTS):
+            if task.status not in CANCELLABLE:
+                break
+            now = iso(self.clock())
+            try:
+                return self.repository.transition(
+                    task, CANCELLABLE, TaskStatus.CANCELLED, {"completedAt": now, "updatedAt": now}
+                )
+            except Conflict:
+                # The task moved between our read and our write (a worker claimed it, or put it
+                # back to pending for a retry): decide again on what it is now.
+                task = self.get(team_id, task_id)
+        raise Conflict(f"Task cannot be cancelled: status is {task.status.value}")

@@ -1,0 +1,234 @@
+"""Validation of `POST /v1/tasks` bodies (seed 002), with the seed's exact error messages.
+
+The pydantic model is the single description of the request: the OpenAPI schema is generated
+from it, and every rule maps to one readable message in FIELD_MESSAGES.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from taskhook.model.errors import PayloadTooLarge, ValidationFailed
+
+MAX_BODY_BYTES = 256 * 1024
+METHODS = ("GET", "POST", "PUT", "DELETE")
+BACKOFFS = ("linear", "exponential")
+PROVIDERS = ("fal", "replicate")
+MAX_WAIT_TIME_LIMIT = 86_400
+TIMEOUT_LIMIT = 300
+MAX_URL_LENGTH = 2048
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+FIELD_MESSAGES: dict[str, str] = {
+    "targetUrl": "targetUrl must be a valid HTTP/HTTPS URL",
+    "method": "method must be one of: GET, POST, PUT, DELETE",
+    "headers": "headers must be an object of header names to string values",
+    "body": "body must be a string",
+    "maxWaitTime": f"maxWaitTime must be a number between 1 and {MAX_WAIT_TIME_LIMIT}",
+    "timeout": f"timeout must be a number between 1 and {TIMEOUT_LIMIT}",
+    "delayUntil": "delayUntil must be a valid ISO 8601 date",
+    "maxRetries": "maxRetries must be a number between 0 and 10",
+    "retryBackoff": "retryBackoff must be one of: linear, exponential",
+    "priority": "priority must be an integer between 1 and 10",
+    "onCompleteUrl": "onCompleteUrl must be a valid HTTP/HTTPS URL",
+    "provider": "provider must be one of: " + ", ".join(PROVIDERS),
+    "pollConfig": (
+        "pollConfig must be an object with urlTemplate (string), statusPath (string), "
+        "doneValues (array of strings) and failValues (array of strings)"
+    ),
+}
+
+
+def is_http_url(value: str) -> bool:
+    if len(value) > MAX_URL_LENGTH or any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError for a bad port
+    except ValueError:
+        return False
+    del port
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _number(value: Any, low: float, high: float, integer: bool) -> float | int:
+    # JSON numbers only: strings and booleans are type errors, not values to coerce.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("not a number")
+    if integer and isinstance(value, float) and not value.is_integer():
+        raise ValueError("not an integer")
+    if not low <= value <= high:
+        raise ValueError("out of range")
+    return int(value) if integer else value
+
+
+def _url(value: Any) -> str:
+    if not isinstance(value, str) or not is_http_url(value):
+        raise ValueError("not an http(s) url")
+    return value
+
+
+def parse_instant(value: str) -> datetime:
+    """An ISO 8601 timestamp; one without an offset is taken as UTC."""
+    parsed = datetime.fromisoformat(value.strip())
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+class PollConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    urlTemplate: str = Field(min_length=1)
+    statusPath: str = Field(min_length=1)
+    doneValues: list[str] = Field(min_length=1)
+    failValues: list[str]
+    intervalSeconds: float = Field(default=5, ge=1, le=300)
+
+
+class CreateTaskRequest(BaseModel):
+    """The body of `POST /v1/tasks`. Field names are the seed's, camelCase on the wire."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    targetUrl: str
+    method: Literal["GET", "POST", "PUT", "DELETE"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    maxWaitTime: float = 30
+    timeout: float = 30
+    delayUntil: str | None = None
+    maxRetries: int = 3
+    retryBackoff: Literal["linear", "exponential"] = "exponential"
+    priority: int = 5
+    onCompleteUrl: str | None = None
+    provider: Literal["fal", "replicate"] | None = None
+    pollConfig: PollConfig | None = None
+
+    @field_validator("targetUrl", "onCompleteUrl", mode="before")
+    @classmethod
+    def _check_url(cls, value: Any) -> Any:
+        return None if value is None else _url(value)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _check_method(cls, value: Any) -> Any:
+        if not isinstance(value, str) or value.upper() not in METHODS:
+            raise ValueError("bad method")
+        return value.upper()
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _check_headers(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError("not an object")
+        for name, val in value.items():
+            if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+                raise ValueError("bad header name")
+            if not isinstance(val, str) or "\r" in val or "\n" in val:
+                raise ValueError("bad header value")
+        return value
+
+    @field_validator("body", mode="before")
+    @classmethod
+    def _check_body(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("not a string")
+        return value
+
+    @field_validator("maxWaitTime", mode="before")
+    @classmethod
+    def _check_max_wait(cls, value: Any) -> Any:
+        return _number(value, 1, MAX_WAIT_TIME_LIMIT, integer=False)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _check_timeout(cls, value: Any) -> Any:
+        return _number(value, 1, TIMEOUT_LIMIT, integer=False)
+
+    @field_validator("maxRetries", mode="before")
+    @classmethod
+    def _check_max_retries(cls, value: Any) -> Any:
+        return _number(value, 0, 10, integer=True)
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _check_priority(cls, value: Any) -> Any:
+        return _number(value, 1, 10, integer=True)
+
+    @field_validator("delayUntil", mode="before")
+    @classmethod
+    def _check_delay_until(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("not a string")
+        try:
+            return parse_instant(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        except (ValueError, OverflowError) as exc:
+            raise ValueError("not an ISO 8601 date") from exc
+
+    @field_validator("retryBackoff", mode="before")
+    @classmethod
+    def _check_backoff(cls, value: Any) -> Any:
+        if value not in BACKOFFS:
+            raise ValueError("bad backoff")
+        return value
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _check_provider(cls, value: Any) -> Any:
+        if value is not None and value not in PROVIDERS:
+            raise ValueError("bad provider")
+        return value
+
+
+def _message_for(error: dict[str, Any]) -> str:
+    loc = [str(part) for part in error.get("loc", ())]
+    field = loc[0] if loc else ""
+    if error.get("type") == "extra_forbidden":
+        return f"Unknown field: {'.'.join(loc)}"
+    if error.get("type") == "missing" and len(loc) == 1:
+        return f"{field} is required"
+    if field == "pollConfig" and len(loc) > 1:
+        if error.get("type") == "missing":
+            return f"pollConfig.{loc[1]} is required"
+        return FIELD_MESSAGES["pollConfig"]
+    return FIELD_MESSAGES.get(field, f"{field} is invalid")
+
+
+def decode_json_object(raw: bytes | str | None) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400/413 that says what is wrong with it."""
+    if raw is None or raw in (b"", ""):
+        raise ValidationFailed("Request body is required")
+    size = len(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    if size > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES // 1024} KB")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ValidationFailed("Request body must be valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("Request body must be a JSON object")
+    try:  # a lone surrogate escape ("\ud800") decodes, but can be neither stored nor sent
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationFailed("Request body must be valid JSON") from None
+    return data
+
+
+def parse_create_request(data: dict[str, Any]) -> CreateTaskRequest:
+    """Validate a decoded body; the first problem becomes the 400 message."""
+    try:
+        return CreateTaskRequest.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        # Unknown fields first: a typo explains the other errors it causes.
+        errors.sort(key=lambda e: e.get("type") != "extra_forbidden")
+        raise ValidationFailed(_message_for(dict(errors[0]))) from None

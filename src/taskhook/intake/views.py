@@ -1,0 +1,59 @@
+"""How each API family shows a task. One task model, three dialects:
+
+- v1 (seed 002): `Task.public()`, camelCase; an output gets `output.downloadUrl`.
+- seed 000: snake_case details with `task_id`, `task_name`, `status`, `progress`, `result` and
+  `download_url`.
+- seed 003: `{task_id, status, progress, result, timestamp}` (plus `download_url` with an output).
+
+`download_url` is a presigned S3 URL, made by the caller (an adapter call) and passed in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskhook.model.task import Task
+
+
+def v1_task(task: Task, download_url: str | None = None) -> dict[str, Any]:
+    view = task.public()
+    if download_url and "output" in view:
+        view["output"] = {**view["output"], "downloadUrl": download_url}
+    return view
+
+
+def seed000_task(task: Task, download_url: str | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "task_id": task.id,
+        "task_name": task.qualified_name,
+        "kind": task.kind,
+        "status": task.status.value,
+        "progress": task.progress,
+        "message": task.message,
+        "result": task.result,
+        "error": task.error,
+        "download_url": download_url,
+        "callback_url": task.callbackUrl,
+        "created_at": task.createdAt,
+        "started_at": task.startedAt,
+        "completed_at": task.completedAt,
+        "updated_at": task.updatedAt,
+    }
+    return view
+
+
+def seed003_result(task: Task, download_url: str | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "task_id": task.id,
+        "status": task.status.value,
+        "progress": task.progress or 0,
+        "result": task.result,
+        "timestamp": task.updatedAt or task.createdAt,
+    }
+    if task.message is not None:
+        view["message"] = task.message
+    if task.error is not None:
+        view["error"] = task.error
+    if download_url:
+        view["download_url"] = download_url
+    return view

@@ -1,0 +1,192 @@
+"""The task lifecycle: the one table of legal moves, and every move as a typed value.
+
+A `Transition` names its target status and the fields it changes (`TaskChanges`: a field no
+transition may set is refused). The repositories apply it as one conditional write whose
+condition is derived from the table: the stored status must be one of `sources_of(target)`
+(narrowed by `from_`), each `expect`ed field must hold its value, and, when given, the row's
+`version` must match. Every applied transition increments the row's `version`, so a stream
+consumer can tell a real change from a repeated or stale record. The fake and DynamoDB refuse
+the same illegal moves and unknown fields: `check()` runs in both before anything is written.
+
+The moves the pipeline makes are built by the named functions below (`claim`, `finish`,
+`back_off`, …), never by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypedDict
+
+from taskhook.model.clock import iso
+from taskhook.model.errors import TaskhookError
+from taskhook.model.status import CANCELLABLE, TaskStatus
+from taskhook.model.task import Task
+
+_S = TaskStatus
+# from-status -> the statuses it may move to. Terminal statuses move nowhere.
+TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    _S.PENDING: frozenset({_S.PROCESSING, _S.CANCELLED, _S.TIMEOUT, _S.FAILED}),
+    # delayed -> processing: the executor claims a delayed task whose delayUntil has come;
+    # -> failed: its message was dead-lettered; delayed -> delayed: the sweep marks it sent.
+    _S.DELAYED: frozenset({_S.DELAYED, _S.PENDING, _S.PROCESSING, _S.CANCELLED, _S.FAILED}),
+    # processing -> pending is a retry; processing -> processing is a stale claim taken over.
+    _S.PROCESSING: frozenset(
+        {_S.PENDING, _S.PROCESSING, _S.WAITING, _S.POLLING, _S.COMPLETED, _S.FAILED, _S.TIMEOUT}
+    ),
+    _S.WAITING: frozenset({_S.COMPLETED, _S.FAILED, _S.TIMEOUT, _S.CANCELLED}),
+    _S.POLLING: frozenset({_S.POLLING, _S.COMPLETED, _S.FAILED, _S.TIMEOUT, _S.CANCELLED}),
+    _S.COMPLETED: frozenset(),
+    _S.FAILED: frozenset(),
+    _S.TIMEOUT: frozenset(),
+    _S.CANCELLED: frozenset(),
+}
+
+
+def can_transition(current: TaskStatus, new: TaskStatus) -> bool:
+    return new in TRANSITIONS[current]
+
+
+def sources_of(new: TaskStatus) -> frozenset[TaskStatus]:
+    """Every status from which `new` may be entered: the condition of a transition's write."""
+    return frozenset(s for s, targets in TRANSITIONS.items() if new in targets)
+
+
+class TaskChanges(TypedDict, total=False):
+    """The fields a transition may set (None removes the field). Identity, request fields and
+    the status itself are not among them: the status is the transition's target."""
+
+    retryCount: int
+    error: str | None
+    result: Any
+    output: dict[str, Any] | None
+    progress: int | None
+    message: str | None
+    startedAt: str | None
+    completedAt: str | None
+    updatedAt: str | None
+    claimToken: str | None
+    claimedAt: str | None
+    dispatchedAt: str | None
+    retryAt: str | None
+
+
+CHANGEABLE = frozenset(TaskChanges.__annotations__)
+# Fields a transition may be conditioned on, besides the status and the version.
+EXPECTABLE = frozenset({"claimToken", "dispatchedAt"})
+
+
+class IllegalTransition(TaskhookError):
+    """A transition the lifecycle forbids, or one that sets a field no transition may set: a
+    programming error, refused before anything is written."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    target: TaskStatus
+    changes: TaskChanges = field(default_factory=lambda: TaskChanges())
+    # The statuses the caller moves from (the one it read, usually); None: any legal source.
+    from_: frozenset[TaskStatus] | None = None
+    # Fields that must hold these values (None: absent) for the write to happen.
+    expect: Mapping[str, Any] = field(default_factory=dict)
+    # The row's version the caller read, when the write must not follow any other change.
+    version: int | None = None
+
+    @property
+    def sources(self) -> frozenset[TaskStatus]:
+        legal = sources_of(self.target)
+        return legal if self.from_ is None else legal & self.from_
+
+    def check(self) -> None:
+        """Raise IllegalTransition unless every move this transition may make is in the table
+        and every field it sets or expects is one a transition may touch."""
+        if self.from_ is not None:
+            illegal = sorted(s.value for s in self.from_ - sources_of(self.target))
+            if illegal:
+                raise IllegalTransition(f"illegal transition {', '.join(illegal)} -> {self.target.value}")
+        if not self.sources:
+            raise IllegalTransition(f"no status may move to {self.target.value}")
+        unknown = sorted((set(self.changes) - CHANGEABLE) | (set(self.expect) - EXPECTABLE))
+        if unknown:
+            raise IllegalTransition(f"a transition cannot set or expect {', '.join(unknown)}")
+
+
+def _stamp(now: datetime) -> str:
+    return iso(now)
+
+
+def claim(task: Task, token: str, now: datetime) -> Transition:
+    """A run takes the task: pending, delayed (due) or a stale processing claim -> processing.
+    Conditioned on the claim it read, not on the version: a bookkeeping write in between (the
+    sweep's dispatch mark) must not make a run give the task up."""
+    stamp = _stamp(now)
+    return Transition(
+        _S.PROCESSING,
+        TaskChanges(claimToken=token, claimedAt=stamp, startedAt=task.startedAt or stamp, updatedAt=stamp),
+        from_=frozenset({task.status}), expect={"claimToken": task.claimToken},
+    )
+
+
+def finish(task: Task, status: TaskStatus, now: datetime, token: str | None,
+           changes: TaskChanges | None = None) -> Transition:
+    """The run holding claim `token` (None: the task has no claim) ends the task with `status`."""
+    stamp = _stamp(now)
+    return Transition(
+        status, TaskChanges(completedAt=stamp, updatedAt=stamp, claimToken=None, **(changes or {})),
+        from_=frozenset({task.status}), expect={"claimToken": token},
+    )
+
+
+def timeout_error(task: Task, cause: str | None = None) -> str:
+    message = f"maxWaitTime of {task.maxWaitTime:g}s exceeded"
+    return f"{message}: {cause}" if cause else message
+
+
+def time_out(task: Task, now: datetime, token: str | None, cause: str | None = None,
+             changes: TaskChanges | None = None) -> Transition:
+    """maxWaitTime has passed since the task first started."""
+    return finish(task, _S.TIMEOUT, now, token, TaskChanges(error=timeout_error(task, cause), **(changes or {})))
+
+
+def back_off(task: Task, token: str, now: datetime, retry_at: datetime, error: str | None,
+             changes: TaskChanges | None = None) -> Transition:
+    """A retryable failure: one more retry used, back to pending until `retry_at`."""
+    return Transition(
+        _S.PENDING,
+        TaskChanges(retryCount=task.retryCount + 1, error=error, claimToken=None, updatedAt=_stamp(now),
+                    retryAt=_stamp(retry_at), **(changes or {})),
+        from_=frozenset({_S.PROCESSING}), expect={"claimToken": token},
+    )
+
+
+def requeue(task: Task, token: str, now: datetime, error: str | None, changes: TaskChanges | None = None) -> Transition:
+    """The invocation ran out of time, not the task: back to pending without using a retry."""
+    return Transition(
+        _S.PENDING, TaskChanges(error=error, claimToken=None, updatedAt=_stamp(now), **(changes or {})),
+        from_=frozenset({_S.PROCESSING}), expect={"claimToken": token},
+    )
+
+
+def mark_dispatched(task: Task, now: datetime) -> Transition:
+    """The sweep is about to send a delayed task's message: marked first, so two sweeps never both
+    send and a crash after the mark is repaired."""
+    return Transition(_S.DELAYED, TaskChanges(dispatchedAt=_stamp(now)), from_=frozenset({_S.DELAYED}),
+                      expect={"dispatchedAt": task.dispatchedAt})
+
+
+def dead_letter(task: Task, now: datetime) -> Transition:
+    """SQS gave up on the task's message (maxReceiveCount): it fails, whatever unfinished state it is in."""
+    stamp = _stamp(now)
+    return Transition(
+        _S.FAILED,
+        TaskChanges(error="delivery abandoned: its message reached the dead-letter queue (maxReceiveCount)",
+                    completedAt=stamp, updatedAt=stamp, claimToken=None),
+        from_=frozenset({task.status}),
+    )
+
+
+def cancel(now: datetime) -> Transition:
+    """A client cancels: from any status that allows it."""
+    stamp = _stamp(now)
+    return Transition(_S.CANCELLED, TaskChanges(completedAt=stamp, updatedAt=stamp), from_=CANCELLABLE)

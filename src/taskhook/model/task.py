@@ -1,0 +1,120 @@
+"""The task record: one row per task, the same document on the wire, in the table and in the stream."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from taskhook.model.clock import iso, parse_iso
+from taskhook.model.status import TERMINAL, TaskStatus
+
+# The order in which fields appear in API responses (seed 002's examples; a function task's own
+# fields next to the HTTP ones they stand in for).
+PUBLIC_FIELDS = (
+    "id", "teamId", "kind", "namespace", "name", "status", "progress", "message", "targetUrl", "method",
+    "headers", "body", "args", "maxWaitTime", "timeout", "delayUntil", "maxRetries", "retryCount",
+    "retryBackoff", "priority", "onCompleteUrl", "callbackUrl", "clientId", "provider", "pollConfig",
+    "result", "output", "error", "createdAt", "startedAt", "completedAt", "updatedAt",
+)
+HTTP_KIND = "http"
+FUNCTION_KIND = "function"
+# What describes an HTTP call: not shown on a function task, where it has no meaning.
+HTTP_ONLY_FIELDS = frozenset({"targetUrl", "method", "headers", "body", "provider", "pollConfig"})
+# The output's S3 key is ours; clients get a presigned download link instead.
+PUBLIC_OUTPUT_FIELDS = ("filename", "contentType", "size")
+
+
+class Task(BaseModel):
+    """A task. Field names are camelCase because they are the API's and the table's names."""
+
+    model_config = ConfigDict(extra="ignore", use_enum_values=False)
+
+    id: str
+    teamId: str
+    kind: str = HTTP_KIND
+    status: TaskStatus
+    # Function tasks (kind "function"): which registered function, its validated arguments,
+    # how far it got (0-100, never decreasing) and its latest message.
+    namespace: str | None = None
+    name: str | None = None
+    args: dict[str, Any] | None = None
+    progress: int | None = None
+    message: str | None = None
+    targetUrl: str | None = None
+    method: str = "POST"
+    headers: dict[str, str] = {}
+    body: str | None = None
+    maxWaitTime: float = 30
+    timeout: float = 30
+    delayUntil: str | None = None
+    maxRetries: int = 3
+    retryCount: int = 0
+    retryBackoff: str = "exponential"
+    priority: int = 5
+    onCompleteUrl: str | None = None
+    provider: str | None = None
+    pollConfig: dict[str, Any] | None = None
+    # seed 000's callback_url, and the client token a task was started with (seed 003).
+    callbackUrl: str | None = None
+    clientId: str | None = None
+    # An HTTP task's {statusCode, headers, body, duration}; a function task's return value (any JSON).
+    result: Any = None
+    # A function task's output file in S3: {key, contentType, size, filename}.
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    createdAt: str
+    startedAt: str | None = None
+    completedAt: str | None = None
+    updatedAt: str | None = None
+    # Delivery state of the task's notifications, by notification id (see notify.py).
+    notifications: dict[str, dict[str, Any]] | None = None
+    # Bookkeeping, never shown to clients: the executor's current claim and the scheduler's
+    # dispatch mark (see execution.py and scheduling.py).
+    claimToken: str | None = None
+    claimedAt: str | None = None
+    dispatchedAt: str | None = None
+    retryAt: str | None = None  # when a task waiting out its backoff may run again
+
+    def public(self) -> dict[str, Any]:
+        """The task as clients see it: no empty fields, numbers as JSON numbers."""
+        data = self.model_dump(mode="json")
+        if self.output is not None:
+            data["output"] = {k: self.output[k] for k in PUBLIC_OUTPUT_FIELDS if self.output.get(k) is not None}
+        hidden = HTTP_ONLY_FIELDS if self.kind == FUNCTION_KIND else frozenset()
+        out: dict[str, Any] = {}
+        for name in PUBLIC_FIELDS:
+            value = data.get(name)
+            if value is None or name in hidden:
+                continue
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            out[name] = value
+        if self.notifications:
+            out["notifications"] = notification_view(self.notifications)
+        return out
+
+    @property
+    def qualified_name(self) -> str | None:
+        """`namespace.name` of a function task (what seed 000 calls task_name), else None."""
+        return f"{self.namespace}.{self.name}" if self.namespace and self.name else None
+
+
+def deadline_of(task: Task) -> str | None:
+    """When a started, unfinished task times out (startedAt + maxWaitTime), else None."""
+    if task.startedAt is None or task.status in TERMINAL or task.status is TaskStatus.DELAYED:
+        return None
+    return iso(parse_iso(task.startedAt) + timedelta(seconds=task.maxWaitTime))
+
+
+def notification_view(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """`notifications: [{url, kind, status, attempts, taskStatus, sequence}]`, oldest first."""
+    view = []
+    for entry in entries.values():
+        item: dict[str, Any] = {k: entry[k] for k in ("url", "kind", "status", "taskStatus", "sequence") if k in entry}
+        item["attempts"] = int(entry.get("attempts", 0))
+        if entry.get("lastError") and entry.get("status") != "delivered":
+            item["lastError"] = entry["lastError"]
+        view.append(item)
+    return sorted(view, key=lambda i: (int(i.get("sequence", "0") or 0), i.get("kind", "")))

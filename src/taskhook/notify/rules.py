@@ -1,0 +1,94 @@
+"""What to tell the customer when a task changes, derived from the table's stream.
+
+- seed 000: on every status change (the first status included) of a task with a `callbackUrl`,
+  a POST to that URL with `task_id`, `status` and, when the task has an output, `download_url`
+  added as URL-encoded query parameters (the URL's own parameters are kept, in order); the same
+  fields are the JSON body.
+- seed 002: on a terminal status, a POST to `onCompleteUrl` with `{"task": …}` as JSON.
+
+Each notification carries the stream's sequence number (`sequence`), which grows with every
+change of a task: receivers can order or de-duplicate by it (and by `webhook-id`). Deliveries of
+one task go through one FIFO message group, so they also arrive in order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from taskhook.model.status import TERMINAL
+from taskhook.model.task import Task
+
+CALLBACK = "callback"
+ON_COMPLETE = "onComplete"
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: str
+    task_id: str
+    team_id: str
+    kind: str
+    url: str
+    status: str
+    sequence: str
+    body: dict[str, Any] = field(default_factory=dict)
+    output_key: str | None = None
+
+    def to_message(self) -> str:
+        return json.dumps({
+            "id": self.id, "taskId": self.task_id, "teamId": self.team_id, "kind": self.kind, "url": self.url,
+            "status": self.status, "sequence": self.sequence, "body": self.body, "outputKey": self.output_key,
+        })
+
+    @staticmethod
+    def from_message(text: str) -> Notification:
+        data = json.loads(text)
+        return Notification(
+            id=data["id"], task_id=data["taskId"], team_id=data["teamId"], kind=data["kind"], url=data["url"],
+            status=data["status"], sequence=data["sequence"], body=data.get("body") or {},
+            output_key=data.get("outputKey"),
+        )
+
+
+def status_changed(old: Task | None, new: Task) -> bool:
+    return old is None or old.status != new.status
+
+
+def with_query(url: str, params: dict[str, str]) -> str:
+    """`url` with `params` appended as URL-encoded query parameters, its own ones kept."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def _output_key(task: Task) -> str | None:
+    output = getattr(task, "output", None)
+    if isinstance(output, dict) and output.get("key"):
+        return str(output["key"])
+    return None
+
+
+def notifications_for(old: Task | None, new: Task, sequence: str) -> list[Notification]:
+    """The notifications one stream record calls for (none unless the status changed)."""
+    if not status_changed(old, new):
+        return []
+    status = new.status.value
+    out: list[Notification] = []
+    callback = getattr(new, "callbackUrl", None)
+    if callback:
+        out.append(Notification(
+            id=f"ntf_{new.id}_{sequence}_cb", task_id=new.id, team_id=new.teamId, kind=CALLBACK, url=callback,
+            status=status, sequence=sequence,
+            body={"task_id": new.id, "status": status, "sequence": sequence},
+            output_key=_output_key(new),
+        ))
+    if new.onCompleteUrl and new.status in TERMINAL:
+        out.append(Notification(
+            id=f"ntf_{new.id}_{sequence}_oc", task_id=new.id, team_id=new.teamId, kind=ON_COMPLETE,
+            url=new.onCompleteUrl, status=status, sequence=sequence,
+            body={"task": new.public(), "sequence": sequence},
+        ))
+    return out

@@ -1,0 +1,211 @@
+"""Running one delivery of a task's queue message: claim, call, record, decide what SQS does next.
+
+At-least-once delivery from SQS, at-most-once transitions in DynamoDB: every move below is one
+conditional write, and a run finishes a task only while it still holds the claim it made, so a
+task is finished once even when two workers (a crashed one and its successor) ran it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from taskhook.model.attempt import Attempt, result_document
+from taskhook.model.clock import iso, parse_iso, utcnow
+from taskhook.model.errors import Conflict, NotFound
+from taskhook.model.retry import RetryPolicy
+from taskhook.model.status import TERMINAL, TaskStatus
+from taskhook.model.task import FUNCTION_KIND, Task
+from taskhook.ports import TaskRepository
+from taskhook.run.functions.runner import FunctionRunner
+
+# A delayed task's message may arrive this early (SQS delays are whole seconds); we wait it out.
+EARLY_WAIT_LIMIT = 1.5
+# Bodies above this go to S3: with a request body of up to 256 KB, the row stays under
+# DynamoDB's 400 KB item limit.
+INLINE_BODY_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to do with the message: delete it, or leave it for SQS to deliver again after
+    `redeliver_after` seconds (the visibility timeout)."""
+
+    delete: bool
+    redeliver_after: float = 0.0
+    note: str = ""
+
+    @staticmethod
+    def done(note: str = "") -> Outcome:
+        return Outcome(True, note=note)
+
+    @staticmethod
+    def again(seconds: float, note: str = "") -> Outcome:
+        return Outcome(False, max(0.0, seconds), note)
+
+
+class BodyStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+
+Caller = Callable[[Task, float], Attempt]
+
+
+@dataclass
+class Executor:
+    repository: TaskRepository
+    call: Caller
+    bodies: BodyStore | None = None
+    claim_margin: float = 30.0
+    clock: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], None] = time.sleep
+    rand: Callable[[], float] | None = None
+    functions: FunctionRunner | None = None  # runs tasks of kind "function"
+
+    def run(self, task_id: str, time_left: Callable[[], float], hold: Callable[[float], None]) -> Outcome:
+        """Process one message for `task_id`. `time_left()` is the invocation's remaining seconds;
+        `hold(s)` keeps the message invisible for `s` seconds while we work on it."""
+        task = self.repository.get(task_id)
+        if task is None:
+            return Outcome.done("no such task")
+        if task.status in TERMINAL:
+            return Outcome.done(f"already {task.status.value}")
+        if task.status in (TaskStatus.WAITING, TaskStatus.POLLING):
+            return Outcome.done(f"{task.status.value}: not the executor's")
+
+        now = self.clock()
+        if task.status is TaskStatus.DELAYED and task.delayUntil:
+            early = (parse_iso(task.delayUntil) - now).total_seconds()
+            if early > EARLY_WAIT_LIMIT:
+                return Outcome.again(early, "not due yet")
+            if early > 0:
+                self.sleep(early)
+                now = self.clock()
+        if task.status is TaskStatus.PENDING and task.retryAt:
+            # A duplicate delivery of a task waiting out its backoff must not retry early.
+            wait = (parse_iso(task.retryAt) - now).total_seconds()
+            if wait > EARLY_WAIT_LIMIT:
+                return Outcome.again(wait, "backing off")
+        if task.status is TaskStatus.PROCESSING and task.claimedAt:
+            stale_at = parse_iso(task.claimedAt) + timedelta(seconds=task.timeout + self.claim_margin)
+            if now < stale_at:
+                return Outcome.again((stale_at - now).total_seconds(), "claimed by another run")
+
+        if self._deadline_passed(task, now):
+            return self._finish_timeout(task, task.claimToken, now)
+
+        token = uuid.uuid4().hex
+        try:
+            task = self.repository.transition(
+                task, {task.status}, TaskStatus.PROCESSING,
+                {"claimToken": token, "claimedAt": iso(now), "startedAt": task.startedAt or iso(now),
+                 "updatedAt": iso(now)},
+                expect={"claimToken": task.claimToken},
+            )
+        except (Conflict, NotFound):
+            return Outcome.done("another run or a cancel got there first")
+
+        task_budget = min(task.timeout, self._wait_left(task, now))
+        budget = min(task_budget, max(1.0, time_left() - 2.0))
+        hold(budget + self.claim_margin)
+        if task.kind == FUNCTION_KIND:
+            return self._run_function(task, token, budget, interrupted_if_late=budget < task_budget)
+        attempt = self.call(task, budget)
+        return self._record(task, token, attempt)
+
+    def _wait_left(self, task: Task, now: datetime) -> float:
+        if not task.startedAt:
+            return task.maxWaitTime
+        return (parse_iso(task.startedAt) + timedelta(seconds=task.maxWaitTime) - now).total_seconds()
+
+    def _deadline_passed(self, task: Task, now: datetime) -> bool:
+        return task.startedAt is not None and self._wait_left(task, now) <= 0
+
+    def _finish(self, task: Task, token: str | None, status: TaskStatus, changes: dict[str, Any]) -> Outcome:
+        now = iso(self.clock())
+        try:
+            self.repository.transition(
+                task, {task.status}, status,
+                {"completedAt": now, "updatedAt": now, "claimToken": None, **changes},
+                expect={"claimToken": token},
+            )
+        except (Conflict, NotFound):
+            return Outcome.done("lost the claim; the task was finished elsewhere")
+        return Outcome.done(status.value)
+
+    def _finish_timeout(self, task: Task, token: str | None, now: datetime, error: str | None = None,
+                        extra: dict[str, Any] | None = None) -> Outcome:
+        message = f"maxWaitTime of {task.maxWaitTime:g}s exceeded"
+        return self._finish(task, token, TaskStatus.TIMEOUT,
+                            {"error": f"{message}: {error}" if error else message, **(extra or {})})
+
+    def _record(self, task: Task, token: str, attempt: Attempt) -> Outcome:
+        now = self.clock()
+        if attempt.final:
+            key = None
+            if self.bodies is not None and len(attempt.body) > INLINE_BODY_LIMIT:
+                key = f"results/{task.teamId}/{task.id}/body"
+                self.bodies.put(key, attempt.body, attempt.headers.get("content-type", "application/octet-stream"))
+            return self._finish(task, token, TaskStatus.COMPLETED,
+                                {"result": result_document(attempt, INLINE_BODY_LIMIT, key), "error": None})
+        if not attempt.retryable:
+            return self._finish(task, token, TaskStatus.FAILED, {"error": attempt.error})
+        return self._retry_or_give_up(task, token, attempt.error, attempt.retry_after, now)
+
+    def _retry_or_give_up(self, task: Task, token: str, error: str | None, retry_after: float | None,
+                          now: datetime, extra: dict[str, Any] | None = None) -> Outcome:
+        """After a retryable failure: timeout past maxWaitTime, failed after maxRetries, else
+        back to pending and the message redelivered after the backoff."""
+        extra = extra or {}
+        if self._deadline_passed(task, now):
+            return self._finish_timeout(task, token, now, error, extra)
+        if task.retryCount >= task.maxRetries:
+            return self._finish(task, token, TaskStatus.FAILED, {"error": error, **extra})
+        policy = RetryPolicy(backoff=task.retryBackoff)
+        retry = task.retryCount + 1
+        delay = policy.delay(retry, retry_after, *( [self.rand] if self.rand else []))
+        try:
+            self.repository.transition(
+                task, {TaskStatus.PROCESSING}, TaskStatus.PENDING,
+                {"retryCount": retry, "error": error, "claimToken": None, "updatedAt": iso(now),
+                 "retryAt": iso(now + timedelta(seconds=delay)), **extra},
+                expect={"claimToken": token},
+            )
+        except (Conflict, NotFound):
+            return Outcome.done("lost the claim before the retry was recorded")
+        return Outcome.again(math.ceil(delay), f"retry {retry} in {delay:.1f}s")
+
+    def _run_function(self, task: Task, token: str, budget: float, interrupted_if_late: bool) -> Outcome:
+        """A function task's attempt: the same claim, retries, backoff and deadlines as an HTTP
+        call; its progress and message are recorded with whatever status it ends in."""
+        if self.functions is None:
+            return self._finish(task, token, TaskStatus.FAILED, {"error": "this executor runs no function tasks"})
+        attempt, context = self.functions.run(task, token, budget, interrupted_if_late)
+        if attempt.lost:
+            return Outcome.done("lost the claim while the function ran")
+        reported = {"progress": context.progress, "message": context.message}
+        if attempt.ok:
+            return self._finish(task, token, TaskStatus.COMPLETED, {
+                **reported, "progress": 100, "result": attempt.result, "output": context.output, "error": None,
+            })
+        now = self.clock()
+        if not attempt.retryable:
+            return self._finish(task, token, TaskStatus.FAILED, {"error": attempt.error, **reported})
+        if attempt.interrupted and not self._deadline_passed(task, now):
+            # The invocation's time ran out, not the task's: run it again without using a retry
+            # (bounded by maxWaitTime and by the queue's maxReceiveCount).
+            try:
+                self.repository.transition(
+                    task, {TaskStatus.PROCESSING}, TaskStatus.PENDING,
+                    {"error": attempt.error, "claimToken": None, "updatedAt": iso(now), **reported},
+                    expect={"claimToken": token},
+                )
+            except (Conflict, NotFound):
+                return Outcome.done("lost the claim before the retry was recorded")
+            return Outcome.again(1, f"interrupted ({attempt.error}): again in a new invocation")
+        return self._retry_or_give_up(task, token, attempt.error, None, now, reported)

@@ -1,0 +1,107 @@
+"""`builtin.fetch_url`: download a URL into the task's output file, with progress.
+
+    curl -X POST $URL/api/builtin/task/start/fetch_url -H "Authorization: Bearer $KEY" \
+      -H "Content-Type: application/json" -d '{"url": "https://example.com/report.pdf"}'
+
+The body streams to a temporary file and from there to S3 (never all in memory); the task's
+`download_url` then serves it. The same outbound guard as HTTP tasks applies, on every
+connection and redirect: private, loopback and link-local addresses are refused unless
+TASKHOOK_OUTBOUND_ALLOW lists them. 4xx answers and refused addresses fail the task at once;
+network errors and 5xx are retried (max_retries=2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import tempfile
+from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
+
+import requests
+from pydantic import AfterValidator, Field
+
+from taskhook.adapters.http import BlockedTarget
+from taskhook.authoring import TaskContext, TaskFailed, function_task
+from taskhook.intake.validation import is_http_url
+
+CHUNK = 256 * 1024
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+
+
+def _http_url(value: str) -> str:
+    if not is_http_url(value):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+def _get(url: str, headers: dict[str, str]) -> requests.Response:
+    """GET through the guarded session (redirects followed, each connection checked)."""
+    from taskhook import container as composition
+
+    session: requests.Session = composition.outbound_session()
+    try:
+        return session.get(url, headers=headers, stream=True, timeout=(10, 60), allow_redirects=True)
+    except BlockedTarget as exc:
+        raise TaskFailed(str(exc)) from None
+    except requests.RequestException as exc:
+        blocked = _blocked(exc)
+        if blocked is not None:
+            raise TaskFailed(str(blocked)) from None
+        raise
+
+
+def _filename(url: str, content_type: str | None) -> str:
+    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    if name and "." in name:
+        return name
+    extension = mimetypes.guess_extension((content_type or "").split(";")[0].strip()) or ""
+    return (name or "download") + extension
+
+
+def _blocked(exc: BaseException) -> BlockedTarget | None:
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, BlockedTarget):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@function_task(namespace="builtin", timeout=300, max_retries=2, max_wait_time=1800)
+def fetch_url(
+    task: TaskContext,
+    url: Annotated[str, AfterValidator(_http_url)],
+    headers: dict[str, str] = {},  # noqa: B006 - read-only default; pydantic copies it per task
+    filename: Annotated[str | None, Field(max_length=128)] = None,
+    max_bytes: Annotated[int, Field(ge=1, le=5 * 1024**3)] = DEFAULT_MAX_BYTES,
+) -> dict[str, Any]:
+    """Download `url` (GET, redirects followed) into the task's output file."""
+    task.update_sync(progress=1, message=f"connecting to {urlsplit(url).hostname}")
+    digest = hashlib.sha256()
+    size = 0
+    handle, path = tempfile.mkstemp(prefix="taskhook-fetch-")
+    try:
+        with os.fdopen(handle, "wb") as sink, _get(url, headers) as response:
+            if 400 <= response.status_code < 500:
+                raise TaskFailed(f"HTTP {response.status_code} from {url}")
+            response.raise_for_status()  # 5xx: retried
+            total = int(response.headers.get("Content-Length") or 0) or None
+            content_type = response.headers.get("Content-Type", "application/octet-stream")
+            for chunk in response.iter_content(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TaskFailed(f"the response is larger than max_bytes ({max_bytes})")
+                digest.update(chunk)
+                sink.write(chunk)
+                if total:
+                    task.update_sync(progress=1 + 94 * min(size, total) / total, message=f"{size} bytes")
+        task.update_sync(progress=96, message="storing the output")
+        name = filename or _filename(response.url or url, content_type)
+        output = task.save_output(path, content_type=content_type.split(";")[0].strip(), filename=name)
+    finally:
+        os.unlink(path)
+    return {"url": url, "finalUrl": response.url, "statusCode": response.status_code,
+            "contentType": output["contentType"], "size": size, "sha256": digest.hexdigest(),
+            "filename": output["filename"]}

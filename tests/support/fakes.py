@@ -1,0 +1,132 @@
+"""In-memory fakes of the ports, for unit tests of the domain (no AWS, no network)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from taskhook.intake.listing import ListQuery
+from taskhook.model.errors import Conflict, NotFound
+from taskhook.model.status import TaskStatus
+from taskhook.model.task import Task, deadline_of
+from taskhook.ports import ApiKey
+
+
+class InMemoryTaskRepository:
+    def __init__(self) -> None:
+        self._rows: dict[str, Task] = {}
+        self._lock = threading.Lock()
+        self.writes = 0
+
+    def put_new(self, task: Task) -> None:
+        with self._lock:
+            if task.id in self._rows:
+                raise Conflict("Task already exists")
+            self._rows[task.id] = task.model_copy(deep=True)
+            self.writes += 1
+
+    def get(self, task_id: str) -> Task | None:
+        row = self._rows.get(task_id)
+        return row.model_copy(deep=True) if row else None
+
+    def transition(
+        self,
+        task: Task,
+        allowed_from: Iterable[TaskStatus],
+        new_status: TaskStatus,
+        changes: dict[str, Any],
+        expect: dict[str, Any] | None = None,
+    ) -> Task:
+        with self._lock:
+            row = self._rows.get(task.id)
+            if row is None:
+                raise NotFound()
+            if row.status not in set(allowed_from):
+                raise Conflict(f"Task is {row.status.value}")
+            if any(getattr(row, name) != value for name, value in (expect or {}).items()):
+                raise Conflict("Task changed meanwhile")
+            data = row.model_dump()
+            data.update(changes)
+            data["status"] = new_status
+            stored = Task.model_validate(data)
+            self._rows[task.id] = stored
+            self.writes += 1
+            return stored.model_copy(deep=True)
+
+    def list_for_team(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
+        rows = [
+            r for r in self._rows.values()
+            if r.teamId == team_id and (query.status is None or r.status == query.status)
+        ]
+        rows.sort(key=lambda r: r.createdAt, reverse=query.descending)
+        return [r.model_copy(deep=True) for r in rows[query.offset: query.offset + query.limit]], len(rows)
+
+
+    def delayed_due_before(self, moment: str) -> list[Task]:
+        return sorted(
+            (r.model_copy(deep=True) for r in self._rows.values()
+             if r.status is TaskStatus.DELAYED and r.delayUntil and r.delayUntil <= moment),
+            key=lambda r: r.delayUntil or "",
+        )
+
+    def started_past_deadline(self, moment: str) -> list[Task]:
+        return [r.model_copy(deep=True) for r in self._rows.values()
+                if (deadline := deadline_of(r)) is not None and deadline <= moment]
+
+    def report_progress(self, task_id: str, claim_token: str, progress: int, message: str | None,
+                        updated_at: str) -> None:
+        with self._lock:
+            row = self._rows.get(task_id)
+            if row is None:
+                raise NotFound()
+            if row.status is not TaskStatus.PROCESSING or row.claimToken != claim_token \
+                    or (row.progress is not None and row.progress > progress):
+                raise Conflict(f"Task is {row.status.value}")
+            changes: dict[str, Any] = {"progress": progress, "updatedAt": updated_at}
+            if message is not None:
+                changes["message"] = message
+            self._rows[task_id] = row.model_copy(update=changes)
+            self.writes += 1
+
+
+class InMemoryObjectStore:
+    """S3 stand-in: objects by key, and "presigned" URLs that name them."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.objects[key] = (bytes(data), content_type)
+
+    def put_file(self, key: str, path: str, content_type: str) -> int:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        self.objects[key] = (data, content_type)
+        return len(data)
+
+    def presigned_url(self, key: str, expires_in: int, filename: str | None = None) -> str:
+        return f"memory://{key}?expires={expires_in}"
+
+
+class InMemoryApiKeyRepository:
+    def __init__(self) -> None:
+        self._by_hash: dict[str, ApiKey] = {}
+
+    def put(self, key_hash: str, key: ApiKey) -> None:
+        self._by_hash[key_hash] = key
+
+    def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        return self._by_hash.get(key_hash)
+
+    def revoke(self, key_id: str, revoked_at: str) -> ApiKey:
+        for key_hash, key in self._by_hash.items():
+            if key.key_id == key_id:
+                revoked = replace(key, revoked_at=revoked_at)
+                self._by_hash[key_hash] = revoked
+                return revoked
+        raise NotFound("API key not found")
+
+    def list_for_team(self, team_id: str) -> list[ApiKey]:
+        return [k for k in self._by_hash.values() if k.team_id == team_id]
