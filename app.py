@@ -8,7 +8,7 @@ import os
 
 from chalice import Chalice, Rate
 
-from functions import dead_letter, deliverer, executor, monitor, notifier, scheduler
+from functions import dead_letter, deliverer, dispatcher, executor, live, sweeper
 from functions.api import api
 from functions.docs import docs
 from functions.function_tasks import function_tasks
@@ -50,12 +50,12 @@ def on_dead_letter(event):
 
 @app.on_dynamodb_record(stream_arn=TASKS_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON")
 def on_task_change(event):
-    return notifier.handle(event.to_dict(), event.context)
+    return dispatcher.handle(event.to_dict(), event.context)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event):
-    return scheduler.handle(event.to_dict(), event.context)
+    return sweeper.handle(event.to_dict(), event.context)
 
 
 # Notifications: their own FIFO queue, one message per delivery attempt series.
@@ -67,14 +67,14 @@ def deliver_notifications(event):
 # Live monitoring (WebSocket API).
 @app.on_ws_connect()
 def ws_connect(event):
-    return monitor.connect(event.to_dict())
+    return live.connect(event.to_dict())
 
 
 @app.on_ws_message()
 def ws_message(event):
-    return monitor.message(event.to_dict())
+    return live.message(event.to_dict())
 
 
 @app.on_ws_disconnect()
 def ws_disconnect(event):
-    return monitor.disconnect(event.to_dict())
+    return live.disconnect(event.to_dict())

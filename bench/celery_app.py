@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from celery import Celery
 
-from taskhook.model.attempt import parse_retry_after
+from taskhook.adapters.http import parse_retry_after
 from taskhook.model.retry import RetryPolicy
 
 MAX_RETRIES = 3

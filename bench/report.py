@@ -362,7 +362,7 @@ def _findings(results: dict[str, Any]) -> list[str]:
             "receive cost about 5 s with 5,000 messages queued); without it the 10,000-task soak stalled.")
         if notifier:
             lines.append(
-                f"- **The stream is read by one worker, a batch at a time.** The notifier handled "
+                f"- **The stream is read by one worker, a batch at a time.** The stream dispatcher handled "
                 f"{_num(notifier['recordsPerInvocation'], 1)} records per invocation in "
                 f"{_num(notifier['msPerInvocation'], 0)} ms locally, with one `SendMessageBatch` per lane and ten "
                 "new tasks, one notifications batch and one live-feed subscriber lookup per team. New tasks still "

@@ -6,8 +6,7 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from taskhook import container as composition
-from taskhook.config import settings
+from taskhook.container import container
 from taskhook.intake.listing import pagination, parse_list_query
 from taskhook.intake.validation import decode_json_object, parse_create_request
 from taskhook.intake.views import v1_task
@@ -29,12 +28,12 @@ def _request() -> Any:
 
 
 def _authenticate() -> ApiKey:
-    return composition.api_key_service().authenticate(_request().headers.get("authorization"))
+    return container().api_key_service.authenticate(_request().headers.get("authorization"))
 
 
 def _view(task: Task) -> dict[str, Any]:
     """The v1 task; a function task's output gets its presigned download link."""
-    return v1_task(task, composition.download_links().url_for(task))
+    return v1_task(task, container().download_links.url_for(task))
 
 
 def _wait_seconds(params: dict[str, str]) -> float:
@@ -61,13 +60,13 @@ def health() -> Response:
 def create_task() -> Response:
     key = _authenticate()
     request = parse_create_request(decode_json_object(_request().raw_body))
-    service = composition.task_service()
+    service = container().task_service
     idempotency_key = _request().headers.get("idempotency-key")
     if idempotency_key is None:
         return json_response({"task": service.create(key.team_id, request).public()}, 201)
     if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise ValidationFailed(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
-    idempotency = composition.idempotency()
+    idempotency = container().idempotency
     idempotency.register_lambda_context(api.lambda_context)
     task, created = service.create_idempotent(key.team_id, idempotency_key, request, idempotency)
     return json_response({"task": task.public()}, 201 if created else 200)
@@ -78,7 +77,7 @@ def create_task() -> Response:
 def list_tasks() -> Response:
     key = _authenticate()
     query = parse_list_query(_request().query_params)
-    tasks, total = composition.task_service().list(key.team_id, query)
+    tasks, total = container().task_service.list(key.team_id, query)
     return json_response({"tasks": [_view(t) for t in tasks], "pagination": pagination(total, query)})
 
 
@@ -90,8 +89,8 @@ def get_task(task_id: str) -> Response:
     unknown = sorted(set(params) - {"wait"})
     if unknown:
         raise ValidationFailed(f"Unknown query parameter: {unknown[0]}")
-    task = composition.task_service().wait_for_change(
-        key.team_id, task_id, _wait_seconds(params), settings().long_poll_interval
+    task = container().task_service.wait_for_change(
+        key.team_id, task_id, _wait_seconds(params), container().settings.long_poll_interval
     )
     return json_response({"task": _view(task)})
 
@@ -100,4 +99,4 @@ def get_task(task_id: str) -> Response:
 @endpoint
 def cancel_task(task_id: str) -> Response:
     key = _authenticate()
-    return json_response({"task": composition.task_service().cancel(key.team_id, task_id).public()})
+    return json_response({"task": container().task_service.cancel(key.team_id, task_id).public()})

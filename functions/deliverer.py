@@ -13,10 +13,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from taskhook import container as composition
+from taskhook.container import container
 from taskhook.notify.rules import Notification
 
-from .executor import RedeliverLater
+from .redelivery import RedeliverLater
 
 logger = Logger(service="taskhook-deliverer")
 
@@ -24,10 +24,10 @@ logger = Logger(service="taskhook-deliverer")
 def process_record(record: SQSRecord) -> str:
     notification = Notification.from_message(record.body)
     attempt = int(record.attributes.approximate_receive_count or 1)
-    outcome = composition.deliverer().deliver(notification, attempt)
+    outcome = container().deliverer.deliver(notification, attempt)
     logger.info("notification %s (attempt %d): %s", notification.id, attempt, outcome.note)
     if not outcome.delete:
-        composition.sqs_messages().hold(record.event_source_arn, record.receipt_handle, outcome.redeliver_after)
+        container().sqs_messages.hold(record.event_source_arn, record.receipt_handle, outcome.redeliver_after)
         raise RedeliverLater(outcome.note)
     return outcome.note
 

@@ -7,7 +7,7 @@ from functools import cache, lru_cache
 
 from chalice import Blueprint, Response
 
-from taskhook import container as composition
+from taskhook.container import container
 from taskhook.intake.openapi import build_openapi
 
 from .responses import endpoint, error_response
@@ -30,7 +30,7 @@ presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "Sta
 
 @lru_cache(maxsize=1)
 def _openapi_text() -> str:
-    return json.dumps(build_openapi(composition.task_registry()))
+    return json.dumps(build_openapi(container().task_registry))
 
 
 @cache

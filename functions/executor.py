@@ -18,15 +18,13 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from taskhook import container as composition
 from taskhook.adapters.sqs import task_id_of
+from taskhook.container import container
+
+from .redelivery import RedeliverLater
 
 logger = Logger(service="taskhook-executor")
 DEFAULT_TIME_LEFT = 300.0
-
-
-class RedeliverLater(Exception):
-    """Not an error: the message must come back after the visibility we just set."""
 
 
 def _time_left(context: Any) -> float:
@@ -36,12 +34,12 @@ def _time_left(context: Any) -> float:
 
 def process_record(record: SQSRecord, context: Any) -> str:
     task_id = task_id_of(record.body)
-    messages = composition.sqs_messages()
+    messages = container().sqs_messages
 
     def hold(seconds: float) -> None:
         messages.hold(record.event_source_arn, record.receipt_handle, seconds)
 
-    outcome = composition.executor().run(task_id, lambda: _time_left(context), hold)
+    outcome = container().executor.run(task_id, lambda: _time_left(context), hold)
     logger.info("task %s: %s", task_id, outcome.note or ("done" if outcome.delete else "again"))
     if not outcome.delete:
         hold(outcome.redeliver_after)

@@ -9,7 +9,7 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from taskhook import container as composition
+from taskhook.container import container
 from taskhook.intake.function_tasks import parse_named_task_request
 from taskhook.intake.validation import decode_json_object
 from taskhook.intake.views import seed000_task, seed003_result
@@ -28,7 +28,7 @@ def _request() -> Any:
 
 
 def _authenticate() -> ApiKey:
-    return composition.api_key_service().authenticate(_request().headers.get("authorization"))
+    return container().api_key_service.authenticate(_request().headers.get("authorization"))
 
 
 def _arguments() -> dict[str, Any]:
@@ -40,7 +40,7 @@ def _arguments() -> dict[str, Any]:
 
 
 def _download_url(task: Task) -> str | None:
-    return composition.download_links().url_for(task)
+    return container().download_links.url_for(task)
 
 
 @function_tasks.route("/tasks/create", methods=["POST"], content_types=BODY_TYPES)
@@ -48,7 +48,7 @@ def _download_url(task: Task) -> str | None:
 def create_named_task() -> Response:
     key = _authenticate()
     request = parse_named_task_request(decode_json_object(_request().raw_body))
-    task = composition.function_task_service().start_named(key.team_id, request)
+    task = container().function_task_service.start_named(key.team_id, request)
     return json_response({"task_id": task.id, "status": task.status.value}, 201)
 
 
@@ -56,7 +56,7 @@ def create_named_task() -> Response:
 @endpoint
 def get_named_task(task_id: str) -> Response:
     key = _authenticate()
-    task = composition.function_task_service().get(key.team_id, task_id)
+    task = container().function_task_service.get(key.team_id, task_id)
     return json_response(seed000_task(task, _download_url(task)))
 
 
@@ -64,7 +64,7 @@ def get_named_task(task_id: str) -> Response:
 @endpoint
 def start_task(namespace: str, task_name: str) -> Response:
     key = _authenticate()
-    task = composition.function_task_service().start(key.team_id, namespace, task_name, _arguments())
+    task = container().function_task_service.start(key.team_id, namespace, task_name, _arguments())
     return json_response({"task_id": task.id})
 
 
@@ -72,7 +72,7 @@ def start_task(namespace: str, task_name: str) -> Response:
 @endpoint
 def task_result(namespace: str, task_id: str) -> Response:
     key = _authenticate()
-    task = composition.function_task_service().get_in_namespace(key.team_id, namespace, task_id)
+    task = container().function_task_service.get_in_namespace(key.team_id, namespace, task_id)
     return json_response(seed003_result(task, _download_url(task)))
 
 
@@ -81,7 +81,7 @@ def task_result(namespace: str, task_id: str) -> Response:
 @endpoint
 def start_client_task(namespace: str, client_token: str, task_name: str) -> Response:
     key = _authenticate()
-    token = composition.client_token_service().authenticate(key.team_id, client_token)
-    task = composition.function_task_service().start(key.team_id, namespace, task_name, _arguments(),
+    token = container().client_token_service.authenticate(key.team_id, client_token)
+    task = container().function_task_service.start(key.team_id, namespace, task_name, _arguments(),
                                                      client_id=token.key_id)
     return json_response({"task_id": task.id})

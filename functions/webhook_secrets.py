@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from taskhook import container as composition
+from taskhook.container import container
 
 from .responses import endpoint, json_response
 
@@ -14,18 +14,18 @@ BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencod
 
 def _team() -> str:
     request = webhook_secrets.current_request
-    return composition.api_key_service().authenticate(request.headers.get("authorization")).team_id
+    return container().api_key_service.authenticate(request.headers.get("authorization")).team_id
 
 
 @webhook_secrets.route("/v1/webhooks/secret", methods=["GET"])
 @endpoint
 def read_secret() -> Response:
-    secrets = composition.team_secrets().current(_team())
+    secrets = container().team_secrets.current(_team())
     return json_response({"secrets": [s.public() for s in secrets]})
 
 
 @webhook_secrets.route("/v1/webhooks/secret/rotate", methods=["POST"], content_types=BODY_TYPES)
 @endpoint
 def rotate_secret() -> Response:
-    secrets = composition.team_secrets().rotate(_team())
+    secrets = container().team_secrets.rotate(_team())
     return json_response({"secrets": [s.public() for s in secrets]})

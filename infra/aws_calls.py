@@ -4,7 +4,7 @@ When TASKHOOK_AWS_CALL_LOG=<dir> is set, `install_from_env(role)` wraps botocore
 `BaseClient._make_api_call` (the one door every boto3, PynamoDB and Powertools client goes
 through) and counts calls by function, service and operation. "Function" is the Lambda the call
 was made for: the API (every HTTP request the local API Gateway serves), the handler the runner
-invoked (executor, notifier, scheduler, dead letters), or "" for calls outside any invocation
+invoked (executor, stream dispatcher, sweep, dead letters), or "" for calls outside any invocation
 (the runner's own polling: on AWS, Lambda's event source mappings make those). Invocations and
 their wall time are counted too (Lambda requests and GB-seconds).
 

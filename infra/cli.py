@@ -45,9 +45,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _keys(args: argparse.Namespace) -> None:
-    from taskhook import container as composition
+    from taskhook.container import container
 
-    service = composition.api_key_service()
+    service = container().api_key_service
     if args.action == "create":
         secret, key = service.create(args.team, name=args.name)
         print(json.dumps({"apiKey": secret, "keyId": key.key_id, "team": key.team_id}))
@@ -62,9 +62,9 @@ def _keys(args: argparse.Namespace) -> None:
 
 
 def _client_tokens(args: argparse.Namespace) -> None:
-    from taskhook import container as composition
+    from taskhook.container import container
 
-    service = composition.client_token_service()
+    service = container().client_token_service
     if args.action == "create":
         secret, token = service.create(args.team, args.client)
         print(json.dumps({"clientToken": secret, "tokenId": token.key_id, "team": token.team_id,

@@ -107,7 +107,7 @@ class LocalStack:
 
         dev_key = self._dev_key(env.get("TASKHOOK_DEV_API_KEY"))
 
-        # The WebSocket endpoint and its management-API twin; the notifier pushes through the latter.
+        # The WebSocket endpoint and its management-API twin; the stream dispatcher pushes through the latter.
         ws_port = int(env.get("TASKHOOK_WS_PORT") or free_port())
         management_port = free_port()
         env["WEBSOCKET_MANAGEMENT_URL"] = f"http://127.0.0.1:{management_port}"
@@ -135,11 +135,11 @@ class LocalStack:
         self._spawn("runner", ["-m", "infra.runner"])
 
     def _dev_key(self, wanted: str | None) -> str:
-        from taskhook import container as composition
+        from taskhook.container import container, reset_container
         from taskhook.model.errors import Unauthorized
 
-        composition.reset()
-        service = composition.api_key_service()
+        reset_container()
+        service = container().api_key_service
         if wanted:
             try:
                 service.authenticate(f"Bearer {wanted}")

@@ -4,7 +4,7 @@ Clients connect to ws://127.0.0.1:$WS_PORT/ws?api_key=…&task_id=… or to seed
 (/ws/<namespace>/tasks/<client_token>[/<task_id>], /ws/<namespace>/task/ws/<task_id>?api_key=…);
 each connect, message and disconnect invokes the same handler AWS invokes ($connect, $default,
 $disconnect) with an event of the same shape. A twin of the management API
-(POST /@connections/<id>) lets the notifier push to connections with the very boto3 call it makes
+(POST /@connections/<id>) lets the stream dispatcher push to connections with the very boto3 call it makes
 on AWS (apigatewaymanagementapi.post_to_connection).
 """
 

@@ -1,242 +1,270 @@
-"""The one place where adapters are built: on first use, once per process, never at import."""
+"""The composition root: one typed container, each dependency a cached property built on first
+use (never at import, so a handler pays only for what its route needs). Handlers call
+`container()`; tests that change the environment call `reset_container()`, which drops the
+instance: there is no list of caches to keep in step.
+"""
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from taskhook.config import Settings, settings
-from taskhook.intake.api_keys import ApiKeyService
-from taskhook.intake.client_tokens import ClientTokenService
-from taskhook.intake.function_tasks import FunctionTaskService
-from taskhook.intake.tasks import TaskService
-from taskhook.model.outputs import DownloadLinks
-from taskhook.run.functions.registry import Registry
+from taskhook.config import Settings
 
+if TYPE_CHECKING:
+    import requests
+    from botocore.client import BaseClient
+    from pynamodb.models import Model
 
-def _client_kwargs(cfg: Settings) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"region_name": cfg.region}
-    if cfg.endpoint_url:
-        kwargs["endpoint_url"] = cfg.endpoint_url
-    return kwargs
-
-
-@cache
-def boto3_client(service: str) -> Any:
-    import boto3
-
-    return boto3.client(service, **_client_kwargs(settings()))  # type: ignore[call-overload]
-
-
-@lru_cache(maxsize=1)
-def task_model() -> Any:
-    from taskhook.adapters.dynamo.tables import build_task_model
-
-    cfg = settings()
-    return build_task_model(cfg.tasks_table, cfg.region, cfg.endpoint_url)
-
-
-@lru_cache(maxsize=1)
-def api_key_model() -> Any:
-    from taskhook.adapters.dynamo.tables import build_api_key_model
-
-    cfg = settings()
-    return build_api_key_model(cfg.api_keys_table, cfg.region, cfg.endpoint_url)
-
-
-@lru_cache(maxsize=1)
-def task_repository() -> Any:
-    from taskhook.adapters.dynamo.tasks import DynamoTaskRepository
-
-    return DynamoTaskRepository(task_model())
-
-
-@lru_cache(maxsize=1)
-def outbound_policy() -> Any:
-    from taskhook.adapters.http import OutboundPolicy
-
-    return OutboundPolicy(allow=settings().outbound_allow)
-
-
-@lru_cache(maxsize=1)
-def task_service() -> TaskService:
-    return TaskService(task_repository(), outbound=outbound_policy())
-
-
-@lru_cache(maxsize=1)
-def task_queue() -> Any:
-    from taskhook.adapters.sqs import SqsTaskQueue
-    from taskhook.dispatch.lanes import Lane
-
-    cfg = settings()
-    urls = {Lane.HIGH: cfg.queue_high_url, Lane.NORMAL: cfg.queue_normal_url, Lane.LOW: cfg.queue_low_url}
-    return SqsTaskQueue(boto3_client("sqs"), urls)
-
-
-@lru_cache(maxsize=1)
-def sqs_messages() -> Any:
-    from taskhook.adapters.sqs import SqsMessages
-
-    cfg = settings()
-    known = (cfg.queue_high_url, cfg.queue_normal_url, cfg.queue_low_url, cfg.dlq_url)
-    return SqsMessages(boto3_client("sqs"), known)
-
-
-@lru_cache(maxsize=1)
-def object_store() -> Any:
-    import boto3
-    from botocore.config import Config
-
-    from taskhook.adapters.s3 import S3ObjectStore
-
-    # SigV4: presigned URLs of buckets made since 2020 accept nothing older.
-    client = boto3.client("s3", config=Config(signature_version="s3v4"), **_client_kwargs(settings()))
-    return S3ObjectStore(client, settings().outputs_bucket)
-
-
-@lru_cache(maxsize=1)
-def download_links() -> DownloadLinks:
-    return DownloadLinks(object_store, settings().download_url_ttl)
-
-
-@lru_cache(maxsize=1)
-def outbound_session() -> Any:
-    """The requests session for customer URLs: every connection checked by the outbound policy."""
-    from taskhook.adapters.http import guarded_session
-
-    return guarded_session(outbound_policy())
-
-
-@lru_cache(maxsize=1)
-def task_registry() -> Registry:
-    """The function tasks of the modules TASKHOOK_TASK_MODULES lists, imported on first use."""
-    from taskhook.run.functions.registry import load_task_modules
-
-    return load_task_modules(settings().task_modules)
-
-
-@lru_cache(maxsize=1)
-def function_task_service() -> FunctionTaskService:
-    return FunctionTaskService(task_repository(), task_registry(), outbound=outbound_policy())
-
-
-@lru_cache(maxsize=1)
-def client_token_service() -> ClientTokenService:
-    from taskhook.adapters.dynamo.tasks import DynamoApiKeyRepository
-
-    return ClientTokenService(DynamoApiKeyRepository(api_key_model()))
-
-
-@lru_cache(maxsize=1)
-def executor() -> Any:
-    from taskhook.model.attempt import call_target
-    from taskhook.run.executor import Executor
-    from taskhook.run.functions.runner import FunctionRunner
-
-    session = outbound_session()
-
-    def call(task: Any, timeout: float) -> Any:
-        return call_target(session, task.method, task.targetUrl, task.headers, task.body, timeout)
-
-    functions = FunctionRunner(task_registry(), progress=task_repository(), outputs=object_store(),
-                               interval=settings().progress_interval)
-    return Executor(task_repository(), call, bodies=object_store(), claim_margin=settings().claim_margin,
-                    functions=functions)
-
-
-@lru_cache(maxsize=1)
-def scheduler() -> Any:
-    from taskhook.dispatch.sweep import Scheduler
-
-    return Scheduler(task_repository(), task_queue())
-
-
-@lru_cache(maxsize=1)
-def api_key_service() -> ApiKeyService:
-    from taskhook.adapters.dynamo.tasks import DynamoApiKeyRepository
-
-    return ApiKeyService(DynamoApiKeyRepository(api_key_model()))
-
-
-@lru_cache(maxsize=1)
-def idempotency() -> Any:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-    from taskhook.adapters.dynamo.idempotency import PowertoolsIdempotency
-
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings().idempotency_table, boto3_client=boto3_client("dynamodb")
-    )
-    return PowertoolsIdempotency(persistence)
-
-
-@lru_cache(maxsize=1)
-def notification_queue() -> Any:
-    from taskhook.adapters.sqs_notifications import SqsNotificationQueue
-
-    return SqsNotificationQueue(boto3_client("sqs"), settings().notifications_queue_url)
-
-
-@lru_cache(maxsize=1)
-def team_secrets() -> Any:
-    from taskhook.adapters.dynamo.team_secrets import DynamoSecretStore
-    from taskhook.notify.secrets import TeamSecretsService
-
-    return TeamSecretsService(DynamoSecretStore(boto3_client("dynamodb"), settings().teams_table))
-
-
-@lru_cache(maxsize=1)
-def deliverer() -> Any:
-    from taskhook.adapters.dynamo.notification_log import DynamoNotificationLog
-    from taskhook.model.attempt import call_target
-    from taskhook.notify.delivery import NotificationDeliverer
-
-    session = outbound_session()
-
-    def post(url: str, headers: dict[str, str], body: str, timeout: float) -> Any:
-        return call_target(session, "POST", url, headers, body, timeout)
-
-    ttl = settings().download_url_ttl
-    return NotificationDeliverer(
-        post=post, secrets_for=team_secrets().signing_keys,
-        log=DynamoNotificationLog(boto3_client("dynamodb"), settings().tasks_table),
-        presign=lambda key: str(object_store().presigned_url(key, ttl)),
-    )
-
-
-@lru_cache(maxsize=1)
-def connections() -> Any:
     from taskhook.adapters.dynamo.connections import DynamoConnectionStore
-
-    return DynamoConnectionStore(boto3_client("dynamodb"), settings().connections_table)
-
-
-@lru_cache(maxsize=1)
-def live_feed() -> Any:
-    import boto3
-
-    from taskhook.adapters.dynamo.connections import ApiGatewayPusher
-    from taskhook.notify.live import LiveFeed
-
-    cfg = settings()
-    kwargs: dict[str, Any] = {"region_name": cfg.region}
-    if cfg.websocket_management_url:
-        kwargs["endpoint_url"] = cfg.websocket_management_url
-    return LiveFeed(connections(), ApiGatewayPusher(boto3.client("apigatewaymanagementapi", **kwargs)))
-
-
-@lru_cache(maxsize=1)
-def change_feed() -> Any:
+    from taskhook.adapters.dynamo.idempotency import PowertoolsIdempotency
+    from taskhook.adapters.dynamo.tasks import DynamoApiKeyRepository, DynamoTaskRepository
+    from taskhook.adapters.http import OutboundPolicy
+    from taskhook.adapters.s3 import S3ObjectStore
+    from taskhook.adapters.sqs import SqsMessages, SqsNotificationQueue, SqsTaskQueue
     from taskhook.dispatch.stream import ChangeFeed
+    from taskhook.dispatch.sweep import Scheduler
+    from taskhook.intake.api_keys import ApiKeyService
+    from taskhook.intake.client_tokens import ClientTokenService
+    from taskhook.intake.function_tasks import FunctionTaskService
+    from taskhook.intake.tasks import TaskService
+    from taskhook.model.outputs import DownloadLinks
+    from taskhook.notify.delivery import NotificationDeliverer
+    from taskhook.notify.live import LiveFeed
+    from taskhook.notify.secrets import TeamSecretsService
+    from taskhook.run.executor import Executor
+    from taskhook.run.functions.registry import Registry
 
-    return ChangeFeed(task_queue(), notification_queue(), live_feed())
+
+class Container:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self._clients: dict[str, BaseClient] = {}
+
+    # ---- AWS clients: built one way, one per service ------------------------------------------
+
+    def client(self, service: str) -> BaseClient:
+        """The boto3 client for `service`, against AWS_ENDPOINT_URL when set (moto, LocalStack).
+        S3 signs with SigV4 (presigned URLs of buckets made since 2020 accept nothing older); the
+        WebSocket management API has its own endpoint."""
+        if service not in self._clients:
+            import boto3
+            from botocore.config import Config
+
+            kwargs: dict[str, Any] = {"region_name": self.settings.region}
+            endpoint = self.settings.endpoint_url
+            if service == "apigatewaymanagementapi":
+                endpoint = self.settings.websocket_management_url or None
+            if endpoint:
+                kwargs["endpoint_url"] = endpoint
+            if service == "s3":
+                kwargs["config"] = Config(signature_version="s3v4")
+            self._clients[service] = boto3.client(service, **kwargs)
+        return self._clients[service]
+
+    @cached_property
+    def task_model(self) -> type[Model]:
+        from taskhook.adapters.dynamo.tables import build_task_model
+
+        cfg = self.settings
+        return build_task_model(cfg.tasks_table, cfg.region, cfg.endpoint_url)
+
+    @cached_property
+    def api_key_model(self) -> type[Model]:
+        from taskhook.adapters.dynamo.tables import build_api_key_model
+
+        cfg = self.settings
+        return build_api_key_model(cfg.api_keys_table, cfg.region, cfg.endpoint_url)
+
+    # ---- adapters -----------------------------------------------------------------------------
+
+    @cached_property
+    def task_repository(self) -> DynamoTaskRepository:
+        from taskhook.adapters.dynamo.tasks import DynamoTaskRepository
+
+        return DynamoTaskRepository(self.task_model)
+
+    @cached_property
+    def api_key_repository(self) -> DynamoApiKeyRepository:
+        from taskhook.adapters.dynamo.tasks import DynamoApiKeyRepository
+
+        return DynamoApiKeyRepository(self.api_key_model)
+
+    @cached_property
+    def outbound_policy(self) -> OutboundPolicy:
+        from taskhook.adapters.http import OutboundPolicy
+
+        return OutboundPolicy(allow=self.settings.outbound_allow)
+
+    @cached_property
+    def outbound_session(self) -> requests.Session:
+        """The requests session for customer URLs: every connection checked by the outbound policy."""
+        from taskhook.adapters.http import guarded_session
+
+        return guarded_session(self.outbound_policy)
+
+    @cached_property
+    def task_queue(self) -> SqsTaskQueue:
+        from taskhook.adapters.sqs import SqsTaskQueue
+        from taskhook.dispatch.lanes import Lane
+
+        cfg = self.settings
+        urls = {Lane.HIGH: cfg.queue_high_url, Lane.NORMAL: cfg.queue_normal_url, Lane.LOW: cfg.queue_low_url}
+        return SqsTaskQueue(self.client("sqs"), urls)
+
+    @cached_property
+    def sqs_messages(self) -> SqsMessages:
+        from taskhook.adapters.sqs import SqsMessages
+
+        cfg = self.settings
+        return SqsMessages(self.client("sqs"), (cfg.queue_high_url, cfg.queue_normal_url, cfg.queue_low_url,
+                                                cfg.dlq_url))
+
+    @cached_property
+    def notification_queue(self) -> SqsNotificationQueue:
+        from taskhook.adapters.sqs import SqsNotificationQueue
+
+        return SqsNotificationQueue(self.client("sqs"), self.settings.notifications_queue_url)
+
+    @cached_property
+    def object_store(self) -> S3ObjectStore:
+        from taskhook.adapters.s3 import S3ObjectStore
+
+        return S3ObjectStore(self.client("s3"), self.settings.outputs_bucket)
+
+    @cached_property
+    def idempotency(self) -> PowertoolsIdempotency:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+        from taskhook.adapters.dynamo.idempotency import PowertoolsIdempotency
+
+        persistence = DynamoDBPersistenceLayer(table_name=self.settings.idempotency_table,
+                                               boto3_client=self.client("dynamodb"))
+        return PowertoolsIdempotency(persistence)
+
+    @cached_property
+    def connections(self) -> DynamoConnectionStore:
+        from taskhook.adapters.dynamo.connections import DynamoConnectionStore
+
+        return DynamoConnectionStore(self.client("dynamodb"), self.settings.connections_table)
+
+    # ---- intake -------------------------------------------------------------------------------
+
+    @cached_property
+    def task_service(self) -> TaskService:
+        from taskhook.intake.tasks import TaskService
+
+        return TaskService(self.task_repository, outbound=self.outbound_policy)
+
+    @cached_property
+    def task_registry(self) -> Registry:
+        """The function tasks of the modules TASKHOOK_TASK_MODULES lists, imported on first use."""
+        from taskhook.run.functions.registry import load_task_modules
+
+        return load_task_modules(self.settings.task_modules)
+
+    @cached_property
+    def function_task_service(self) -> FunctionTaskService:
+        from taskhook.intake.function_tasks import FunctionTaskService
+
+        return FunctionTaskService(self.task_repository, self.task_registry, outbound=self.outbound_policy)
+
+    @cached_property
+    def api_key_service(self) -> ApiKeyService:
+        from taskhook.intake.api_keys import ApiKeyService
+
+        return ApiKeyService(self.api_key_repository)
+
+    @cached_property
+    def client_token_service(self) -> ClientTokenService:
+        from taskhook.intake.client_tokens import ClientTokenService
+
+        return ClientTokenService(self.api_key_repository)
+
+    @cached_property
+    def download_links(self) -> DownloadLinks:
+        from taskhook.model.outputs import DownloadLinks
+
+        return DownloadLinks(lambda: self.object_store, self.settings.download_url_ttl)
+
+    # ---- dispatch and run ---------------------------------------------------------------------
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        from taskhook.dispatch.sweep import Scheduler
+
+        return Scheduler(self.task_repository, self.task_queue)
+
+    @cached_property
+    def change_feed(self) -> ChangeFeed:
+        from taskhook.dispatch.stream import ChangeFeed
+
+        return ChangeFeed(self.task_queue, self.notification_queue, self.live_feed)
+
+    @cached_property
+    def executor(self) -> Executor:
+        from taskhook.adapters.http import call_target
+        from taskhook.model.task import Task
+        from taskhook.run.executor import Executor
+        from taskhook.run.functions.runner import FunctionRunner
+
+        session = self.outbound_session
+
+        def call(task: Task, timeout: float) -> Any:
+            return call_target(session, task.method, task.targetUrl or "", task.headers, task.body, timeout)
+
+        functions = FunctionRunner(self.task_registry, progress=self.task_repository, outputs=self.object_store,
+                                   interval=self.settings.progress_interval, http=session)
+        return Executor(self.task_repository, call, bodies=self.object_store, claim_margin=self.settings.claim_margin,
+                        functions=functions)
+
+    # ---- notify -------------------------------------------------------------------------------
+
+    @cached_property
+    def team_secrets(self) -> TeamSecretsService:
+        from taskhook.adapters.dynamo.team_secrets import DynamoSecretStore
+        from taskhook.notify.secrets import TeamSecretsService
+
+        return TeamSecretsService(DynamoSecretStore(self.client("dynamodb"), self.settings.teams_table))
+
+    @cached_property
+    def deliverer(self) -> NotificationDeliverer:
+        from taskhook.adapters.dynamo.notification_log import DynamoNotificationLog
+        from taskhook.adapters.http import call_target
+        from taskhook.notify.delivery import NotificationDeliverer
+
+        session = self.outbound_session
+        ttl = self.settings.download_url_ttl
+
+        def post(url: str, headers: dict[str, str], body: str, timeout: float) -> Any:
+            return call_target(session, "POST", url, headers, body, timeout)
+
+        return NotificationDeliverer(
+            post=post, secrets_for=self.team_secrets.signing_keys,
+            log=DynamoNotificationLog(self.task_model),
+            presign=lambda key: str(self.object_store.presigned_url(key, ttl)),
+        )
+
+    @cached_property
+    def live_feed(self) -> LiveFeed:
+        from taskhook.adapters.apigateway import ApiGatewayPusher
+        from taskhook.notify.live import LiveFeed
+
+        return LiveFeed(self.connections, ApiGatewayPusher(self.client("apigatewaymanagementapi")))
 
 
-def reset() -> None:
-    """Forget every built adapter (tests that switch environments call this)."""
-    settings.cache_clear()
-    for built in (boto3_client, task_model, api_key_model, task_repository, outbound_policy, task_service,
-                  task_queue, sqs_messages, object_store, executor, scheduler, api_key_service, idempotency,
-                  download_links, outbound_session, task_registry, function_task_service, client_token_service,
-                  notification_queue, team_secrets, deliverer, connections, live_feed, change_feed):
-        built.cache_clear()
+_current: Container | None = None
+
+
+def container() -> Container:
+    """The process's container, made on first use from the environment."""
+    global _current
+    if _current is None:
+        _current = Container()
+    return _current
+
+
+def reset_container() -> None:
+    """Drop the container: the next `container()` reads the environment again and builds anew."""
+    global _current
+    _current = None

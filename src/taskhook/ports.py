@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from taskhook.intake.listing import ListQuery
-from taskhook.model.status import TaskStatus
+from taskhook.model.lifecycle import Transition
 from taskhook.model.task import Task
 
 
@@ -17,18 +17,12 @@ class TaskRepository(Protocol):
 
     def get(self, task_id: str) -> Task | None: ...
 
-    def transition(
-        self,
-        task: Task,
-        allowed_from: Iterable[TaskStatus],
-        new_status: TaskStatus,
-        changes: dict[str, Any],
-        expect: dict[str, Any] | None = None,
-    ) -> Task:
-        """One conditional write: move `task` to `new_status` only if its stored status is one of
-        `allowed_from` and each field in `expect` has the given value (None: the field is absent);
-        `changes` sets fields (None removes them). Raises Conflict otherwise, NotFound if the row
-        is gone. Returns the stored task after the write."""
+    def apply(self, task: Task, transition: Transition) -> Task:
+        """One conditional write of `transition` to `task`'s row (model/lifecycle.py): only if the
+        stored status is one of `transition.sources`, each `expect`ed field holds its value (None:
+        absent) and, when given, the version matches; the row's version goes up by one. Raises
+        IllegalTransition (before writing) for a move the lifecycle forbids or an unknown field,
+        Conflict when the condition fails, NotFound if the row is gone. Returns the stored task."""
 
     def list_for_team(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
         """One page of a team's tasks and the total matching the query (an index query)."""
@@ -55,6 +49,12 @@ class ApiKey:
     created_at: str
     revoked_at: str | None = None
     kind: str = "api"  # "api": a Bearer key; "client": a client token (seed 003)
+
+
+class DestinationPolicy(Protocol):
+    def check_url(self, url: str, field: str = "targetUrl", strict_dns: bool = False) -> None:
+        """Raise BlockedTarget unless `url` may be called: its scheme, and every address its host
+        resolves to (adapters/http.py's OutboundPolicy; the same check guards each connection)."""
 
 
 class ApiKeyRepository(Protocol):

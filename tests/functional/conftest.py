@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from infra.provision import Provisioner
 from infra.template import load_template
-from taskhook import container as composition
+from taskhook.container import reset_container
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {
@@ -73,9 +73,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
         env = Provisioner(None, REGION).provision()
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        composition.reset()
+        reset_container()
         try:
             yield Provisioned(env=env)
         finally:
             # Nothing built against this moto account may leak into the next test.
-            composition.reset()
+            reset_container()

@@ -7,7 +7,7 @@ import json
 
 import app
 from infra.runner import LambdaContext
-from taskhook import container as composition
+from taskhook.container import container
 from taskhook.intake.validation import parse_create_request
 from taskhook.model.status import TaskStatus
 
@@ -16,7 +16,7 @@ from .conftest import Provisioned
 
 def test_a_poison_message_is_dead_lettered_and_its_task_fails(aws: Provisioned) -> None:
     sqs = aws.client("sqs")
-    task = composition.task_service().create("team-a", parse_create_request({"targetUrl": "https://x.test/"}))
+    task = container().task_service.create("team-a", parse_create_request({"targetUrl": "https://x.test/"}))
     lane = aws.env["QUEUE_NORMAL_URL"]
     sqs.send_message(QueueUrl=lane, MessageBody=json.dumps({"taskId": task.id}))
     policy = json.loads(sqs.get_queue_attributes(QueueUrl=lane, AttributeNames=["RedrivePolicy"])
@@ -36,9 +36,9 @@ def test_a_poison_message_is_dead_lettered_and_its_task_fails(aws: Provisioned) 
     answer = app.on_dead_letter(event, LambdaContext("on_dead_letter", 30))
     assert answer == {"batchItemFailures": []}
 
-    failed = composition.task_service().get("team-a", task.id)
+    failed = container().task_service.get("team-a", task.id)
     assert failed.status is TaskStatus.FAILED
     assert "dead-letter" in (failed.error or "")
     # A second delivery of the same dead letter changes nothing.
     app.on_dead_letter(event, LambdaContext("on_dead_letter", 30))
-    assert composition.task_service().get("team-a", task.id).completedAt == failed.completedAt
+    assert container().task_service.get("team-a", task.id).completedAt == failed.completedAt

@@ -13,9 +13,10 @@ from typing import Any
 import botocore.client
 import pytest
 
-from taskhook import container as composition
+from taskhook.container import container
 from taskhook.intake.listing import ListQuery
 from taskhook.model.errors import Conflict, NotFound
+from taskhook.model.lifecycle import IllegalTransition, Transition
 from taskhook.model.status import CANCELLABLE, TaskStatus
 from taskhook.model.task import Task
 from taskhook.ports import TaskRepository
@@ -54,12 +55,12 @@ def store(request: pytest.FixtureRequest) -> Iterator[Store]:
         yield Store("memory", InMemoryTaskRepository())
     else:
         aws: Provisioned = request.getfixturevalue("aws")
-        yield Store("dynamo", composition.task_service().repository, aws)
+        yield Store("dynamo", container().task_service.repository, aws)
 
 
 @pytest.fixture
 def dynamo(aws: Provisioned) -> Store:
-    return Store("dynamo", composition.task_service().repository, aws)
+    return Store("dynamo", container().task_service.repository, aws)
 
 
 def created_at(n: int) -> str:
@@ -156,9 +157,9 @@ def test_transition_from_an_allowed_status_writes_the_changes(store: Store) -> N
     task = make_task(5)
     store.repository.put_new(task)
 
-    moved = store.repository.transition(
-        task, {S.PENDING}, S.PROCESSING, {"startedAt": created_at(6), "updatedAt": created_at(6)}
-    )
+    moved = store.repository.apply(task, Transition(S.PROCESSING,
+                                                    {"startedAt": created_at(6), "updatedAt": created_at(6)},
+                                                    from_=frozenset({S.PENDING})))
 
     assert moved.status is S.PROCESSING
     assert moved.startedAt == created_at(6)
@@ -174,7 +175,8 @@ def test_transition_from_a_status_not_allowed_is_a_conflict_and_changes_nothing(
     store.repository.put_new(task)
 
     with pytest.raises(Conflict):
-        store.repository.transition(task, {S.PROCESSING, S.WAITING}, S.COMPLETED, {"completedAt": created_at(8)})
+        store.repository.apply(task, Transition(S.COMPLETED, {"completedAt": created_at(8)},
+                                                from_=frozenset({S.PROCESSING, S.WAITING})))
 
     assert store.repository.get(task.id) == task
 
@@ -182,20 +184,80 @@ def test_transition_from_a_status_not_allowed_is_a_conflict_and_changes_nothing(
 def test_transition_checks_the_stored_status_not_the_callers_copy(store: Store) -> None:
     task = make_task(9)
     store.repository.put_new(task)
-    store.repository.transition(task, {S.PENDING}, S.PROCESSING, {"startedAt": created_at(10)})
+    store.repository.apply(task, Transition(S.PROCESSING, {"startedAt": created_at(10)}, from_=frozenset({S.PENDING})))
     stale = task  # still says pending
 
     with pytest.raises(Conflict):
-        store.repository.transition(stale, CANCELLABLE, S.CANCELLED, {"completedAt": created_at(11)})
+        store.repository.apply(stale, Transition(S.CANCELLED, {"completedAt": created_at(11)},
+                                                 from_=frozenset(CANCELLABLE)))
 
     stored = store.repository.get(task.id)
     assert stored is not None and stored.status is S.PROCESSING and stored.completedAt is None
 
 
+def test_a_move_the_lifecycle_forbids_is_refused_before_writing(store: Store) -> None:
+    """processing -> cancelled is not in the table: refused by the fake and by DynamoDB alike,
+    whatever the row holds, and nothing is written."""
+    task = make_task(30, status=S.PROCESSING, startedAt=created_at(30))
+    store.repository.put_new(task)
+
+    with pytest.raises(IllegalTransition, match="illegal transition processing -> cancelled"):
+        store.repository.apply(task, Transition(S.CANCELLED, {"completedAt": created_at(31)},
+                                                from_=frozenset({S.PROCESSING})))
+
+    assert store.repository.get(task.id) == task
+
+
+def test_a_stored_status_from_which_the_target_is_illegal_is_a_conflict(store: Store) -> None:
+    """The condition is derived from the table: pending -> waiting is not a legal move, so a
+    transition to waiting (whose only source is processing) never applies to a pending row.
+    The fake used to accept it."""
+    task = make_task(32)
+    store.repository.put_new(task)
+
+    with pytest.raises(Conflict):
+        store.repository.apply(task, Transition(S.WAITING, {"updatedAt": created_at(33)}))
+
+    assert store.repository.get(task.id) == task
+
+
+@pytest.mark.parametrize("changes", [{"startedAtt": "2026-01-01T00:00:00.000Z"}, {"teamId": "team-b"},
+                                     {"status": "completed"}])
+def test_an_unknown_or_unchangeable_field_is_refused_before_writing(store: Store, changes: dict[str, Any]) -> None:
+    """A misspelled field, or one no transition may set: the fake used to drop it silently while
+    DynamoDB stored it; both refuse it now, and nothing is written."""
+    task = make_task(34)
+    store.repository.put_new(task)
+
+    with pytest.raises(IllegalTransition, match="cannot set or expect"):
+        store.repository.apply(task, Transition(S.PROCESSING, changes, from_=frozenset({S.PENDING})))  # type: ignore[arg-type]
+
+    assert store.repository.get(task.id) == task
+
+
+def test_every_transition_and_progress_write_increments_the_version(store: Store) -> None:
+    task = make_task(36)
+    store.repository.put_new(task)
+    assert (stored := store.repository.get(task.id)) is not None and stored.version == 1
+
+    claimed = store.repository.apply(task, Transition(S.PROCESSING, {"claimToken": "run-1"},
+                                                      from_=frozenset({S.PENDING})))
+    assert claimed.version == 2
+    store.repository.report_progress(task.id, "run-1", 40, "halfway", created_at(37))
+    stored = store.repository.get(task.id)
+    assert stored is not None and stored.version == 3 and stored.progress == 40
+
+    with pytest.raises(Conflict):  # written since version 2 was read
+        store.repository.apply(claimed, Transition(S.COMPLETED, {"claimToken": None}, version=2))
+    done = store.repository.apply(claimed, Transition(S.COMPLETED, {"claimToken": None}, version=3))
+    assert done.version == 4 and done.status is S.COMPLETED
+
+
 def test_transition_of_a_missing_task_is_not_found(store: Store) -> None:
     ghost = make_task(12)
     with pytest.raises(NotFound):
-        store.repository.transition(ghost, {S.PENDING}, S.CANCELLED, {"completedAt": created_at(13)})
+        store.repository.apply(ghost, Transition(S.CANCELLED, {"completedAt": created_at(13)},
+                                                 from_=frozenset({S.PENDING})))
     assert store.repository.get(ghost.id) is None  # the update did not create a row
 
 
@@ -203,8 +265,9 @@ def test_none_in_changes_removes_the_field(store: Store) -> None:
     task = make_task(14, status=S.PROCESSING, error="ECONNREFUSED", startedAt=created_at(14))
     store.repository.put_new(task)
 
-    moved = store.repository.transition(task, {S.PROCESSING}, S.PENDING, {"error": None, "startedAt": None,
-                                                                          "retryCount": 1})
+    moved = store.repository.apply(task, Transition(S.PENDING, {"error": None, "startedAt": None,
+                                                                          "retryCount": 1},
+                                                                          from_=frozenset({S.PROCESSING})))
 
     stored = store.repository.get(task.id)
     assert stored is not None
@@ -232,7 +295,8 @@ def listed(store: Store) -> tuple[Store, list[Task]]:
     for n in range(2):
         store.repository.put_new(make_task(101 + 2 * n, team=OTHER_TEAM))
     for i in (1, 4):
-        tasks[i] = store.repository.transition(tasks[i], CANCELLABLE, S.CANCELLED, {"completedAt": created_at(900)})
+        tasks[i] = store.repository.apply(tasks[i], Transition(S.CANCELLED, {"completedAt": created_at(900)},
+                                                               from_=frozenset(CANCELLABLE)))
     return store, tasks
 
 
@@ -333,7 +397,8 @@ def test_list_is_an_index_query_never_a_scan(
 ) -> None:
     for n in range(6):
         dynamo.repository.put_new(make_task(n))
-    dynamo.repository.transition(make_task(2), {S.PENDING}, S.CANCELLED, {"completedAt": created_at(50)})
+    dynamo.repository.apply(make_task(2), Transition(S.CANCELLED, {"completedAt": created_at(50)},
+                                                     from_=frozenset({S.PENDING})))
     dynamodb_calls.calls.clear()
 
     page, total = dynamo.repository.list_for_team(TEAM, ListQuery(status=status, limit=2, offset=offset))
@@ -358,7 +423,7 @@ def test_delayed_task_is_listed_as_delayed_until_promoted(store: Store) -> None:
     delayed, total = store.repository.list_for_team(TEAM, ListQuery(status=S.DELAYED))
     assert (ids(delayed), total) == ([task.id], 1)
 
-    store.repository.transition(task, {S.DELAYED}, S.PENDING, {"updatedAt": created_at(21)})
+    store.repository.apply(task, Transition(S.PENDING, {"updatedAt": created_at(21)}, from_=frozenset({S.DELAYED})))
 
     assert store.repository.list_for_team(TEAM, ListQuery(status=S.DELAYED)) == ([], 0)
     pending, total = store.repository.list_for_team(TEAM, ListQuery(status=S.PENDING))
@@ -399,7 +464,7 @@ def test_only_delayed_rows_carry_the_sparse_index_attributes(dynamo: Store) -> N
         assert item["teamStatus"] == {"S": f"{TEAM}#pending"}
     assert _delayed_index_ids(dynamo) == {delayed.id}
 
-    dynamo.repository.transition(delayed, {S.DELAYED}, S.PENDING, {"updatedAt": created_at(33)})
+    dynamo.repository.apply(delayed, Transition(S.PENDING, {"updatedAt": created_at(33)}, from_=frozenset({S.DELAYED})))
 
     item = dynamo.raw(delayed.id)
     assert item is not None
@@ -414,7 +479,8 @@ def test_cancelling_a_delayed_task_leaves_the_delayed_index(dynamo: Store) -> No
     dynamo.repository.put_new(task)
     assert _delayed_index_ids(dynamo) == {task.id}
 
-    dynamo.repository.transition(task, CANCELLABLE, S.CANCELLED, {"completedAt": created_at(41)})
+    dynamo.repository.apply(task, Transition(S.CANCELLED, {"completedAt": created_at(41)},
+                                             from_=frozenset(CANCELLABLE)))
 
     item = dynamo.raw(task.id)
     assert item is not None

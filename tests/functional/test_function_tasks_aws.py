@@ -12,8 +12,9 @@ import requests
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBStreamEvent
 
 from functions.events import task_from_image
-from taskhook import container as composition
+from taskhook.container import container, reset_container
 from taskhook.model.errors import Conflict, NotFound
+from taskhook.model.lifecycle import Transition
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 from taskhook.ports import TaskRepository
@@ -44,7 +45,7 @@ def repository(request: pytest.FixtureRequest) -> Iterator[TaskRepository]:
         yield InMemoryTaskRepository()
     else:
         request.getfixturevalue("aws")
-        yield composition.task_repository()
+        yield container().task_repository
 
 
 def test_function_fields_round_trip(repository: TaskRepository) -> None:
@@ -57,8 +58,9 @@ def test_function_fields_round_trip(repository: TaskRepository) -> None:
 def test_a_function_result_can_be_any_json(repository: TaskRepository, result: Any) -> None:
     task = function_task()
     repository.put_new(task)
-    done = repository.transition(task, {S.PROCESSING}, S.COMPLETED, {"result": result, "progress": 100,
-                                                                       "claimToken": None})
+    done = repository.apply(task, Transition(S.COMPLETED, {"result": result, "progress": 100,
+                                                                       "claimToken": None},
+                                                                       from_=frozenset({S.PROCESSING})))
     assert done.result == result
     stored = repository.get(task.id)
     assert stored is not None and stored.result == result and stored.progress == 100
@@ -79,7 +81,7 @@ def test_report_progress_holds_only_for_the_claim_and_only_upwards(repository: T
     assert stored is not None
     assert (stored.progress, stored.message, stored.updatedAt, stored.status) == (
         40, "reading", "2024-01-15T10:30:02.000Z", S.PROCESSING)
-    repository.transition(stored, {S.PROCESSING}, S.TIMEOUT, {"claimToken": None})
+    repository.apply(stored, Transition(S.TIMEOUT, {"claimToken": None}, from_=frozenset({S.PROCESSING})))
     with pytest.raises(Conflict):  # the sweep timed it out: the run may not write any more
         repository.report_progress(task.id, TOKEN, 50, None, "2024-01-15T10:30:04.000Z")
 
@@ -93,10 +95,11 @@ def test_a_task_without_stored_progress_accepts_the_first_report(repository: Tas
 
 
 def test_json_values_are_json_strings_in_the_table(aws: Provisioned) -> None:
-    repository = composition.task_repository()
+    repository = container().task_repository
     task = function_task()
     repository.put_new(task)
-    repository.transition(task, {S.PROCESSING}, S.COMPLETED, {"result": "<Task1 Result>", "claimToken": None})
+    repository.apply(task, Transition(S.COMPLETED, {"result": "<Task1 Result>", "claimToken": None},
+                                      from_=frozenset({S.PROCESSING})))
     item = aws.client("dynamodb").get_item(TableName=aws.env["TASKS_TABLE"], Key={"id": {"S": task.id}})["Item"]
     assert item["result"] == {"S": '"<Task1 Result>"'}
     assert json.loads(item["args"]["S"]) == task.args
@@ -104,15 +107,16 @@ def test_json_values_are_json_strings_in_the_table(aws: Provisioned) -> None:
 
 
 def test_the_stream_image_gives_back_the_same_task(aws: Provisioned) -> None:
-    """What the notifier reads (Powertools' deserialized image) is the task the repository returns.
+    """What the stream dispatcher reads (Powertools' deserialized image) is the task the repository returns.
     A stream record's NewImage is the item in DynamoDB JSON: built here from the stored item
     (moto's in-process mock does not serve the streams API; the e2e suite reads the real stream)."""
-    repository = composition.task_repository()
+    repository = container().task_repository
     task = function_task()
     repository.put_new(task)
     output = {"key": "outputs/team-a/fn-1/out.txt", "contentType": "text/plain", "size": 2, "filename": "out.txt"}
-    repository.transition(task, {S.PROCESSING}, S.COMPLETED,
-                          {"result": {"size": 2}, "output": output, "progress": 100, "claimToken": None})
+    repository.apply(task, Transition(S.COMPLETED,
+                                      {"result": {"size": 2}, "output": output, "progress": 100, "claimToken": None},
+                                      from_=frozenset({S.PROCESSING})))
     item = aws.client("dynamodb").get_item(TableName=aws.env["TASKS_TABLE"], Key={"id": {"S": task.id}})["Item"]
     event = DynamoDBStreamEvent({"Records": [{
         "eventID": "1", "eventName": "MODIFY", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
@@ -129,15 +133,15 @@ def test_the_stream_image_gives_back_the_same_task(aws: Provisioned) -> None:
 def test_an_output_downloads_through_its_presigned_url(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TASKHOOK_TASK_MODULES", TEST_TASKS)
     monkeypatch.setenv("TASKHOOK_DOWNLOAD_URL_TTL", "120")
-    composition.reset()
+    reset_container()
     text = "héllo, output ✓\n" * 100
-    task = composition.function_task_service().start("team-a", "testing", "writes_output",
+    task = container().function_task_service.start("team-a", "testing", "writes_output",
                                                      {"text": text, "filename": "greeting.txt"})
-    outcome = composition.executor().run(task.id, lambda: 300.0, lambda seconds: None)
+    outcome = container().executor.run(task.id, lambda: 300.0, lambda seconds: None)
     assert outcome.note == "completed"
-    done = composition.task_service().get("team-a", task.id)
+    done = container().task_service.get("team-a", task.id)
     assert done.result == {"size": len(text.encode())}
-    url = composition.download_links().url_for(done)
+    url = container().download_links.url_for(done)
     assert url is not None and "X-Amz-Expires=120" in url and "X-Amz-Signature=" in url
     response = requests.get(url, timeout=10)
     assert response.status_code == 200
@@ -148,17 +152,17 @@ def test_an_output_downloads_through_its_presigned_url(aws: Provisioned, monkeyp
 
 def test_the_configured_modules_are_the_registry(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TASKHOOK_TASK_MODULES", TEST_TASKS)
-    composition.reset()
-    names = composition.task_registry().names()
+    reset_container()
+    names = container().task_registry.names()
     assert {"example_task.task1", "example_task2.task2_with_args", "builtin.fetch_url", "testing.boom"} <= set(names)
 
 
 def test_client_tokens_live_in_the_api_keys_table(aws: Provisioned) -> None:
-    tokens = composition.client_token_service()
+    tokens = container().client_token_service
     secret, token = tokens.create("team-a", "mobile-app")
     assert tokens.authenticate("team-a", secret) == token
     assert [t.key_id for t in tokens.list("team-a")] == [token.key_id]
-    keys = composition.api_key_service()
+    keys = container().api_key_service
     _, key = keys.create("team-a", name="ci")
     assert [t.key_id for t in tokens.list("team-a")] == [token.key_id]  # the API key is not listed
     item = aws.client("dynamodb").scan(TableName=aws.env["API_KEYS_TABLE"])["Items"]

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from taskhook import container as composition
 from taskhook.adapters.dynamo.idempotency import IDEMPOTENCY_TTL_SECONDS, InMemoryIdempotency
+from taskhook.container import container
 from taskhook.intake.listing import ListQuery
 from taskhook.intake.validation import parse_create_request
 from taskhook.model.errors import Conflict
@@ -31,7 +31,7 @@ def idempotency(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     if request.param == "memory":
         return InMemoryIdempotency()
     request.getfixturevalue("aws")
-    return composition.idempotency()
+    return container().idempotency
 
 
 def test_same_key_and_fingerprint_returns_the_first_value_replayed(idempotency) -> None:  # type: ignore[no-untyped-def]
@@ -76,7 +76,7 @@ def test_a_failed_action_is_not_remembered(idempotency) -> None:  # type: ignore
 
 
 def test_powertools_record_lives_in_the_idempotency_table_with_a_24h_expiry(aws: Provisioned) -> None:
-    composition.idempotency().run_once("team-a", "key-1", {"x": 1}, Counter())
+    container().idempotency.run_once("team-a", "key-1", {"x": 1}, Counter())
 
     items = aws.client("dynamodb").scan(TableName=aws.env["IDEMPOTENCY_TABLE"])["Items"]
 
@@ -89,12 +89,12 @@ def test_powertools_record_lives_in_the_idempotency_table_with_a_24h_expiry(aws:
 
 
 def test_create_idempotent_stores_one_task(aws: Provisioned) -> None:
-    service = composition.task_service()
+    service = container().task_service
     request = parse_create_request({"targetUrl": URL, "priority": 8})
 
-    first, created = service.create_idempotent("team-a", "key-1", request, composition.idempotency())
+    first, created = service.create_idempotent("team-a", "key-1", request, container().idempotency)
     again, created_again = service.create_idempotent(
-        "team-a", "key-1", parse_create_request({"targetUrl": URL, "priority": 8}), composition.idempotency()
+        "team-a", "key-1", parse_create_request({"targetUrl": URL, "priority": 8}), container().idempotency
     )
 
     assert created is True and created_again is False
@@ -102,6 +102,6 @@ def test_create_idempotent_stores_one_task(aws: Provisioned) -> None:
     assert service.list("team-a", ListQuery()) == ([first], 1)
     with pytest.raises(Conflict):
         service.create_idempotent(
-            "team-a", "key-1", parse_create_request({"targetUrl": URL, "priority": 9}), composition.idempotency()
+            "team-a", "key-1", parse_create_request({"targetUrl": URL, "priority": 9}), container().idempotency
         )
     assert service.list("team-a", ListQuery())[1] == 1

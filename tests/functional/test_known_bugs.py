@@ -4,12 +4,12 @@ strict xfails for the open ones (a fix turns the xfail into a failing XPASS: the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from taskhook import container as composition
+from taskhook.container import container
 from taskhook.intake.tasks import TaskService
 from taskhook.intake.validation import parse_create_request
+from taskhook.model.lifecycle import Transition
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 
@@ -32,22 +32,22 @@ class ExecutorRacesTheCancel:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def transition(
-        self, task: Task, allowed_from: Iterable[TaskStatus], new_status: TaskStatus, changes: dict[str, Any],
-        **kwargs: Any,
-    ) -> Task:
-        if new_status is S.CANCELLED and not self.raced:
+    def apply(self, task: Task, transition: Transition) -> Task:
+        if transition.target is S.CANCELLED and not self.raced:
             self.raced = True
-            claimed = self.inner.transition(task, {S.PENDING}, S.PROCESSING, {"startedAt": task.createdAt})
+            claimed = self.inner.apply(
+                task, Transition(S.PROCESSING, {"startedAt": task.createdAt}, from_=frozenset({S.PENDING})))
             try:
-                return self.inner.transition(task, allowed_from, new_status, changes, **kwargs)
+                return self.inner.apply(task, transition)
             finally:
-                self.inner.transition(claimed, {S.PROCESSING}, S.PENDING, {"retryCount": 1, "error": "HTTP 503"})
-        return self.inner.transition(task, allowed_from, new_status, changes, **kwargs)
+                self.inner.apply(
+                    claimed, Transition(S.PENDING, {"retryCount": 1, "error": "HTTP 503"},
+                                        from_=frozenset({S.PROCESSING})))
+        return self.inner.apply(task, transition)
 
 
 def test_cancel_succeeds_when_a_worker_briefly_held_the_task(aws: Provisioned) -> None:
-    repository = ExecutorRacesTheCancel(composition.task_service().repository)
+    repository = ExecutorRacesTheCancel(container().task_service.repository)
     service = TaskService(repository)
     task = service.create("team-a", parse_create_request({"targetUrl": URL}))
 
@@ -70,9 +70,9 @@ def test_a_large_request_body_and_a_large_answer_still_complete(aws: Provisioned
         calls.append(task.id)
         return Attempt(200, {"content-type": "text/plain"}, b"r" * 250_000, 5)
 
-    service = composition.task_service()
+    service = container().task_service
     task = service.create("team-a", parse_create_request({"targetUrl": URL, "body": "q" * 250_000}))
-    executor = Executor(service.repository, call, bodies=composition.object_store())
+    executor = Executor(service.repository, call, bodies=container().object_store)
 
     outcome = executor.run(task.id, lambda: 100.0, lambda seconds: None)  # raises UpdateError today
 

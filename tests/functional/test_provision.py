@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from taskhook import config
 
 from infra.provision import PROVISIONED_TYPES, Provisioner
 from infra.template import Resolver, load_template
+from taskhook import config
 
 from .conftest import REGION, Provisioned
 

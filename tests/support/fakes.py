@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from taskhook.intake.listing import ListQuery
 from taskhook.model.errors import Conflict, NotFound
+from taskhook.model.lifecycle import Transition
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task, deadline_of
+from taskhook.notify.live import Subscription
+from taskhook.notify.secrets import SigningSecret
 from taskhook.ports import ApiKey
 
 
@@ -31,25 +34,22 @@ class InMemoryTaskRepository:
         row = self._rows.get(task_id)
         return row.model_copy(deep=True) if row else None
 
-    def transition(
-        self,
-        task: Task,
-        allowed_from: Iterable[TaskStatus],
-        new_status: TaskStatus,
-        changes: dict[str, Any],
-        expect: dict[str, Any] | None = None,
-    ) -> Task:
+    def apply(self, task: Task, transition: Transition) -> Task:
+        transition.check()
         with self._lock:
             row = self._rows.get(task.id)
             if row is None:
                 raise NotFound()
-            if row.status not in set(allowed_from):
+            if row.status not in transition.sources:
                 raise Conflict(f"Task is {row.status.value}")
-            if any(getattr(row, name) != value for name, value in (expect or {}).items()):
+            if any(getattr(row, name) != value for name, value in transition.expect.items()):
+                raise Conflict("Task changed meanwhile")
+            if transition.version is not None and row.version != transition.version:
                 raise Conflict("Task changed meanwhile")
             data = row.model_dump()
-            data.update(changes)
-            data["status"] = new_status
+            data.update(transition.changes)
+            data["status"] = transition.target
+            data["version"] = row.version + 1
             stored = Task.model_validate(data)
             self._rows[task.id] = stored
             self.writes += 1
@@ -84,7 +84,7 @@ class InMemoryTaskRepository:
             if row.status is not TaskStatus.PROCESSING or row.claimToken != claim_token \
                     or (row.progress is not None and row.progress > progress):
                 raise Conflict(f"Task is {row.status.value}")
-            changes: dict[str, Any] = {"progress": progress, "updatedAt": updated_at}
+            changes: dict[str, Any] = {"progress": progress, "updatedAt": updated_at, "version": row.version + 1}
             if message is not None:
                 changes["message"] = message
             self._rows[task_id] = row.model_copy(update=changes)
@@ -107,7 +107,12 @@ class InMemoryObjectStore:
         return len(data)
 
     def presigned_url(self, key: str, expires_in: int, filename: str | None = None) -> str:
-        return f"memory://{key}?expires={expires_in}"
+        """Names the key (quoted, as S3 does), the expiry and, like S3's response-content-disposition,
+        the download name; the key need not exist yet (S3 signs without looking)."""
+        params: dict[str, Any] = {"expires": expires_in}
+        if filename:
+            params["filename"] = filename
+        return f"memory://{quote(key)}?{urlencode(params)}"
 
 
 class InMemoryApiKeyRepository:
@@ -130,3 +135,41 @@ class InMemoryApiKeyRepository:
 
     def list_for_team(self, team_id: str) -> list[ApiKey]:
         return [k for k in self._by_hash.values() if k.team_id == team_id]
+
+
+class InMemoryConnectionStore:
+    """The WebSocket connections table: one subscription per (connection, topic), so adding the
+    same pair again replaces it (team included)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], Subscription] = {}
+
+    def add(self, subscription: Subscription) -> None:
+        self._rows[(subscription.connection_id, subscription.topic)] = subscription
+
+    def remove(self, connection_id: str) -> None:
+        """Drop every topic of the connection; an unknown connection is no error."""
+        for key in [key for key in self._rows if key[0] == connection_id]:
+            del self._rows[key]
+
+    def team_of(self, connection_id: str) -> str | None:
+        """The team of the connection's first subscription in topic order (the table's sort key);
+        None for a connection with no subscription."""
+        topics = sorted(topic for connection, topic in self._rows if connection == connection_id)
+        return self._rows[(connection_id, topics[0])].team_id if topics else None
+
+    def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
+        return [row for _, row in sorted(self._rows.items()) if row.team_id == team_id]
+
+
+class InMemorySecretStore:
+    """The Teams table's webhook signing secrets: each save replaces the team's list."""
+
+    def __init__(self) -> None:
+        self._by_team: dict[str, list[SigningSecret]] = {}
+
+    def load(self, team_id: str) -> list[SigningSecret]:
+        return list(self._by_team.get(team_id, []))
+
+    def save(self, team_id: str, secrets: list[SigningSecret]) -> None:
+        self._by_team[team_id] = list(secrets)

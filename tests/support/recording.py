@@ -3,9 +3,7 @@ tests check with it that each write the engine makes is a legal transition."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
+from taskhook.model.lifecycle import Transition
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task
 from tests.support.fakes import InMemoryTaskRepository
@@ -16,12 +14,11 @@ class RecordingRepository(InMemoryTaskRepository):
         super().__init__()
         self.moves: list[tuple[TaskStatus, TaskStatus]] = []
 
-    def transition(self, task: Task, allowed_from: Iterable[TaskStatus], new_status: TaskStatus,
-                   changes: dict[str, Any], expect: dict[str, Any] | None = None) -> Task:
+    def apply(self, task: Task, transition: Transition) -> Task:
         before = self._rows.get(task.id)
-        stored = super().transition(task, allowed_from, new_status, changes, expect)
+        stored = super().apply(task, transition)
         assert before is not None
-        self.moves.append((before.status, new_status))
+        self.moves.append((before.status, transition.target))
         return stored
 
     def terminal_writes(self) -> list[TaskStatus]:

@@ -1,4 +1,4 @@
-"""The notifier's batch: dispatches, notifications and live pushes in a few calls, failures by sequence."""
+"""The stream dispatcher's batch: dispatches, notifications and live pushes in a few calls, failures by sequence."""
 
 from __future__ import annotations
 

@@ -13,11 +13,12 @@ import pytest
 from taskhook.dispatch.sweep import Dispatch, Scheduler
 from taskhook.model.attempt import Attempt
 from taskhook.model.clock import iso
-from taskhook.model.lifecycle import can_transition
+from taskhook.model.lifecycle import Transition, can_transition
+from taskhook.model.outcome import Outcome
 from taskhook.model.retry import RetryPolicy
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task
-from taskhook.run.executor import INLINE_BODY_LIMIT, Executor, Outcome
+from taskhook.run.executor import INLINE_BODY_LIMIT, Executor
 from tests.support.fakes import InMemoryTaskRepository
 from tests.support.recording import RecordingRepository
 
@@ -437,7 +438,7 @@ def test_delayed_task_cancelled_during_the_early_wait_is_not_called() -> None:
 
     def cancel() -> None:
         current = h.stored()
-        h.repo.transition(current, {S.DELAYED}, S.CANCELLED, {"completedAt": iso(h.time.now)})
+        h.repo.apply(current, Transition(S.CANCELLED, {"completedAt": iso(h.time.now)}, from_=frozenset({S.DELAYED})))
 
     h.time.on_sleep = cancel
     outcome = h.run()
@@ -552,18 +553,17 @@ def test_a_redelivery_before_the_claim_is_stale_comes_back_when_it_is() -> None:
 
 def _other_run_claims(h: Harness) -> None:
     current = h.stored()
-    h.repo.transition(current, {S.PROCESSING}, S.PROCESSING,
-                      {"claimToken": "other-run", "claimedAt": iso(h.time.now)},
-                      expect={"claimToken": current.claimToken})
+    h.repo.apply(current, Transition(S.PROCESSING, {"claimToken": "other-run", "claimedAt": iso(h.time.now)},
+                                     from_=frozenset({S.PROCESSING}), expect={"claimToken": current.claimToken}))
 
 
 def _other_run_completes(h: Harness) -> None:
     _other_run_claims(h)
     current = h.stored()
-    h.repo.transition(current, {S.PROCESSING}, S.COMPLETED,
-                      {"result": {"statusCode": 201, "headers": {}, "body": "other run", "duration": 1},
-                       "completedAt": iso(h.time.now), "claimToken": None, "error": None},
-                      expect={"claimToken": "other-run"})
+    h.repo.apply(current, Transition(
+        S.COMPLETED, {"result": {"statusCode": 201, "headers": {}, "body": "other run", "duration": 1},
+                      "completedAt": iso(h.time.now), "claimToken": None, "error": None},
+        from_=frozenset({S.PROCESSING}), expect={"claimToken": "other-run"}))
 
 
 OUR_ATTEMPTS = [answer(200, b"ours"), failure("HTTP 503"), BLOCKED]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,9 +14,11 @@ import pytest
 from pydantic import BaseModel
 
 from taskhook.model.clock import iso
+from taskhook.model.lifecycle import Transition
+from taskhook.model.outcome import Outcome
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
-from taskhook.run.executor import Executor, Outcome
+from taskhook.run.executor import Executor
 from taskhook.run.functions.context import TaskCancelled, TaskContext, TaskFailed
 from taskhook.run.functions.registry import Registry
 from taskhook.run.functions.runner import INLINE_RESULT_LIMIT, FunctionRunner, describe
@@ -35,11 +36,10 @@ class Recording(InMemoryTaskRepository):
         self.moves: list[tuple[TaskStatus, TaskStatus]] = []
         self.progress_writes: list[int] = []
 
-    def transition(self, task: Task, allowed_from: Iterable[TaskStatus], new_status: TaskStatus,
-                   changes: dict[str, Any], expect: dict[str, Any] | None = None) -> Task:
+    def apply(self, task: Task, transition: Transition) -> Task:
         before = self._rows[task.id].status
-        stored = super().transition(task, allowed_from, new_status, changes, expect)
-        self.moves.append((before, new_status))
+        stored = super().apply(task, transition)
+        self.moves.append((before, transition.target))
         return stored
 
     def report_progress(self, task_id: str, claim_token: str, progress: int, message: str | None,
@@ -300,7 +300,8 @@ def test_losing_the_claim_mid_run_records_nothing(h: Harness) -> None:
         while h.stored(task_id).status is not S.PROCESSING and time.monotonic() < deadline:
             time.sleep(0.005)
         task = h.stored(task_id)
-        h.repo.transition(task, {S.PROCESSING}, S.TIMEOUT, {"claimToken": None, "error": "maxWaitTime"})
+        h.repo.apply(task, Transition(S.TIMEOUT, {"claimToken": None, "error": "maxWaitTime"},
+                                      from_=frozenset({S.PROCESSING})))
         swept.set()
 
     sweeper = threading.Thread(target=sweep)

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from taskhook.adapters.http import BlockedTarget, GuardedAdapter, OutboundPolicy, guarded_session
-from taskhook.model.attempt import call_target
+from taskhook.adapters.http import GuardedAdapter, OutboundPolicy, call_target, guarded_session
+from taskhook.model.errors import BlockedTarget
 
 PUBLIC_V4 = "93.184.216.34"
 PUBLIC_V6 = "2606:2800:220:1:248:1893:25c8:1946"

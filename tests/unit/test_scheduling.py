@@ -20,7 +20,7 @@ from taskhook.dispatch.sweep import (
     fail_dead_letter,
 )
 from taskhook.model.clock import iso
-from taskhook.model.lifecycle import can_transition
+from taskhook.model.lifecycle import Transition, can_transition
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task
 from tests.support.fakes import InMemoryTaskRepository
@@ -236,7 +236,7 @@ def test_a_task_cancelled_after_the_read_is_not_sent() -> None:
     repo.delayed_due_before(at(SWEEP_WINDOW))
     current = repo.get(TASK_ID)
     assert current is not None
-    repo.transition(current, {S.DELAYED}, S.CANCELLED, {"completedAt": at(0)})
+    repo.apply(current, Transition(S.CANCELLED, {"completedAt": at(0)}, from_=frozenset({S.DELAYED})))
     assert Scheduler(repo, queue, clock=lambda: NOW).sweep().dispatched == []
     assert queue.sent == []
 
@@ -313,8 +313,8 @@ def test_a_task_finished_after_the_read_is_not_timed_out() -> None:
     repo.started_past_deadline(at(0))
     current = repo.get(TASK_ID)
     assert current is not None
-    repo.transition(current, {S.PROCESSING}, S.COMPLETED, {"claimToken": None, "completedAt": at(0)},
-                    expect={"claimToken": "run-1"})
+    repo.apply(current, Transition(S.COMPLETED, {"claimToken": None, "completedAt": at(0)},
+                                   from_=frozenset({S.PROCESSING}), expect={"claimToken": "run-1"}))
 
     assert Scheduler(repo, queue, clock=lambda: NOW).sweep().timed_out == []
     task = repo.get(TASK_ID)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from taskhook.model.errors import Busy
+from taskhook.model.lifecycle import Transition
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 from taskhook.run.functions.context import TaskCancelled, TaskContext
@@ -119,7 +120,8 @@ def test_other_statuses_are_refused_with_a_hint(status: Any) -> None:
 def test_losing_the_claim_stops_the_run(repo: InMemoryTaskRepository) -> None:
     ctx = TaskContext(running_task(), TOKEN, repo)
     task = stored(repo)
-    repo.transition(task, {TaskStatus.PROCESSING}, TaskStatus.TIMEOUT, {"claimToken": None})  # the sweep
+    repo.apply(task, Transition(TaskStatus.TIMEOUT, {"claimToken": None},
+                                from_=frozenset({TaskStatus.PROCESSING})))  # the sweep
     ctx.update_sync(progress=50)
     assert ctx.flush() is False
     assert ctx.stopped and "no longer this run's" in ctx.stopped

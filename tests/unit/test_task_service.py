@@ -13,6 +13,7 @@ from taskhook.intake.listing import parse_list_query
 from taskhook.intake.tasks import TaskService
 from taskhook.intake.validation import CreateTaskRequest, parse_create_request
 from taskhook.model.errors import AccessDenied, Conflict, NotFound
+from taskhook.model.lifecycle import Transition
 from taskhook.model.status import CANCELLABLE, TERMINAL, TaskStatus
 from taskhook.model.task import Task
 from tests.support.fakes import InMemoryTaskRepository
@@ -100,7 +101,7 @@ def force_status(repo: InMemoryTaskRepository, task_id: str, status: TaskStatus,
     """Move a stored task like a worker would (one conditional write from its current status)."""
     current = repo.get(task_id)
     assert current is not None
-    repo.transition(current, {current.status}, status, changes)
+    repo.apply(current, Transition(status, changes, from_=frozenset({current.status})))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Outbound calls to customer URLs: the SSRF guard (DESIGN.md §3 Security).
+"""Outbound calls to customer URLs: the SSRF guard (DESIGN.md §3 Security) and the call itself.
 
 A URL is refused when its scheme is not http(s) or when its host resolves to an address that is
 not globally routable (loopback, private, link-local such as 169.254.169.254, shared, reserved,
@@ -9,12 +9,15 @@ CIDR ranges) names it. The check runs at create time and again on the socket act
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,13 +26,13 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from taskhook.model.attempt import Attempt
+from taskhook.model.clock import utcnow
+from taskhook.model.errors import BlockedTarget
+
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], list[str]]
-
-
-class BlockedTarget(Exception):
-    """The URL may not be called: a validation error at create time, a final failure later."""
 
 
 def _system_resolve(host: str) -> list[str]:
@@ -197,3 +200,104 @@ def guarded_session(policy: OutboundPolicy, pool_size: int = 32) -> requests.Ses
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+# ---- one call ---------------------------------------------------------------------------
+
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024  # read no more of a response than this
+USER_AGENT = "Taskhook/1.0"
+_ERRNO_NAMES = {
+    errno.ECONNREFUSED: "ECONNREFUSED",
+    errno.ECONNRESET: "ECONNRESET",
+    errno.EHOSTUNREACH: "EHOSTUNREACH",
+    errno.ENETUNREACH: "ENETUNREACH",
+    errno.EPIPE: "EPIPE",
+}
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def _network_error(exc: BaseException) -> str:
+    """A short readable reason, in the spirit of seed 002's `fetch failed: ECONNREFUSED`."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _ERRNO_NAMES:
+            return f"fetch failed: {_ERRNO_NAMES[current.errno]}"
+        text = str(current)
+        if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+            return "fetch failed: ENOTFOUND"
+        if "RemoteDisconnected" in type(current).__name__ or "Remote end closed" in text:
+            return "fetch failed: socket hang up"
+        if "Connection refused" in text:
+            return "fetch failed: ECONNREFUSED"
+        if "Connection reset" in text or "ConnectionResetError" in text:
+            return "fetch failed: ECONNRESET"
+        current = current.__cause__ or current.__context__ or (current.args[0] if current.args and
+                                                                 isinstance(current.args[0], BaseException) else None)
+    return f"fetch failed: {type(exc).__name__}"
+
+
+def call_target(
+    session: requests.Session,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: str | None,
+    timeout: float,
+) -> Attempt:
+    """Make the request; never raises. `timeout` bounds the whole attempt, body included."""
+    started = time.monotonic()
+    data = None if method == "GET" else (body.encode("utf-8") if body is not None else None)
+    send_headers = {"User-Agent": USER_AGENT, **headers}
+
+    def elapsed_ms() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    with attempt_deadline(timeout) as expired:
+        try:
+            response = session.request(
+                method, url, headers=send_headers, data=data, timeout=(min(timeout, 10), timeout),
+                allow_redirects=False, stream=True,
+            )
+            chunks: list[bytes] = []
+            size = 0
+            with response:
+                for chunk in response.iter_content(64 * 1024):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if time.monotonic() - started > timeout:
+                        return Attempt(None, duration_ms=elapsed_ms(), error=f"timeout after {timeout:g}s")
+                    if size >= MAX_RESPONSE_BYTES:
+                        break
+            payload = b"".join(chunks)[:MAX_RESPONSE_BYTES]
+            code = response.status_code
+            return Attempt(
+                status_code=code,
+                headers={k.lower(): v for k, v in response.headers.items()},
+                body=payload,
+                duration_ms=elapsed_ms(),
+                error=None if code < 500 and code != 429 else f"HTTP {code}",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        except BlockedTarget as exc:
+            return Attempt(None, duration_ms=elapsed_ms(), error=str(exc), blocked=True)
+        except (requests.Timeout, TimeoutError):
+            return Attempt(None, duration_ms=elapsed_ms(), error=f"timeout after {timeout:g}s")
+        except requests.RequestException as exc:
+            if expired.is_set():
+                return Attempt(None, duration_ms=elapsed_ms(), error=f"timeout after {timeout:g}s")
+            if isinstance(exc.__context__, BlockedTarget):
+                return Attempt(None, duration_ms=elapsed_ms(), error=str(exc.__context__), blocked=True)
+            return Attempt(None, duration_ms=elapsed_ms(), error=_network_error(exc))

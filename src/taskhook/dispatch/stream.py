@@ -1,4 +1,4 @@
-"""What the notifier does with one batch of the Tasks table's stream, in a few calls per batch.
+"""What the stream dispatcher does with one batch of the Tasks table's stream, in a few calls per batch.
 
 For the batch's changes, in stream order, it
 - dispatches the newly inserted tasks to their SQS lanes (`SendMessageBatch`, ten to a call);

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from taskhook.dispatch.lanes import Lane, lane_for
+from taskhook.model import lifecycle
 from taskhook.model.clock import iso, parse_iso, utcnow
 from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.status import TERMINAL, TaskStatus
@@ -100,10 +101,7 @@ class Scheduler:
         elif _sent_at_insert(task) and not overdue:
             return
         try:  # mark first: two sweeps never both send, and a crash after the mark is repaired
-            self.repository.transition(
-                task, {TaskStatus.DELAYED}, TaskStatus.DELAYED, {"dispatchedAt": iso(now)},
-                expect={"dispatchedAt": task.dispatchedAt},
-            )
+            self.repository.apply(task, lifecycle.mark_dispatched(task, now))
         except (Conflict, NotFound):
             return
         self.queue.send(Dispatch(task.id, lane_for(task.priority), _delay_until_due(task, now)))
@@ -112,14 +110,8 @@ class Scheduler:
     def _time_out(self, task: Task, report: SweepReport) -> None:
         if task.status in TERMINAL or task.status is TaskStatus.DELAYED:
             return
-        now = iso(self.clock())
         try:
-            self.repository.transition(
-                task, {task.status}, TaskStatus.TIMEOUT,
-                {"error": f"maxWaitTime of {task.maxWaitTime:g}s exceeded", "completedAt": now,
-                 "updatedAt": now, "claimToken": None},
-                expect={"claimToken": task.claimToken},
-            )
+            self.repository.apply(task, lifecycle.time_out(task, self.clock(), task.claimToken))
         except (Conflict, NotFound):
             return
         report.timed_out.append(task.id)
@@ -130,13 +122,8 @@ def fail_dead_letter(repository: TaskRepository, task_id: str, clock: Callable[[
     task = repository.get(task_id)
     if task is None or task.status in TERMINAL:
         return False
-    now = iso(clock())
     try:
-        repository.transition(
-            task, {task.status}, TaskStatus.FAILED,
-            {"error": "delivery abandoned: its message reached the dead-letter queue (maxReceiveCount)",
-             "completedAt": now, "updatedAt": now, "claimToken": None},
-        )
+        repository.apply(task, lifecycle.dead_letter(task, clock()))
     except (Conflict, NotFound):
         return False
     return True

@@ -11,14 +11,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from taskhook.adapters.http import BlockedTarget, OutboundPolicy
 from taskhook.intake.tasks import team_task
 from taskhook.intake.validation import is_http_url
 from taskhook.model.clock import iso, utcnow
-from taskhook.model.errors import NotFound, ValidationFailed
+from taskhook.model.errors import BlockedTarget, NotFound, ValidationFailed
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import FUNCTION_KIND, Task
-from taskhook.ports import TaskRepository
+from taskhook.ports import DestinationPolicy, TaskRepository
 from taskhook.run.functions.registry import Registry, TaskDefinition
 
 
@@ -73,7 +72,7 @@ class FunctionTaskService:
     registry: Registry
     clock: Callable[[], datetime] = utcnow
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
-    outbound: OutboundPolicy | None = None
+    outbound: DestinationPolicy | None = None
 
     def start(self, team_id: str, namespace: str, name: str, arguments: dict[str, Any],
               callback_url: str | None = None, client_id: str | None = None) -> Task:

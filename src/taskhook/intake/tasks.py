@@ -8,14 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from taskhook.adapters.http import BlockedTarget, OutboundPolicy
 from taskhook.intake.listing import ListQuery
 from taskhook.intake.validation import CreateTaskRequest
+from taskhook.model import lifecycle
 from taskhook.model.clock import iso, parse_iso, utcnow
-from taskhook.model.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from taskhook.model.errors import AccessDenied, BlockedTarget, Conflict, NotFound, ValidationFailed
 from taskhook.model.status import CANCELLABLE, TERMINAL, TaskStatus
 from taskhook.model.task import Task
-from taskhook.ports import Idempotency, TaskRepository
+from taskhook.ports import DestinationPolicy, Idempotency, TaskRepository
 
 MAX_WAIT_SECONDS = 25
 CANCEL_ATTEMPTS = 5
@@ -38,7 +38,7 @@ class TaskService:
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
-    outbound: OutboundPolicy | None = None
+    outbound: DestinationPolicy | None = None
 
     def _check_targets(self, request: CreateTaskRequest) -> None:
         if self.outbound is None:
@@ -111,11 +111,8 @@ class TaskService:
         for _ in range(CANCEL_ATTEMPTS):
             if task.status not in CANCELLABLE:
                 break
-            now = iso(self.clock())
             try:
-                return self.repository.transition(
-                    task, CANCELLABLE, TaskStatus.CANCELLED, {"completedAt": now, "updatedAt": now}
-                )
+                return self.repository.apply(task, lifecycle.cancel(self.clock()))
             except Conflict:
                 # The task moved between our read and our write (a worker claimed it, or put it
                 # back to pending for a retry): decide again on what it is now.

@@ -12,6 +12,11 @@ class TaskhookError(Exception):
         self.message = message or self.public_message
 
 
+class BlockedTarget(Exception):
+    """A URL that may not be called (the outbound guard): a validation error at create time, a
+    final failure later."""
+
+
 class ValidationFailed(TaskhookError):
     status_code = 400
 

@@ -76,6 +76,9 @@ class Task(BaseModel):
     claimedAt: str | None = None
     dispatchedAt: str | None = None
     retryAt: str | None = None  # when a task waiting out its backoff may run again
+    # 1 when stored, +1 with every transition and progress write (not with the delivery log's
+    # bookkeeping): a stream consumer compares versions to tell a change from a repeated record.
+    version: int = 1
 
     def public(self) -> dict[str, Any]:
         """The task as clients see it: no empty fields, numbers as JSON numbers."""

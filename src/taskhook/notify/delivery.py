@@ -14,10 +14,10 @@ from typing import Protocol
 
 from taskhook.model.attempt import Attempt
 from taskhook.model.clock import utcnow
+from taskhook.model.outcome import Outcome
 from taskhook.model.retry import RetryPolicy
 from taskhook.notify.rules import CALLBACK, Notification, with_query
 from taskhook.notify.signing import signature_headers
-from taskhook.run.executor import Outcome
 
 MAX_ATTEMPTS = 6
 TIMEOUT_SECONDS = 10.0

@@ -13,11 +13,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
+from taskhook.model import lifecycle
 from taskhook.model.attempt import Attempt, result_document
-from taskhook.model.clock import iso, parse_iso, utcnow
+from taskhook.model.clock import parse_iso, utcnow
 from taskhook.model.errors import Conflict, NotFound
+from taskhook.model.lifecycle import TaskChanges, Transition
+from taskhook.model.outcome import Outcome
 from taskhook.model.retry import RetryPolicy
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import FUNCTION_KIND, Task
@@ -29,24 +32,6 @@ EARLY_WAIT_LIMIT = 1.5
 # Bodies above this go to S3: with a request body of up to 256 KB, the row stays under
 # DynamoDB's 400 KB item limit.
 INLINE_BODY_LIMIT = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What to do with the message: delete it, or leave it for SQS to deliver again after
-    `redeliver_after` seconds (the visibility timeout)."""
-
-    delete: bool
-    redeliver_after: float = 0.0
-    note: str = ""
-
-    @staticmethod
-    def done(note: str = "") -> Outcome:
-        return Outcome(True, note=note)
-
-    @staticmethod
-    def again(seconds: float, note: str = "") -> Outcome:
-        return Outcome(False, max(0.0, seconds), note)
 
 
 class BodyStore(Protocol):
@@ -101,12 +86,7 @@ class Executor:
 
         token = uuid.uuid4().hex
         try:
-            task = self.repository.transition(
-                task, {task.status}, TaskStatus.PROCESSING,
-                {"claimToken": token, "claimedAt": iso(now), "startedAt": task.startedAt or iso(now),
-                 "updatedAt": iso(now)},
-                expect={"claimToken": task.claimToken},
-            )
+            task = self.repository.apply(task, lifecycle.claim(task, token, now))
         except (Conflict, NotFound):
             return Outcome.done("another run or a cancel got there first")
 
@@ -126,23 +106,19 @@ class Executor:
     def _deadline_passed(self, task: Task, now: datetime) -> bool:
         return task.startedAt is not None and self._wait_left(task, now) <= 0
 
-    def _finish(self, task: Task, token: str | None, status: TaskStatus, changes: dict[str, Any]) -> Outcome:
-        now = iso(self.clock())
+    def _finish(self, task: Task, token: str | None, status: TaskStatus, changes: TaskChanges) -> Outcome:
+        return self._end(task, lifecycle.finish(task, status, self.clock(), token, changes), status)
+
+    def _end(self, task: Task, transition: Transition, status: TaskStatus) -> Outcome:
         try:
-            self.repository.transition(
-                task, {task.status}, status,
-                {"completedAt": now, "updatedAt": now, "claimToken": None, **changes},
-                expect={"claimToken": token},
-            )
+            self.repository.apply(task, transition)
         except (Conflict, NotFound):
             return Outcome.done("lost the claim; the task was finished elsewhere")
         return Outcome.done(status.value)
 
     def _finish_timeout(self, task: Task, token: str | None, now: datetime, error: str | None = None,
-                        extra: dict[str, Any] | None = None) -> Outcome:
-        message = f"maxWaitTime of {task.maxWaitTime:g}s exceeded"
-        return self._finish(task, token, TaskStatus.TIMEOUT,
-                            {"error": f"{message}: {error}" if error else message, **(extra or {})})
+                        extra: TaskChanges | None = None) -> Outcome:
+        return self._end(task, lifecycle.time_out(task, self.clock(), token, error, extra), TaskStatus.TIMEOUT)
 
     def _record(self, task: Task, token: str, attempt: Attempt) -> Outcome:
         now = self.clock()
@@ -152,30 +128,26 @@ class Executor:
                 key = f"results/{task.teamId}/{task.id}/body"
                 self.bodies.put(key, attempt.body, attempt.headers.get("content-type", "application/octet-stream"))
             return self._finish(task, token, TaskStatus.COMPLETED,
-                                {"result": result_document(attempt, INLINE_BODY_LIMIT, key), "error": None})
+                                TaskChanges(result=result_document(attempt, INLINE_BODY_LIMIT, key), error=None))
         if not attempt.retryable:
-            return self._finish(task, token, TaskStatus.FAILED, {"error": attempt.error})
+            return self._finish(task, token, TaskStatus.FAILED, TaskChanges(error=attempt.error))
         return self._retry_or_give_up(task, token, attempt.error, attempt.retry_after, now)
 
     def _retry_or_give_up(self, task: Task, token: str, error: str | None, retry_after: float | None,
-                          now: datetime, extra: dict[str, Any] | None = None) -> Outcome:
+                          now: datetime, extra: TaskChanges | None = None) -> Outcome:
         """After a retryable failure: timeout past maxWaitTime, failed after maxRetries, else
         back to pending and the message redelivered after the backoff."""
-        extra = extra or {}
+        extra = extra or TaskChanges()
         if self._deadline_passed(task, now):
             return self._finish_timeout(task, token, now, error, extra)
         if task.retryCount >= task.maxRetries:
-            return self._finish(task, token, TaskStatus.FAILED, {"error": error, **extra})
+            return self._finish(task, token, TaskStatus.FAILED, TaskChanges(error=error, **extra))
         policy = RetryPolicy(backoff=task.retryBackoff)
         retry = task.retryCount + 1
         delay = policy.delay(retry, retry_after, *( [self.rand] if self.rand else []))
         try:
-            self.repository.transition(
-                task, {TaskStatus.PROCESSING}, TaskStatus.PENDING,
-                {"retryCount": retry, "error": error, "claimToken": None, "updatedAt": iso(now),
-                 "retryAt": iso(now + timedelta(seconds=delay)), **extra},
-                expect={"claimToken": token},
-            )
+            self.repository.apply(
+                task, lifecycle.back_off(task, token, now, now + timedelta(seconds=delay), error, extra))
         except (Conflict, NotFound):
             return Outcome.done("lost the claim before the retry was recorded")
         return Outcome.again(math.ceil(delay), f"retry {retry} in {delay:.1f}s")
@@ -184,27 +156,24 @@ class Executor:
         """A function task's attempt: the same claim, retries, backoff and deadlines as an HTTP
         call; its progress and message are recorded with whatever status it ends in."""
         if self.functions is None:
-            return self._finish(task, token, TaskStatus.FAILED, {"error": "this executor runs no function tasks"})
+            return self._finish(task, token, TaskStatus.FAILED,
+                                TaskChanges(error="this executor runs no function tasks"))
         attempt, context = self.functions.run(task, token, budget, interrupted_if_late)
         if attempt.lost:
             return Outcome.done("lost the claim while the function ran")
-        reported = {"progress": context.progress, "message": context.message}
+        reported = TaskChanges(progress=context.progress, message=context.message)
         if attempt.ok:
-            return self._finish(task, token, TaskStatus.COMPLETED, {
-                **reported, "progress": 100, "result": attempt.result, "output": context.output, "error": None,
-            })
+            return self._finish(task, token, TaskStatus.COMPLETED, TaskChanges(
+                message=context.message, progress=100, result=attempt.result, output=context.output, error=None,
+            ))
         now = self.clock()
         if not attempt.retryable:
-            return self._finish(task, token, TaskStatus.FAILED, {"error": attempt.error, **reported})
+            return self._finish(task, token, TaskStatus.FAILED, TaskChanges(error=attempt.error, **reported))
         if attempt.interrupted and not self._deadline_passed(task, now):
             # The invocation's time ran out, not the task's: run it again without using a retry
             # (bounded by maxWaitTime and by the queue's maxReceiveCount).
             try:
-                self.repository.transition(
-                    task, {TaskStatus.PROCESSING}, TaskStatus.PENDING,
-                    {"error": attempt.error, "claimToken": None, "updatedAt": iso(now), **reported},
-                    expect={"claimToken": token},
-                )
+                self.repository.apply(task, lifecycle.requeue(task, token, now, attempt.error, reported))
             except (Conflict, NotFound):
                 return Outcome.done("lost the claim before the retry was recorded")
             return Outcome.again(1, f"interrupted ({attempt.error}): again in a new invocation")

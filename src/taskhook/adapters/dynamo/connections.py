@@ -1,13 +1,10 @@
 """The WebSocket connections table: one row per (connection, topic), an index by team (the
-notifier finds every subscriber of a batch's teams with one Query per team)."""
+stream dispatcher finds every subscriber of a batch's teams with one Query per team)."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from taskhook.notify.live import Subscription
 
@@ -50,19 +47,3 @@ class DynamoConnectionStore:
         )
         return [Subscription(row["connectionId"]["S"], team_id, row["topic"]["S"])
                 for page in pages for row in page["Items"]]
-
-
-class ApiGatewayPusher:
-    """Posts to connections through the API Gateway management API (or the local stack's twin)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
-        try:
-            self._client.post_to_connection(ConnectionId=connection_id, Data=json.dumps(payload).encode())
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("GoneException", "410"):
-                return False
-            raise
-        return True

@@ -1,53 +1,47 @@
-"""Records each notification's delivery state on its task row (`notifications.<id>`).
+"""Records each notification's delivery state on its task row (`notifications.<id>`), through the
+tasks table's PynamoDB model (the one way that table is written).
 
-A bookkeeping write: it changes neither status nor progress, so the notifier ignores the
-stream record it causes."""
+A bookkeeping write: it changes neither status, progress nor the row's version, so the stream
+consumers ignore the record it causes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
+from pynamodb.exceptions import UpdateError
+from pynamodb.models import Model
 
+from taskhook.model.errors import Busy
 from taskhook.notify.rules import Notification
+
+_THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 
 
 class DynamoNotificationLog:
-    def __init__(self, client: Any, table: str) -> None:
-        self._client = client
-        self._table = table
+    def __init__(self, model: type[Model]) -> None:
+        self._model: Any = model
 
     def record(self, notification: Notification, url: str, status: str, attempts: int, error: str | None) -> None:
+        model = self._model
         entry: dict[str, Any] = {
-            "M": {
-                "kind": {"S": notification.kind}, "url": {"S": url}, "status": {"S": status},
-                "attempts": {"N": str(attempts)}, "sequence": {"S": notification.sequence},
-                "taskStatus": {"S": notification.status},
-                **({"lastError": {"S": error}} if error else {}),
-            }
+            "kind": notification.kind, "url": url, "status": status, "attempts": attempts,
+            "sequence": notification.sequence, "taskStatus": notification.status,
+            **({"lastError": error} if error else {}),
         }
-        names = {"#n": "notifications", "#id": notification.id}
-        key = {"id": {"S": notification.task_id}}
+        slot = model.notifications[notification.id]
         try:
-            self._client.update_item(
-                TableName=self._table, Key=key, UpdateExpression="SET #n.#id = :e",
-                ConditionExpression="attribute_exists(id)",
-                ExpressionAttributeNames=names, ExpressionAttributeValues={":e": entry},
-            )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
+            self._update(notification.task_id, slot.set(entry))
+        except UpdateError as exc:
+            code = getattr(exc, "cause_response_code", None)
             if code == "ConditionalCheckFailedException":
                 return  # the task is gone; nothing to record on
+            if code in _THROTTLED:
+                raise Busy() from exc
             if code != "ValidationException":
                 raise
-            # No `notifications` map yet: create it holding this entry.
-            self._client.update_item(
-                TableName=self._table, Key=key, UpdateExpression="SET #n = if_not_exists(#n, :m)",
-                ConditionExpression="attribute_exists(id)",
-                ExpressionAttributeNames={"#n": "notifications"},
-                ExpressionAttributeValues={":m": {"M": {notification.id: entry}}},
-            )
-            self._client.update_item(
-                TableName=self._table, Key=key, UpdateExpression="SET #n.#id = :e",
-                ExpressionAttributeNames=names, ExpressionAttributeValues={":e": entry},
-            )
+            # No `notifications` map yet: create it, then set this entry.
+            self._update(notification.task_id, model.notifications.set(model.notifications | {}))
+            self._update(notification.task_id, slot.set(entry))
+
+    def _update(self, task_id: str, action: Any) -> None:
+        self._model(task_id).update(actions=[action], condition=self._model.id.exists())

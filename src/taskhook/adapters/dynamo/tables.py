@@ -21,7 +21,8 @@ Values that may be any JSON (a function task's ``args``, ``result`` and ``output
 JSON strings (``JSON_ATTRIBUTES``): DynamoDB's own types cannot hold every JSON value (floats as
 Decimals, empty strings in sets), and a stream image gives them back as the same strings.
 
-The stream is ``NEW_AND_OLD_IMAGES``: the notifier and the dispatcher read status changes from it.
+The stream is ``NEW_AND_OLD_IMAGES``: the dispatcher (functions/dispatcher.py) reads new tasks and
+status changes from it.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         claimedAt = UnicodeAttribute(null=True)
         dispatchedAt = UnicodeAttribute(null=True)
         retryAt = UnicodeAttribute(null=True)
+        version = NumberAttribute(null=True)
         # notification id -> delivery state, written by adapters/notification_log.py
         notifications = MapAttribute(null=True)  # type: ignore[var-annotated]
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from pynamodb.exceptions import PutError, QueryError, UpdateError
 from pynamodb.models import Model
@@ -11,6 +10,7 @@ from pynamodb.models import Model
 from taskhook.adapters.dynamo.tables import ACTIVE_SHARD, DELAYED_SHARD
 from taskhook.intake.listing import ListQuery
 from taskhook.model.errors import Busy, Conflict, NotFound
+from taskhook.model.lifecycle import Transition
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task, deadline_of
 from taskhook.ports import ApiKey
@@ -26,6 +26,15 @@ def _domain_error(exc: PutError | UpdateError | QueryError, conflict: str) -> Ex
     if code in _THROTTLED:
         return Busy()
     return exc
+
+
+# Rows written before versions existed have none: they count as version 1 (a new row's).
+def _version_is(model: Any, version: int) -> Any:
+    return model.version.does_not_exist() | (model.version == 1) if version == 1 else model.version == version
+
+
+def _next_version(model: Any) -> Any:
+    return model.version.set((model.version | 1) + 1)  # SET version = if_not_exists(version, 1) + 1
 
 
 def _index_attributes(task: Task) -> dict[str, Any]:
@@ -68,36 +77,35 @@ class DynamoTaskRepository:
         except self._model.DoesNotExist:
             return None
 
-    def transition(
-        self,
-        task: Task,
-        allowed_from: Iterable[TaskStatus],
-        new_status: TaskStatus,
-        changes: dict[str, Any],
-        expect: dict[str, Any] | None = None,
-    ) -> Task:
+    def apply(self, task: Task, transition: Transition) -> Task:
+        transition.check()
         model: Any = self._model
-        after = Task.model_validate({**task.model_dump(), **changes, "status": new_status})
-        fields = {**changes, "status": new_status.value, **_index_attributes(after)}
-        actions = []
+        after = Task.model_validate({**task.model_dump(), **transition.changes, "status": transition.target})
+        fields = {**transition.changes, "status": transition.target.value, **_index_attributes(after)}
+        actions = [_next_version(model)]
         for name, value in fields.items():
             attr = getattr(model, name)
             actions.append(attr.remove() if value is None else attr.set(value))
-        condition = model.status.is_in(*[s.value for s in allowed_from])
-        for name, value in (expect or {}).items():
+        condition = model.status.is_in(*sorted(s.value for s in transition.sources))
+        for name, value in transition.expect.items():
             attr = getattr(model, name)
             condition &= attr.does_not_exist() if value is None else attr == value
+        if transition.version is not None:
+            condition &= _version_is(model, transition.version)
         item = model(task.id)
         try:
             item.update(actions=actions, condition=condition)
         except UpdateError as exc:
-            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
-                current = self.get(task.id)
-                if current is None:
-                    raise NotFound() from exc
-                raise Conflict(f"Task is {current.status.value}") from exc
-            raise _domain_error(exc, "Conflict") from exc
+            self._raise_for_failed_update(task.id, exc)
         return self._to_task(item)
+
+    def _raise_for_failed_update(self, task_id: str, exc: UpdateError) -> NoReturn:
+        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            current = self.get(task_id)
+            if current is None:
+                raise NotFound() from exc
+            raise Conflict(f"Task is {current.status.value}") from exc
+        raise _domain_error(exc, "Conflict") from exc
 
     def list_for_team(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
         model: Any = self._model
@@ -138,7 +146,7 @@ class DynamoTaskRepository:
     def report_progress(self, task_id: str, claim_token: str, progress: int, message: str | None,
                         updated_at: str) -> None:
         model: Any = self._model
-        actions = [model.progress.set(progress), model.updatedAt.set(updated_at)]
+        actions = [model.progress.set(progress), model.updatedAt.set(updated_at), _next_version(model)]
         if message is not None:
             actions.append(model.message.set(message))
         condition = (model.status == TaskStatus.PROCESSING.value) & (model.claimToken == claim_token)
@@ -146,12 +154,7 @@ class DynamoTaskRepository:
         try:
             model(task_id).update(actions=actions, condition=condition)
         except UpdateError as exc:
-            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
-                current = self.get(task_id)
-                if current is None:
-                    raise NotFound() from exc
-                raise Conflict(f"Task is {current.status.value}") from exc
-            raise _domain_error(exc, "Conflict") from exc
+            self._raise_for_failed_update(task_id, exc)
 
     def delayed_due_before(self, moment: str) -> list[Task]:
         model: Any = self._model

@@ -21,13 +21,16 @@ import threading
 from collections.abc import Awaitable, Callable, Generator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from taskhook.model.clock import iso, utcnow
 from taskhook.model.errors import Busy, Conflict, NotFound
 from taskhook.model.outputs import output_key, safe_filename
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
+
+if TYPE_CHECKING:
+    import requests
 
 MAX_MESSAGE_LENGTH = 1000
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -79,7 +82,8 @@ def _check_status(status: Any) -> None:
 
 class TaskContext:
     def __init__(self, task: Task, claim_token: str, store: ProgressStore | None = None,
-                 outputs: OutputStore | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+                 outputs: OutputStore | None = None, clock: Callable[[], datetime] = utcnow,
+                 http: requests.Session | None = None) -> None:
         self.task_id = task.id
         self.team_id = task.teamId
         self.namespace = task.namespace
@@ -95,6 +99,9 @@ class TaskContext:
         self._written: tuple[int, str | None] = (self._progress, self._message)
         self._stopped: str | None = None
         self.output: dict[str, Any] | None = None
+        # A requests session whose every connection passes the outbound guard (SSRF): what a
+        # function uses to call out, so that it never reaches an address a target could not.
+        self.http = http
 
     @property
     def progress(self) -> int:

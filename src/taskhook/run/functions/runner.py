@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
@@ -26,6 +26,9 @@ from taskhook.model.errors import TaskhookError
 from taskhook.model.task import Task
 from taskhook.run.functions.context import OutputStore, ProgressStore, TaskCancelled, TaskContext, TaskFailed
 from taskhook.run.functions.registry import Registry
+
+if TYPE_CHECKING:
+    import requests
 
 logger = logging.getLogger("taskhook.functions")
 MAX_ERROR_LENGTH = 1000
@@ -105,11 +108,12 @@ class FunctionRunner:
     progress: ProgressStore | None = None
     outputs: OutputStore | None = None
     interval: float = 0.5
+    http: requests.Session | None = None  # outbound calls a function makes (the guarded session)
     monotonic: Callable[[], float] = time.monotonic
 
     def run(self, task: Task, claim_token: str, budget: float, interrupted_if_late: bool = False,
             ) -> tuple[FunctionAttempt, TaskContext]:
-        context = TaskContext(task, claim_token, self.progress, self.outputs)
+        context = TaskContext(task, claim_token, self.progress, self.outputs, http=self.http)
         try:
             definition = self.registry.get(task.namespace or "", task.name or "")
             call = definition.prepare_call(context, task.args or {})

@@ -22,9 +22,9 @@ from urllib.parse import unquote, urlsplit
 import requests
 from pydantic import AfterValidator, Field
 
-from taskhook.adapters.http import BlockedTarget
 from taskhook.authoring import TaskContext, TaskFailed, function_task
 from taskhook.intake.validation import is_http_url
+from taskhook.model.errors import BlockedTarget
 
 CHUNK = 256 * 1024
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -36,13 +36,12 @@ def _http_url(value: str) -> str:
     return value
 
 
-def _get(url: str, headers: dict[str, str]) -> requests.Response:
-    """GET through the guarded session (redirects followed, each connection checked)."""
-    from taskhook import container as composition
-
-    session: requests.Session = composition.outbound_session()
+def _get(task: TaskContext, url: str, headers: dict[str, str]) -> requests.Response:
+    """GET through the task's guarded session (redirects followed, each connection checked)."""
+    if task.http is None:
+        raise TaskFailed("this runner makes no outbound calls")
     try:
-        return session.get(url, headers=headers, stream=True, timeout=(10, 60), allow_redirects=True)
+        return task.http.get(url, headers=headers, stream=True, timeout=(10, 60), allow_redirects=True)
     except BlockedTarget as exc:
         raise TaskFailed(str(exc)) from None
     except requests.RequestException as exc:
@@ -83,7 +82,7 @@ def fetch_url(
     size = 0
     handle, path = tempfile.mkstemp(prefix="taskhook-fetch-")
     try:
-        with os.fdopen(handle, "wb") as sink, _get(url, headers) as response:
+        with os.fdopen(handle, "wb") as sink, _get(task, url, headers) as response:
             if 400 <= response.status_code < 500:
                 raise TaskFailed(f"HTTP {response.status_code} from {url}")
             response.raise_for_status()  # 5xx: retried

@@ -1,8 +1,9 @@
-"""Notifier Lambda (the Tasks table's stream, NEW_AND_OLD_IMAGES).
+"""Stream dispatcher Lambda (the Tasks table's stream, NEW_AND_OLD_IMAGES; logical id NotifierFunction,
+kept so that a deployed stack keeps its stream mapping and position).
 
 For each batch of task changes it dispatches new tasks to their SQS lanes (the stream is the
 outbox: no task is lost between the API's write and the queue), queues the customers'
-notifications and pushes live changes to WebSocket subscribers: `taskhook.change_feed`, in a few
+notifications and pushes live changes to WebSocket subscribers: `taskhook.dispatch.stream`, in a few
 calls per batch. Changes whose effects failed are reported by sequence number
 (ReportBatchItemFailures), so Lambda (or the local runner) retries from the earliest of them.
 
@@ -21,12 +22,12 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecordEventName,
 )
 
-from taskhook import container as composition
+from taskhook.container import container
 from taskhook.dispatch.stream import Change
 
 from .events import task_from_image
 
-logger = Logger(service="taskhook-notifier")
+logger = Logger(service="taskhook-dispatcher")
 
 
 def change_of(record: DynamoDBRecord) -> Change | None:
@@ -41,7 +42,7 @@ def change_of(record: DynamoDBRecord) -> Change | None:
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     changes = [c for c in map(change_of, DynamoDBStreamEvent(event).records) if c is not None]
-    retry = composition.change_feed().handle(changes)
+    retry = container().change_feed.handle(changes)
     if retry:
         logger.warning("%d of %d changes to retry, from sequence %s", len(retry), len(changes), retry[0])
     return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in retry]}

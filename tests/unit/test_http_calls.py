@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from taskhook.adapters.http import OutboundPolicy, guarded_session
-from taskhook.model import attempt as delivery
-from taskhook.model.attempt import USER_AGENT, Attempt, call_target, parse_retry_after, result_document
+from taskhook.adapters import http as delivery
+from taskhook.adapters.http import USER_AGENT, OutboundPolicy, call_target, guarded_session, parse_retry_after
+from taskhook.model.attempt import Attempt, result_document
 from taskhook.model.clock import utcnow
 
 BIG = 300 * 1024

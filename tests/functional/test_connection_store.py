@@ -1,0 +1,118 @@
+"""The ConnectionStore contract (live feed subscriptions), run against the in-memory fake and
+against the DynamoDB adapter on moto.
+
+The same test body must pass for both: the fake is only worth having if it behaves like the
+real adapter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from taskhook.container import container
+from taskhook.notify.live import Subscription
+from tests.support.fakes import InMemoryConnectionStore
+
+TEAM, OTHER_TEAM = "team-a", "team-b"
+
+
+@pytest.fixture(params=["memory", "dynamo"])
+def connections(request: pytest.FixtureRequest) -> Any:
+    if request.param == "memory":
+        return InMemoryConnectionStore()
+    request.getfixturevalue("aws")
+    return container().connections
+
+
+def sub(connection_id: str, topic: str, team: str = TEAM) -> Subscription:
+    return Subscription(connection_id, team, topic)
+
+
+def of_team(connections: Any, team: str) -> list[Subscription]:
+    """The team's subscriptions, in a fixed order (the port promises none)."""
+    return sorted(connections.subscriptions_of_team(team), key=lambda s: (s.connection_id, s.topic))
+
+
+def test_a_team_with_no_connection_has_no_subscription(connections: Any) -> None:
+    assert connections.subscriptions_of_team(TEAM) == []
+
+
+def test_add_then_subscriptions_of_team_lists_every_topic_of_every_connection(connections: Any) -> None:
+    added = [sub("conn-1", "team#team-a"), sub("conn-1", "task#t-1"), sub("conn-2", "client#key-1"),
+             sub("conn-2", "task#t-1")]
+    for subscription in added:
+        connections.add(subscription)
+
+    assert of_team(connections, TEAM) == sorted(added, key=lambda s: (s.connection_id, s.topic))
+
+
+def test_subscriptions_of_team_only_lists_that_teams_connections(connections: Any) -> None:
+    mine = sub("conn-a", "team#team-a")
+    theirs = [sub("conn-b", "team#team-b", OTHER_TEAM), sub("conn-b", "task#t-9", OTHER_TEAM)]
+    for subscription in (mine, *theirs):
+        connections.add(subscription)
+
+    assert of_team(connections, TEAM) == [mine]
+    assert of_team(connections, OTHER_TEAM) == sorted(theirs, key=lambda s: s.topic)
+    assert connections.subscriptions_of_team("team-nobody") == []
+
+
+def test_adding_the_same_connection_and_topic_again_keeps_one_subscription(connections: Any) -> None:
+    connections.add(sub("conn-1", "task#t-1"))
+    connections.add(sub("conn-1", "task#t-1"))
+
+    assert of_team(connections, TEAM) == [sub("conn-1", "task#t-1")]
+
+    # (connection, topic) is the row's key: adding it under another team moves it there.
+    connections.add(sub("conn-1", "task#t-1", OTHER_TEAM))
+    assert of_team(connections, TEAM) == []
+    assert of_team(connections, OTHER_TEAM) == [sub("conn-1", "task#t-1", OTHER_TEAM)]
+
+
+def test_team_of_is_the_connections_team(connections: Any) -> None:
+    connections.add(sub("conn-1", "team#team-a"))
+    connections.add(sub("conn-1", "task#t-1"))
+    connections.add(sub("conn-2", "team#team-b", OTHER_TEAM))
+
+    assert connections.team_of("conn-1") == TEAM
+    assert connections.team_of("conn-2") == OTHER_TEAM
+
+
+def test_team_of_an_unknown_connection_is_none(connections: Any) -> None:
+    connections.add(sub("conn-1", "team#team-a"))
+    assert connections.team_of("conn-nobody") is None
+
+
+def test_remove_drops_every_topic_of_the_connection_and_nothing_else(connections: Any) -> None:
+    for subscription in (sub("conn-1", "team#team-a"), sub("conn-1", "task#t-1"), sub("conn-1", "task#t-2"),
+                         sub("conn-2", "task#t-1"), sub("conn-3", "team#team-b", OTHER_TEAM)):
+        connections.add(subscription)
+
+    connections.remove("conn-1")
+
+    assert of_team(connections, TEAM) == [sub("conn-2", "task#t-1")]
+    assert connections.team_of("conn-1") is None
+    assert connections.team_of("conn-2") == TEAM
+    assert of_team(connections, OTHER_TEAM) == [sub("conn-3", "team#team-b", OTHER_TEAM)]
+
+
+def test_remove_of_an_unknown_connection_is_no_error(connections: Any) -> None:
+    connections.add(sub("conn-1", "task#t-1"))
+
+    connections.remove("conn-nobody")
+    connections.remove("conn-1")
+    connections.remove("conn-1")  # removing twice, as $disconnect after a failed push does
+
+    assert connections.subscriptions_of_team(TEAM) == []
+
+
+def test_a_removed_connection_can_subscribe_again(connections: Any) -> None:
+    connections.add(sub("conn-1", "task#t-1"))
+    connections.remove("conn-1")
+
+    connections.add(sub("conn-1", "task#t-2"))
+
+    assert of_team(connections, TEAM) == [sub("conn-1", "task#t-2")]
+    assert connections.team_of("conn-1") == TEAM
