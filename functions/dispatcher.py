@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 
 from taskhook.container import container
-from taskhook.dispatch.stream import Change
+from taskhook.model.change import Change
 
 from .events import task_from_image
 

@@ -197,9 +197,11 @@ class Container:
 
     @cached_property
     def change_feed(self) -> ChangeFeed:
+        from taskhook.dispatch.outbox import TaskOutbox
         from taskhook.dispatch.stream import ChangeFeed
+        from taskhook.notify.changes import NotificationFanout
 
-        return ChangeFeed(self.task_queue, self.notification_queue, self.live_feed)
+        return ChangeFeed([TaskOutbox(self.task_queue), NotificationFanout(self.notification_queue), self.live_feed])
 
     @cached_property
     def executor(self) -> Executor:

@@ -1,14 +1,22 @@
-"""The small interfaces the domain needs from the outside world. Adapters implement them."""
+"""Every interface the stages need from the outside world (adapters/ implements each; tests/support/
+fakes.py has one in-memory fake of each)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from taskhook.intake.listing import ListQuery
 from taskhook.model.lifecycle import Transition
+from taskhook.model.listing import ListQuery
 from taskhook.model.task import Task
+
+if TYPE_CHECKING:
+    from taskhook.dispatch.outbox import Dispatch
+    from taskhook.model.change import Change
+    from taskhook.notify.live import Subscription
+    from taskhook.notify.rules import Notification
+    from taskhook.notify.secrets import SigningSecret
 
 
 class TaskRepository(Protocol):
@@ -74,3 +82,77 @@ class Idempotency(Protocol):
     ) -> tuple[str, bool]:
         """Run `action` once per (scope, key) and remember its result; a repeat returns
         (result, True); the same key with a different fingerprint raises Conflict."""
+
+# ---- dispatch -------------------------------------------------------------------------------
+
+
+class DispatchQueue(Protocol):
+    def send_many(self, dispatches: list[Dispatch]) -> list[int]:
+        """Send them; return the indexes that were not sent."""
+
+
+class TaskQueue(Protocol):
+    def send(self, dispatch: Dispatch) -> None: ...
+
+
+class ChangeConsumer(Protocol):
+    def consume(self, changes: list[Change]) -> list[int]:
+        """Act on a batch of the stream's changes; return the indexes whose effect failed."""
+
+
+# ---- run ------------------------------------------------------------------------------------
+
+
+class BodyStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+
+class ProgressStore(Protocol):
+    def report_progress(self, task_id: str, claim_token: str, progress: int, message: str | None,
+                        updated_at: str) -> None: ...
+
+
+class OutputStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def put_file(self, key: str, path: str, content_type: str) -> int: ...
+
+
+# ---- notify ---------------------------------------------------------------------------------
+
+
+class NotificationQueue(Protocol):
+    def send(self, notifications: list[Notification]) -> list[int]:
+        """Queue them in order; return the indexes that were not queued."""
+
+
+class DeliveryLog(Protocol):
+    def record(self, notification: Notification, url: str, status: str, attempts: int, error: str | None) -> None:
+        """Remember the delivery's state on its task (what clients see as `notifications`)."""
+
+
+class SecretStore(Protocol):
+    def load(self, team_id: str) -> list[SigningSecret]: ...
+
+    def save(self, team_id: str, secrets: list[SigningSecret]) -> None: ...
+
+
+class ConnectionStore(Protocol):
+    def add(self, subscription: Subscription) -> None: ...
+
+    def remove(self, connection_id: str) -> None: ...
+
+    def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
+        """Every subscription of the team's connections, whatever its topic (one lookup)."""
+
+    def team_of(self, connection_id: str) -> str | None:
+        """The team an open connection authenticated as; None for an unknown connection."""
+
+
+class Pusher(Protocol):
+    def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
+        """Send; False when the connection is gone."""
+
+
+class Presigner(Protocol):
+    def presigned_url(self, key: str, expires_in: int, filename: str | None = None) -> str: ...

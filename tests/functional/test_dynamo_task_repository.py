@@ -14,9 +14,9 @@ import botocore.client
 import pytest
 
 from taskhook.container import container
-from taskhook.intake.listing import ListQuery
 from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.lifecycle import IllegalTransition, Transition
+from taskhook.model.listing import ListQuery
 from taskhook.model.status import CANCELLABLE, TaskStatus
 from taskhook.model.task import Task
 from taskhook.ports import TaskRepository

@@ -8,9 +8,9 @@ import pytest
 
 from taskhook.adapters.dynamo.idempotency import IDEMPOTENCY_TTL_SECONDS, InMemoryIdempotency
 from taskhook.container import container
-from taskhook.intake.listing import ListQuery
 from taskhook.intake.validation import parse_create_request
 from taskhook.model.errors import Conflict
+from taskhook.model.listing import ListQuery
 
 from .conftest import Provisioned
 

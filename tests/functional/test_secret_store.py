@@ -11,7 +11,8 @@ import pytest
 
 from taskhook.adapters.dynamo.team_secrets import DynamoSecretStore
 from taskhook.container import container
-from taskhook.notify.secrets import SecretStore, SigningSecret
+from taskhook.notify.secrets import SigningSecret
+from taskhook.ports import SecretStore
 from tests.support.fakes import InMemorySecretStore
 
 TEAM, OTHER_TEAM = "team-a", "team-b"

@@ -7,9 +7,9 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from taskhook.intake.listing import ListQuery
 from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.lifecycle import Transition
+from taskhook.model.listing import ListQuery
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task, deadline_of
 from taskhook.notify.live import Subscription

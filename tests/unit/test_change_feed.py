@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from taskhook.dispatch.lanes import Lane
-from taskhook.dispatch.stream import Change, ChangeFeed
-from taskhook.dispatch.sweep import Dispatch
+from taskhook.dispatch.outbox import Dispatch, TaskOutbox
+from taskhook.dispatch.stream import ChangeFeed
+from taskhook.model.change import Change
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
+from taskhook.notify.changes import NotificationFanout
 from taskhook.notify.live import LiveFeed, Subscription
 from taskhook.notify.rules import Notification
 
@@ -67,7 +69,8 @@ class Pusher:
 def feed(queue: Queue, connections: Connections | None = None) -> tuple[ChangeFeed, Notifications, Pusher]:
     notifications, pusher = Notifications(), Pusher()
     live = LiveFeed(connections, pusher) if connections is not None else None
-    return ChangeFeed(queue, notifications, live, clock=lambda: NOW), notifications, pusher
+    consumers = [TaskOutbox(queue, clock=lambda: NOW), NotificationFanout(notifications), *([live] if live else [])]
+    return ChangeFeed(consumers), notifications, pusher
 
 
 def test_a_batch_of_inserts_is_dispatched_in_one_call_with_its_lanes_and_delays() -> None:

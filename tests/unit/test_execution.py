@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from taskhook.dispatch.sweep import Dispatch, Scheduler
+from taskhook.dispatch.outbox import Dispatch
+from taskhook.dispatch.sweep import Scheduler
 from taskhook.model.attempt import Attempt
 from taskhook.model.clock import iso
 from taskhook.model.lifecycle import Transition, can_transition

@@ -9,16 +9,8 @@ from typing import Any
 import pytest
 
 from taskhook.dispatch.lanes import Lane
-from taskhook.dispatch.sweep import (
-    REPAIR_GRACE,
-    SQS_MAX_DELAY,
-    SWEEP_WINDOW,
-    Dispatch,
-    Scheduler,
-    SweepReport,
-    dispatch_for_new_task,
-    fail_dead_letter,
-)
+from taskhook.dispatch.outbox import SQS_MAX_DELAY, Dispatch, dispatch_for_new_task
+from taskhook.dispatch.sweep import REPAIR_GRACE, SWEEP_WINDOW, Scheduler, SweepReport, fail_dead_letter
 from taskhook.model.clock import iso
 from taskhook.model.lifecycle import Transition, can_transition
 from taskhook.model.status import TERMINAL, TaskStatus

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from taskhook.dispatch.lanes import Lane
-from taskhook.dispatch.sweep import Dispatch
+from taskhook.dispatch.outbox import Dispatch
 from taskhook.notify.rules import Notification
 
 MAX_VISIBILITY = 12 * 3600  # SQS's ceiling for a message's visibility timeout

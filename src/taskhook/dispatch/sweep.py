@@ -1,67 +1,25 @@
-"""Getting tasks onto the queues: from the table's stream (new tasks), from the minute sweep
-(far-delayed tasks, repairs) and out of it (maxWaitTime timeouts, dead letters).
-
-Why the stream: the API's only write is the task row, and the stream delivers every insert to the
-dispatcher at least once (Lambda retries a failing batch until it succeeds), so no task is lost
-between the table and the queue. Tasks due more than 15 minutes ahead (SQS's longest
-DelaySeconds) wait in the sparse `delayedDue` index until the minute sweep sends them with the
-exact remaining delay.
-"""
+"""The minute sweep and the dead letters: far-delayed tasks sent with their exact remaining delay
+when they come within the window, lost messages of delayed tasks repaired, tasks past
+maxWaitTime timed out, and tasks whose message SQS gave up on failed. New tasks: outbox.py."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from taskhook.dispatch.lanes import Lane, lane_for
+from taskhook.dispatch.lanes import lane_for
+from taskhook.dispatch.outbox import Dispatch, _delay_until_due, _sent_at_insert
 from taskhook.model import lifecycle
 from taskhook.model.clock import iso, parse_iso, utcnow
 from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task
-from taskhook.ports import TaskRepository
+from taskhook.ports import TaskQueue, TaskRepository
 
-SQS_MAX_DELAY = 900
 SWEEP_WINDOW = 75.0  # seconds ahead the minute sweep looks (one period and some slack)
 REPAIR_GRACE = 60.0  # a delayed task this overdue is re-sent: its message was lost
-
-
-@dataclass(frozen=True)
-class Dispatch:
-    task_id: str
-    lane: Lane
-    delay_seconds: int = 0
-
-
-class TaskQueue(Protocol):
-    def send(self, dispatch: Dispatch) -> None: ...
-
-
-def _delay_until_due(task: Task, now: datetime) -> int:
-    if not task.delayUntil:
-        return 0
-    # Whole seconds, rounded down: an early message waits out the rest in the executor,
-    # which is how the first call lands within a second of delayUntil.
-    return max(0, min(SQS_MAX_DELAY, math.floor((parse_iso(task.delayUntil) - now).total_seconds())))
-
-
-def dispatch_for_new_task(task: Task, now: datetime) -> Dispatch | None:
-    """What the stream dispatcher sends for a newly inserted task, if anything."""
-    if task.status is TaskStatus.PENDING:
-        return Dispatch(task.id, lane_for(task.priority))
-    if task.status is TaskStatus.DELAYED and task.delayUntil:
-        if _sent_at_insert(task):
-            return Dispatch(task.id, lane_for(task.priority), _delay_until_due(task, now))
-    return None
-
-
-def _sent_at_insert(task: Task) -> bool:
-    if not task.delayUntil:
-        return True
-    return (parse_iso(task.delayUntil) - parse_iso(task.createdAt)).total_seconds() <= SQS_MAX_DELAY
 
 
 @dataclass

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from taskhook.model.errors import ValidationFailed
+from taskhook.model.listing import DEFAULT_LIMIT, MAX_LIMIT, ListQuery
 from taskhook.model.status import TaskStatus
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 100
 STATUS_VALUES = ", ".join(s.value for s in TaskStatus)
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    status: TaskStatus | None = None
-    limit: int = DEFAULT_LIMIT
-    offset: int = 0
-    descending: bool = True
 
 
 def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:

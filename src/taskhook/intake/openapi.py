@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from taskhook.intake.function_tasks import NamedTaskRequest
-from taskhook.intake.listing import DEFAULT_LIMIT, MAX_LIMIT
 from taskhook.intake.validation import CreateTaskRequest
+from taskhook.model.listing import DEFAULT_LIMIT, MAX_LIMIT
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 from taskhook.run.functions.arguments import model_name

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from taskhook.intake.listing import ListQuery
 from taskhook.intake.validation import CreateTaskRequest
 from taskhook.model import lifecycle
 from taskhook.model.clock import iso, parse_iso, utcnow
 from taskhook.model.errors import AccessDenied, BlockedTarget, Conflict, NotFound, ValidationFailed
+from taskhook.model.listing import ListQuery
 from taskhook.model.status import CANCELLABLE, TERMINAL, TaskStatus
 from taskhook.model.task import Task
 from taskhook.ports import DestinationPolicy, Idempotency, TaskRepository

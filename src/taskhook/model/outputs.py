@@ -6,9 +6,12 @@ import mimetypes
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from taskhook.model.task import Task
+
+if TYPE_CHECKING:
+    from taskhook.ports import Presigner
 
 MAX_FILENAME = 128
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -26,10 +29,6 @@ def safe_filename(name: str, content_type: str | None = None) -> str:
 
 def output_key(team_id: str, task_id: str, filename: str) -> str:
     return f"outputs/{team_id}/{task_id}/{filename}"
-
-
-class Presigner(Protocol):
-    def presigned_url(self, key: str, expires_in: int, filename: str | None = None) -> str: ...
 
 
 @dataclass(frozen=True)

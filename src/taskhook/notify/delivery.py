@@ -10,7 +10,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from taskhook.model.attempt import Attempt
 from taskhook.model.clock import utcnow
@@ -18,17 +17,13 @@ from taskhook.model.outcome import Outcome
 from taskhook.model.retry import RetryPolicy
 from taskhook.notify.rules import CALLBACK, Notification, with_query
 from taskhook.notify.signing import signature_headers
+from taskhook.ports import DeliveryLog
 
 MAX_ATTEMPTS = 6
 TIMEOUT_SECONDS = 10.0
 BACKOFF = RetryPolicy(backoff="exponential", base_seconds=2.0, max_delay_seconds=300.0)
 
 Poster = Callable[[str, dict[str, str], str, float], Attempt]
-
-
-class DeliveryLog(Protocol):
-    def record(self, notification: Notification, url: str, status: str, attempts: int, error: str | None) -> None:
-        """Remember the delivery's state on its task (what clients see as `notifications`)."""
 
 
 @dataclass

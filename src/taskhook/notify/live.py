@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from taskhook.model.change import Change
 from taskhook.model.task import Task
+from taskhook.ports import ConnectionStore, Pusher
 
 log = logging.getLogger(__name__)
 
@@ -67,24 +69,18 @@ class Subscription:
     topic: str
 
 
-class ConnectionStore(Protocol):
-    def add(self, subscription: Subscription) -> None: ...
-
-    def remove(self, connection_id: str) -> None: ...
-
-    def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
-        """Every subscription of the team's connections, whatever its topic (one lookup)."""
-
-
-class Pusher(Protocol):
-    def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
-        """Send; False when the connection is gone."""
-
-
 @dataclass
 class LiveFeed:
     connections: ConnectionStore
     pusher: Pusher
+
+    def consume(self, changes: list[Change]) -> list[int]:
+        """The stream consumer: push the batch's status, progress and message changes."""
+        watched = [i for i, c in enumerate(changes) if live_change(c.old, c.new)]
+        if not watched:
+            return []
+        _, failures = self.publish_many([changes[i].new for i in watched])
+        return [watched[j] for j, _ in failures]
 
     def publish_many(self, tasks: list[Task]) -> tuple[int, list[tuple[int, Exception]]]:
         """Send each task's state to its subscribers and forget connections that went away, with

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from taskhook.model.clock import iso, parse_iso, utcnow
 from taskhook.notify.signing import new_secret
+from taskhook.ports import SecretStore
 
 ROTATION_OVERLAP = timedelta(hours=24)
 
@@ -24,12 +24,6 @@ class SigningSecret:
         if self.expires_at:
             out["expiresAt"] = self.expires_at
         return out
-
-
-class SecretStore(Protocol):
-    def load(self, team_id: str) -> list[SigningSecret]: ...
-
-    def save(self, team_id: str, secrets: list[SigningSecret]) -> None: ...
 
 
 @dataclass

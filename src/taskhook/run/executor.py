@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from taskhook.model import lifecycle
 from taskhook.model.attempt import Attempt, result_document
@@ -24,7 +23,7 @@ from taskhook.model.outcome import Outcome
 from taskhook.model.retry import RetryPolicy
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import FUNCTION_KIND, Task
-from taskhook.ports import TaskRepository
+from taskhook.ports import BodyStore, TaskRepository
 from taskhook.run.functions.runner import FunctionRunner
 
 # A delayed task's message may arrive this early (SQS delays are whole seconds); we wait it out.
@@ -32,10 +31,6 @@ EARLY_WAIT_LIMIT = 1.5
 # Bodies above this go to S3: with a request body of up to 256 KB, the row stays under
 # DynamoDB's 400 KB item limit.
 INLINE_BODY_LIMIT = 64 * 1024
-
-
-class BodyStore(Protocol):
-    def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
 
 Caller = Callable[[Task, float], Attempt]

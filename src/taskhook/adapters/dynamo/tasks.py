@@ -8,9 +8,9 @@ from pynamodb.exceptions import PutError, QueryError, UpdateError
 from pynamodb.models import Model
 
 from taskhook.adapters.dynamo.tables import ACTIVE_SHARD, DELAYED_SHARD
-from taskhook.intake.listing import ListQuery
 from taskhook.model.errors import Busy, Conflict, NotFound
 from taskhook.model.lifecycle import Transition
+from taskhook.model.listing import ListQuery
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task, deadline_of
 from taskhook.ports import ApiKey

@@ -21,13 +21,14 @@ import threading
 from collections.abc import Awaitable, Callable, Generator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from taskhook.model.clock import iso, utcnow
 from taskhook.model.errors import Busy, Conflict, NotFound
 from taskhook.model.outputs import output_key, safe_filename
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
+from taskhook.ports import OutputStore, ProgressStore
 
 if TYPE_CHECKING:
     import requests
@@ -43,17 +44,6 @@ class TaskCancelled(BaseException):  # noqa: N818 - reads as what happened to th
 
 class TaskFailed(Exception):  # noqa: N818 - raised by task authors: "the task failed"
     """Raise it to fail the task at once, without the retries any other exception gets."""
-
-
-class ProgressStore(Protocol):
-    def report_progress(self, task_id: str, claim_token: str, progress: int, message: str | None,
-                        updated_at: str) -> None: ...
-
-
-class OutputStore(Protocol):
-    def put(self, key: str, data: bytes, content_type: str) -> None: ...
-
-    def put_file(self, key: str, path: str, content_type: str) -> int: ...
 
 
 class _Ready:

@@ -24,7 +24,8 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from taskhook.model.errors import TaskhookError
 from taskhook.model.task import Task
-from taskhook.run.functions.context import OutputStore, ProgressStore, TaskCancelled, TaskContext, TaskFailed
+from taskhook.ports import OutputStore, ProgressStore
+from taskhook.run.functions.context import TaskCancelled, TaskContext, TaskFailed
 from taskhook.run.functions.registry import Registry
 
 if TYPE_CHECKING:

@@ -1,0 +1,621 @@
+"""Every Lambda entry point of app.py, called the way Lambda calls it: `handler(event, context)`
+with a raw event dict and a context object.
+
+The events are the realistic samples under tests/events/ (see its README): each test loads one,
+fills in what this moto account decides (task ids, queue and stream ARNs, receipt handles, API
+keys) and invokes the entry point. Effects are checked where they land, through boto3: the
+tables, the queues, the scripted target server. The domain is touched only to issue API keys
+and to rebuild the adapters after an environment change, as the other functional tests do.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
+from moto.core import DEFAULT_ACCOUNT_ID
+from standardwebhooks.webhooks import Webhook
+
+import app as lambdas
+from taskhook.container import container, reset_container
+from tests.support.targets import TargetServer
+
+from .conftest import REGION, Provisioned
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+TEAM = "team-a"
+LANES = {"high": "QUEUE_HIGH_URL", "normal": "QUEUE_NORMAL_URL", "low": "QUEUE_LOW_URL"}
+RECEIVE_VISIBILITY = 1
+WS_MANAGEMENT_URL = "https://x7y8z9w0v1.execute-api.us-east-1.amazonaws.com/live"
+
+
+# ---- plumbing: events, context, AWS reads ---------------------------------------------------
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that Chalice, Powertools and the handlers read."""
+
+    function_name: str
+    timeout_seconds: float = 30.0
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/handler-tests"
+    log_stream_name: str = "2024/01/15/[$LATEST]0123456789abcdef0123456789abcdef"
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:{self.function_name}"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def context(function: str, timeout: float = 30.0) -> LambdaContext:
+    return LambdaContext(f"taskhook-{function}-handler-tests", timeout)
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def set_header(event: dict[str, Any], name: str, value: str) -> None:
+    """API Gateway sends every header twice: `headers` (last value) and `multiValueHeaders`."""
+    event["headers"][name] = value
+    event["multiValueHeaders"][name] = [value]
+
+
+def api_key(team: str = TEAM) -> str:
+    secret, _ = container().api_key_service.create(team, name="handler tests")
+    return str(secret)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def row(aws: Provisioned, task_id: str) -> dict[str, Any]:
+    """The task's item as DynamoDB holds it (and as a stream image carries it)."""
+    item = aws.client("dynamodb").get_item(TableName=aws.env["TASKS_TABLE"], Key={"id": {"S": task_id}},
+                                           ConsistentRead=True).get("Item")
+    assert item is not None, f"no row for task {task_id}"
+    return dict(item)
+
+
+def queue_arn(aws: Provisioned, url: str) -> str:
+    return str(aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+               ["Attributes"]["QueueArn"])
+
+
+def stream_arn(aws: Provisioned) -> str:
+    return str(aws.client("dynamodb").describe_table(TableName=aws.env["TASKS_TABLE"])["Table"]["LatestStreamArn"])
+
+
+def receive(aws: Provisioned, url: str, visibility: int | None = None) -> list[dict[str, Any]]:
+    """What Lambda's poller takes off the queue (`visibility`: instead of the queue's own)."""
+    extra = {} if visibility is None else {"VisibilityTimeout": visibility}
+    answer = aws.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                               MessageAttributeNames=["All"], WaitTimeSeconds=0, **extra)
+    return list(answer.get("Messages", []))
+
+
+def still_hidden_after_its_receive_visibility(aws: Provisioned, url: str) -> bool:
+    """Messages received with a 1 s visibility that are still invisible after it: the handler
+    changed their visibility (held them), which is how a retry waits out its backoff."""
+    time.sleep(RECEIVE_VISIBILITY + 0.2)
+    return receive(aws, url) == []
+
+
+def sqs_event(aws: Provisioned, sample: str, url: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sample's first record, once per message received from `url`: what Lambda's poller
+    hands the function for that batch."""
+    template = load_event(sample)["Records"][0]
+    arn = queue_arn(aws, url)
+    records = []
+    for message in messages:
+        record = copy.deepcopy(template)
+        record.update(messageId=message["MessageId"], receiptHandle=message["ReceiptHandle"], body=message["Body"],
+                      md5OfBody=message["MD5OfBody"], attributes=message["Attributes"], eventSourceARN=arn)
+        records.append(record)
+    return {"Records": records}
+
+
+def stream_record(aws: Provisioned, event_name: str, new: dict[str, Any] | None = None,
+                  old: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sample batch's record of that kind, carrying these images (DynamoDB JSON)."""
+    record = next(r for r in load_event("dynamodb_stream_tasks_batch.json")["Records"] if r["eventName"] == event_name)
+    record["eventSourceARN"] = stream_arn(aws)
+    image = new if new is not None else old
+    if image is not None:
+        record["dynamodb"]["Keys"] = {"id": image["id"]}
+    for name, value in (("NewImage", new), ("OldImage", old)):
+        if value is not None:
+            record["dynamodb"][name] = value
+    return record
+
+
+def invoke_api(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    answer = lambdas.app(event, context("ApiFunction"))
+    return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else {}
+
+
+def create_task_event(key: str, **fields: Any) -> dict[str, Any]:
+    event = load_event("api_gateway_create_task.json")
+    body = {**json.loads(event["body"]), **fields}
+    event["body"] = json.dumps({k: v for k, v in body.items() if v is not None})
+    set_header(event, "Authorization", f"Bearer {key}")
+    set_header(event, "Content-Length", str(len(event["body"].encode())))
+    return event
+
+
+def create_task(key: str, **fields: Any) -> dict[str, Any]:
+    status, body = invoke_api(create_task_event(key, **fields))
+    assert status == 201, body
+    return dict(body["task"])
+
+
+def lane_counts(aws: Provisioned) -> dict[str, int]:
+    sqs = aws.client("sqs")
+    counts = {}
+    for lane, env in LANES.items():
+        attributes = sqs.get_queue_attributes(QueueUrl=aws.env[env], AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        counts[lane] = sum(int(v) for v in attributes.values())
+    return counts
+
+
+def dispatch_through_the_stream(aws: Provisioned, task_id: str, lane: str,
+                                visibility: int | None = None) -> list[dict[str, Any]]:
+    """The API's row, as the stream's INSERT record, through on_task_change; then the message
+    Lambda's poller would take off the lane."""
+    answer = lambdas.on_task_change({"Records": [stream_record(aws, "INSERT", new=row(aws, task_id))]},
+                                    context("NotifierFunction", 60))
+    assert answer == {"batchItemFailures": []}
+    messages = receive(aws, aws.env[LANES[lane]], visibility)
+    assert [json.loads(m["Body"]) for m in messages] == [{"taskId": task_id}]
+    return messages
+
+
+@pytest.fixture
+def target(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[TargetServer]:
+    """The customer's server on loopback, which the outbound policy must be told to allow."""
+    monkeypatch.setenv("TASKHOOK_OUTBOUND_ALLOW", "127.0.0.1")
+    reset_container()
+    with TargetServer() as server:
+        yield server
+
+
+# ---- app: the REST API (API Gateway REST proxy events) ---------------------------------------
+
+def test_api_creates_a_task_from_an_api_gateway_event(aws: Provisioned) -> None:
+    status, body = invoke_api(create_task_event(api_key(), priority=9))
+
+    assert status == 201
+    task = body["task"]
+    assert (task["teamId"], task["status"], task["priority"]) == (TEAM, "pending", 9)
+    assert task["targetUrl"] == "https://api.example.com/webhook"
+    item = row(aws, task["id"])
+    assert item["teamStatus"] == {"S": f"{TEAM}#pending"}
+    assert item["body"] == {"S": '{"orderId": 42}'}
+    assert item["onCompleteUrl"] == {"S": "https://hooks.example.com/taskhook"}
+
+
+def test_api_reads_a_task_by_its_path_parameter(aws: Provisioned) -> None:
+    key = api_key()
+    task = create_task(key)
+    event = load_event("api_gateway_get_task.json")
+    event["pathParameters"]["task_id"] = task["id"]
+    event["path"] = f"/v1/tasks/{task['id']}"
+    event["requestContext"]["path"] = f"/api/v1/tasks/{task['id']}"
+    set_header(event, "Authorization", f"Bearer {key}")
+
+    status, body = invoke_api(event)
+
+    assert status == 200
+    assert body["task"]["id"] == task["id"]
+    assert body["task"]["status"] == "pending"
+    # Another team's key is refused it.
+    set_header(event, "Authorization", f"Bearer {api_key('team-b')}")
+    status, body = invoke_api(event)
+    assert status == 403 and "task" not in body
+
+
+def test_api_rejects_an_unknown_key_and_writes_nothing(aws: Provisioned) -> None:
+    status, body = invoke_api(create_task_event("th_not-a-key"))
+
+    assert (status, body) == (401, {"error": "Invalid or revoked API key"})
+    assert aws.client("dynamodb").scan(TableName=aws.env["TASKS_TABLE"], Select="COUNT")["Count"] == 0
+
+
+def test_api_idempotency_key_replays_the_first_answer(aws: Provisioned) -> None:
+    """The one API path that reads the Lambda context (Powertools idempotency registers it)."""
+    event = create_task_event(api_key())
+    set_header(event, "Idempotency-Key", "order-42")
+
+    first_status, first = invoke_api(event)
+    second_status, second = invoke_api(copy.deepcopy(event))
+
+    assert (first_status, second_status) == (201, 200)
+    assert second["task"]["id"] == first["task"]["id"]
+    assert aws.client("dynamodb").scan(TableName=aws.env["TASKS_TABLE"], Select="COUNT")["Count"] == 1
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "template.yaml wires ApiFunction (Handler app.app) to API Gateway through `/` and `/{proxy+}`, so a "
+    "SAM-deployed API sends resource and requestContext.resourcePath '/{proxy+}'; Chalice routes on "
+    "resourcePath and answers 405 'Unsupported method' to every request. Only `chalice deploy` (one API "
+    "Gateway resource per route) serves the API."))
+def test_api_behind_the_sam_templates_proxy_resource(aws: Provisioned) -> None:
+    event = load_event("api_gateway_sam_proxy_create_task.json")
+    set_header(event, "Authorization", f"Bearer {api_key()}")
+
+    status, body = invoke_api(event)
+
+    assert status == 201, (status, body)  # today: 405 {"Code": "MethodNotAllowedError", ...}
+
+
+# ---- on_task_change: the tasks table's stream (NEW_AND_OLD_IMAGES) ----------------------------
+
+@pytest.mark.parametrize(("priority", "lane"), [(10, "high"), (8, "high"), (5, "normal"), (1, "low")])
+def test_an_inserted_pending_task_is_sent_to_its_priority_lane(aws: Provisioned, priority: int, lane: str) -> None:
+    record = stream_record(aws, "INSERT")
+    image = record["dynamodb"]["NewImage"]
+    task_id = str(uuid.uuid4())
+    image["id"] = record["dynamodb"]["Keys"]["id"] = {"S": task_id}
+    image["priority"] = {"N": str(priority)}
+
+    answer = lambdas.on_task_change({"Records": [record]}, context("NotifierFunction", 60))
+
+    assert answer == {"batchItemFailures": []}
+    assert lane_counts(aws) == {name: int(name == lane) for name in LANES}
+    assert [json.loads(m["Body"]) for m in receive(aws, aws.env[LANES[lane]])] == [{"taskId": task_id}]
+
+
+def test_the_sample_stream_batch_dispatches_notifies_and_ignores_the_removal(aws: Provisioned) -> None:
+    """The sample batch as the stream delivers it: an INSERT (pending), a MODIFY (processing ->
+    completed, with an onCompleteUrl) and a REMOVE."""
+    event = load_event("dynamodb_stream_tasks_batch.json")
+    for record in event["Records"]:
+        record["eventSourceARN"] = stream_arn(aws)
+    inserted = event["Records"][0]["dynamodb"]["NewImage"]["id"]["S"]
+
+    answer = lambdas.on_task_change(event, context("NotifierFunction", 60))
+
+    assert answer == {"batchItemFailures": []}
+    assert lane_counts(aws) == {"high": 0, "normal": 1, "low": 0}
+    assert json.loads(receive(aws, aws.env["QUEUE_NORMAL_URL"])[0]["Body"]) == {"taskId": inserted}
+    [notification] = receive(aws, aws.env["NOTIFICATIONS_QUEUE_URL"])
+    body = json.loads(notification["Body"])
+    assert (body["taskId"], body["kind"], body["status"], body["url"]) == (
+        inserted, "onComplete", "completed", "https://hooks.example.com/taskhook")
+    assert body["sequence"] == event["Records"][1]["dynamodb"]["SequenceNumber"]
+    assert body["body"]["task"]["result"]["statusCode"] == 200
+    assert notification["Attributes"]["MessageGroupId"] == inserted
+
+
+def test_a_record_whose_dispatch_failed_is_reported_by_its_sequence_number(aws: Provisioned) -> None:
+    aws.client("sqs").delete_queue(QueueUrl=aws.env["QUEUE_LOW_URL"])
+    low, normal = stream_record(aws, "INSERT"), stream_record(aws, "INSERT")
+    for record, priority, sequence in ((low, 2, "4421584500000000017450439101"),
+                                       (normal, 6, "4421584500000000017450439102")):
+        task_id = {"S": str(uuid.uuid4())}
+        record["dynamodb"]["Keys"]["id"] = record["dynamodb"]["NewImage"]["id"] = task_id
+        record["dynamodb"]["NewImage"]["priority"] = {"N": str(priority)}
+        record["dynamodb"]["SequenceNumber"] = sequence
+
+    answer = lambdas.on_task_change({"Records": [low, normal]}, context("NotifierFunction", 60))
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "4421584500000000017450439101"}]}
+    assert [json.loads(m["Body"])["taskId"] for m in receive(aws, aws.env["QUEUE_NORMAL_URL"])] == [
+        normal["dynamodb"]["NewImage"]["id"]["S"]]
+
+
+# ---- execute_high / execute_normal / execute_low: the lanes (SQS, partial batch failures) -------
+
+@pytest.mark.parametrize(("handler", "priority", "lane"), [
+    ("execute_high", 9, "high"), ("execute_normal", 5, "normal"), ("execute_low", 2, "low")])
+def test_a_lane_executor_runs_the_task(aws: Provisioned, target: TargetServer, handler: str, priority: int,
+                                       lane: str) -> None:
+    task = create_task(api_key(), targetUrl=target.url("/orders", [200]), priority=priority)
+    messages = dispatch_through_the_stream(aws, task["id"], lane)
+    event = sqs_event(aws, "sqs_lane_batch.json", aws.env[LANES[lane]], messages)
+
+    answer = getattr(lambdas, handler)(event, context(handler, 330))
+
+    assert answer == {"batchItemFailures": []}
+    [call] = target.calls("/orders")
+    assert (call.method, call.body) == ("POST", b'{"orderId": 42}')
+    assert call.headers["Content-Type"] == "application/json"
+    item = row(aws, task["id"])
+    assert item["status"] == {"S": "completed"}
+    assert json.loads(item["result"]["S"])["statusCode"] == 200
+    assert "completedAt" in item and "claimToken" not in item
+
+
+def test_a_retry_is_a_batch_item_failure_held_for_the_backoff(aws: Provisioned, target: TargetServer) -> None:
+    task = create_task(api_key(), targetUrl=target.url("/busy", [{"status": 503, "headers": {"Retry-After": "120"}}]))
+    other = create_task(api_key(), targetUrl=target.url("/fine", [200]))
+    messages = dispatch_through_the_stream(aws, task["id"], "normal", RECEIVE_VISIBILITY)
+    messages += dispatch_through_the_stream(aws, other["id"], "normal", RECEIVE_VISIBILITY)
+    event = sqs_event(aws, "sqs_lane_batch.json", aws.env["QUEUE_NORMAL_URL"], messages)
+    started = datetime.now(UTC)
+
+    answer = lambdas.execute_normal(event, context("execute_normal", 330))
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert row(aws, other["id"])["status"] == {"S": "completed"}
+    item = row(aws, task["id"])
+    assert (item["status"], item["retryCount"], item["error"]) == ({"S": "pending"}, {"N": "1"}, {"S": "HTTP 503"})
+    retry_at = datetime.fromisoformat(item["retryAt"]["S"].replace("Z", "+00:00"))
+    assert timedelta(seconds=119) <= retry_at - started <= timedelta(seconds=125)
+    # Lambda deletes the succeeded record's message; the failed one was held (it is not back after
+    # the poller's 1 s visibility), so SQS redelivers it when its backoff ends.
+    aws.client("sqs").delete_message(QueueUrl=aws.env["QUEUE_NORMAL_URL"], ReceiptHandle=messages[1]["ReceiptHandle"])
+    assert still_hidden_after_its_receive_visibility(aws, aws.env["QUEUE_NORMAL_URL"])
+
+
+def test_the_sample_lane_batch_for_unknown_tasks_is_acknowledged(aws: Provisioned) -> None:
+    """A message whose task row is gone (or never was) is done with, not retried forever."""
+    sqs = aws.client("sqs")
+    url = aws.env["QUEUE_NORMAL_URL"]
+    for record in load_event("sqs_lane_batch.json")["Records"]:
+        sqs.send_message(QueueUrl=url, MessageBody=record["body"])
+    messages = receive(aws, url)
+    assert len(messages) == 2
+
+    answer = lambdas.execute_normal(sqs_event(aws, "sqs_lane_batch.json", url, messages),
+                                    context("execute_normal", 330))
+
+    assert answer == {"batchItemFailures": []}
+    assert aws.client("dynamodb").scan(TableName=aws.env["TASKS_TABLE"], Select="COUNT")["Count"] == 0
+
+
+# ---- on_dead_letter: the lanes' DLQ ----------------------------------------------------------
+
+def test_a_dead_letter_fails_its_task(aws: Provisioned) -> None:
+    task = create_task(api_key())
+    sqs = aws.client("sqs")
+    sample = load_event("sqs_dead_letter_batch.json")["Records"][0]
+    sqs.send_message(QueueUrl=aws.env["DLQ_URL"], MessageBody=json.dumps({"taskId": task["id"]}))
+    sqs.send_message(QueueUrl=aws.env["DLQ_URL"], MessageBody=sample["body"])  # the sample's task: no such row
+    messages = receive(aws, aws.env["DLQ_URL"])
+    event = sqs_event(aws, "sqs_dead_letter_batch.json", aws.env["DLQ_URL"], messages)
+    for record in event["Records"]:
+        record["attributes"]["DeadLetterQueueSourceArn"] = sample["attributes"]["DeadLetterQueueSourceArn"]
+
+    answer = lambdas.on_dead_letter(event, context("DeadLetterFunction"))
+
+    assert answer == {"batchItemFailures": []}
+    item = row(aws, task["id"])
+    assert item["status"] == {"S": "failed"}
+    assert "dead-letter" in item["error"]["S"]
+    assert "completedAt" in item
+    # Redelivered, the same dead letter changes nothing.
+    assert lambdas.on_dead_letter(event, context("DeadLetterFunction")) == {"batchItemFailures": []}
+    assert row(aws, task["id"])["completedAt"] == item["completedAt"]
+
+
+# ---- sweep: the EventBridge schedule ---------------------------------------------------------
+
+def test_the_minute_sweep_resends_a_delayed_task_whose_message_was_lost(aws: Provisioned) -> None:
+    event = load_event("eventbridge_schedule.json")
+    later = datetime.now(UTC) + timedelta(minutes=20)
+    task = create_task(api_key(), delayUntil=iso(later), priority=9)
+    item = row(aws, task["id"])
+    assert (item["status"], item["dueAt"]) == ({"S": "delayed"}, item["delayUntil"])
+
+    # Not due within the sweep's window: nothing to do.
+    assert lambdas.sweep(event, context("SchedulerFunction", 60)) == {"dispatched": 0, "repaired": 0, "timedOut": 0}
+    assert lane_counts(aws) == {"high": 0, "normal": 0, "low": 0}
+
+    # Two minutes overdue and still delayed: its message was lost, so the sweep sends it again.
+    overdue = {"S": iso(datetime.now(UTC) - timedelta(minutes=2))}
+    aws.client("dynamodb").update_item(
+        TableName=aws.env["TASKS_TABLE"], Key={"id": {"S": task["id"]}},
+        UpdateExpression="SET delayUntil = :t, dueAt = :t", ExpressionAttributeValues={":t": overdue})
+
+    report = lambdas.sweep(event, context("SchedulerFunction", 60))
+
+    assert report == {"dispatched": 0, "repaired": 1, "timedOut": 0}
+    assert [json.loads(m["Body"]) for m in receive(aws, aws.env["QUEUE_HIGH_URL"])] == [{"taskId": task["id"]}]
+    assert "dispatchedAt" in row(aws, task["id"])
+    # The next minute's sweep does not send it a third time.
+    assert lambdas.sweep(event, context("SchedulerFunction", 60)) == {"dispatched": 0, "repaired": 0, "timedOut": 0}
+
+
+# ---- deliver_notifications: the notifications FIFO queue -------------------------------------
+
+def _notification_messages(aws: Provisioned, target: TargetServer, script: list[Any]) -> tuple[str, list[dict]]:
+    """The sample MODIFY (processing -> completed) of a task whose onCompleteUrl is the target:
+    the row as the table holds it, its stream record through on_task_change, and the
+    notification's message as the deliverer's poller receives it."""
+    record = stream_record(aws, "MODIFY")
+    task_id = str(uuid.uuid4())
+    url = {"S": target.url("/done", script)}
+    for image in (record["dynamodb"]["OldImage"], record["dynamodb"]["NewImage"]):
+        image.update(id={"S": task_id}, onCompleteUrl=url)
+    record["dynamodb"]["Keys"] = {"id": {"S": task_id}}
+    aws.client("dynamodb").put_item(TableName=aws.env["TASKS_TABLE"], Item=record["dynamodb"]["NewImage"])
+    assert lambdas.on_task_change({"Records": [record]}, context("NotifierFunction", 60)) == {"batchItemFailures": []}
+    messages = receive(aws, aws.env["NOTIFICATIONS_QUEUE_URL"], RECEIVE_VISIBILITY)
+    assert len(messages) == 1
+    return task_id, messages
+
+
+def _delivery_state(aws: Provisioned, task_id: str) -> dict[str, Any]:
+    [entry] = row(aws, task_id)["notifications"]["M"].values()
+    return {name: next(iter(value.values())) for name, value in entry["M"].items()}
+
+
+def test_the_deliverer_posts_the_signed_notification(aws: Provisioned, target: TargetServer) -> None:
+    task_id, messages = _notification_messages(aws, target, [200])
+    event = sqs_event(aws, "sqs_fifo_notification.json", aws.env["NOTIFICATIONS_QUEUE_URL"], messages)
+    assert event["Records"][0]["attributes"]["MessageGroupId"] == task_id
+
+    answer = lambdas.deliver_notifications(event, context("DeliverNotificationsFunction"))
+
+    assert answer == {"batchItemFailures": []}
+    [call] = target.calls("/done")
+    payload = json.loads(call.body)
+    assert (payload["task"]["id"], payload["task"]["status"]) == (task_id, "completed")
+    assert payload["sequence"] == load_event("dynamodb_stream_tasks_batch.json")["Records"][1]["dynamodb"][
+        "SequenceNumber"]
+    # Signed with the team's secret, as `GET /v1/webhooks/secret` shows it to the customer.
+    secret_event = load_event("api_gateway_webhook_secret.json")
+    set_header(secret_event, "Authorization", f"Bearer {api_key()}")
+    status, secrets = invoke_api(secret_event)
+    assert status == 200
+    headers = {k.lower(): v for k, v in call.headers.items()}
+    assert Webhook(secrets["secrets"][0]["secret"]).verify(call.body, headers) == payload
+    assert _delivery_state(aws, task_id) | {"url": None} == {
+        "kind": "onComplete", "url": None, "status": "delivered", "attempts": "1", "taskStatus": "completed",
+        "sequence": payload["sequence"]}
+
+
+def test_a_failed_delivery_is_recorded_and_its_message_held_for_the_backoff(aws: Provisioned,
+                                                                           target: TargetServer) -> None:
+    task_id, messages = _notification_messages(aws, target, [503])
+    event = sqs_event(aws, "sqs_fifo_notification.json", aws.env["NOTIFICATIONS_QUEUE_URL"], messages)
+
+    lambdas.deliver_notifications(event, context("DeliverNotificationsFunction"))
+
+    assert len(target.calls("/done")) == 1
+    state = _delivery_state(aws, task_id)
+    assert (state["status"], state["attempts"], state["lastError"]) == ("retrying", "1", "HTTP 503")
+    assert still_hidden_after_its_receive_visibility(aws, aws.env["NOTIFICATIONS_QUEUE_URL"])  # the backoff
+
+
+def test_a_failed_delivery_is_answered_as_a_batch_item_failure(aws: Provisioned, target: TargetServer) -> None:
+    _, messages = _notification_messages(aws, target, [503])
+    event = sqs_event(aws, "sqs_fifo_notification.json", aws.env["NOTIFICATIONS_QUEUE_URL"], messages)
+
+    answer = lambdas.deliver_notifications(event, context("DeliverNotificationsFunction"))
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+
+
+# ---- ws_connect / ws_message / ws_disconnect: the WebSocket API -------------------------------
+
+def connections(aws: Provisioned) -> set[tuple[str, str, str]]:
+    items = aws.client("dynamodb").scan(TableName=aws.env["CONNECTIONS_TABLE"])["Items"]
+    return {(i["connectionId"]["S"], i["topic"]["S"], i["teamId"]["S"]) for i in items}
+
+
+def connect_event(key: str, task_id: str | None = None) -> dict[str, Any]:
+    event = load_event("websocket_connect.json")
+    query = {"api_key": key, **({"task_id": task_id} if task_id else {})}
+    event["queryStringParameters"] = query
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+    return event
+
+
+def message_event(body: str) -> dict[str, Any]:
+    event = load_event("websocket_message.json")
+    event["body"] = body
+    return event
+
+
+def test_ws_connect_refuses_a_bad_key(aws: Provisioned) -> None:
+    answer = lambdas.ws_connect(connect_event("th_not-a-key"), context("WsConnectFunction"))
+
+    assert answer == {"statusCode": 401, "body": json.dumps({"error": "Invalid or revoked API key"})}
+    assert connections(aws) == set()
+
+
+def test_ws_connect_refuses_another_teams_task(aws: Provisioned) -> None:
+    task = create_task(api_key("team-b"))
+
+    answer = lambdas.ws_connect(connect_event(api_key(), task["id"]), context("WsConnectFunction"))
+
+    assert answer["statusCode"] == 403
+    assert connections(aws) == set()
+
+
+def test_ws_connect_subscribes_to_the_task_of_its_query(aws: Provisioned) -> None:
+    key = api_key()
+    task = create_task(key)
+    event = connect_event(key, task["id"])
+
+    answer = lambdas.ws_connect(event, context("WsConnectFunction"))
+
+    assert answer == {"statusCode": 200, "body": ""}
+    assert connections(aws) == {(event["requestContext"]["connectionId"], f"task#{task['id']}", TEAM)}
+
+
+def test_ws_message_adds_a_task_to_an_open_connection(aws: Provisioned) -> None:
+    key = api_key()
+    task = create_task(key)
+    connection = load_event("websocket_connect.json")["requestContext"]["connectionId"]
+    assert lambdas.ws_connect(connect_event(key), context("WsConnectFunction"))["statusCode"] == 200
+    assert connections(aws) == {(connection, f"team#{TEAM}", TEAM)}
+    subscribe = json.dumps({"action": "subscribe", "task_id": task["id"]})
+
+    answer = lambdas.ws_message(message_event(subscribe), context("WsMessageFunction"))
+
+    assert answer == {"statusCode": 200, "body": ""}
+    assert connections(aws) == {(connection, f"team#{TEAM}", TEAM), (connection, f"task#{task['id']}", TEAM)}
+    # Not JSON, not a subscription, an unknown task: refused, nothing added.
+    for body, status in (("hello", 400), ('{"action": "unsubscribe"}', 400),
+                         (json.dumps({"action": "subscribe", "task_id": str(uuid.uuid4())}), 404)):
+        assert lambdas.ws_message(message_event(body), context("WsMessageFunction"))["statusCode"] == status
+    assert len(connections(aws)) == 2
+
+
+def test_ws_message_on_a_connection_that_never_authenticated_is_refused(aws: Provisioned) -> None:
+    """The sample message event, on a connection $connect never accepted."""
+    answer = lambdas.ws_message(load_event("websocket_message.json"), context("WsMessageFunction"))
+
+    assert answer == {"statusCode": 401, "body": json.dumps({"error": "connection is not authenticated"})}
+    assert connections(aws) == set()
+
+
+def test_ws_disconnect_forgets_every_subscription_of_the_connection(aws: Provisioned) -> None:
+    key = api_key()
+    task = create_task(key)
+    assert lambdas.ws_connect(connect_event(key), context("WsConnectFunction"))["statusCode"] == 200
+    other = connect_event(key)
+    other["requestContext"]["connectionId"] = "R1xe8cx0IAMCJ3Q="
+    assert lambdas.ws_connect(other, context("WsConnectFunction"))["statusCode"] == 200
+    subscribe = json.dumps({"action": "subscribe", "task_id": task["id"]})
+    assert lambdas.ws_message(message_event(subscribe), context("WsMessageFunction"))["statusCode"] == 200
+    assert len(connections(aws)) == 3
+
+    answer = lambdas.ws_disconnect(load_event("websocket_disconnect.json"), context("WsDisconnectFunction"))
+
+    assert answer == {"statusCode": 200, "body": ""}
+    assert connections(aws) == {("R1xe8cx0IAMCJ3Q=", f"team#{TEAM}", TEAM)}
+
+
+def pushed_to_connections(aws: Provisioned) -> dict[str, bytes]:
+    """What moto's API Gateway management API received, by connection id (moto keeps the id as
+    it appeared, URL-encoded, in the PostToConnection path)."""
+    backend = apigatewaymanagementapi_backends[DEFAULT_ACCOUNT_ID][REGION]
+    return {unquote(connection_id): connection.data for connection_id, connection in backend.connections.items()}
+
+
+def test_a_task_change_is_pushed_to_its_teams_connection(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$connect, then the stream's MODIFY of one of the team's tasks: on_task_change posts the
+    task's new state to the connection through the API Gateway management API (moto's)."""
+    monkeypatch.setenv("WEBSOCKET_MANAGEMENT_URL", WS_MANAGEMENT_URL)
+    reset_container()
+    connection = load_event("websocket_connect.json")["requestContext"]["connectionId"]
+    assert lambdas.ws_connect(connect_event(api_key()), context("WsConnectFunction"))["statusCode"] == 200
+    record = stream_record(aws, "MODIFY")
+
+    answer = lambdas.on_task_change({"Records": [record]}, context("NotifierFunction", 60))
+
+    assert answer == {"batchItemFailures": []}
+    message = json.loads(pushed_to_connections(aws)[connection])
+    assert (message["task_id"], message["status"]) == (record["dynamodb"]["NewImage"]["id"]["S"], "completed")
+    assert message["result"]["statusCode"] == 200
