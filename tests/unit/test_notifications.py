@@ -15,8 +15,9 @@ from taskhook.model.task import Task, notification_view
 from taskhook.notify.delivery import MAX_ATTEMPTS, NotificationDeliverer
 from taskhook.notify.live import LiveFeed, Subscription, live_change, live_message, topics_of
 from taskhook.notify.rules import CALLBACK, ON_COMPLETE, Notification, notifications_for, with_query
-from taskhook.notify.secrets import ROTATION_OVERLAP, SigningSecret, TeamSecretsService
+from taskhook.notify.secrets import ROTATION_OVERLAP, TeamSecretsService
 from taskhook.notify.signing import new_secret
+from tests.support.fakes import InMemorySecretStore
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -121,20 +122,9 @@ def test_a_4xx_ends_the_delivery_without_retry() -> None:
     assert outcome.delete and log.entries[0][1:3] == ("failed", 1)
 
 
-class Store:
-    def __init__(self) -> None:
-        self.rows: dict[str, list[SigningSecret]] = {}
-
-    def load(self, team_id: str) -> list[SigningSecret]:
-        return list(self.rows.get(team_id, []))
-
-    def save(self, team_id: str, secrets: list[SigningSecret]) -> None:
-        self.rows[team_id] = list(secrets)
-
-
 def test_a_team_gets_one_secret_and_rotation_keeps_the_old_one_for_a_while() -> None:
     clock = [NOW]
-    service = TeamSecretsService(Store(), clock=lambda: clock[0])
+    service = TeamSecretsService(InMemorySecretStore(), clock=lambda: clock[0])
     (first,) = service.current("acme")
     assert service.current("acme") == [first]  # stable
     new, old = service.rotate("acme")
