@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 
 from taskhook.container import container
 
-logger = Logger(service="taskhook-scheduler")
+logger = Logger(service="taskhook-sweeper")
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:

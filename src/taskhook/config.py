@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 # The names below are the contract with template.yaml (Globals.Function.Environment)
 # and with the local stack, which resolves that same block against the emulator.
@@ -99,8 +98,3 @@ class Settings:
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
-
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    """The process-wide settings, read from the environment on first use."""
-    return Settings.from_env()

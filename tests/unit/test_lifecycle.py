@@ -156,3 +156,24 @@ def test_status_is_its_seed_string(value: str) -> None:
 def test_unknown_status_string_is_not_a_status(value: str) -> None:
     with pytest.raises(ValueError):
         TaskStatus(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# An illegal transition is a programming error, never an answer
+
+
+def test_an_illegal_transition_reaching_a_route_is_a_bare_500_without_its_text() -> None:
+    """If a bug ever built an illegal move inside a request, the client must get the generic
+    500, not the lifecycle's wording (field and status names are ours, not the API's)."""
+    from functions.responses import endpoint
+    from taskhook.model.lifecycle import IllegalTransition, Transition
+
+    @endpoint
+    def view() -> None:
+        Transition(S.CANCELLED, from_=frozenset({S.PROCESSING})).check()
+
+    with pytest.raises(IllegalTransition):
+        Transition(S.CANCELLED, from_=frozenset({S.PROCESSING})).check()
+    answer = view()
+    assert answer.status_code == 500
+    assert json.loads(answer.body) == {"error": "Internal error"}

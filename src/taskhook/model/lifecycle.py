@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from taskhook.model.clock import iso
-from taskhook.model.errors import TaskhookError
 from taskhook.model.status import CANCELLABLE, TaskStatus
 from taskhook.model.task import Task
 
@@ -77,9 +76,10 @@ CHANGEABLE = frozenset(TaskChanges.__annotations__)
 EXPECTABLE = frozenset({"claimToken", "dispatchedAt"})
 
 
-class IllegalTransition(TaskhookError):
+class IllegalTransition(Exception):
     """A transition the lifecycle forbids, or one that sets a field no transition may set: a
-    programming error, refused before anything is written."""
+    programming error, refused before anything is written (not a TaskhookError: a route that
+    met one answers the bare 500, never this text)."""
 
 
 @dataclass(frozen=True)
@@ -112,15 +112,11 @@ class Transition:
             raise IllegalTransition(f"a transition cannot set or expect {', '.join(unknown)}")
 
 
-def _stamp(now: datetime) -> str:
-    return iso(now)
-
-
 def claim(task: Task, token: str, now: datetime) -> Transition:
     """A run takes the task: pending, delayed (due) or a stale processing claim -> processing.
     Conditioned on the claim it read, not on the version: a bookkeeping write in between (the
     sweep's dispatch mark) must not make a run give the task up."""
-    stamp = _stamp(now)
+    stamp = iso(now)
     return Transition(
         _S.PROCESSING,
         TaskChanges(claimToken=token, claimedAt=stamp, startedAt=task.startedAt or stamp, updatedAt=stamp),
@@ -131,7 +127,7 @@ def claim(task: Task, token: str, now: datetime) -> Transition:
 def finish(task: Task, status: TaskStatus, now: datetime, token: str | None,
            changes: TaskChanges | None = None) -> Transition:
     """The run holding claim `token` (None: the task has no claim) ends the task with `status`."""
-    stamp = _stamp(now)
+    stamp = iso(now)
     return Transition(
         status, TaskChanges(completedAt=stamp, updatedAt=stamp, claimToken=None, **(changes or {})),
         from_=frozenset({task.status}), expect={"claimToken": token},
@@ -154,8 +150,8 @@ def back_off(task: Task, token: str, now: datetime, retry_at: datetime, error: s
     """A retryable failure: one more retry used, back to pending until `retry_at`."""
     return Transition(
         _S.PENDING,
-        TaskChanges(retryCount=task.retryCount + 1, error=error, claimToken=None, updatedAt=_stamp(now),
-                    retryAt=_stamp(retry_at), **(changes or {})),
+        TaskChanges(retryCount=task.retryCount + 1, error=error, claimToken=None, updatedAt=iso(now),
+                    retryAt=iso(retry_at), **(changes or {})),
         from_=frozenset({_S.PROCESSING}), expect={"claimToken": token},
     )
 
@@ -163,7 +159,7 @@ def back_off(task: Task, token: str, now: datetime, retry_at: datetime, error: s
 def requeue(task: Task, token: str, now: datetime, error: str | None, changes: TaskChanges | None = None) -> Transition:
     """The invocation ran out of time, not the task: back to pending without using a retry."""
     return Transition(
-        _S.PENDING, TaskChanges(error=error, claimToken=None, updatedAt=_stamp(now), **(changes or {})),
+        _S.PENDING, TaskChanges(error=error, claimToken=None, updatedAt=iso(now), **(changes or {})),
         from_=frozenset({_S.PROCESSING}), expect={"claimToken": token},
     )
 
@@ -171,13 +167,13 @@ def requeue(task: Task, token: str, now: datetime, error: str | None, changes: T
 def mark_dispatched(task: Task, now: datetime) -> Transition:
     """The sweep is about to send a delayed task's message: marked first, so two sweeps never both
     send and a crash after the mark is repaired."""
-    return Transition(_S.DELAYED, TaskChanges(dispatchedAt=_stamp(now)), from_=frozenset({_S.DELAYED}),
+    return Transition(_S.DELAYED, TaskChanges(dispatchedAt=iso(now)), from_=frozenset({_S.DELAYED}),
                       expect={"dispatchedAt": task.dispatchedAt})
 
 
 def dead_letter(task: Task, now: datetime) -> Transition:
     """SQS gave up on the task's message (maxReceiveCount): it fails, whatever unfinished state it is in."""
-    stamp = _stamp(now)
+    stamp = iso(now)
     return Transition(
         _S.FAILED,
         TaskChanges(error="delivery abandoned: its message reached the dead-letter queue (maxReceiveCount)",
@@ -188,5 +184,5 @@ def dead_letter(task: Task, now: datetime) -> Transition:
 
 def cancel(now: datetime) -> Transition:
     """A client cancels: from any status that allows it."""
-    stamp = _stamp(now)
+    stamp = iso(now)
     return Transition(_S.CANCELLED, TaskChanges(completedAt=stamp, updatedAt=stamp), from_=CANCELLABLE)

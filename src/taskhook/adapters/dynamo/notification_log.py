@@ -11,10 +11,8 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from taskhook.model.errors import Busy
+from taskhook.adapters.dynamo.errors import CONDITION_FAILED, code_of, domain_error
 from taskhook.notify.rules import Notification
-
-_THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 
 
 class DynamoNotificationLog:
@@ -28,20 +26,20 @@ class DynamoNotificationLog:
             "sequence": notification.sequence, "taskStatus": notification.status,
             **({"lastError": error} if error else {}),
         }
-        slot = model.notifications[notification.id]
+        slot = model.notifications[notification.id].set(entry)
         try:
-            self._update(notification.task_id, slot.set(entry))
+            try:
+                self._update(notification.task_id, slot)
+            except UpdateError as exc:
+                if code_of(exc) != "ValidationException":
+                    raise
+                # No `notifications` map yet: create it, then set this entry.
+                self._update(notification.task_id, model.notifications.set(model.notifications | {}))
+                self._update(notification.task_id, slot)
         except UpdateError as exc:
-            code = getattr(exc, "cause_response_code", None)
-            if code == "ConditionalCheckFailedException":
+            if code_of(exc) == CONDITION_FAILED:
                 return  # the task is gone; nothing to record on
-            if code in _THROTTLED:
-                raise Busy() from exc
-            if code != "ValidationException":
-                raise
-            # No `notifications` map yet: create it, then set this entry.
-            self._update(notification.task_id, model.notifications.set(model.notifications | {}))
-            self._update(notification.task_id, slot.set(entry))
+            raise domain_error(exc, "Conflict") from exc
 
     def _update(self, task_id: str, action: Any) -> None:
         self._model(task_id).update(actions=[action], condition=self._model.id.exists())

@@ -7,25 +7,16 @@ from typing import Any, NoReturn
 from pynamodb.exceptions import PutError, QueryError, UpdateError
 from pynamodb.models import Model
 
+from taskhook.adapters.dynamo.errors import CONDITION_FAILED, code_of, domain_error
 from taskhook.adapters.dynamo.tables import ACTIVE_SHARD, DELAYED_SHARD
-from taskhook.model.errors import Busy, Conflict, NotFound
+from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.lifecycle import Transition
 from taskhook.model.listing import ListQuery
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task, deadline_of
 from taskhook.ports import ApiKey
 
-_THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 _MAPS = ("headers", "pollConfig", "notifications")
-
-
-def _domain_error(exc: PutError | UpdateError | QueryError, conflict: str) -> Exception:
-    code = getattr(exc, "cause_response_code", None)
-    if code == "ConditionalCheckFailedException":
-        return Conflict(conflict)
-    if code in _THROTTLED:
-        return Busy()
-    return exc
 
 
 # Rows written before versions existed have none: they count as version 1 (a new row's).
@@ -69,7 +60,7 @@ class DynamoTaskRepository:
         try:
             item.save(condition=self._model.id.does_not_exist())  # type: ignore[attr-defined]
         except PutError as exc:
-            raise _domain_error(exc, "Task already exists") from exc
+            raise domain_error(exc, "Task already exists") from exc
 
     def get(self, task_id: str) -> Task | None:
         try:
@@ -100,12 +91,12 @@ class DynamoTaskRepository:
         return self._to_task(item)
 
     def _raise_for_failed_update(self, task_id: str, exc: UpdateError) -> NoReturn:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+        if code_of(exc) == CONDITION_FAILED:
             current = self.get(task_id)
             if current is None:
                 raise NotFound() from exc
             raise Conflict(f"Task is {current.status.value}") from exc
-        raise _domain_error(exc, "Conflict") from exc
+        raise domain_error(exc, "Conflict") from exc
 
     def list_for_team(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
         model: Any = self._model
@@ -131,7 +122,7 @@ class DynamoTaskRepository:
                     if len(tasks) == query.limit:
                         break
         except QueryError as exc:
-            raise _domain_error(exc, "Conflict") from exc
+            raise domain_error(exc, "Conflict") from exc
         return tasks, total
 
 
@@ -141,7 +132,7 @@ class DynamoTaskRepository:
         try:
             return [self._to_task(row) for row in index.query(shard, range_attr <= moment)]
         except QueryError as exc:
-            raise _domain_error(exc, "Conflict") from exc
+            raise domain_error(exc, "Conflict") from exc
 
     def report_progress(self, task_id: str, claim_token: str, progress: int, message: str | None,
                         updated_at: str) -> None:
