@@ -11,6 +11,7 @@ from taskhook.intake.listing import pagination, parse_list_query
 from taskhook.intake.validation import decode_json_object, parse_create_request
 from taskhook.intake.views import v1_task
 from taskhook.model.errors import ValidationFailed
+from taskhook.model.limits import MAX_IDEMPOTENCY_KEY, MAX_LONG_POLL_SECONDS
 from taskhook.model.task import Task
 from taskhook.ports import ApiKey
 
@@ -20,7 +21,6 @@ api = Blueprint(__name__)
 
 # API Gateway and curl send these for JSON bodies; anything else gets Chalice's 415.
 BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
-MAX_IDEMPOTENCY_KEY = 255
 
 
 def _request() -> Any:
@@ -44,8 +44,8 @@ def _wait_seconds(params: dict[str, str]) -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not 0 <= value <= 25:
-        raise ValidationFailed("wait must be a number between 0 and 25")
+    if not 0 <= value <= MAX_LONG_POLL_SECONDS:
+        raise ValidationFailed(f"wait must be a number between 0 and {MAX_LONG_POLL_SECONDS}")
     return value
 
 

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from taskhook.model.limits import MAX_DOWNLOAD_URL_TTL
+
 # The names below are the contract with template.yaml (Globals.Function.Environment)
 # and with the local stack, which resolves that same block against the emulator.
 ENV_TASKS_TABLE = "TASKS_TABLE"
@@ -32,7 +34,6 @@ ENV_WEBSOCKET_MANAGEMENT_URL = "WEBSOCKET_MANAGEMENT_URL"
 
 # `builtin` in TASKHOOK_TASK_MODULES stands for the function tasks Taskhook ships.
 BUILTIN_TASK_MODULES = "builtin"
-MAX_DOWNLOAD_URL_TTL = 7 * 24 * 3600  # SigV4 presigned URLs live at most a week
 
 
 @dataclass(frozen=True)

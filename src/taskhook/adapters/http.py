@@ -29,6 +29,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from taskhook.model.attempt import Attempt
 from taskhook.model.clock import utcnow
 from taskhook.model.errors import BlockedTarget
+from taskhook.model.limits import MAX_RESPONSE_BYTES
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -204,7 +205,6 @@ def guarded_session(policy: OutboundPolicy, pool_size: int = 32) -> requests.Ses
 
 # ---- one call ---------------------------------------------------------------------------
 
-MAX_RESPONSE_BYTES = 10 * 1024 * 1024  # read no more of a response than this
 USER_AGENT = "Taskhook/1.0"
 _ERRNO_NAMES = {
     errno.ECONNREFUSED: "ECONNREFUSED",

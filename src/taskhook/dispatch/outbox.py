@@ -14,11 +14,10 @@ from datetime import datetime
 from taskhook.dispatch.lanes import Lane, lane_for
 from taskhook.model.change import Change
 from taskhook.model.clock import parse_iso, utcnow
+from taskhook.model.limits import SQS_MAX_DELAY
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 from taskhook.ports import DispatchQueue
-
-SQS_MAX_DELAY = 900
 
 
 @dataclass(frozen=True)

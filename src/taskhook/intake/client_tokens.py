@@ -17,12 +17,12 @@ from datetime import datetime
 from taskhook.intake.api_keys import check_team_id, hash_key
 from taskhook.model.clock import iso, utcnow
 from taskhook.model.errors import AccessDenied, NotFound, Unauthorized, ValidationFailed
+from taskhook.model.limits import MAX_CLIENT_NAME
 from taskhook.ports import ApiKey, ApiKeyRepository
 
 TOKEN_PREFIX = "ct_"  # noqa: S105 - a prefix, not a secret
 TOKEN_ID_PREFIX = "cli_"  # noqa: S105
 CLIENT_KIND = "client"
-MAX_CLIENT_NAME = 64
 
 
 @dataclass

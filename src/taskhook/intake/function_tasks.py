@@ -12,11 +12,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from taskhook.intake.tasks import team_task
-from taskhook.intake.validation import is_http_url
 from taskhook.model.clock import iso, utcnow
 from taskhook.model.errors import BlockedTarget, NotFound, ValidationFailed
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import FUNCTION_KIND, Task
+from taskhook.model.urls import is_http_url
 from taskhook.ports import DestinationPolicy, TaskRepository
 from taskhook.run.functions.registry import Registry, TaskDefinition
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from taskhook.intake.function_tasks import NamedTaskRequest
 from taskhook.intake.validation import CreateTaskRequest
-from taskhook.model.listing import DEFAULT_LIMIT, MAX_LIMIT
+from taskhook.model.limits import DEFAULT_PAGE_SIZE, MAX_IDEMPOTENCY_KEY, MAX_LONG_POLL_SECONDS, MAX_PAGE_SIZE
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 from taskhook.run.functions.arguments import model_name
@@ -177,7 +177,7 @@ def build_openapi(registry: Registry | None = None) -> dict[str, Any]:
                 "post": {
                     "summary": "Create a task",
                     "parameters": [
-                        _param("Idempotency-Key", "header", {"type": "string", "maxLength": 255},
+                        _param("Idempotency-Key", "header", {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
                                "Same key and body within 24 h returns the first task (200)."),
                     ],
                     "requestBody": {"required": True, **_json("CreateTaskRequest")},
@@ -193,7 +193,8 @@ def build_openapi(registry: Registry | None = None) -> dict[str, Any]:
                         _param("status", "query", {"type": "string", "enum": [s.value for s in TaskStatus]},
                                "Filter by status"),
                         _param("limit", "query",
-                               {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                               {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
+                                "default": DEFAULT_PAGE_SIZE},
                                "Number of results"),
                         _param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "Offset"),
                         _param("sortOrder", "query", {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
@@ -207,7 +208,8 @@ def build_openapi(registry: Registry | None = None) -> dict[str, Any]:
                     "summary": "Get a task",
                     "parameters": [
                         task_id,
-                        _param("wait", "query", {"type": "number", "minimum": 0, "maximum": 25, "default": 0},
+                        _param("wait", "query",
+                               {"type": "number", "minimum": 0, "maximum": MAX_LONG_POLL_SECONDS, "default": 0},
                                "Long poll: return when the status changes or after this many seconds"),
                     ],
                     "responses": {"200": {"description": "The task", **_json("TaskEnvelope")},

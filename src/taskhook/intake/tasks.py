@@ -12,12 +12,12 @@ from taskhook.intake.validation import CreateTaskRequest
 from taskhook.model import lifecycle
 from taskhook.model.clock import iso, parse_iso, utcnow
 from taskhook.model.errors import AccessDenied, BlockedTarget, Conflict, NotFound, ValidationFailed
+from taskhook.model.limits import MAX_LONG_POLL_SECONDS
 from taskhook.model.listing import ListQuery
 from taskhook.model.status import CANCELLABLE, TERMINAL, TaskStatus
 from taskhook.model.task import Task
 from taskhook.ports import DestinationPolicy, Idempotency, TaskRepository
 
-MAX_WAIT_SECONDS = 25
 CANCEL_ATTEMPTS = 5
 
 
@@ -93,7 +93,7 @@ class TaskService:
         if wait_seconds <= 0 or task.status in TERMINAL:
             return task
         start_status = task.status
-        deadline = self.monotonic() + min(wait_seconds, MAX_WAIT_SECONDS)
+        deadline = self.monotonic() + min(wait_seconds, MAX_LONG_POLL_SECONDS)
         while True:
             remaining = deadline - self.monotonic()
             if remaining <= 0:

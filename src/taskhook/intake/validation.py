@@ -10,19 +10,23 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from taskhook.model.errors import PayloadTooLarge, ValidationFailed
+from taskhook.model.limits import (
+    MAX_BODY_BYTES,
+    MAX_RETRIES_LIMIT,
+    MAX_WAIT_TIME_LIMIT,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    TIMEOUT_LIMIT,
+)
+from taskhook.model.retry import BACKOFFS
+from taskhook.model.urls import is_http_url
 
-MAX_BODY_BYTES = 256 * 1024
 METHODS = ("GET", "POST", "PUT", "DELETE")
-BACKOFFS = ("linear", "exponential")
 PROVIDERS = ("fal", "replicate")
-MAX_WAIT_TIME_LIMIT = 86_400
-TIMEOUT_LIMIT = 300
-MAX_URL_LENGTH = 2048
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 FIELD_MESSAGES: dict[str, str] = {
@@ -33,9 +37,9 @@ FIELD_MESSAGES: dict[str, str] = {
     "maxWaitTime": f"maxWaitTime must be a number between 1 and {MAX_WAIT_TIME_LIMIT}",
     "timeout": f"timeout must be a number between 1 and {TIMEOUT_LIMIT}",
     "delayUntil": "delayUntil must be a valid ISO 8601 date",
-    "maxRetries": "maxRetries must be a number between 0 and 10",
+    "maxRetries": f"maxRetries must be a number between 0 and {MAX_RETRIES_LIMIT}",
     "retryBackoff": "retryBackoff must be one of: linear, exponential",
-    "priority": "priority must be an integer between 1 and 10",
+    "priority": f"priority must be an integer between {PRIORITY_MIN} and {PRIORITY_MAX}",
     "onCompleteUrl": "onCompleteUrl must be a valid HTTP/HTTPS URL",
     "provider": "provider must be one of: " + ", ".join(PROVIDERS),
     "pollConfig": (
@@ -43,18 +47,6 @@ FIELD_MESSAGES: dict[str, str] = {
         "doneValues (array of strings) and failValues (array of strings)"
     ),
 }
-
-
-def is_http_url(value: str) -> bool:
-    if len(value) > MAX_URL_LENGTH or any(c.isspace() for c in value):
-        return False
-    try:
-        parts = urlsplit(value)
-        port = parts.port  # raises ValueError for a bad port
-    except ValueError:
-        return False
-    del port
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _number(value: Any, low: float, high: float, integer: bool) -> float | int:
@@ -155,12 +147,12 @@ class CreateTaskRequest(BaseModel):
     @field_validator("maxRetries", mode="before")
     @classmethod
     def _check_max_retries(cls, value: Any) -> Any:
-        return _number(value, 0, 10, integer=True)
+        return _number(value, 0, MAX_RETRIES_LIMIT, integer=True)
 
     @field_validator("priority", mode="before")
     @classmethod
     def _check_priority(cls, value: Any) -> Any:
-        return _number(value, 1, 10, integer=True)
+        return _number(value, PRIORITY_MIN, PRIORITY_MAX, integer=True)
 
     @field_validator("delayUntil", mode="before")
     @classmethod

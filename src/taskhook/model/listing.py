@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from taskhook.model.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from taskhook.model.status import TaskStatus
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 100
+DEFAULT_LIMIT, MAX_LIMIT = DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 
 @dataclass(frozen=True)

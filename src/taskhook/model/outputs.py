@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from taskhook.model.limits import MAX_FILENAME
 from taskhook.model.task import Task
 
 if TYPE_CHECKING:
     from taskhook.ports import Presigner
 
-MAX_FILENAME = 128
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

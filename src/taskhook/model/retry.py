@@ -5,13 +5,26 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
-MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds; also a sane ceiling for a customer's outage
+from taskhook.model.limits import SQS_MAX_DELAY
+
+MAX_DELAY_SECONDS = SQS_MAX_DELAY  # also a sane ceiling for a customer's outage
+
+
+class Backoff(StrEnum):
+    """How the wait grows between retries (seed 002's `retryBackoff`)."""
+
+    LINEAR = "linear"  # base x n
+    EXPONENTIAL = "exponential"  # base x 2^(n-1)
+
+
+BACKOFFS = tuple(b.value for b in Backoff)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    backoff: str = "exponential"  # "linear" | "exponential"
+    backoff: Backoff = Backoff.EXPONENTIAL
     base_seconds: float = 1.0
     max_delay_seconds: float = MAX_DELAY_SECONDS
     jitter: float = 0.2  # each delay is drawn uniformly within +/- 20 % of its nominal value
@@ -20,7 +33,7 @@ class RetryPolicy:
         """Retry 1 waits base, retry 2 waits 2*base (linear) or 2*base (exponential: base*2^(n-1))."""
         if attempt < 1:
             raise ValueError("attempt starts at 1")
-        if self.backoff == "linear":
+        if self.backoff == Backoff.LINEAR:
             raw = self.base_seconds * attempt
         else:
             raw = self.base_seconds * 2 ** min(attempt - 1, 30)

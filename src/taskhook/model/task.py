@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from taskhook.model.clock import iso, parse_iso
+from taskhook.model.retry import Backoff
 from taskhook.model.status import TERMINAL, TaskStatus
 
 # The order in which fields appear in API responses (seed 002's examples; a function task's own
@@ -51,7 +52,7 @@ class Task(BaseModel):
     delayUntil: str | None = None
     maxRetries: int = 3
     retryCount: int = 0
-    retryBackoff: str = "exponential"
+    retryBackoff: Backoff = Backoff.EXPONENTIAL
     priority: int = 5
     onCompleteUrl: str | None = None
     provider: str | None = None

@@ -14,14 +14,14 @@ from datetime import datetime
 from taskhook.model.attempt import Attempt
 from taskhook.model.clock import utcnow
 from taskhook.model.outcome import Outcome
-from taskhook.model.retry import RetryPolicy
+from taskhook.model.retry import Backoff, RetryPolicy
 from taskhook.notify.rules import CALLBACK, Notification, with_query
 from taskhook.notify.signing import signature_headers
 from taskhook.ports import DeliveryLog
 
 MAX_ATTEMPTS = 6
 TIMEOUT_SECONDS = 10.0
-BACKOFF = RetryPolicy(backoff="exponential", base_seconds=2.0, max_delay_seconds=300.0)
+BACKOFF = RetryPolicy(backoff=Backoff.EXPONENTIAL, base_seconds=2.0, max_delay_seconds=300.0)
 
 Poster = Callable[[str, dict[str, str], str, float], Attempt]
 

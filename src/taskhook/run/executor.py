@@ -19,6 +19,7 @@ from taskhook.model.attempt import Attempt, result_document
 from taskhook.model.clock import parse_iso, utcnow
 from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.lifecycle import TaskChanges, Transition
+from taskhook.model.limits import INLINE_BODY_LIMIT
 from taskhook.model.outcome import Outcome
 from taskhook.model.retry import RetryPolicy
 from taskhook.model.status import TERMINAL, TaskStatus
@@ -28,9 +29,6 @@ from taskhook.run.functions.runner import FunctionRunner
 
 # A delayed task's message may arrive this early (SQS delays are whole seconds); we wait it out.
 EARLY_WAIT_LIMIT = 1.5
-# Bodies above this go to S3: with a request body of up to 256 KB, the row stays under
-# DynamoDB's 400 KB item limit.
-INLINE_BODY_LIMIT = 64 * 1024
 
 
 Caller = Callable[[Task, float], Attempt]

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskhook.model.clock import iso, utcnow
 from taskhook.model.errors import Busy, Conflict, NotFound
+from taskhook.model.limits import MAX_MESSAGE_LENGTH
 from taskhook.model.outputs import output_key, safe_filename
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
@@ -33,7 +34,6 @@ from taskhook.ports import OutputStore, ProgressStore
 if TYPE_CHECKING:
     import requests
 
-MAX_MESSAGE_LENGTH = 1000
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 

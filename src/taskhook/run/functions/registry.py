@@ -22,6 +22,14 @@ from typing import Any, TypeVar, overload
 
 from taskhook.config import BUILTIN_TASK_MODULES
 from taskhook.model.errors import NotFound
+from taskhook.model.limits import (
+    LAMBDA_MAX_TIMEOUT,
+    MAX_RETRIES_LIMIT,
+    MAX_WAIT_TIME_LIMIT,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+)
+from taskhook.model.retry import BACKOFFS, Backoff
 from taskhook.run.functions.arguments import ArgsBinding, bind_arguments
 from taskhook.run.functions.context import TaskContext
 
@@ -32,8 +40,7 @@ BUILTIN_MODULES = (
     "taskhook.run.functions.builtin.fetch_url",
 )
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a URL path segment, no dots (they join namespace.name)
-MAX_FUNCTION_TIMEOUT = 900  # Lambda's own ceiling; each attempt is also cut to the invocation's time left
-BACKOFFS = ("linear", "exponential")
+MAX_FUNCTION_TIMEOUT = LAMBDA_MAX_TIMEOUT
 
 
 class UnknownTask(NotFound):
@@ -50,7 +57,7 @@ class TaskDefinition:
     # Defaults of the task record (the same fields, and meanings, as an HTTP task's).
     timeout: float = 300
     max_retries: int = 0
-    retry_backoff: str = "exponential"
+    retry_backoff: Backoff = Backoff.EXPONENTIAL
     max_wait_time: float = 3600
     priority: int = 5
 
@@ -79,14 +86,14 @@ def _check_options(qualified: str, timeout: float, max_retries: int, retry_backo
     problems = []
     if not 1 <= timeout <= MAX_FUNCTION_TIMEOUT:
         problems.append(f"timeout must be between 1 and {MAX_FUNCTION_TIMEOUT}")
-    if not 0 <= max_retries <= 10:
-        problems.append("max_retries must be between 0 and 10")
+    if not 0 <= max_retries <= MAX_RETRIES_LIMIT:
+        problems.append(f"max_retries must be between 0 and {MAX_RETRIES_LIMIT}")
     if retry_backoff not in BACKOFFS:
         problems.append("retry_backoff must be linear or exponential")
-    if not 1 <= max_wait_time <= 86_400:
-        problems.append("max_wait_time must be between 1 and 86400")
-    if not 1 <= priority <= 10:
-        problems.append("priority must be between 1 and 10")
+    if not 1 <= max_wait_time <= MAX_WAIT_TIME_LIMIT:
+        problems.append(f"max_wait_time must be between 1 and {MAX_WAIT_TIME_LIMIT}")
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        problems.append(f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
     if problems:
         raise ValueError(f"{qualified}: " + "; ".join(problems))
 
@@ -133,7 +140,7 @@ class Registry:
                 namespace=task_namespace, name=task_name, function=wrapped,
                 binding=bind_arguments(wrapped, task_namespace, task_name, TaskContext),
                 description=description if description is not None else inspect.getdoc(wrapped) or "",
-                timeout=timeout, max_retries=max_retries, retry_backoff=retry_backoff,
+                timeout=timeout, max_retries=max_retries, retry_backoff=Backoff(retry_backoff),
                 max_wait_time=max_wait_time, priority=priority,
             ))
             return target

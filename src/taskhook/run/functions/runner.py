@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from taskhook.model.errors import TaskhookError
+from taskhook.model.limits import INLINE_RESULT_LIMIT, MAX_ERROR_LENGTH
 from taskhook.model.task import Task
 from taskhook.ports import OutputStore, ProgressStore
 from taskhook.run.functions.context import TaskCancelled, TaskContext, TaskFailed
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     import requests
 
 logger = logging.getLogger("taskhook.functions")
-MAX_ERROR_LENGTH = 1000
-INLINE_RESULT_LIMIT = 64 * 1024  # a larger result is stored as the output file result.json
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ import requests
 from pydantic import AfterValidator, Field
 
 from taskhook.authoring import TaskContext, TaskFailed, function_task
-from taskhook.intake.validation import is_http_url
 from taskhook.model.errors import BlockedTarget
+from taskhook.model.urls import is_http_url
 
 CHUNK = 256 * 1024
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
