@@ -6,11 +6,12 @@ import time
 
 import pytest
 
-from taskhook.adapters.dynamo.idempotency import IDEMPOTENCY_TTL_SECONDS, InMemoryIdempotency
+from taskhook.adapters.dynamo.idempotency import IDEMPOTENCY_TTL_SECONDS
 from taskhook.container import container
 from taskhook.intake.validation import parse_create_request
 from taskhook.model.errors import Conflict
 from taskhook.model.listing import ListQuery
+from tests.support.fakes import InMemoryIdempotency
 
 from .conftest import Provisioned
 

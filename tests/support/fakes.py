@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import copy
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
+from taskhook.dispatch.lanes import Lane
+from taskhook.dispatch.outbox import Dispatch
 from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.lifecycle import Transition
+from taskhook.model.limits import SQS_MAX_DELAY
 from taskhook.model.listing import ListQuery
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task, deadline_of
 from taskhook.notify.live import Subscription
+from taskhook.notify.rules import Notification
 from taskhook.notify.secrets import SigningSecret
 from taskhook.ports import ApiKey
+
+SQS_BATCH_SIZE = 10  # entries per SendMessageBatch
+SQS_MAX_BATCH_BYTES = 1_048_576  # SQS's (and moto's) ceiling for one message, and for a batch's messages together
 
 
 class InMemoryTaskRepository:
@@ -139,10 +148,12 @@ class InMemoryApiKeyRepository:
 
 class InMemoryConnectionStore:
     """The WebSocket connections table: one subscription per (connection, topic), so adding the
-    same pair again replaces it (team included)."""
+    same pair again replaces it (team included). `lookups` lists the team of each
+    subscriptions_of_team call, in order."""
 
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str], Subscription] = {}
+        self.lookups: list[str] = []
 
     def add(self, subscription: Subscription) -> None:
         self._rows[(subscription.connection_id, subscription.topic)] = subscription
@@ -159,6 +170,7 @@ class InMemoryConnectionStore:
         return self._rows[(connection_id, topics[0])].team_id if topics else None
 
     def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
+        self.lookups.append(team_id)
         return [row for _, row in sorted(self._rows.items()) if row.team_id == team_id]
 
 
@@ -173,3 +185,139 @@ class InMemorySecretStore:
 
     def save(self, team_id: str, secrets: list[SigningSecret]) -> None:
         self._by_team[team_id] = list(secrets)
+
+
+class InMemoryIdempotency:
+    """The Idempotency port without AWS: results remembered per (scope, key), forever (Powertools
+    keeps them 24 h)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], tuple[Any, str]] = {}
+
+    def run_once(
+        self, scope: str, key: str, fingerprint: Any, action: Callable[[], str]
+    ) -> tuple[str, bool]:
+        if (scope, key) in self._seen:
+            seen_fingerprint, value = self._seen[(scope, key)]
+            if seen_fingerprint != fingerprint:
+                raise Conflict("Idempotency-Key was already used with a different request body")
+            return value, True
+        value = action()
+        self._seen[(scope, key)] = (fingerprint, value)
+        return value, False
+
+
+class LaneUnavailable(Exception):
+    """What the fake lanes raise where SQS's client would raise (a deleted queue, an outage)."""
+
+
+class InMemoryTaskQueue:
+    """The SQS lanes (DispatchQueue and TaskQueue): every Dispatch accepted, with its lane and
+    delay, in the order sent. As SQS does, an entry whose delay is outside 0..900 s is refused
+    (by itself in send_many). A lane in `broken_lanes` is unavailable, like a deleted queue:
+    `send` raises, `send_many` returns the indexes of that lane's dispatches."""
+
+    def __init__(self, broken_lanes: Iterable[Lane] = ()) -> None:
+        self.sent: list[Dispatch] = []
+        self.calls: list[list[Dispatch]] = []  # the dispatches of each send_many call
+        self.broken_lanes = set(broken_lanes)
+
+    def send(self, dispatch: Dispatch) -> None:
+        if dispatch.lane in self.broken_lanes:
+            raise LaneUnavailable(f"the {dispatch.lane.value} lane is unavailable")
+        if not 0 <= dispatch.delay_seconds <= SQS_MAX_DELAY:
+            raise LaneUnavailable(f"DelaySeconds {dispatch.delay_seconds} is invalid")
+        self.sent.append(dispatch)
+
+    def send_many(self, dispatches: list[Dispatch]) -> list[int]:
+        self.calls.append(list(dispatches))
+        failed: list[int] = []
+        for index, dispatch in enumerate(dispatches):
+            if dispatch.lane in self.broken_lanes or not 0 <= dispatch.delay_seconds <= SQS_MAX_DELAY:
+                failed.append(index)
+            else:
+                self.sent.append(dispatch)
+        return failed
+
+    def on_lane(self, lane: Lane) -> list[Dispatch]:
+        return [d for d in self.sent if d.lane is lane]
+
+
+class InMemoryNotificationQueue:
+    """The notifications FIFO queue: queued in order, once per notification id (SQS deduplicates
+    on it for five minutes; the fake, for ever), in chunks of ten as SendMessageBatch takes them.
+    A chunk SQS would refuse (its messages over 1 MiB together), or any chunk while `unavailable`,
+    stops the send: that chunk and every later one are not queued, and their indexes returned."""
+
+    def __init__(self, unavailable: bool = False) -> None:
+        self.queued: list[Notification] = []
+        self.calls: list[list[Notification]] = []  # the notifications of each send call
+        self.unavailable = unavailable
+
+    def send(self, notifications: list[Notification]) -> list[int]:
+        self.calls.append(list(notifications))
+        for start in range(0, len(notifications), SQS_BATCH_SIZE):
+            chunk = notifications[start:start + SQS_BATCH_SIZE]
+            if self.unavailable or sum(len(n.to_message().encode()) for n in chunk) > SQS_MAX_BATCH_BYTES:
+                return list(range(start, len(notifications)))
+            seen = {n.id for n in self.queued}
+            for notification in chunk:
+                if notification.id not in seen:
+                    self.queued.append(notification)
+                    seen.add(notification.id)
+        return []
+
+    def of_task(self, task_id: str) -> list[Notification]:
+        return [n for n in self.queued if n.task_id == task_id]
+
+
+class LoggedDelivery(NamedTuple):
+    url: str
+    status: str
+    attempts: int
+    error: str | None
+
+
+class InMemoryDeliveryLog:
+    """The delivery log on an InMemoryTaskRepository's rows, as DynamoNotificationLog keeps it on
+    the table's: `notifications.<id>` set to the delivery's entry (replacing an earlier one), the
+    row's version left alone (a bookkeeping write), nothing at all for a task that is gone.
+    `entries` lists every record call, in order."""
+
+    def __init__(self, repository: InMemoryTaskRepository | None = None) -> None:
+        self.repository = repository if repository is not None else InMemoryTaskRepository()
+        self.entries: list[LoggedDelivery] = []
+
+    def record(self, notification: Notification, url: str, status: str, attempts: int, error: str | None) -> None:
+        self.entries.append(LoggedDelivery(url, status, attempts, error))
+        entry: dict[str, Any] = {
+            "kind": notification.kind, "url": url, "status": status, "attempts": attempts,
+            "sequence": notification.sequence, "taskStatus": notification.status,
+            **({"lastError": error} if error else {}),
+        }
+        repository = self.repository
+        with repository._lock:
+            row = repository._rows.get(notification.task_id)
+            if row is None:
+                return
+            notifications = {**(row.notifications or {}), notification.id: entry}
+            repository._rows[row.id] = row.model_copy(update={"notifications": notifications})
+
+
+class InMemoryPusher:
+    """The API Gateway management API: every payload posted, by connection, in order. A
+    connection in `gone` has gone away (API Gateway answers 410 GoneException): push returns
+    False and delivers nothing. Any other connection id is taken to be open."""
+
+    def __init__(self, gone: Iterable[str] = ()) -> None:
+        self.gone = set(gone)
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
+        if connection_id in self.gone:
+            return False
+        self.sent.append((connection_id, copy.deepcopy(payload)))
+        return True
+
+    def received(self, connection_id: str) -> list[dict[str, Any]]:
+        return [payload for cid, payload in self.sent if cid == connection_id]

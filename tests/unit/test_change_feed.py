@@ -6,14 +6,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from taskhook.dispatch.lanes import Lane
-from taskhook.dispatch.outbox import Dispatch, TaskOutbox
+from taskhook.dispatch.outbox import TaskOutbox
 from taskhook.dispatch.stream import ChangeFeed
 from taskhook.model.change import Change
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 from taskhook.notify.changes import NotificationFanout
 from taskhook.notify.live import LiveFeed, Subscription
-from taskhook.notify.rules import Notification
+from tests.support.fakes import (
+    InMemoryConnectionStore,
+    InMemoryNotificationQueue,
+    InMemoryPusher,
+    InMemoryTaskQueue,
+)
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -23,58 +28,16 @@ def task(task_id: str, status: str = "pending", **fields: Any) -> Task:
                 targetUrl="https://x.test/hook", **fields)
 
 
-class Queue:
-    def __init__(self, refuse: set[str] | None = None) -> None:
-        self.calls: list[list[Dispatch]] = []
-        self.refuse = refuse or set()
-
-    def send_many(self, dispatches: list[Dispatch]) -> list[int]:
-        self.calls.append(dispatches)
-        return [i for i, d in enumerate(dispatches) if d.task_id in self.refuse]
-
-
-class Notifications:
-    def __init__(self) -> None:
-        self.calls: list[list[Notification]] = []
-
-    def send(self, notifications: list[Notification]) -> list[int]:
-        self.calls.append(notifications)
-        return []
-
-
-class Connections:
-    def __init__(self, rows: list[Subscription]) -> None:
-        self.rows, self.lookups = rows, 0
-
-    def add(self, subscription: Subscription) -> None:
-        self.rows.append(subscription)
-
-    def remove(self, connection_id: str) -> None:
-        self.rows = [r for r in self.rows if r.connection_id != connection_id]
-
-    def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
-        self.lookups += 1
-        return [r for r in self.rows if r.team_id == team_id]
-
-
-class Pusher:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
-        self.sent.append((connection_id, payload["status"]))
-        return True
-
-
-def feed(queue: Queue, connections: Connections | None = None) -> tuple[ChangeFeed, Notifications, Pusher]:
-    notifications, pusher = Notifications(), Pusher()
+def feed(queue: InMemoryTaskQueue, connections: InMemoryConnectionStore | None = None,
+         ) -> tuple[ChangeFeed, InMemoryNotificationQueue, InMemoryPusher]:
+    notifications, pusher = InMemoryNotificationQueue(), InMemoryPusher()
     live = LiveFeed(connections, pusher) if connections is not None else None
     consumers = [TaskOutbox(queue, clock=lambda: NOW), NotificationFanout(notifications), *([live] if live else [])]
     return ChangeFeed(consumers), notifications, pusher
 
 
 def test_a_batch_of_inserts_is_dispatched_in_one_call_with_its_lanes_and_delays() -> None:
-    queue = Queue()
+    queue = InMemoryTaskQueue()
     changes = [Change(str(i), None, task(f"t{i}", priority=9 if i == 2 else 5), inserted=True) for i in range(5)]
     changes.append(Change("5", None, task("late", "delayed", delayUntil="2026-01-01T12:00:30.000Z"), inserted=True))
     changes.append(Change("6", changes[0].new, changes[0].new.model_copy(update={"status": TaskStatus.PROCESSING})))
@@ -88,8 +51,8 @@ def test_a_batch_of_inserts_is_dispatched_in_one_call_with_its_lanes_and_delays(
 
 
 def test_a_dispatch_that_failed_is_retried_by_its_sequence_and_nothing_before_it() -> None:
-    queue = Queue(refuse={"t3"})
-    changes = [Change(str(10 + i), None, task(f"t{i}"), inserted=True) for i in range(5)]
+    queue = InMemoryTaskQueue(broken_lanes={Lane.HIGH})  # t3 alone goes to the high lane
+    changes = [Change(str(10 + i), None, task(f"t{i}", priority=9 if i == 3 else 5), inserted=True) for i in range(5)]
     the_feed, _, _ = feed(queue)
     assert the_feed.handle(changes) == ["13"]
 
@@ -99,7 +62,7 @@ def test_notifications_of_the_whole_batch_go_in_one_call_in_stream_order() -> No
     first = task("t1", **hooks)
     running = first.model_copy(update={"status": TaskStatus.PROCESSING})
     done = running.model_copy(update={"status": TaskStatus.COMPLETED})
-    the_feed, notifications, _ = feed(Queue())
+    the_feed, notifications, _ = feed(InMemoryTaskQueue())
     assert the_feed.handle([Change("1", None, first, inserted=True), Change("2", first, running),
                             Change("3", running, done)]) == []
     assert len(notifications.calls) == 1
@@ -109,12 +72,14 @@ def test_notifications_of_the_whole_batch_go_in_one_call_in_stream_order() -> No
 
 
 def test_live_subscribers_are_looked_up_once_for_the_batch() -> None:
-    connections = Connections([Subscription("c1", "acme", "team#acme")])
+    connections = InMemoryConnectionStore()
+    connections.add(Subscription("c1", "acme", "team#acme"))
     base = task("t1", "processing", progress=0)
     changes = [Change(str(p), base.model_copy(update={"progress": p - 10}), base.model_copy(update={"progress": p}))
                for p in (10, 20, 30)]
     changes.append(Change("99", changes[-1].new, changes[-1].new.model_copy(update={"dispatchedAt": "x"})))
-    the_feed, _, pusher = feed(Queue(), connections)
+    the_feed, _, pusher = feed(InMemoryTaskQueue(), connections)
     assert the_feed.handle(changes) == []
-    assert connections.lookups == 1
-    assert pusher.sent == [("c1", "processing")] * 3  # the bookkeeping write pushed nothing
+    assert connections.lookups == ["acme"]
+    # the bookkeeping write pushed nothing
+    assert [(c, p["status"]) for c, p in pusher.sent] == [("c1", "processing")] * 3

@@ -17,7 +17,7 @@ from taskhook.notify.live import LiveFeed, Subscription, live_change, live_messa
 from taskhook.notify.rules import CALLBACK, ON_COMPLETE, Notification, notifications_for, with_query
 from taskhook.notify.secrets import ROTATION_OVERLAP, TeamSecretsService
 from taskhook.notify.signing import new_secret
-from tests.support.fakes import InMemorySecretStore
+from tests.support.fakes import InMemoryConnectionStore, InMemoryDeliveryLog, InMemoryPusher, InMemorySecretStore
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -57,18 +57,11 @@ def test_the_message_round_trips() -> None:
     assert Notification.from_message(n.to_message()) == n
 
 
-class Log:
-    def __init__(self) -> None:
-        self.entries: list[tuple[str, str, int, str | None]] = []
-
-    def record(self, notification: Notification, url: str, status: str, attempts: int, error: str | None) -> None:
-        self.entries.append((url, status, attempts, error))
-
-
 Sent = list[tuple[str, dict, str]]
 
 
-def deliverer(answers: list[Attempt], secrets: list[str], log: Log, sent: Sent) -> NotificationDeliverer:
+def deliverer(answers: list[Attempt], secrets: list[str], log: InMemoryDeliveryLog,
+              sent: Sent) -> NotificationDeliverer:
     def post(url: str, headers: dict[str, str], body: str, timeout: float) -> Attempt:
         sent.append((url, headers, body))
         return answers.pop(0)
@@ -79,7 +72,7 @@ def deliverer(answers: list[Attempt], secrets: list[str], log: Log, sent: Sent) 
 
 def test_a_callback_is_posted_signed_with_download_url() -> None:
     secret = new_secret()
-    log, sent = Log(), []
+    log, sent = InMemoryDeliveryLog(), []
     n = Notification("ntf_1", "t1", "acme", CALLBACK, "https://x.test/cb?custom=1", "completed", "5",
                      body={"task_id": "t1", "status": "completed"}, output_key="out/t1")
     outcome = deliverer([Attempt(204)], [secret], log, sent).deliver(n, attempt=1)
@@ -98,7 +91,7 @@ def test_every_secret_in_force_signs_during_a_rotation() -> None:
     old, new = new_secret(), new_secret()
     sent: list[tuple[str, dict, str]] = []
     n = Notification("ntf_2", "t1", "acme", ON_COMPLETE, "https://x.test/done", "failed", "6", body={"task": {}})
-    deliverer([Attempt(200)], [new, old], Log(), sent).deliver(n, 1)
+    deliverer([Attempt(200)], [new, old], InMemoryDeliveryLog(), sent).deliver(n, 1)
     signatures = sent[0][1]["webhook-signature"].split(" ")
     assert len(signatures) == 2 and all(s.startswith("v1,") for s in signatures)
 
@@ -107,7 +100,7 @@ def test_every_secret_in_force_signs_during_a_rotation() -> None:
                                     Attempt(429, error="HTTP 429", retry_after=30)])
 def test_retryable_answers_come_back_later_until_the_last_attempt(answer: Attempt) -> None:
     n = Notification("ntf_3", "t1", "acme", ON_COMPLETE, "https://x.test/done", "completed", "6")
-    log = Log()
+    log = InMemoryDeliveryLog()
     first = deliverer([answer], [new_secret()], log, []).deliver(n, 1)
     assert not first.delete and first.redeliver_after >= (30 if answer.retry_after else 1.6)
     last = deliverer([answer], [new_secret()], log, []).deliver(n, MAX_ATTEMPTS)
@@ -116,7 +109,7 @@ def test_retryable_answers_come_back_later_until_the_last_attempt(answer: Attemp
 
 
 def test_a_4xx_ends_the_delivery_without_retry() -> None:
-    log = Log()
+    log = InMemoryDeliveryLog()
     n = Notification("ntf_4", "t1", "acme", ON_COMPLETE, "https://x.test/done", "completed", "6")
     outcome = deliverer([Attempt(404)], [new_secret()], log, []).deliver(n, 1)
     assert outcome.delete and log.entries[0][1:3] == ("failed", 1)
@@ -145,35 +138,8 @@ def test_notification_view_is_a_list_in_sequence_order() -> None:
     ]
 
 
-class Connections:
-    def __init__(self) -> None:
-        self.rows: list[Subscription] = []
-        self.lookups: list[str] = []
-
-    def add(self, subscription: Subscription) -> None:
-        self.rows.append(subscription)
-
-    def remove(self, connection_id: str) -> None:
-        self.rows = [r for r in self.rows if r.connection_id != connection_id]
-
-    def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
-        self.lookups.append(team_id)
-        return [r for r in self.rows if r.team_id == team_id]
-
-
-class Pusher:
-    def __init__(self, gone: set[str]) -> None:
-        self.gone, self.sent = gone, []
-
-    def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
-        if connection_id in self.gone:
-            return False
-        self.sent.append((connection_id, payload))
-        return True
-
-
 def test_live_feed_reaches_task_team_and_client_subscribers_and_forgets_gone_ones() -> None:
-    connections, pusher = Connections(), Pusher(gone={"c-gone"})
+    connections, pusher = InMemoryConnectionStore(), InMemoryPusher(gone={"c-gone"})
     for cid, topic in [("c-task", "task#t1"), ("c-team", "team#acme"), ("c-client", "client#ct_1"),
                        ("c-other", "task#t2"), ("c-gone", "task#t1")]:
         connections.add(Subscription(cid, "acme", topic))
@@ -181,12 +147,12 @@ def test_live_feed_reaches_task_team_and_client_subscribers_and_forgets_gone_one
     assert LiveFeed(connections, pusher).publish_many([running]) == (3, [])
     assert {c for c, _ in pusher.sent} == {"c-task", "c-team", "c-client"}
     assert pusher.sent[0][1]["progress"] == 40 and pusher.sent[0][1]["status"] == "processing"
-    assert "c-gone" not in [r.connection_id for r in connections.rows]
+    assert "c-gone" not in [r.connection_id for r in connections.subscriptions_of_team("acme")]
     assert topics_of(running) == ["task#t1", "team#acme", "client#ct_1"]
 
 
 def test_publishing_a_batch_looks_subscribers_up_once_per_team() -> None:
-    connections, pusher = Connections(), Pusher(gone=set())
+    connections, pusher = InMemoryConnectionStore(), InMemoryPusher(gone=set())
     connections.add(Subscription("c-acme", "acme", "team#acme"))
     connections.add(Subscription("c-other", "other", "team#other"))
     tasks = [task("processing", progress=p) for p in (10, 20, 30)]
@@ -199,13 +165,13 @@ def test_publishing_a_batch_looks_subscribers_up_once_per_team() -> None:
 
 
 def test_a_failing_push_is_reported_for_its_task_only() -> None:
-    class Flaky(Pusher):
+    class Flaky(InMemoryPusher):
         def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
             if payload["progress"] == 20:
                 raise ConnectionError("management API down")
             return super().push(connection_id, payload)
 
-    connections, pusher = Connections(), Flaky(gone=set())
+    connections, pusher = InMemoryConnectionStore(), Flaky(gone=set())
     connections.add(Subscription("c-acme", "acme", "team#acme"))
     sent, failed = LiveFeed(connections, pusher).publish_many([task("processing", progress=p) for p in (10, 20, 30)])
     assert sent == 2 and [index for index, _ in failed] == [1]

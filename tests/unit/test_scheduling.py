@@ -15,7 +15,7 @@ from taskhook.model.clock import iso
 from taskhook.model.lifecycle import Transition, can_transition
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task
-from tests.support.fakes import InMemoryTaskRepository
+from tests.support.fakes import InMemoryTaskQueue, InMemoryTaskRepository
 from tests.support.recording import RecordingRepository
 
 S = TaskStatus
@@ -34,18 +34,10 @@ def make_task(task_id: str = TASK_ID, **fields: Any) -> Task:
     return Task.model_validate(data)
 
 
-class FakeQueue:
-    def __init__(self) -> None:
-        self.sent: list[Dispatch] = []
-
-    def send(self, dispatch: Dispatch) -> None:
-        self.sent.append(dispatch)
-
-
 class World:
     def __init__(self) -> None:
         self.repo = RecordingRepository()
-        self.queue = FakeQueue()
+        self.queue = InMemoryTaskQueue()
         self.now = NOW
         self.scheduler = Scheduler(self.repo, self.queue, clock=lambda: self.now)
 
@@ -214,7 +206,7 @@ class FrozenReads(RecordingRepository):
 
 
 def test_two_sweeps_reading_the_same_task_send_it_once() -> None:
-    repo, queue = FrozenReads(), FakeQueue()
+    repo, queue = FrozenReads(), InMemoryTaskQueue()
     repo.put_new(make_task(status=S.DELAYED, delayUntil=at(30), createdAt=at(-3600)))
     first, second = (Scheduler(repo, queue, clock=lambda: NOW) for _ in range(2))
     assert first.sweep().dispatched == [TASK_ID]
@@ -223,7 +215,7 @@ def test_two_sweeps_reading_the_same_task_send_it_once() -> None:
 
 
 def test_a_task_cancelled_after_the_read_is_not_sent() -> None:
-    repo, queue = FrozenReads(), FakeQueue()
+    repo, queue = FrozenReads(), InMemoryTaskQueue()
     repo.put_new(make_task(status=S.DELAYED, delayUntil=at(30), createdAt=at(-3600)))
     repo.delayed_due_before(at(SWEEP_WINDOW))
     current = repo.get(TASK_ID)
@@ -299,7 +291,7 @@ def test_a_task_exactly_at_its_deadline_times_out() -> None:
 
 
 def test_a_task_finished_after_the_read_is_not_timed_out() -> None:
-    repo, queue = FrozenReads(), FakeQueue()
+    repo, queue = FrozenReads(), InMemoryTaskQueue()
     repo.put_new(make_task(status=S.PROCESSING, claimToken="run-1", claimedAt=at(-5), startedAt=at(-40),
                            maxWaitTime=30))
     repo.started_past_deadline(at(0))

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from taskhook.adapters.dynamo.idempotency import InMemoryIdempotency
 from taskhook.intake.listing import parse_list_query
 from taskhook.intake.tasks import TaskService
 from taskhook.intake.validation import CreateTaskRequest, parse_create_request
@@ -16,7 +15,7 @@ from taskhook.model.errors import AccessDenied, Conflict, NotFound
 from taskhook.model.lifecycle import Transition
 from taskhook.model.status import CANCELLABLE, TERMINAL, TaskStatus
 from taskhook.model.task import Task
-from tests.support.fakes import InMemoryTaskRepository
+from tests.support.fakes import InMemoryIdempotency, InMemoryTaskRepository
 
 S = TaskStatus
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)

@@ -10,13 +10,15 @@ import math
 from functools import lru_cache
 from typing import Any
 
+from taskhook.adapters.throttling import busy_when_throttled
 from taskhook.dispatch.lanes import Lane
 from taskhook.dispatch.outbox import Dispatch
+from taskhook.model.limits import SQS_MAX_VISIBILITY
 from taskhook.notify.rules import Notification
 
-MAX_VISIBILITY = 12 * 3600  # SQS's ceiling for a message's visibility timeout
-
 log = logging.getLogger(__name__)
+
+
 
 
 def task_message(task_id: str) -> str:
@@ -33,11 +35,12 @@ class SqsTaskQueue:
         self._urls = lane_urls
 
     def send(self, dispatch: Dispatch) -> None:
-        self._client.send_message(
-            QueueUrl=self._urls[dispatch.lane],
-            MessageBody=task_message(dispatch.task_id),
-            DelaySeconds=dispatch.delay_seconds,
-        )
+        with busy_when_throttled():
+            self._client.send_message(
+                QueueUrl=self._urls[dispatch.lane],
+                MessageBody=task_message(dispatch.task_id),
+                DelaySeconds=dispatch.delay_seconds,
+            )
 
     def send_many(self, dispatches: list[Dispatch]) -> list[int]:
         """SendMessageBatch, ten to a call and one lane per call; returns the indexes not sent."""
@@ -77,11 +80,12 @@ class SqsMessages:
         return str(self._client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
     def hold(self, queue_arn: str, receipt_handle: str, seconds: float) -> None:
-        self._client.change_message_visibility(
-            QueueUrl=self._url_of_arn(queue_arn),
-            ReceiptHandle=receipt_handle,
-            VisibilityTimeout=int(min(MAX_VISIBILITY, max(0, math.ceil(seconds)))),
-        )
+        with busy_when_throttled():
+            self._client.change_message_visibility(
+                QueueUrl=self._url_of_arn(queue_arn),
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=int(min(SQS_MAX_VISIBILITY, max(0, math.ceil(seconds)))),
+            )
 
 
 class SqsNotificationQueue:

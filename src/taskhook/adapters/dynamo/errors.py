@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pynamodb.exceptions import PynamoDBException
 
+from taskhook.adapters.throttling import DYNAMODB_THROTTLED
 from taskhook.model.errors import Busy, Conflict
 
-THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
@@ -19,6 +19,6 @@ def domain_error(exc: PynamoDBException, conflict: str) -> Exception:
     code = code_of(exc)
     if code == CONDITION_FAILED:
         return Conflict(conflict)
-    if code in THROTTLED:
+    if code in DYNAMODB_THROTTLED:
         return Busy()
     return exc

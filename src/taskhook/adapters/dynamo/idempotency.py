@@ -63,21 +63,3 @@ class PowertoolsIdempotency:
             raise Conflict("A request with this Idempotency-Key is still in progress") from None
         return stored["value"], stored["nonce"] != nonce
 
-
-class InMemoryIdempotency:
-    """The same contract without AWS, for unit tests."""
-
-    def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], tuple[Any, str]] = {}
-
-    def run_once(
-        self, scope: str, key: str, fingerprint: Any, action: Callable[[], str]
-    ) -> tuple[str, bool]:
-        if (scope, key) in self._seen:
-            seen_fingerprint, value = self._seen[(scope, key)]
-            if seen_fingerprint != fingerprint:
-                raise Conflict("Idempotency-Key was already used with a different request body")
-            return value, True
-        value = action()
-        self._seen[(scope, key)] = (fingerprint, value)
-        return value, False

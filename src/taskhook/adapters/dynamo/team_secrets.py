@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from taskhook.adapters.throttling import busy_when_throttled
 from taskhook.notify.secrets import SigningSecret
 
 
@@ -13,8 +14,9 @@ class DynamoSecretStore:
         self._table = table
 
     def load(self, team_id: str) -> list[SigningSecret]:
-        item = self._client.get_item(TableName=self._table, Key={"teamId": {"S": team_id}},
-                                     ConsistentRead=True).get("Item")
+        with busy_when_throttled():
+            item = self._client.get_item(TableName=self._table, Key={"teamId": {"S": team_id}},
+                                         ConsistentRead=True).get("Item")
         if not item:
             return []
         return [
@@ -25,7 +27,8 @@ class DynamoSecretStore:
     def save(self, team_id: str, secrets: list[SigningSecret]) -> None:
         values = [{"M": {"secret": {"S": s.secret}, "createdAt": {"S": s.created_at},
                          **({"expiresAt": {"S": s.expires_at}} if s.expires_at else {})}} for s in secrets]
-        self._client.update_item(
-            TableName=self._table, Key={"teamId": {"S": team_id}},
-            UpdateExpression="SET webhookSecrets = :s", ExpressionAttributeValues={":s": {"L": values}},
-        )
+        with busy_when_throttled():
+            self._client.update_item(
+                TableName=self._table, Key={"teamId": {"S": team_id}},
+                UpdateExpression="SET webhookSecrets = :s", ExpressionAttributeValues={":s": {"L": values}},
+            )
