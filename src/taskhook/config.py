@@ -31,6 +31,7 @@ ENV_NOTIFICATIONS_QUEUE_URL = "NOTIFICATIONS_QUEUE_URL"
 ENV_TEAMS_TABLE = "TEAMS_TABLE"
 ENV_CONNECTIONS_TABLE = "CONNECTIONS_TABLE"
 ENV_WEBSOCKET_MANAGEMENT_URL = "WEBSOCKET_MANAGEMENT_URL"
+ENV_SECRETS_KEY_ID = "SECRETS_KEY_ID"
 
 # `builtin` in TASKHOOK_TASK_MODULES stands for the function tasks Taskhook ships.
 BUILTIN_TASK_MODULES = "builtin"
@@ -51,6 +52,9 @@ class Settings:
     connections_table: str = "taskhook-connections"
     # API Gateway's management endpoint for the WebSocket API (the local stack runs a twin).
     websocket_management_url: str = ""
+    # The KMS key that encrypts secrets at rest (template.yaml's SecretsKey): a key id or ARN, or
+    # an alias name; the default is the template's alias under the default prefix.
+    secrets_key_id: str = "alias/taskhook-secrets"
     endpoint_url: str | None = None
     region: str = "us-east-1"
     # Hosts or CIDR ranges that outbound calls may reach even though they are private.
@@ -85,6 +89,7 @@ class Settings:
             teams_table=env.get(ENV_TEAMS_TABLE, defaults.teams_table),
             connections_table=env.get(ENV_CONNECTIONS_TABLE, defaults.connections_table),
             websocket_management_url=env.get(ENV_WEBSOCKET_MANAGEMENT_URL, ""),
+            secrets_key_id=env.get(ENV_SECRETS_KEY_ID) or defaults.secrets_key_id,
             endpoint_url=env.get(ENV_ENDPOINT_URL) or None,
             region=env.get(ENV_REGION) or env.get(ENV_DEFAULT_REGION) or defaults.region,
             outbound_allow=allow,

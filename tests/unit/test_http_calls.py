@@ -354,11 +354,12 @@ def test_garbage_instead_of_http_is_a_fetch_failure(session: requests.Session) -
     assert attempt.retryable is True
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/", "http://[::1/", "notaurl"])
-def test_a_malformed_url_never_raises(session: requests.Session, url: str) -> None:
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/", "http://[::1/", "notaurl", "http://a@127.0.0.1/"])
+def test_a_malformed_url_never_raises_and_is_not_retried(session: requests.Session, url: str) -> None:
+    # The URL parser of the create-time check (model/urls.py) refuses it at call time too.
     attempt = call_target(session, "GET", url, {}, None, 1)
-    assert attempt.status_code is None
-    assert (attempt.error or "").startswith("fetch failed: ")
+    assert (attempt.status_code, attempt.error, attempt.blocked) == (None, "destination not allowed", True)
+    assert attempt.retryable is False
 
 
 def test_a_target_dripping_its_body_is_cut_at_the_attempt_timeout(session: requests.Session) -> None:

@@ -335,7 +335,6 @@ def test_method_is_normalized_to_upper_case(given: str, normalized: str) -> None
         "http://localhost:8000/hook",
         "http://127.0.0.1/hook",
         "http://[::1]:8080/hook",
-        "https://user:pass@example.com/",
     ],
 )
 def test_http_urls_are_accepted_here(url: str) -> None:

@@ -1,10 +1,14 @@
 """Outbound calls to customer URLs: the SSRF guard (DESIGN.md §3 Security) and the call itself.
 
-A URL is refused when its scheme is not http(s) or when its host resolves to an address that is
-not globally routable (loopback, private, link-local such as 169.254.169.254, shared, reserved,
+A URL is refused when it is not one `model/urls.py` accepts (http or https, no userinfo, no
+backslash, no control character, a canonical host) or when its host resolves to an address that
+is not globally routable (loopback, private, link-local such as 169.254.169.254, shared, reserved,
 multicast, unspecified), unless an operator allow-list (TASKHOOK_OUTBOUND_ALLOW: host names and
-CIDR ranges) names it. The check runs at create time and again on the socket actually connected
-(so a DNS answer that changes between the two, or a redirect, cannot reach a refused address).
+CIDR ranges) names it. The check runs at create time and again when each connection is made: the
+connection resolves its host once, checks every address, and connects only to an address it
+checked (pinned), so a DNS answer that changes between the two, or a redirect, cannot reach a
+refused address, and a refused address never sees a packet. A refused call says only
+"destination not allowed": nothing tells whether anything listens there. No proxies.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,25 +24,30 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util import connection as urllib3_connection
 
 from taskhook.model.attempt import Attempt
 from taskhook.model.clock import utcnow
 from taskhook.model.errors import BlockedTarget
 from taskhook.model.limits import MAX_RESPONSE_BYTES
+from taskhook.model.urls import InvalidUrl, canonical_host, parse_http_url
 
+DESTINATION_NOT_ALLOWED = "destination not allowed"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], list[str]]
 
 
 def _system_resolve(host: str) -> list[str]:
-    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
+    """Every address `host` resolves to, in getaddrinfo's order (the order to connect in)."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def _ip(value: str) -> IPAddress | None:
@@ -67,7 +77,7 @@ class OutboundPolicy:
         return networks
 
     def _allowed_host(self, host: str) -> bool:
-        return host.lower().rstrip(".") in {e.lower() for e in self.allow}
+        return host.lower().rstrip(".") in {e.lower().rstrip(".") for e in self.allow}
 
     def address_allowed(self, address: str) -> bool:
         ip = _ip(address)
@@ -77,31 +87,48 @@ class OutboundPolicy:
             return True
         return ip.is_global and not ip.is_multicast
 
+    def opens_any(self, *networks: str) -> bool:
+        """Whether the allow-list opens any part of these ranges or names any of these host names
+        (the local stack's banner says what its policy allows)."""
+        ranges = []
+        for entry in networks:
+            try:
+                ranges.append(ipaddress.ip_network(entry))
+            except ValueError:
+                if self._allowed_host(entry):
+                    return True
+        return any(allowed.version == wanted.version and allowed.overlaps(wanted)  # type: ignore[arg-type]
+                   for allowed in self._allowed_networks() for wanted in ranges)
+
+    def pinned_addresses(self, host: str) -> list[str]:
+        """The addresses a connection to `host` (a canonical host, model/urls.py) may use: all the
+        addresses it resolves to, each checked. BlockedTarget when any is refused; the resolver's
+        error (OSError, UnicodeError) when it does not resolve."""
+        addresses = [host] if _ip(host) is not None else self.resolve(host)
+        if self._allowed_host(host):
+            return addresses
+        if not addresses or not all(self.address_allowed(address) for address in addresses):
+            raise BlockedTarget(DESTINATION_NOT_ALLOWED)
+        return addresses
+
     def check_url(self, url: str, field: str = "targetUrl", strict_dns: bool = False) -> None:
         """Raise BlockedTarget when `url` may not be called. A host that does not resolve now is
         let through unless `strict_dns` (it is checked again when the call is made)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise BlockedTarget(f"{field} must be a valid HTTP/HTTPS URL")
-        host = parts.hostname
+        try:
+            host = parse_http_url(url).host
+        except InvalidUrl:
+            raise BlockedTarget(f"{field} must be a valid HTTP/HTTPS URL") from None
         if self._allowed_host(host):
-            return
-        literal = _ip(host)
-        if literal is not None:
-            addresses = [str(literal)]
-        else:
-            try:
-                addresses = self.resolve(host)
-            except (OSError, UnicodeError):
-                if strict_dns:
-                    raise BlockedTarget(f"{field} host {host} does not resolve") from None
-                return
-        for address in addresses:
-            if not self.address_allowed(address):
-                raise BlockedTarget(
-                    f"{field} resolves to a private, loopback or link-local address ({address}), "
-                    "which Taskhook does not call"
-                )
+            return  # an operator-named host: nothing to resolve now
+        try:
+            self.pinned_addresses(host)
+        except BlockedTarget:
+            raise BlockedTarget(
+                f"{field} resolves to a private, loopback or link-local address: {DESTINATION_NOT_ALLOWED}"
+            ) from None
+        except (OSError, UnicodeError):
+            if strict_dns:
+                raise BlockedTarget(f"{field} host {host} does not resolve") from None
 
 
 _attempt = threading.local()
@@ -146,31 +173,53 @@ def _watch(sock: Any) -> None:
         watch(sock)
 
 
-def _guard(connection: Any, policy: OutboundPolicy) -> None:
-    sock = connection.sock
-    peer = sock.getpeername()[0] if sock is not None else None
-    if peer is None or policy._allowed_host(connection.host) or policy.address_allowed(peer):
-        return
-    connection.close()
-    raise BlockedTarget(f"connection to {peer} refused: private, loopback or link-local address")
+def _pinned_socket(connection: HTTPConnection, policy: OutboundPolicy) -> socket.socket:
+    """urllib3's `_new_conn`, guarded: resolve the host once, check every address, connect only to
+    a checked one. The TLS layer above still verifies the certificate for (and sends SNI with)
+    `connection.host`, the name, not the address."""
+    if getattr(connection, "proxy", None) is not None or getattr(connection, "_tunnel_host", None):
+        raise BlockedTarget(DESTINATION_NOT_ALLOWED)  # no proxies: we check what we connect to
+    try:
+        host = canonical_host(connection.host)
+    except InvalidUrl:
+        raise BlockedTarget(DESTINATION_NOT_ALLOWED) from None
+    try:
+        addresses = policy.pinned_addresses(host)
+    except (OSError, UnicodeError) as exc:
+        reason = exc if isinstance(exc, socket.gaierror) else socket.gaierror(str(exc))
+        raise NameResolutionError(connection.host, connection, reason) from exc
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            sock = urllib3_connection.create_connection(
+                (address, connection.port), connection.timeout,
+                source_address=connection.source_address, socket_options=connection.socket_options,
+            )
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(
+                connection, f"Connection to {connection.host} timed out. (connect timeout={connection.timeout})"
+            ) from exc
+        except OSError as exc:
+            error = exc
+            continue
+        _watch(sock)
+        sys.audit("http.client.connect", connection, connection.host, connection.port)
+        return sock
+    raise NewConnectionError(connection, f"Failed to establish a new connection: {error}") from error
 
 
-def _connection_classes(policy: OutboundPolicy) -> tuple[type, type]:
+def _connection_classes(policy: OutboundPolicy) -> tuple[type[HTTPConnection], type[HTTPSConnection]]:
     class GuardedHTTPConnection(HTTPConnection):
-        def connect(self) -> None:
-            super().connect()
-            _watch(self.sock)
-            _guard(self, policy)
+        def _new_conn(self) -> socket.socket:
+            return _pinned_socket(self, policy)
 
         def request(self, *args: Any, **kwargs: Any) -> None:
             _watch(self.sock)  # a pooled connection reused for this attempt
             super().request(*args, **kwargs)
 
     class GuardedHTTPSConnection(HTTPSConnection):
-        def connect(self) -> None:
-            super().connect()
-            _watch(self.sock)
-            _guard(self, policy)
+        def _new_conn(self) -> socket.socket:
+            return _pinned_socket(self, policy)
 
         def request(self, *args: Any, **kwargs: Any) -> None:
             _watch(self.sock)
@@ -180,7 +229,7 @@ def _connection_classes(policy: OutboundPolicy) -> tuple[type, type]:
 
 
 class GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose connections check the address they actually reached."""
+    """A requests adapter whose connections go only to addresses the policy checked."""
 
     def __init__(self, policy: OutboundPolicy, **kwargs: Any) -> None:
         self._policy = policy
@@ -192,6 +241,10 @@ class GuardedAdapter(HTTPAdapter):
         http_pool = type("GuardedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_cls})
         https_pool = type("GuardedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_cls})
         self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """A proxy's pools are not guarded: refused (the session sets none; a caller's `proxies=` lands here)."""
+        raise BlockedTarget(DESTINATION_NOT_ALLOWED)
 
 
 def guarded_session(policy: OutboundPolicy, pool_size: int = 32) -> requests.Session:
@@ -259,6 +312,10 @@ def call_target(
 ) -> Attempt:
     """Make the request; never raises. `timeout` bounds the whole attempt, body included."""
     started = time.monotonic()
+    try:
+        url = parse_http_url(url).url  # the same parser as at create time; its host is what we connect to
+    except InvalidUrl:
+        return Attempt(None, error=DESTINATION_NOT_ALLOWED, blocked=True)
     data = None if method == "GET" else (body.encode("utf-8") if body is not None else None)
     send_headers = {"User-Agent": USER_AGENT, **headers}
 

@@ -16,7 +16,7 @@ from taskhook.model.clock import iso, utcnow
 from taskhook.model.errors import BlockedTarget, NotFound, ValidationFailed
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import FUNCTION_KIND, Task
-from taskhook.model.urls import is_http_url
+from taskhook.model.urls import OUTBOUND_URL, is_http_url
 from taskhook.ports import DestinationPolicy, TaskRepository
 from taskhook.run.functions.registry import Registry, TaskDefinition
 
@@ -97,11 +97,7 @@ class FunctionTaskService:
     def _start(self, team_id: str, definition: TaskDefinition, arguments: dict[str, Any],
                callback_url: str | None, client_id: str | None) -> Task:
         args = definition.stored_args(arguments)
-        if callback_url is not None and self.outbound is not None:
-            try:
-                self.outbound.check_url(callback_url, field="callback_url")
-            except BlockedTarget as exc:
-                raise ValidationFailed(str(exc)) from None
+        self._check_destinations(definition, args, callback_url)
         now = iso(self.clock())
         task = Task(
             id=self.new_id(), teamId=team_id, kind=FUNCTION_KIND, status=TaskStatus.PENDING,
@@ -112,6 +108,24 @@ class FunctionTaskService:
         )
         self.repository.put_new(task)
         return task
+
+    def _check_destinations(self, definition: TaskDefinition, args: dict[str, Any], callback_url: str | None) -> None:
+        """The outbound guard at create time: callback_url, and every argument the function
+        declares as a URL it calls (`Annotated[str, OUTBOUND_URL]`, e.g. fetch_url's `url`)."""
+        if self.outbound is None:
+            return
+        if callback_url is not None:
+            try:
+                self.outbound.check_url(callback_url, field="callback_url")
+            except BlockedTarget as exc:
+                raise ValidationFailed(str(exc)) from None
+        for name, info in definition.binding.model.model_fields.items():
+            value = args.get(info.alias or name)
+            if isinstance(value, str) and any(meta is OUTBOUND_URL for meta in info.metadata):
+                try:
+                    self.outbound.check_url(value, field=name)
+                except BlockedTarget as exc:
+                    raise ValidationFailed(f"Invalid arguments for {definition.qualified_name}: {exc}") from None
 
     def get(self, team_id: str, task_id: str) -> Task:
         """Any task of the team (seed 000's `GET /tasks/{task_id}`); another team's is 403."""

@@ -7,15 +7,19 @@ from it, and every rule maps to one readable message in FIELD_MESSAGES.
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
+from taskhook.model.clock import utcnow
 from taskhook.model.errors import PayloadTooLarge, ValidationFailed
+from taskhook.model.headers import is_header_name, is_header_value
 from taskhook.model.limits import (
     MAX_BODY_BYTES,
+    MAX_DELAY_DAYS,
+    MAX_DELAY_SECONDS,
     MAX_RETRIES_LIMIT,
     MAX_WAIT_TIME_LIMIT,
     PRIORITY_MAX,
@@ -27,7 +31,6 @@ from taskhook.model.urls import is_http_url
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
 PROVIDERS = ("fal", "replicate")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 FIELD_MESSAGES: dict[str, str] = {
     "targetUrl": "targetUrl must be a valid HTTP/HTTPS URL",
@@ -47,6 +50,9 @@ FIELD_MESSAGES: dict[str, str] = {
         "doneValues (array of strings) and failValues (array of strings)"
     ),
 }
+
+
+DELAY_TOO_FAR = f"delayUntil must be at most {MAX_DELAY_DAYS} days in the future"
 
 
 def _number(value: Any, low: float, high: float, integer: bool) -> float | int:
@@ -121,9 +127,9 @@ class CreateTaskRequest(BaseModel):
         if not isinstance(value, dict):
             raise ValueError("not an object")
         for name, val in value.items():
-            if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            if not is_header_name(name):
                 raise ValueError("bad header name")
-            if not isinstance(val, str) or "\r" in val or "\n" in val:
+            if not is_header_value(val):  # no NUL, CR, LF or other control character
                 raise ValueError("bad header value")
         return value
 
@@ -162,9 +168,12 @@ class CreateTaskRequest(BaseModel):
         if not isinstance(value, str):
             raise ValueError("not a string")
         try:
-            return parse_instant(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            moment = parse_instant(value)
         except (ValueError, OverflowError) as exc:
             raise ValueError("not an ISO 8601 date") from exc
+        if moment > utcnow() + timedelta(seconds=MAX_DELAY_SECONDS):
+            raise PydanticCustomError("delay_too_far", DELAY_TOO_FAR)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     @field_validator("retryBackoff", mode="before")
     @classmethod
@@ -186,6 +195,8 @@ def _message_for(error: dict[str, Any]) -> str:
     field = loc[0] if loc else ""
     if error.get("type") == "extra_forbidden":
         return f"Unknown field: {'.'.join(loc)}"
+    if error.get("type") == "delay_too_far":
+        return DELAY_TOO_FAR
     if error.get("type") == "missing" and len(loc) == 1:
         return f"{field} is required"
     if field == "pollConfig" and len(loc) > 1:
@@ -193,6 +204,16 @@ def _message_for(error: dict[str, Any]) -> str:
             return f"pollConfig.{loc[1]} is required"
         return FIELD_MESSAGES["pollConfig"]
     return FIELD_MESSAGES.get(field, f"{field} is invalid")
+
+
+class _NonFiniteNumber(Exception):
+    pass
+
+
+def _not_json(constant: str) -> Any:
+    """Python's json module reads NaN, Infinity and -Infinity; JSON has no such numbers, and they
+    would be stored as null."""
+    raise _NonFiniteNumber(constant)
 
 
 def decode_json_object(raw: bytes | str | None) -> dict[str, Any]:
@@ -203,9 +224,11 @@ def decode_json_object(raw: bytes | str | None) -> dict[str, Any]:
     if size > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES // 1024} KB")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise ValidationFailed("Request body must be valid JSON") from None
+    except _NonFiniteNumber:
+        raise ValidationFailed("Request body must be valid JSON: NaN and Infinity are not JSON numbers") from None
     if not isinstance(data, dict):
         raise ValidationFailed("Request body must be a JSON object")
     try:  # a lone surrogate escape ("\ud800") decodes, but can be neither stored nor sent

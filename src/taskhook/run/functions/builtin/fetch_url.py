@@ -6,8 +6,10 @@
 The body streams to a temporary file and from there to S3 (never all in memory); the task's
 `download_url` then serves it. The same outbound guard as HTTP tasks applies, on every
 connection and redirect: private, loopback and link-local addresses are refused unless
-TASKHOOK_OUTBOUND_ALLOW lists them. 4xx answers and refused addresses fail the task at once;
-network errors and 5xx are retried (max_retries=2).
+TASKHOOK_OUTBOUND_ALLOW lists them. `url` is checked when the task is created (a 400, like any bad
+argument) and again by every connection the download makes (model/urls.py parses it both times).
+4xx answers and refused addresses ("destination not allowed") fail the task at once; network
+errors and 5xx are retried (max_retries=2).
 """
 
 from __future__ import annotations
@@ -24,15 +26,25 @@ from pydantic import AfterValidator, Field
 
 from taskhook.authoring import TaskContext, TaskFailed, function_task
 from taskhook.model.errors import BlockedTarget
-from taskhook.model.urls import is_http_url
+from taskhook.model.headers import is_header_name, is_header_value
+from taskhook.model.urls import OUTBOUND_URL, InvalidUrl, parse_http_url
 
+DESTINATION_NOT_ALLOWED = "destination not allowed"
 CHUNK = 256 * 1024
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
 
 def _http_url(value: str) -> str:
-    if not is_http_url(value):
-        raise ValueError("must be an http(s) URL")
+    try:
+        parse_http_url(value)
+    except InvalidUrl:
+        raise ValueError("must be an http(s) URL") from None
+    return value
+
+
+def _headers(value: dict[str, str]) -> dict[str, str]:
+    if not all(is_header_name(name) and is_header_value(text) for name, text in value.items()):
+        raise ValueError("header names must be tokens; values must not hold control characters")
     return value
 
 
@@ -41,7 +53,11 @@ def _get(task: TaskContext, url: str, headers: dict[str, str]) -> requests.Respo
     if task.http is None:
         raise TaskFailed("this runner makes no outbound calls")
     try:
-        return task.http.get(url, headers=headers, stream=True, timeout=(10, 60), allow_redirects=True)
+        sent = parse_http_url(url).url  # the parser the create-time check used
+    except InvalidUrl:
+        raise TaskFailed(DESTINATION_NOT_ALLOWED) from None
+    try:
+        return task.http.get(sent, headers=headers, stream=True, timeout=(10, 60), allow_redirects=True)
     except BlockedTarget as exc:
         raise TaskFailed(str(exc)) from None
     except requests.RequestException as exc:
@@ -71,8 +87,8 @@ def _blocked(exc: BaseException) -> BlockedTarget | None:
 @function_task(namespace="builtin", timeout=300, max_retries=2, max_wait_time=1800)
 def fetch_url(
     task: TaskContext,
-    url: Annotated[str, AfterValidator(_http_url)],
-    headers: dict[str, str] = {},  # noqa: B006 - read-only default; pydantic copies it per task
+    url: Annotated[str, AfterValidator(_http_url), OUTBOUND_URL],
+    headers: Annotated[dict[str, str], AfterValidator(_headers)] = {},  # noqa: B006 - read-only default; pydantic copies it per task
     filename: Annotated[str | None, Field(max_length=128)] = None,
     max_bytes: Annotated[int, Field(ge=1, le=5 * 1024**3)] = DEFAULT_MAX_BYTES,
 ) -> dict[str, Any]:
