@@ -7,6 +7,9 @@ when no local stack is running and the usual AWS_* variables and table names are
     taskhook client-tokens create --team acme --client mobile-app   (alias: tokens)
     taskhook client-tokens revoke cli_0123456789ab
     taskhook client-tokens list --team acme
+
+Revoking a key or token also closes the WebSocket connections it opened (through the WebSocket
+management API: the local stack's twin, or WEBSOCKET_MANAGEMENT_URL on AWS).
 """
 
 from __future__ import annotations

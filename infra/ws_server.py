@@ -5,7 +5,9 @@ Clients connect to ws://127.0.0.1:$WS_PORT/ws?api_key=…&task_id=… or to seed
 each connect, message and disconnect invokes the same handler AWS invokes ($connect, $default,
 $disconnect) with an event of the same shape. A twin of the management API
 (POST /@connections/<id>) lets the stream dispatcher push to connections with the very boto3 call it makes
-on AWS (apigatewaymanagementapi.post_to_connection).
+on AWS (apigatewaymanagementapi.post_to_connection); DELETE /@connections/<id> (delete_connection,
+what a revocation calls from whichever process revokes) closes the socket, whose $disconnect then
+forgets it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
 from . import aws_calls
@@ -95,6 +98,8 @@ class WebSocketGateway:
                 answer = await self._invoke("$default", self._event("$default", connection_id, body=str(message)))
                 if answer.get("statusCode", 200) != 200:
                     await connection.send(answer.get("body") or json.dumps({"error": "rejected"}))
+        except ConnectionClosed:
+            pass  # closed while answering, e.g. by a DeleteConnection for a revoked credential
         finally:
             self.connections.pop(connection_id, None)
             await self._invoke("$disconnect", self._event("$disconnect", connection_id))
@@ -111,7 +116,9 @@ class WebSocketGateway:
         return True
 
     def close(self, connection_id: str) -> bool:
-        connection = self.connections.get(connection_id)
+        """DeleteConnection: from now on the connection takes no post (410, as API Gateway) and its
+        socket closes; the close handshake finishes on the loop, without holding the caller."""
+        connection = self.connections.pop(connection_id, None)
         if connection is None or self.loop is None:
             return False
         asyncio.run_coroutine_threadsafe(connection.close(), self.loop)

@@ -3,7 +3,7 @@ fakes.py has one in-memory fake of each)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -14,7 +14,7 @@ from taskhook.model.task import Task
 if TYPE_CHECKING:
     from taskhook.dispatch.outbox import Dispatch
     from taskhook.model.change import Change
-    from taskhook.notify.live import Subscription
+    from taskhook.notify.live import Opener, Subscription
     from taskhook.notify.rules import Notification
     from taskhook.notify.secrets import SigningSecret
 
@@ -69,6 +69,9 @@ class ApiKeyRepository(Protocol):
     def put(self, key_hash: str, key: ApiKey) -> None: ...
 
     def find_by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    def find_by_id(self, key_id: str) -> ApiKey | None:
+        """The key (or client token) with this id, revoked or not; None for an unknown id."""
 
     def revoke(self, key_id: str, revoked_at: str) -> ApiKey:
         """Mark the key revoked (raises NotFound for an unknown key id)."""
@@ -131,6 +134,19 @@ class DeliveryLog(Protocol):
         """Remember the delivery's state on its task (what clients see as `notifications`)."""
 
 
+class Cipher(Protocol):
+    """Encryption of small secrets at rest (adapters/kms.py: one KMS key; at most 4 KB each).
+    `context` is bound to the ciphertext (KMS's encryption context, authenticated, not secret): name
+    the row and the field it is for, e.g. {"teamId": …, "field": …}, so that a ciphertext copied to
+    another row does not decrypt there."""
+
+    def encrypt(self, plaintext: bytes, context: Mapping[str, str]) -> bytes: ...
+
+    def decrypt(self, ciphertext: bytes, context: Mapping[str, str]) -> bytes:
+        """The plaintext; raises Undecryptable unless `ciphertext` was made by this cipher with
+        exactly this `context`."""
+
+
 class SecretStore(Protocol):
     def load(self, team_id: str) -> list[SigningSecret]: ...
 
@@ -143,15 +159,25 @@ class ConnectionStore(Protocol):
     def remove(self, connection_id: str) -> None: ...
 
     def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
-        """Every subscription of the team's connections, whatever its topic (one lookup)."""
+        """Every subscription of the team's connections, whatever its topic (one lookup), each
+        with the credential that opened its connection."""
 
     def team_of(self, connection_id: str) -> str | None:
         """The team an open connection authenticated as; None for an unknown connection."""
+
+    def opened_by(self, connection_id: str) -> Opener | None:
+        """The credential that opened the connection; None for an unknown connection."""
+
+    def opened_with(self, team_id: str, credential_id: str) -> list[str]:
+        """The team's connections that the key or client token `credential_id` opened."""
 
 
 class Pusher(Protocol):
     def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
         """Send; False when the connection is gone."""
+
+    def disconnect(self, connection_id: str) -> bool:
+        """Close the connection (API Gateway's DeleteConnection); False when it was gone already."""
 
 
 class Presigner(Protocol):

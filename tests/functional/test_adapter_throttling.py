@@ -25,6 +25,7 @@ from taskhook.dispatch.outbox import Dispatch
 from taskhook.model.errors import Busy
 from taskhook.notify.live import Subscription
 from taskhook.notify.secrets import SigningSecret
+from tests.support.fakes import InMemoryCipher
 
 REGION = "us-east-1"
 DYNAMO_THROTTLING = ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"]
@@ -56,8 +57,11 @@ CONNECTION_CALLS: dict[str, Callable[[DynamoConnectionStore], Any]] = {
     "remove": lambda store: store.remove("conn-1"),
     "team_of": lambda store: store.team_of("conn-1"),
     "subscriptions_of_team": lambda store: store.subscriptions_of_team("team-a"),
+    "opened_by": lambda store: store.opened_by("conn-1"),
+    "opened_with": lambda store: store.opened_with("team-a", "key_aaaaaaaaaaaa"),
 }
-FIRST_CALL = {"add": "put_item", "remove": "query", "team_of": "query", "subscriptions_of_team": "query"}
+FIRST_CALL = {"add": "put_item", "remove": "query", "team_of": "query", "subscriptions_of_team": "query",
+              "opened_by": "query", "opened_with": "query"}
 
 
 @pytest.mark.parametrize("code", DYNAMO_THROTTLING)
@@ -108,7 +112,7 @@ def test_secret_store_throttling_is_busy(method: str, code: str) -> None:
     with answering(stubber):
         stubber.add_client_error(operation, service_error_code=code, http_status_code=400)
         with pytest.raises(Busy):
-            call(DynamoSecretStore(client, "taskhook-test-teams"))
+            call(DynamoSecretStore(client, "taskhook-test-teams", InMemoryCipher()))
 
 
 @pytest.mark.parametrize("method", list(SECRET_CALLS))
@@ -118,7 +122,7 @@ def test_secret_store_leaves_other_errors_alone(method: str) -> None:
     with answering(stubber):
         stubber.add_client_error(operation, service_error_code="ValidationException", http_status_code=400)
         with pytest.raises(ClientError):
-            call(DynamoSecretStore(client, "taskhook-test-teams"))
+            call(DynamoSecretStore(client, "taskhook-test-teams", InMemoryCipher()))
 
 
 # ---- SQS ----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from taskhook.container import container
-from taskhook.notify.live import Subscription
+from taskhook.notify.live import Opener, Subscription
 from tests.support.fakes import InMemoryConnectionStore
 
 TEAM, OTHER_TEAM = "team-a", "team-b"
@@ -116,3 +116,62 @@ def test_a_removed_connection_can_subscribe_again(connections: Any) -> None:
 
     assert of_team(connections, TEAM) == [sub("conn-1", "task#t-2")]
     assert connections.team_of("conn-1") == TEAM
+
+
+# ---- the credential that opened a connection (revocation, issue 11) -------------------------------
+
+KEY = Opener(TEAM, "key_aaaaaaaaaaaa")
+TOKEN = Opener(TEAM, "cli_bbbbbbbbbbbb", client_id="cli_bbbbbbbbbbbb")
+THEIR_KEY = Opener(OTHER_TEAM, "key_cccccccccccc")
+
+
+def test_each_subscription_carries_the_credential_that_opened_its_connection(connections: Any) -> None:
+    added = [KEY.subscription("conn-1", "team#team-a"), KEY.subscription("conn-1", "task#t-1"),
+             TOKEN.subscription("conn-2", "client#cli_bbbbbbbbbbbb"), TOKEN.subscription("conn-2", "task#t-2")]
+    for subscription in added:
+        connections.add(subscription)
+
+    assert of_team(connections, TEAM) == sorted(added, key=lambda s: (s.connection_id, s.topic))
+    assert connections.opened_by("conn-1") == KEY
+    assert connections.opened_by("conn-2") == TOKEN
+    assert connections.opened_by("conn-nobody") is None
+    assert connections.team_of("conn-2") == TEAM
+
+
+def test_a_later_subscription_keeps_the_connections_credential(connections: Any) -> None:
+    connections.add(KEY.subscription("conn-1", "team#team-a"))
+    connections.add(sub("conn-1", "task#t-1"))  # a row that names no credential of its own
+
+    assert {s.opener for s in of_team(connections, TEAM)} == {KEY}
+
+
+def test_a_connection_with_no_recorded_credential_has_none(connections: Any) -> None:
+    connections.add(sub("conn-1", "team#team-a"))
+
+    assert connections.opened_by("conn-1") is None
+    assert [s.credential_id for s in of_team(connections, TEAM)] == [""]
+
+
+def test_opened_with_finds_the_connections_of_one_credential_in_its_team(connections: Any) -> None:
+    for subscription in (KEY.subscription("conn-1", "team#team-a"), KEY.subscription("conn-1", "task#t-1"),
+                         KEY.subscription("conn-2", "task#t-2"), TOKEN.subscription("conn-3", "task#t-1"),
+                         THEIR_KEY.subscription("conn-4", "team#team-b")):
+        connections.add(subscription)
+
+    assert sorted(connections.opened_with(TEAM, KEY.credential_id)) == ["conn-1", "conn-2"]
+    assert connections.opened_with(TEAM, TOKEN.credential_id) == ["conn-3"]
+    assert connections.opened_with(OTHER_TEAM, KEY.credential_id) == []
+    assert connections.opened_with(TEAM, "key_nobody") == []
+    # A credential id that is a prefix of another's finds only its own.
+    assert connections.opened_with(TEAM, "key_aaaaaa") == []
+
+
+def test_remove_forgets_the_connections_credential_too(connections: Any) -> None:
+    connections.add(KEY.subscription("conn-1", "team#team-a"))
+    connections.add(KEY.subscription("conn-2", "team#team-a"))
+
+    connections.remove("conn-1")
+
+    assert connections.opened_by("conn-1") is None
+    assert connections.opened_with(TEAM, KEY.credential_id) == ["conn-2"]
+    assert [s.connection_id for s in of_team(connections, TEAM)] == ["conn-2"]

@@ -146,3 +146,44 @@ def test_moto_cannot_express_a_gone_connection(aws: Provisioned, monkeypatch: py
     client.delete_connection(ConnectionId=CONNECTION)
 
     assert ApiGatewayPusher(client).push(CONNECTION, PAYLOAD) is True
+
+
+# ---- disconnect: closing a connection (a revoked credential's) ------------------------------------
+
+def test_disconnecting_an_open_connection_answers_true(connections: Connections) -> None:
+    assert connections.pusher.disconnect(CONNECTION) is True
+
+
+def test_the_fake_takes_no_push_after_a_disconnect() -> None:
+    """moto keeps taking posts after a DeleteConnection (see below), so this half is the fake's;
+    the local stack's twin answers 410 as API Gateway does (tests/e2e/test_live_access.py)."""
+    pusher = InMemoryPusher()
+    pusher.disconnect(CONNECTION)
+    assert pusher.push(CONNECTION, PAYLOAD) is False
+    assert pusher.disconnect(CONNECTION) is False and pusher.disconnected == [CONNECTION]
+
+
+@pytest.fixture(params=["memory", "stubbed-410", "stubbed-GoneException"])
+def gone_disconnecter(request: pytest.FixtureRequest) -> Iterator[Pusher]:
+    """A pusher for which connection CONNECTION has gone away, for disconnect."""
+    if request.param == "memory":
+        yield InMemoryPusher(gone={CONNECTION})
+        return
+    client = stubbed_client()
+    with Stubber(client) as stubber:
+        stubber.add_client_error("delete_connection", service_error_code=request.param.removeprefix("stubbed-"),
+                                 http_status_code=410, expected_params={"ConnectionId": CONNECTION})
+        yield ApiGatewayPusher(client)
+        stubber.assert_no_pending_responses()
+
+
+def test_disconnecting_a_connection_that_went_away_answers_false(gone_disconnecter: Pusher) -> None:
+    assert gone_disconnecter.disconnect(CONNECTION) is False
+
+
+def test_other_errors_of_a_disconnect_are_raised() -> None:
+    client = stubbed_client()
+    with Stubber(client) as stubber:
+        stubber.add_client_error("delete_connection", service_error_code="ForbiddenException", http_status_code=403)
+        with pytest.raises(ClientError):
+            ApiGatewayPusher(client).disconnect(CONNECTION)

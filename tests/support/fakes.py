@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import copy
+import secrets
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
 from taskhook.dispatch.lanes import Lane
 from taskhook.dispatch.outbox import Dispatch
-from taskhook.model.errors import Conflict, NotFound
+from taskhook.model.errors import Conflict, NotFound, Undecryptable
 from taskhook.model.lifecycle import Transition
 from taskhook.model.limits import SQS_MAX_DELAY
 from taskhook.model.listing import ListQuery
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task, deadline_of
-from taskhook.notify.live import Subscription
+from taskhook.notify.live import Opener, Subscription
 from taskhook.notify.rules import Notification
 from taskhook.notify.secrets import SigningSecret
 from taskhook.ports import ApiKey
@@ -134,6 +135,9 @@ class InMemoryApiKeyRepository:
     def find_by_hash(self, key_hash: str) -> ApiKey | None:
         return self._by_hash.get(key_hash)
 
+    def find_by_id(self, key_id: str) -> ApiKey | None:
+        return next((key for key in self._by_hash.values() if key.key_id == key_id), None)
+
     def revoke(self, key_id: str, revoked_at: str) -> ApiKey:
         for key_hash, key in self._by_hash.items():
             if key.key_id == key_id:
@@ -148,20 +152,41 @@ class InMemoryApiKeyRepository:
 
 class InMemoryConnectionStore:
     """The WebSocket connections table: one subscription per (connection, topic), so adding the
-    same pair again replaces it (team included). `lookups` lists the team of each
+    same pair again replaces it (team included); a subscription's credential is recorded once per
+    (connection, credential) and every subscription of the connection in that team carries it
+    (the lowest, should a connection have several). `lookups` lists the team of each
     subscriptions_of_team call, in order."""
 
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str], Subscription] = {}
+        self._openers: dict[tuple[str, str, str], Opener] = {}  # (connection, credential, client)
         self.lookups: list[str] = []
 
     def add(self, subscription: Subscription) -> None:
-        self._rows[(subscription.connection_id, subscription.topic)] = subscription
+        self._rows[(subscription.connection_id, subscription.topic)] = replace(
+            subscription, credential_id="", client_id=None)
+        if subscription.credential_id:
+            key = (subscription.connection_id, subscription.credential_id, subscription.client_id or "")
+            self._openers[key] = subscription.opener
 
     def remove(self, connection_id: str) -> None:
         """Drop every topic of the connection; an unknown connection is no error."""
         for key in [key for key in self._rows if key[0] == connection_id]:
             del self._rows[key]
+        for opener_key in [key for key in self._openers if key[0] == connection_id]:
+            del self._openers[opener_key]
+
+    def _opener(self, connection_id: str, team_id: str | None = None) -> Opener | None:
+        found = sorted(key for key, opener in self._openers.items()
+                       if key[0] == connection_id and team_id in (None, opener.team_id))
+        return self._openers[found[0]] if found else None
+
+    def opened_by(self, connection_id: str) -> Opener | None:
+        return self._opener(connection_id)
+
+    def opened_with(self, team_id: str, credential_id: str) -> list[str]:
+        return sorted({key[0] for key, opener in self._openers.items()
+                       if key[1] == credential_id and opener.team_id == team_id})
 
     def team_of(self, connection_id: str) -> str | None:
         """The team of the connection's first subscription in topic order (the table's sort key);
@@ -171,7 +196,12 @@ class InMemoryConnectionStore:
 
     def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
         self.lookups.append(team_id)
-        return [row for _, row in sorted(self._rows.items()) if row.team_id == team_id]
+        rows = [row for _, row in sorted(self._rows.items()) if row.team_id == team_id]
+        return [self._with_opener(row) for row in rows]
+
+    def _with_opener(self, row: Subscription) -> Subscription:
+        opener = self._opener(row.connection_id, row.team_id)
+        return replace(row, credential_id=opener.credential_id, client_id=opener.client_id) if opener else row
 
 
 class InMemorySecretStore:
@@ -185,6 +215,25 @@ class InMemorySecretStore:
 
     def save(self, team_id: str, secrets: list[SigningSecret]) -> None:
         self._by_team[team_id] = list(secrets)
+
+
+class InMemoryCipher:
+    """The Cipher port as KMS behaves: an opaque ciphertext (a random handle, never the plaintext)
+    that only this cipher (this key) decrypts, and only with the context it was made with."""
+
+    def __init__(self) -> None:
+        self._sealed: dict[bytes, tuple[bytes, dict[str, str]]] = {}
+
+    def encrypt(self, plaintext: bytes, context: Mapping[str, str]) -> bytes:
+        handle = secrets.token_bytes(32)
+        self._sealed[handle] = (bytes(plaintext), dict(context))
+        return handle
+
+    def decrypt(self, ciphertext: bytes, context: Mapping[str, str]) -> bytes:
+        plaintext, bound = self._sealed.get(bytes(ciphertext), (b"", None))
+        if bound is None or bound != dict(context):
+            raise Undecryptable()
+        return plaintext
 
 
 class InMemoryIdempotency:
@@ -312,6 +361,14 @@ class InMemoryPusher:
     def __init__(self, gone: Iterable[str] = ()) -> None:
         self.gone = set(gone)
         self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.disconnected: list[str] = []  # closed by disconnect, in order
+
+    def disconnect(self, connection_id: str) -> bool:
+        if connection_id in self.gone:
+            return False
+        self.gone.add(connection_id)
+        self.disconnected.append(connection_id)
+        return True
 
     def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
         if connection_id in self.gone:

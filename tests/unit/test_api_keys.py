@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from taskhook.intake.api_keys import ApiKeyService, hash_key
+from taskhook.intake.client_tokens import ClientTokenService
 from taskhook.model.errors import NotFound, Unauthorized, ValidationFailed
 from taskhook.ports import ApiKey
 from tests.support.fakes import InMemoryApiKeyRepository
@@ -171,3 +172,34 @@ def test_revoking_an_unknown_key_is_not_found(service: ApiKeyService) -> None:
     with pytest.raises(NotFound) as info:
         service.revoke("key_000000000000")
     assert info.value.message == "API key not found"
+
+
+def test_a_revocation_is_stored_first_then_handed_on_once(repo: RecordingRepository) -> None:
+    """What else a revocation stops (the live connections the key opened) hears of it with the
+    revoked key, after the row says revoked; an unknown key hands nothing on."""
+    handed: list[ApiKey] = []
+
+    def on_revoke(key: ApiKey) -> None:
+        assert repo.find_by_id(key.key_id) == key  # already stored as revoked
+        handed.append(key)
+
+    service = ApiKeyService(repository=repo, clock=lambda: NOW, on_revoke=on_revoke)
+    _, key = service.create("team-a")
+
+    revoked = service.revoke(key.key_id)
+    with pytest.raises(NotFound):
+        service.revoke("key_000000000000")
+
+    assert handed == [revoked] and revoked.revoked_at
+
+
+def test_a_client_tokens_revocation_is_handed_on_too(repo: RecordingRepository) -> None:
+    handed: list[ApiKey] = []
+    tokens = ClientTokenService(repository=repo, clock=lambda: NOW, on_revoke=handed.append)
+    _, token = tokens.create("team-a", "mobile")
+
+    revoked = tokens.revoke(token.key_id)
+    with pytest.raises(NotFound):
+        tokens.revoke("key_not_a_token")
+
+    assert handed == [revoked] and revoked.kind == "client"

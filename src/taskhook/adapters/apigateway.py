@@ -1,4 +1,5 @@
-"""The API Gateway management API: posting a message to an open WebSocket connection."""
+"""The API Gateway management API: posting a message to an open WebSocket connection, and closing
+one (a revoked credential's)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import json
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+
+def _gone(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in ("GoneException", "410")
 
 
 class ApiGatewayPusher:
@@ -18,7 +23,16 @@ class ApiGatewayPusher:
         try:
             self._client.post_to_connection(ConnectionId=connection_id, Data=json.dumps(payload).encode())
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("GoneException", "410"):
+            if _gone(exc):
+                return False
+            raise
+        return True
+
+    def disconnect(self, connection_id: str) -> bool:
+        try:
+            self._client.delete_connection(ConnectionId=connection_id)
+        except ClientError as exc:
+            if _gone(exc):
                 return False
             raise
         return True

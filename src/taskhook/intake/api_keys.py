@@ -41,6 +41,8 @@ def parse_bearer(authorization: str | None) -> str:
 class ApiKeyService:
     repository: ApiKeyRepository
     clock: Callable[[], datetime] = utcnow
+    # What else a revocation stops: the composition root ends the live connections it opened.
+    on_revoke: Callable[[ApiKey], object] = lambda key: None
 
     def create(self, team_id: str, name: str = "", secret: str | None = None) -> tuple[str, ApiKey]:
         """A new key for `team_id`; the secret is returned once and never stored."""
@@ -52,7 +54,9 @@ class ApiKeyService:
         return secret, key
 
     def revoke(self, key_id: str) -> ApiKey:
-        return self.repository.revoke(key_id, iso(self.clock()))
+        key = self.repository.revoke(key_id, iso(self.clock()))
+        self.on_revoke(key)
+        return key
 
     def authenticate(self, authorization: str | None) -> ApiKey:
         """The key an `Authorization: Bearer …` header names, or 401 with the seed's message."""

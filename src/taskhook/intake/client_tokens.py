@@ -29,6 +29,8 @@ CLIENT_KIND = "client"
 class ClientTokenService:
     repository: ApiKeyRepository
     clock: Callable[[], datetime] = utcnow
+    # What else a revocation stops: the composition root ends the live connections it opened.
+    on_revoke: Callable[[ApiKey], object] = lambda key: None
 
     def create(self, team_id: str, client: str) -> tuple[str, ApiKey]:
         """A new token for `client` of `team_id`; the secret is returned once and never stored."""
@@ -63,7 +65,9 @@ class ClientTokenService:
     def revoke(self, token_id: str) -> ApiKey:
         if not token_id.startswith(TOKEN_ID_PREFIX):
             raise NotFound("Client token not found")
-        return self.repository.revoke(token_id, iso(self.clock()))
+        token = self.repository.revoke(token_id, iso(self.clock()))
+        self.on_revoke(token)
+        return token
 
     def list(self, team_id: str) -> list[ApiKey]:
         return [k for k in self.repository.list_for_team(team_id) if k.kind == CLIENT_KIND]

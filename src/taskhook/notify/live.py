@@ -2,17 +2,22 @@
 
 A connection subscribes to one topic: a task (`task#<id>`), every task of a client token
 (`client#<clientId>`) or every task of its team (`team#<teamId>`). Each status, progress or
-message change of a task is sent, as one JSON object, to every connection on its topics."""
+message change of a task is sent, as one JSON object, to every connection on its topics that may
+watch it (access.py): a connection opened with a client token only ever gets that client's tasks,
+and one whose credential no longer holds is ended instead of pushed to."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskhook.model.change import Change
 from taskhook.model.task import Task
-from taskhook.ports import ConnectionStore, Pusher
+from taskhook.ports import ApiKey, ConnectionStore, Pusher
+
+if TYPE_CHECKING:
+    from taskhook.notify.access import CredentialCheck
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +68,40 @@ def live_message(task: Task) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Opener:
+    """What opened a connection: its team, the id of its API key or client token (never the
+    secret) and, for a client token, its client: the only tasks the connection may watch."""
+
+    team_id: str
+    credential_id: str
+    client_id: str | None = None
+
+    def subscription(self, connection_id: str, topic: str) -> Subscription:
+        return Subscription(connection_id, self.team_id, topic, self.credential_id, self.client_id)
+
+
+@dataclass(frozen=True)
 class Subscription:
     connection_id: str
     team_id: str
     topic: str
+    credential_id: str = ""  # "": a row recorded before connections kept their credential
+    client_id: str | None = None
+
+    @property
+    def opener(self) -> Opener:
+        return Opener(self.team_id, self.credential_id, self.client_id)
+
+    def may_receive(self, task: Task) -> bool:
+        """A client token's connection is sent its client's tasks only, whatever its topics say."""
+        return self.client_id is None or getattr(task, "clientId", None) == self.client_id
 
 
 @dataclass
 class LiveFeed:
     connections: ConnectionStore
     pusher: Pusher
+    credentials: CredentialCheck | None = None  # None: no re-verification (unit tests of the fan-out)
 
     def consume(self, changes: list[Change]) -> list[int]:
         """The stream consumer: push the batch's status, progress and message changes."""
@@ -95,11 +124,15 @@ class LiveFeed:
                     by_team[task.teamId] = self.connections.subscriptions_of_team(task.teamId)
                 topics = set(topics_of(task))
                 payload = live_message(task)
-                targets = dict.fromkeys(s.connection_id for s in by_team[task.teamId] if s.topic in topics)
-                for connection_id in targets:
+                targets = {s.connection_id: s for s in by_team[task.teamId]
+                           if s.topic in topics and s.may_receive(task)}
+                for connection_id, subscription in targets.items():
                     if connection_id in gone:
                         continue
-                    if self.pusher.push(connection_id, payload):
+                    if self.credentials is not None and not self.credentials.holds(subscription.opener):
+                        gone.add(connection_id)
+                        self.end(connection_id)
+                    elif self.pusher.push(connection_id, payload):
                         sent += 1
                     else:
                         gone.add(connection_id)
@@ -108,3 +141,28 @@ class LiveFeed:
                 log.warning("live push for task %s failed: %s", task.id, exc)
                 failed.append((index, exc))
         return sent, failed
+
+    def end(self, connection_id: str) -> None:
+        """Forget the connection, then close it (API Gateway's DeleteConnection). Forgotten first:
+        nothing is pushed to it any more even when closing fails (it is then idle and refused)."""
+        self.connections.remove(connection_id)
+        try:
+            self.pusher.disconnect(connection_id)
+        except Exception as exc:  # noqa: BLE001 - forgotten already; the close is best effort
+            log.warning("closing connection %s failed: %s", connection_id, exc)
+
+    def end_connections_of(self, credential: ApiKey) -> int:
+        """A revoked key or client token: end every connection it opened, wherever its socket is
+        held (the store is shared; the close goes through the management API). Returns how many.
+        Never raises: the revocation is already stored, and the push and subscribe checks end
+        whatever this could not reach."""
+        if self.credentials is not None:
+            self.credentials.mark_revoked(credential.key_id)
+        try:
+            connection_ids = self.connections.opened_with(credential.team_id, credential.key_id)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("finding the connections of %s failed: %s", credential.key_id, exc)
+            return 0
+        for connection_id in connection_ids:
+            self.end(connection_id)
+        return len(connection_ids)

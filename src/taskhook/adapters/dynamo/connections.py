@@ -1,5 +1,11 @@
 """The WebSocket connections table: one row per (connection, topic), an index by team (the
-stream dispatcher finds every subscriber of a batch's teams with one Query per team)."""
+stream dispatcher finds every subscriber of a batch's teams with one Query per team).
+
+Which credential opened a connection (the id of its key or client token, never the secret) is one
+more row of the connection, whose topic says it: `opener#<credentialId>#<clientId>`. Its sort key
+is all the index needs, so the team index (KEYS_ONLY) gives each subscriber's credential with the
+same one Query, and finding a revoked credential's connections is that Query with a filter: no
+index of its own, nor a change of the existing one (which CloudFormation cannot change in place)."""
 
 from __future__ import annotations
 
@@ -7,12 +13,20 @@ import time
 from typing import Any
 
 from taskhook.adapters.throttling import busy_when_throttled
-from taskhook.notify.live import Subscription
+from taskhook.notify.live import Opener, Subscription
 
 CONNECTION_TTL_SECONDS = 24 * 3600  # API Gateway closes WebSocket connections after 2 h anyway
 TEAM_INDEX = "byTeam"
+OPENER_PREFIX = "opener#"
 
 
+def opener_topic(opener: Opener) -> str:
+    return f"{OPENER_PREFIX}{opener.credential_id}#{opener.client_id or ''}"
+
+
+def parse_opener(team_id: str, topic: str) -> Opener:
+    credential_id, _, client_id = topic.removeprefix(OPENER_PREFIX).partition("#")
+    return Opener(team_id, credential_id, client_id or None)
 
 
 class DynamoConnectionStore:
@@ -20,37 +34,65 @@ class DynamoConnectionStore:
         self._client = client
         self._table = table
 
+    def _put(self, connection_id: str, topic: str, team_id: str) -> None:
+        self._client.put_item(TableName=self._table, Item={
+            "connectionId": {"S": connection_id}, "topic": {"S": topic}, "teamId": {"S": team_id},
+            "expiresAt": {"N": str(int(time.time()) + CONNECTION_TTL_SECONDS)},
+        })
+
     def add(self, subscription: Subscription) -> None:
         with busy_when_throttled():
-            self._client.put_item(TableName=self._table, Item={
-                "connectionId": {"S": subscription.connection_id}, "topic": {"S": subscription.topic},
-                "teamId": {"S": subscription.team_id},
-                "expiresAt": {"N": str(int(time.time()) + CONNECTION_TTL_SECONDS)},
-            })
+            self._put(subscription.connection_id, subscription.topic, subscription.team_id)
+            if subscription.credential_id:
+                self._put(subscription.connection_id, opener_topic(subscription.opener), subscription.team_id)
+
+    def _rows_of(self, connection_id: str, prefix: str = "", limit: int | None = None) -> list[dict[str, Any]]:
+        """The connection's rows (those whose topic starts with `prefix`), in topic order."""
+        condition, values = "connectionId = :c", {":c": {"S": connection_id}}
+        if prefix:
+            condition += " AND begins_with(topic, :p)"
+            values[":p"] = {"S": prefix}
+        rows: list[dict[str, Any]] = self._client.query(
+            TableName=self._table, KeyConditionExpression=condition, ExpressionAttributeValues=values,
+            **({"Limit": limit} if limit else {}),
+        )["Items"]
+        return rows
 
     def remove(self, connection_id: str) -> None:
         with busy_when_throttled():
-            rows = self._client.query(
-                TableName=self._table, KeyConditionExpression="connectionId = :c",
-                ExpressionAttributeValues={":c": {"S": connection_id}},
-            )["Items"]
-            for row in rows:
+            for row in self._rows_of(connection_id):
                 self._client.delete_item(TableName=self._table,
                                          Key={"connectionId": row["connectionId"], "topic": row["topic"]})
 
     def team_of(self, connection_id: str) -> str | None:
         with busy_when_throttled():
-            rows = self._client.query(
-                TableName=self._table, KeyConditionExpression="connectionId = :c",
-                ExpressionAttributeValues={":c": {"S": connection_id}}, Limit=1,
-            )["Items"]
+            rows = self._rows_of(connection_id, limit=1)
         return rows[0]["teamId"]["S"] if rows else None
 
-    def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
+    def opened_by(self, connection_id: str) -> Opener | None:
+        with busy_when_throttled():
+            rows = self._rows_of(connection_id, OPENER_PREFIX, limit=1)
+        return parse_opener(rows[0]["teamId"]["S"], rows[0]["topic"]["S"]) if rows else None
+
+    def _team_rows(self, team_id: str, **extra: Any) -> list[dict[str, Any]]:
         with busy_when_throttled():  # the pages are read while the list is built
             pages = self._client.get_paginator("query").paginate(
-                TableName=self._table, IndexName=TEAM_INDEX, KeyConditionExpression="teamId = :t",
-                ExpressionAttributeValues={":t": {"S": team_id}},
+                TableName=self._table, IndexName=TEAM_INDEX, KeyConditionExpression="teamId = :t", **extra,
             )
-            return [Subscription(row["connectionId"]["S"], team_id, row["topic"]["S"])
-                    for page in pages for row in page["Items"]]
+            return [row for page in pages for row in page["Items"]]
+
+    def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
+        rows = self._team_rows(team_id, ExpressionAttributeValues={":t": {"S": team_id}})
+        openers: dict[str, Opener] = {}
+        for row in sorted(rows, key=lambda r: r["topic"]["S"]):
+            if row["topic"]["S"].startswith(OPENER_PREFIX):
+                openers.setdefault(row["connectionId"]["S"], parse_opener(team_id, row["topic"]["S"]))
+        unknown = Opener(team_id, "")
+        return [openers.get(row["connectionId"]["S"], unknown).subscription(row["connectionId"]["S"],
+                                                                            row["topic"]["S"])
+                for row in rows if not row["topic"]["S"].startswith(OPENER_PREFIX)]
+
+    def opened_with(self, team_id: str, credential_id: str) -> list[str]:
+        rows = self._team_rows(team_id, FilterExpression="begins_with(topic, :p)", ExpressionAttributeValues={
+            ":t": {"S": team_id}, ":p": {"S": f"{OPENER_PREFIX}{credential_id}#"}})
+        return sorted({row["connectionId"]["S"] for row in rows})

@@ -179,6 +179,12 @@ class DynamoApiKeyRepository:
         except self._model.DoesNotExist:
             return None
 
+    def find_by_id(self, key_id: str) -> ApiKey | None:
+        """One Query of the keyId index (it projects every attribute): the live feed's re-check."""
+        model: Any = self._model
+        row = next(iter(model.by_key_id.query(key_id, limit=1)), None)
+        return self._to_key(row) if row is not None else None
+
     def revoke(self, key_id: str, revoked_at: str) -> ApiKey:
         model: Any = self._model
         rows = list(model.by_key_id.query(key_id))
