@@ -10,7 +10,7 @@ import boto3
 
 from .template import Resolver, load_template
 
-PROVISIONED_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket")
+PROVISIONED_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket", "AWS::KMS::Key", "AWS::KMS::Alias")
 _TABLE_KEYS = ("TableName", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
                "LocalSecondaryIndexes", "BillingMode", "StreamSpecification", "ProvisionedThroughput")
 
@@ -43,6 +43,10 @@ class Provisioner:
             self._created[logical_id] = self._queue(props)
         elif kind == "AWS::S3::Bucket":
             self._created[logical_id] = self._bucket(props)
+        elif kind == "AWS::KMS::Key":
+            self._created[logical_id] = self._key(logical_id, props)
+        elif kind == "AWS::KMS::Alias":
+            self._created[logical_id] = self._alias(props)
         else:
             raise KeyError(f"{logical_id} ({kind}) is not provisioned locally")
 
@@ -91,6 +95,37 @@ class Provisioner:
         except s3.exceptions.ClientError:
             s3.create_bucket(Bucket=name)
         return {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+
+    def _key(self, logical_id: str, props: dict[str, Any]) -> dict[str, str]:
+        """The key an alias of the template already names (a restored emulator keeps its keys and
+        their material), else a new one: a second key would not decrypt what the first encrypted."""
+        import json
+
+        kms = self._client("kms")
+        aliases = [self.resolver.resolve(r["Properties"]["AliasName"]) for r in self.resources.values()
+                   if r["Type"] == "AWS::KMS::Alias" and r["Properties"].get("TargetKeyId") == {"Ref": logical_id}]
+        for alias in aliases:
+            try:
+                meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+                break
+            except kms.exceptions.NotFoundException:
+                continue
+        else:
+            spec: dict[str, Any] = {"Description": props.get("Description", "")}
+            if "KeyPolicy" in props:
+                spec["Policy"] = json.dumps(props["KeyPolicy"])
+            meta = kms.create_key(**spec)["KeyMetadata"]
+            if props.get("EnableKeyRotation"):
+                kms.enable_key_rotation(KeyId=meta["KeyId"])
+        return {"Ref": meta["KeyId"], "Arn": meta["Arn"], "KeyId": meta["KeyId"]}
+
+    def _alias(self, props: dict[str, Any]) -> dict[str, str]:
+        kms = self._client("kms")
+        try:
+            kms.create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
+        except kms.exceptions.AlreadyExistsException:
+            kms.update_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
+        return {"Ref": props["AliasName"]}
 
     def provision(self) -> dict[str, str]:
         """Create every provisioned resource; return Globals.Function.Environment.Variables resolved."""

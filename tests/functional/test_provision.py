@@ -38,7 +38,7 @@ def declared(aws: Provisioned, kind: str) -> dict[str, dict[str, Any]]:
 def test_the_template_declares_each_kind_of_provisioned_resource() -> None:
     kinds = {r["Type"] for r in load_template()["Resources"].values()}
     assert set(PROVISIONED_TYPES) <= kinds
-    assert set(PROVISIONED_TYPES) == {TABLE, QUEUE, BUCKET}
+    assert set(PROVISIONED_TYPES) == {TABLE, QUEUE, BUCKET, "AWS::KMS::Key", "AWS::KMS::Alias"}
 
 
 def test_every_declared_table_exists_with_its_keys_and_indexes(aws: Provisioned) -> None:

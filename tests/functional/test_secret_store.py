@@ -1,5 +1,5 @@
 """The team signing-secret store contract (SecretStore: load / save), run against the in-memory
-fake and against the DynamoDB Teams table on moto.
+fake and against the DynamoDB Teams table on moto (encrypted with KMS: the tests at the end).
 
 The same test body must pass for both: the fake is only worth having if it behaves like the
 real adapter.
@@ -7,10 +7,13 @@ real adapter.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from taskhook.adapters.dynamo.team_secrets import DynamoSecretStore
+from taskhook.adapters.dynamo.team_secrets import CLEAR, SEALED, DynamoSecretStore
 from taskhook.container import container
+from taskhook.model.errors import Undecryptable
 from taskhook.notify.secrets import SigningSecret
 from taskhook.ports import SecretStore
 from tests.support.fakes import InMemorySecretStore
@@ -26,7 +29,11 @@ def secrets(request: pytest.FixtureRequest) -> SecretStore:
     if request.param == "memory":
         return InMemorySecretStore()
     request.getfixturevalue("aws")
-    return DynamoSecretStore(container().client("dynamodb"), container().settings.teams_table)
+    return dynamo_store()
+
+
+def dynamo_store() -> DynamoSecretStore:
+    return DynamoSecretStore(container().client("dynamodb"), container().settings.teams_table, container().cipher)
 
 
 def test_load_of_an_unknown_team_is_empty(secrets: SecretStore) -> None:
@@ -77,3 +84,64 @@ def test_the_stored_list_is_not_the_callers(secrets: SecretStore) -> None:
     loaded.append(OLDER)  # and the loaded one is the caller's to change
 
     assert secrets.load(TEAM) == [NEW]
+
+
+# ---- at rest: the Teams table holds ciphertext only ---------------------------------------------
+
+def raw_item(team_id: str) -> dict[str, Any]:
+    client, table = container().client("dynamodb"), container().settings.teams_table
+    return dict(client.get_item(TableName=table, Key={"teamId": {"S": team_id}}, ConsistentRead=True)["Item"])
+
+
+def test_the_stored_item_holds_no_secret_in_clear(aws: object) -> None:
+    dynamo_store().save(TEAM, [NEW, OLD])
+
+    item = repr(raw_item(TEAM))
+
+    for secret in (NEW, OLD):
+        assert secret.secret not in item
+        assert secret.secret.removeprefix("whsec_") not in item
+    assert set(raw_item(TEAM)) == {"teamId", SEALED}
+
+
+def test_a_ciphertext_copied_to_another_teams_row_does_not_decrypt(aws: object) -> None:
+    store = dynamo_store()
+    store.save(TEAM, [NEW])
+    store.save(OTHER_TEAM, [OLD])
+    client, table = container().client("dynamodb"), container().settings.teams_table
+    client.put_item(TableName=table, Item={**raw_item(TEAM), "teamId": {"S": OTHER_TEAM}})
+
+    with pytest.raises(Undecryptable):
+        store.load(OTHER_TEAM)
+    assert store.load(TEAM) == [NEW]
+
+
+def put_clear_row(team_id: str, secrets: list[SigningSecret]) -> None:
+    """A row as Taskhook wrote it before secrets were encrypted at rest."""
+    values = [{"M": {"secret": {"S": s.secret}, "createdAt": {"S": s.created_at},
+                     **({"expiresAt": {"S": s.expires_at}} if s.expires_at else {})}} for s in secrets]
+    container().client("dynamodb").put_item(TableName=container().settings.teams_table,
+                                            Item={"teamId": {"S": team_id}, CLEAR: {"L": values}})
+
+
+def test_a_clear_row_of_an_older_version_is_read_and_rewritten_encrypted(aws: object) -> None:
+    put_clear_row(TEAM, [NEW, OLD])
+    store = dynamo_store()
+
+    assert store.load(TEAM) == [NEW, OLD]
+
+    item = raw_item(TEAM)
+    assert set(item) == {"teamId", SEALED}
+    assert NEW.secret not in repr(item) and OLD.secret not in repr(item)
+    assert store.load(TEAM) == [NEW, OLD]
+
+
+def test_the_migration_never_overwrites_a_save_that_came_first(aws: object) -> None:
+    put_clear_row(TEAM, [OLD])
+    store = dynamo_store()
+    stale = store.load(TEAM)  # migrated here; now a rotation saves, then a late reader migrates
+    store.save(TEAM, [NEW, OLD])
+
+    store._migrate(TEAM, stale)  # noqa: SLF001 - the reader that read the clear row before the save
+
+    assert store.load(TEAM) == [NEW, OLD]

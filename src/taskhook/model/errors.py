@@ -53,3 +53,8 @@ class Busy(TaskhookError):
 
     status_code = 503
     public_message = "Service busy, retry shortly"
+
+
+class Undecryptable(TaskhookError):
+    """A ciphertext that does not decrypt under the context it is read with: copied from another
+    row, altered, or made with another key. A server-side integrity failure, never bad input."""
