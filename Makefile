@@ -15,8 +15,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-run: $(STAMP) ## the whole local stack on http://127.0.0.1:$(PORT)
-	$(PY) -m infra.local_stack
+run: $(STAMP) ## the whole local stack on http://127.0.0.1:$(PORT); keeps its data (.taskhook/data) unless FRESH=1
+	$(PY) -m infra.local_stack $(if $(filter-out 0,$(FRESH)),--fresh)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -53,7 +53,8 @@ soak: $(STAMP) ## no-loss soak: 10,000 tasks, faulty target, runner killed twice
 	$(PY) -m bench.soak --tasks 10000 --kills 2
 
 package: $(STAMP) ## build both deploy artifacts: build/chalice (chalice package) and build/sam
-	rm -rf build/chalice && $(PY) -m chalice package --stage dev build/chalice
+	rm -rf build/chalice && $(PY) -m infra.gateway_responses build/gateway-responses.json
+	$(PY) -m chalice package --stage dev --merge-template build/gateway-responses.json build/chalice
 
 deploy-sam: ## needs AWS credentials and the SAM CLI
 	sam build && sam deploy --guided

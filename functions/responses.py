@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -13,6 +14,12 @@ from chalice import Response
 from taskhook.model.errors import TaskhookError
 
 logger = Logger(service="taskhook-api")
+
+NOT_FOUND = "Not found"  # a path no route serves (locally infra/api_server.py; on AWS template.yaml)
+_CHALICE_ERRORS = {
+    "MethodNotAllowedError": "Method not allowed",
+    "UnsupportedMediaType": "Content-Type must be application/json",
+}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -25,6 +32,32 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return json_response({"error": message}, status, headers)
+
+
+def uniform_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Chalice's HTTP middleware: the errors Chalice answers itself (405 for a method a route does
+    not take, 415 for a content type it does not accept, 400, 500) come as `{"Code", "Message"}`;
+    every error of this API is `{"error": …}`, so they are rewritten here, in one place."""
+    try:
+        response = get_response(event)
+    except Exception:
+        logger.exception("unhandled error in the API")
+        return error_response(500, "Internal error")
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        # Chalice's messages repeat the request's method or Content-Type: answer fixed words instead.
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+        return error_response(response.status_code, _CHALICE_ERRORS.get(str(body["Code"]), _phrase(response)), headers)
+    return response
+
+
+def _phrase(response: Response) -> str:
+    if response.status_code >= 500:
+        return "Internal error"
+    try:
+        return HTTPStatus(response.status_code).phrase
+    except ValueError:
+        return "Bad request"
 
 
 def endpoint(view: Callable[..., Response]) -> Callable[..., Response]:

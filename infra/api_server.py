@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import threading
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from chalice import Chalice
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, LocalDevServer, ThreadedHTTPServer
+from chalice.local import (
+    ChaliceRequestHandler,
+    LocalDevServer,
+    LocalGateway,
+    LocalGatewayException,
+    ThreadedHTTPServer,
+)
+
+from functions.responses import NOT_FOUND
 
 from . import aws_calls
 from .children import exit_with_parent
@@ -19,7 +29,46 @@ from .state import ROOT
 _SECRET_IN_PATH = re.compile(r"/ct_[A-Za-z0-9_-]+")
 
 
+class RouteNotFound(LocalGatewayException):
+    CODE = 404
+
+
+class BadRequest(LocalGatewayException):
+    CODE = 400
+
+
+class TaskhookGateway(LocalGateway):
+    """Chalice's stand-in for API Gateway, with the answer template.yaml's gateway responses give
+    on AWS for a path no route serves: 404 `{"error": "Not found"}`. (Chalice imitates API Gateway's
+    default 403, whose message repeats the request's Authorization header: the caller's API key.)"""
+
+    def _generate_lambda_event(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
+        try:
+            return super()._generate_lambda_event(method, path, headers, body)
+        except ValueError:
+            raise RouteNotFound({}, json.dumps({"error": NOT_FOUND}).encode()) from None
+
+
 class RedactingRequestHandler(ChaliceRequestHandler):
+    """Chalice's handler with our gateway, a 400 for an unreadable request, no client token in the log."""
+
+    def __init__(self, request: Any, client_address: Any, server: Any, app_object: Chalice, config: Config) -> None:
+        self.local_gateway = TaskhookGateway(app_object, config)
+        BaseHTTPRequestHandler.__init__(self, request, client_address, server)  # handles the request
+
+    def _handle_readable(self) -> None:
+        """Chalice reads the body by Content-Length and drops the connection when it is not a
+        number; API Gateway answers 400."""
+        try:
+            int(self.headers.get("content-length", "0"))
+        except ValueError:
+            self.close_connection = True
+            self._send_error_response(BadRequest({}, json.dumps({"error": "Bad request"}).encode()))
+            return
+        self._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _handle_readable
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         super().log_message(format, *(_SECRET_IN_PATH.sub("/ct_…", a) if isinstance(a, str) else a for a in args))
 

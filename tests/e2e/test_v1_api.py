@@ -83,6 +83,11 @@ def test_get_returns_the_created_task(shared: Client) -> None:
     assert response.json() == {"task": created}
 
 
+def _in_days(days: int, form: str) -> str:
+    """A moment `days` ahead (within the 30-day delayUntil limit), written as `form`."""
+    return (datetime.now(UTC) + timedelta(days=days)).strftime(form)
+
+
 def test_create_accepts_every_seed_field(shared: Client) -> None:
     body = {
         "targetUrl": URL,
@@ -91,7 +96,7 @@ def test_create_accepts_every_seed_field(shared: Client) -> None:
         "body": '{"action": "process", "data": {"id": 123}}',
         "maxWaitTime": 120,
         "timeout": 10,
-        "delayUntil": "2099-03-04T05:06:07.089Z",
+        "delayUntil": _in_days(10, "%Y-%m-%dT%H:%M:%S.089Z"),
         "maxRetries": 10,
         "retryBackoff": "linear",
         "priority": 8,
@@ -130,7 +135,8 @@ def test_create_accepts_each_seed_method(shared: Client, method: str) -> None:
     assert shared.create_ok({**PARKED, "method": method})["method"] == method
 
 
-@pytest.mark.parametrize("delay_until", [FAR_FUTURE, "2099-06-01T12:00:00+02:00", "2099-06-01T10:00:00.250Z"])
+@pytest.mark.parametrize("delay_until", [FAR_FUTURE, _in_days(12, "%Y-%m-%dT12:00:00+02:00"),
+                                         _in_days(12, "%Y-%m-%dT10:00:00.250Z")])
 def test_delay_until_in_the_future_makes_the_task_delayed(shared: Client, delay_until: str) -> None:
     task = shared.create_ok({**PARKED, "delayUntil": delay_until})
     assert task["status"] == "delayed"

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
+
+from taskhook.model.limits import MAX_DELAY_DAYS
 
 from .conftest import FAR_FUTURE, Client, Stack
 
@@ -165,3 +169,84 @@ def test_a_lone_surrogate_escape_is_a_400_not_a_500(client: Client, field_json: 
     response = client.create(data=raw, headers={"Content-Type": "application/json"})
     assert response.status_code == 400, (response.status_code, response.text)
     assert_rejected(response, client)
+
+
+# ---- issue 11, item 6: answers that were not {"error": …}, or took what JSON cannot hold ------
+
+
+@pytest.mark.parametrize("path", ["/nope", "/v1/task", "/v1/tasks/a/b/c", "/api/x/y"])
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_an_unknown_route_is_404_and_repeats_nothing_of_the_request(client: Client, path: str, method: str) -> None:
+    response = client.request(method, path, headers={"X-Probe": "probe-value"}, data=b'{"probe": "body-value"}')
+    assert assert_rejected(response, client, status=404) == "Not found"
+    assert client.key is not None
+    for leaked in (client.key, "Bearer", "probe-value", "body-value"):
+        assert leaked not in response.text
+
+
+def test_an_unknown_route_with_a_non_ascii_authorization_header_is_404(stack: Stack) -> None:
+    response = requests.get(stack.url + "/nope", headers={"Authorization": "Bearer \u00e9".encode()}, timeout=10)
+    assert response.status_code == 404
+    assert response.json() == {"error": "Not found"}
+
+
+def test_a_method_a_route_does_not_take_is_405_in_the_error_format(client: Client) -> None:
+    response = client.request("DELETE", "/v1/tasks")
+    assert assert_rejected(response, client, status=405) == "Method not allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize("path", ["/v1/tasks", "/tasks/create", "/api/example_task/task/start/task1"])
+def test_an_unsupported_content_type_is_415_in_the_error_format(client: Client, path: str) -> None:
+    response = client.request("POST", path, data=b"<task/>", headers={"Content-Type": "application/xml+probe"})
+    message = assert_rejected(response, client, status=415)
+    assert "application/json" in message and "probe" not in message
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/v1/tasks", '{"targetUrl": "https://x.example/", "delayUntil": "$DELAY", "maxWaitTime": $C}'),
+        ("/v1/tasks", '{"targetUrl": "https://x.example/", "delayUntil": "$DELAY", "x": [$C]}'),
+        ("/api/example_task/task/start/task1", '{"value": $C}'),
+        ("/api/example_task/task/start/task1", '{"nested": {"list": [1, $C]}}'),
+        ("/tasks/create", '{"task_name": "example_task.task1", "task_data": {"value": $C}}'),
+    ],
+    ids=["v1-number", "v1-extra", "seed003", "seed003-nested", "seed000"],
+)
+def test_nan_and_infinity_are_refused_not_stored_as_null(client: Client, path: str, template: str,
+                                                         constant: str) -> None:
+    raw = template.replace("$DELAY", FAR_FUTURE).replace("$C", constant)
+    response = client.request("POST", path, data=raw.encode(),
+                              headers={"Content-Type": "application/json"})
+    assert "NaN and Infinity" in assert_rejected(response, client)
+
+
+@pytest.mark.parametrize("delay_until", ["9999-12-31T23:59:59Z", "2200-01-01T00:00:00Z"])
+def test_a_delay_beyond_the_maximum_is_400(client: Client, delay_until: str) -> None:
+    message = assert_rejected(client.create({**OK, "delayUntil": delay_until}), client)
+    assert message == f"delayUntil must be at most {MAX_DELAY_DAYS} days in the future"
+
+
+def test_a_delay_a_day_beyond_the_maximum_is_400_and_a_day_within_it_is_accepted(stack: Stack) -> None:
+    team = stack.new_team()
+    now = datetime.now(UTC)
+    too_far = (now + timedelta(days=MAX_DELAY_DAYS + 1)).isoformat()
+    assert_rejected(team.create({**OK, "delayUntil": too_far}), team)
+    within = (now + timedelta(days=MAX_DELAY_DAYS - 1)).isoformat()
+    assert team.create_ok({**OK, "delayUntil": within})["status"] == "delayed"
+
+
+def test_a_content_length_that_is_not_a_number_is_400(stack: Stack) -> None:
+    """The local server dropped the connection (API Gateway answers 400 itself)."""
+    host, port = stack.url.removeprefix("http://").split(":")
+    raw = b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\nConnection: close\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(raw)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer
+    assert json.loads(body) == {"error": "Bad request"}

@@ -15,6 +15,8 @@ MAX_LONG_POLL_SECONDS = 25  # GET /v1/tasks/{id}?wait=
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100  # GET /v1/tasks?limit=
 MAX_IDEMPOTENCY_KEY = 255  # characters of an Idempotency-Key header
 MAX_CLIENT_NAME = 64  # a client token's client name
+MAX_DELAY_DAYS = 30  # delayUntil at most this far ahead (Cloud Tasks' ceiling; QStash's is 7 days)
+MAX_DELAY_SECONDS = MAX_DELAY_DAYS * 24 * 3600
 
 # ---- what Taskhook keeps and reads ---------------------------------------------------------
 INLINE_BODY_LIMIT = 64 * 1024  # a target's answer above this goes to S3 (the row stays under 400 KB)

@@ -16,6 +16,7 @@ again to call the function with typed values.
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import typing
 from collections.abc import Callable
@@ -72,6 +73,10 @@ class ArgsBinding:
         """The body as an instance of the model (or the model parameter's default, for an empty body)."""
         if self.model_param is not None and not data and self.model_default is not _EMPTY:
             return self.model_default
+        try:  # Python reads and writes NaN and Infinity; JSON has neither, and they would be stored as null
+            json.dumps(data, allow_nan=False)
+        except ValueError:
+            raise ArgumentsInvalid(f"Invalid arguments for {label}: NaN and Infinity are not JSON numbers") from None
         try:
             return self.model.model_validate(data)
         except ValidationError as exc:
