@@ -13,22 +13,38 @@
   attribute it needs.
 - werkzeug's access log line per request is dropped (the emulator's log keeps warnings and errors).
 
-Everything else is moto's own `moto.server.main`. An external emulator (`AWS_ENDPOINT_URL`,
-LocalStack) is used as it is.
+And one addition: with `--data-dir`, the emulator keeps its state across restarts (infra/snapshot.py:
+DynamoDB items, KMS keys, S3 objects and SQS messages, snapshotted in this process every
+`--snapshot-seconds` when something changed, and on SIGINT/SIGTERM). At start it puts the KMS keys
+back at once; the rest goes back when the local stack asks (`POST /_taskhook/restore?skipQueue=…`,
+after provisioning). `POST /_taskhook/snapshot` writes one now and says what it cost.
 
-    python -m infra.emulator -H 127.0.0.1 -p 5000
+Everything else is moto's own `moto.server.main`. An external emulator (`AWS_ENDPOINT_URL`,
+LocalStack) is used as it is, and nothing of it is snapshotted.
+
+    python -m infra.emulator -H 127.0.0.1 -p 5000 [--data-dir .taskhook/data]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
+import os
+import re
+import signal
+import sys
 import time
+import urllib.parse
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-from moto import server
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.sqs.models import Message, SQSBackend
+from werkzeug.serving import run_simple
 
+from . import snapshot
 from .children import exit_with_parent
 
 _lookup = DomainDispatcherApplication.get_backend_for_host
@@ -69,10 +85,119 @@ def apply() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
-def main() -> None:
+_SCOPE = re.compile(r"/[0-9]{8}/[^/]+/([a-z0-9-]+)/aws4_request")
+_READS = ("Get", "BatchGet", "Query", "Scan", "Describe", "List", "Encrypt", "Decrypt", "ReEncrypt",
+          "Generate", "Sign", "Verify")
+CONTROL = "/_taskhook/"
+Environ = dict[str, Any]
+
+
+def _service(environ: Environ) -> str:
+    credential = environ.get("HTTP_AUTHORIZATION") or urllib.parse.unquote(environ.get("QUERY_STRING", ""))
+    scope = _SCOPE.search(credential)
+    return scope.group(1) if scope else ""
+
+
+def changes_messages(environ: Environ) -> bool:
+    """Whether a request adds, removes or delays SQS messages (a receive does not count: what a
+    receive changes, the visibility of a message in hand, a restart gives back anyway)."""
+    operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")[2]
+    return _service(environ) == "sqs" and operation.startswith(("Send", "Delete", "ChangeMessage", "Purge"))
+
+
+def changes_state(environ: Environ) -> bool:
+    """Whether a request may change the items, keys or objects the snapshot holds (a DynamoDB,
+    S3 or KMS write): those run under the shared side of the snapshot's lock."""
+    service = _service(environ)
+    if service == "s3":
+        return environ.get("REQUEST_METHOD") not in ("GET", "HEAD", "OPTIONS")
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    prefix, _, operation = target.partition(".")
+    if service == "dynamodb" and prefix.startswith("DynamoDB_") or service == "kms":
+        return not operation.startswith(_READS)
+    return False
+
+
+class Persistent:
+    """The WSGI app with the snapshot around it: writes to the snapshotted services run under the
+    shared side of the snapshot's lock and mark the state changed; `/_taskhook/` is ours."""
+
+    def __init__(self, app: Callable[..., Any], data_dir: Path, period: float) -> None:
+        self.app, self.data_dir = app, data_dir
+        self.lock = snapshot.SharedExclusiveLock()
+        self.snapshots = snapshot.Snapshotter(data_dir, self.lock, period)
+        self.saved = snapshot.read(data_dir)
+        self.keys_restored = snapshot.restore_keys(self.saved) if self.saved else 0
+        if self.saved is None:  # nothing to restore: snapshots start now
+            self.snapshots.arm()
+
+    def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith(CONTROL):
+            return self._control(environ, start_response)
+        if not changes_state(environ):
+            # SQS calls never wait for a snapshot (a long poll would hold it up); a message is
+            # copied whole or not at all, and the lanes' messages are not restored anyway.
+            if changes_messages(environ):
+                self.snapshots.changed()
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
+        with self.lock.shared():
+            body = list(self.app(environ, start_response))
+        self.snapshots.changed()
+        return body
+
+    def _control(self, environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        action = environ["PATH_INFO"][len(CONTROL):]
+        answer: dict[str, Any]
+        if action == "restore" and environ.get("REQUEST_METHOD") == "POST":
+            answer = {"kmsKeys": self.keys_restored}
+            if self.saved is not None and not self.snapshots.armed:
+                skip = frozenset(urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("skipQueue", []))
+                with self.lock.exclusive():
+                    answer |= snapshot.restore_data(self.saved, self.data_dir, skip).as_dict()
+                self.saved = None
+            self.snapshots.arm()
+        elif action == "snapshot" and environ.get("REQUEST_METHOD") == "POST":
+            self.snapshots.save()
+            answer = {"heldSeconds": self.snapshots.last_cost, "writeSeconds": self.snapshots.last_write,
+                      "writes": self.snapshots.writes}
+        else:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"error": "no such control action"}']
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(answer).encode()]
+
+
+def main(argv: list[str] | None = None) -> None:
     exit_with_parent()
     apply()
-    server.main()
+    parser = argparse.ArgumentParser(description="moto's server, with the local stack's changes")
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("--data-dir", type=Path, help="keep DynamoDB items, KMS keys and S3 objects here")
+    parser.add_argument("--snapshot-seconds", type=float, default=snapshot.PERIOD)
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto's own main does
+    app: Any = DomainDispatcherApplication(create_backend_app)
+    app.debug = True
+    persistent = None
+    if args.data_dir:
+        persistent = app = Persistent(app, args.data_dir, args.snapshot_seconds)
+        persistent.snapshots.start()
+
+    def stop(_signum: int, _frame: Any) -> None:
+        code = 0
+        if persistent is not None:
+            try:
+                persistent.snapshots.save()
+            except Exception as exc:  # noqa: BLE001 - say so; the previous snapshot stays as it was
+                print(f"[emulator] final snapshot failed: {type(exc).__name__}: {exc}", flush=True)
+                code = 1
+        sys.exit(code)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

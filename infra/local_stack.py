@@ -5,7 +5,16 @@
 2. every table, queue and bucket of template.yaml, provisioned in it;
 3. the REST API (the Chalice app) on http://127.0.0.1:$PORT;
 4. the event-source runner, which does what Lambda's triggers do on AWS.
-SIGINT / SIGTERM stop the whole process tree.
+SIGINT / SIGTERM stop the whole process tree: the runner and the servers first (the runner lets
+the batches in hand finish), the emulator last, so that its final snapshot holds their writes.
+
+What persists (the embedded emulator only): the emulator snapshots its DynamoDB items, KMS keys,
+S3 objects and queue messages to the data directory (`data/` in the state directory;
+infra/snapshot.py). At start it puts the keys back before provisioning, the rest after it (items
+outside the table's stream; the task lanes' messages not at all), and this supervisor re-enqueues
+every unfinished task before the runner starts (taskhook.dispatch.recovery). `--fresh`
+(make run FRESH=1) starts empty. An external emulator (AWS_ENDPOINT_URL) keeps whatever it keeps;
+nothing is snapshotted or re-enqueued then.
 """
 
 from __future__ import annotations
@@ -17,11 +26,16 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
+
+from taskhook import config
+
 from . import aws_calls
-from .state import ROOT, clear_state, write_state
+from .state import ROOT, clear_state, data_dir, forget_data, write_state
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -30,9 +44,28 @@ LOCAL_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
-# The local stack calls targets on this machine; on AWS loopback stays refused.
+# The local stack calls targets on this machine; on AWS loopback stays refused. Only an unset
+# TASKHOOK_OUTBOUND_ALLOW means this; set but empty, it means "nothing beyond public addresses".
 LOCAL_OUTBOUND_ALLOW = "127.0.0.0/8,::1,localhost"
 DEV_TEAM = "dev"
+DEV_KEY_FILE = "dev-key"
+LANE_URLS = (config.ENV_QUEUE_HIGH_URL, config.ENV_QUEUE_NORMAL_URL, config.ENV_QUEUE_LOW_URL)
+# How long a stop waits for the runner to finish the batches in hand (it stops taking new ones).
+DRAIN_SECONDS = 10.0
+
+
+def outbound_summary(allow: str) -> str:
+    """The banner's Outbound line, read from the policy the stack's processes apply to `allow`."""
+    from taskhook.adapters.http import OutboundPolicy
+    from taskhook.config import ENV_OUTBOUND_ALLOW, Settings
+
+    policy = OutboundPolicy(allow=Settings.from_env({ENV_OUTBOUND_ALLOW: allow}).outbound_allow)
+    loopback = policy.opens_any("127.0.0.0/8", "::1/128", "localhost")
+    private = policy.opens_any("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10",
+                               "fc00::/7", "fe80::/10")
+    verdict = ", ".join([f"loopback targets {'ALLOWED' if loopback else 'refused'}",
+                         f"private/link-local targets {'ALLOWED' if private else 'refused'}"])
+    return f"{verdict} (TASKHOOK_OUTBOUND_ALLOW={allow!r})"
 
 
 def free_port() -> int:
@@ -55,10 +88,14 @@ def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Pope
 
 
 class LocalStack:
-    def __init__(self, port: int, emulator_url: str | None, verbose: bool) -> None:
+    def __init__(self, port: int, emulator_url: str | None, verbose: bool, fresh: bool = False) -> None:
         self.port = port
         self.emulator_url = emulator_url
+        self.embedded = emulator_url is None
         self.verbose = verbose
+        self.fresh = fresh
+        self.restored: dict[str, Any] = {}
+        self.recovered: dict[str, int] = {}
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.env: dict[str, str] = {}
         self.stopping = False
@@ -80,16 +117,23 @@ class LocalStack:
         env = dict(os.environ)
         for name, value in LOCAL_CREDENTIALS.items():
             env.setdefault(name, value)
-        env.setdefault("TASKHOOK_OUTBOUND_ALLOW", LOCAL_OUTBOUND_ALLOW)
+        outbound_allow = env.setdefault("TASKHOOK_OUTBOUND_ALLOW", LOCAL_OUTBOUND_ALLOW)
         env["PYTHONUNBUFFERED"] = "1"
         self.env = env
 
         if self.emulator_url is None:
-            # A new emulator has a new stream: an old checkpoint would point into nothing.
+            # A new emulator has a new stream, which the restored items are not in: an old
+            # checkpoint would point into nothing, and the new stream is read from its start.
             (Path(os.environ.get("TASKHOOK_STATE_DIR") or ROOT / ".taskhook") / "stream-checkpoint.json").unlink(
                 missing_ok=True)
+            if self.fresh:
+                forget_data()
+            data_dir().mkdir(parents=True, exist_ok=True)
             moto_port = int(env.get("TASKHOOK_EMULATOR_PORT") or free_port())
-            moto = self._spawn("emulator", ["-m", "infra.emulator", "-H", "127.0.0.1", "-p", str(moto_port)])
+            snapshot_args = ["--snapshot-seconds", env["TASKHOOK_SNAPSHOT_SECONDS"]] \
+                if env.get("TASKHOOK_SNAPSHOT_SECONDS") else []
+            moto = self._spawn("emulator", ["-m", "infra.emulator", "-H", "127.0.0.1", "-p", str(moto_port),
+                                            "--data-dir", str(data_dir()), *snapshot_args])
             wait_for_port("127.0.0.1", moto_port, 30, moto)
             self.emulator_url = f"http://127.0.0.1:{moto_port}"
         env["AWS_ENDPOINT_URL"] = self.emulator_url
@@ -102,10 +146,21 @@ class LocalStack:
         # An empty template default (a tuning knob left unset) does not hide the caller's own value.
         resources = {k: v for k, v in resources.items() if v or not env.get(k)}
         env.update(resources)
-        env["TASKHOOK_OUTBOUND_ALLOW"] = env.get("TASKHOOK_OUTBOUND_ALLOW") or LOCAL_OUTBOUND_ALLOW
+        env["TASKHOOK_OUTBOUND_ALLOW"] = outbound_allow  # "" stays "": the template's default does not widen it
         os.environ.update(resources)
+        if self.embedded:  # the saved items and objects go back into what provisioning made
+            # The lanes' messages are not put back: every unfinished task is re-enqueued below.
+            lanes = [env[name].rstrip("/").rsplit("/", 1)[-1] for name in LANE_URLS if env.get(name)]
+            answer = requests.post(f"{self.emulator_url}/_taskhook/restore", params={"skipQueue": lanes},
+                                   timeout=120)
+            answer.raise_for_status()
+            self.restored = answer.json()
 
-        dev_key = self._dev_key(env.get("TASKHOOK_DEV_API_KEY"))
+        dev_key = self._dev_key(env.get("TASKHOOK_DEV_API_KEY") or (self._saved_dev_key() if self.embedded else None))
+        if self.embedded:
+            self._save_dev_key(dev_key)
+            if self.restored.get("items"):
+                self.recovered = self._recover()
 
         # The WebSocket endpoint and its management-API twin; the stream dispatcher pushes through the latter.
         ws_port = int(env.get("TASKHOOK_WS_PORT") or free_port())
@@ -130,6 +185,45 @@ class LocalStack:
         }
         write_state(state)
         return state
+
+    def _recover(self) -> dict[str, int]:
+        """Every unfinished task of the restored table gets its lane message back (the queues
+        were not kept); a claim of the runner that stopped is released. One filtered Scan: the
+        far-delayed tasks, which the sweep sends, stay out of it."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        from taskhook.container import container
+        from taskhook.dispatch.recovery import Recovery
+        from taskhook.model.clock import iso, utcnow
+        from taskhook.model.limits import SQS_MAX_DELAY
+        from taskhook.model.task import Task
+
+        c = container()
+        value = TypeDeserializer().deserialize
+        soon = iso(utcnow() + timedelta(seconds=SQS_MAX_DELAY))
+        tasks: list[Task] = []
+        for page in c.client("dynamodb").get_paginator("scan").paginate(
+                TableName=os.environ["TASKS_TABLE"],
+                FilterExpression="#s IN (:pending, :processing) OR (#s = :delayed AND "
+                                 "(attribute_exists(dispatchedAt) OR delayUntil <= :soon))",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":pending": {"S": "pending"}, ":processing": {"S": "processing"},
+                                           ":delayed": {"S": "delayed"}, ":soon": {"S": soon}}):
+            tasks += [Task.model_validate({k: value(v) for k, v in item.items()}) for item in page["Items"]]
+        return Recovery(c.task_repository, c.task_queue).recover(tasks).as_dict()
+
+    @staticmethod
+    def _saved_dev_key() -> str | None:
+        try:
+            return (data_dir() / DEV_KEY_FILE).read_text().strip() or None
+        except OSError:
+            return None
+
+    @staticmethod
+    def _save_dev_key(key: str) -> None:
+        path = data_dir() / DEV_KEY_FILE
+        path.touch(mode=0o600, exist_ok=True)
+        path.write_text(key)
 
     def _start_runner(self) -> None:
         self._spawn("runner", ["-m", "infra.runner"])
@@ -170,17 +264,38 @@ class LocalStack:
         return 0
 
     def stop(self) -> None:
+        """The runner and the servers first, the emulator last: its final snapshot holds every
+        write they made."""
         self.stopping = True
-        for process in self.children.values():
+        first = [p for name, p in self.children.items() if name != "emulator"]
+        last = [p for name, p in self.children.items() if name == "emulator"]
+        self._terminate(first, float(self.env.get("TASKHOOK_DRAIN_SECONDS") or DRAIN_SECONDS) + 3)
+        self._terminate(last, 10)
+        clear_state()
+
+    @staticmethod
+    def _terminate(processes: list[subprocess.Popen[bytes]], grace: float) -> None:
+        for process in processes:
             if process.poll() is None:
                 process.terminate()
-        deadline = time.monotonic() + 5
-        for process in self.children.values():
+        deadline = time.monotonic() + grace
+        for process in processes:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
-        clear_state()
+
+
+def _data_line(stack: LocalStack) -> str:
+    if not stack.embedded:
+        return "kept by the external emulator (nothing snapshotted here)"
+    if stack.fresh or not stack.restored.get("items"):
+        return f"{data_dir()}  (started empty; kept across restarts, FRESH=1 forgets it)"
+    recovered = stack.recovered
+    restored = stack.restored
+    return (f"{data_dir()}  (restored {restored['items']} items, {restored.get('objects', 0)} objects, "
+            f"{restored.get('messages', 0)} messages, {restored.get('kmsKeys', 0)} KMS keys; "
+            f"re-enqueued {recovered.get('dispatched', 0)} tasks)")
 
 
 def _read_state_or_empty() -> dict[str, Any] | None:
@@ -193,11 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--verbose", action="store_true", help="show the emulator's and the API's request logs")
+    parser.add_argument("--fresh", action="store_true", help="start empty: forget what the last run kept")
     args = parser.parse_args(argv)
     aws_calls.install_from_env("supervisor")  # counts AWS calls when TASKHOOK_AWS_CALL_LOG is set (bench)
 
     external = os.environ.get("AWS_ENDPOINT_URL") or None
-    stack = LocalStack(args.port, external, args.verbose)
+    stack = LocalStack(args.port, external, args.verbose, fresh=args.fresh)
 
     def on_signal(signum: int, _frame: Any) -> None:
         stack.stopping = True
@@ -219,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
             f"  WebSocket  {state['websocket']}/ws?api_key=<key>[&task_id=<id>]",
             f"  Dev key    {state['devKey']}   (team '{DEV_TEAM}')",
             f"  Emulator   {state['emulator']}  [{emulator}]",
-            f"  Outbound   loopback targets ALLOWED for local testing: {stack.env['TASKHOOK_OUTBOUND_ALLOW']}",
+            f"  Outbound   {outbound_summary(stack.env['TASKHOOK_OUTBOUND_ALLOW'])}",
             f"  State      {Path(os.environ.get('TASKHOOK_STATE_DIR') or ROOT / '.taskhook') / 'stack.json'}",
+            f"  Data       {_data_line(stack)}",
             f"  Try        curl -H 'Authorization: Bearer {state['devKey']}' {state['url']}/v1/tasks",
             "Ctrl-C stops everything.",
         ]),

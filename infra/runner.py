@@ -321,11 +321,16 @@ def main() -> None:
     runner = Runner(int(os.environ.get("TASKHOOK_RUNNER_WORKERS", "4")), float(schedule) if schedule else None)
     signal.signal(signal.SIGTERM, lambda *_: runner.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: runner.stopping.set())
-    runner.start()
+    threads = runner.start()
     print(f"[runner] lanes {[q.source.resource for q in runner.lanes]}, {len(runner.streams)} stream(s), "
           f"{len(runner.schedules)} schedule(s)", flush=True)
     while not runner.stopping.wait(0.5):
         pass
+    # Stopping: no new batch is taken; the batches in hand finish (as Lambda lets an invocation
+    # finish), up to TASKHOOK_DRAIN_SECONDS. A call still running then is released at the next start.
+    deadline = time.monotonic() + float(os.environ.get("TASKHOOK_DRAIN_SECONDS", "10"))
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 if __name__ == "__main__":

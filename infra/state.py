@@ -1,11 +1,14 @@
 """The running local stack's state file: where the emulator is and what the resources are called,
-so that the key command, the tests and the benchmarks can find a stack that `make run` started."""
+so that the key command, the tests and the benchmarks can find a stack that `make run` started;
+and its data directory (`data/` under the same state directory, so that stacks started with
+their own TASKHOOK_STATE_DIR never share one), where the embedded emulator keeps its snapshot."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,15 @@ ENV_STATE_DIR = "TASKHOOK_STATE_DIR"
 
 def state_dir() -> Path:
     return Path(os.environ.get(ENV_STATE_DIR) or ROOT / ".taskhook")
+
+
+def data_dir() -> Path:
+    return state_dir() / "data"
+
+
+def forget_data() -> None:
+    """`make run FRESH=1`: start empty."""
+    shutil.rmtree(data_dir(), ignore_errors=True)
 
 
 def state_file() -> Path:

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,10 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 HTTP_TIMEOUT = 40.0  # above the longest long poll (25 s)
 PREFETCHED_TEAMS = 3  # keys created in the background while tests wait on HTTP
-FAR_FUTURE = "2099-01-01T00:00:00Z"  # a delayed task that nothing will run during the session
+# A delayed task that nothing will run during the session: within the longest delay accepted
+# (MAX_DELAY_DAYS, 30 days), at midnight (whole days: test ids that carry it are the same in every
+# pytest-xdist worker's collection), with a Z.
+FAR_FUTURE = (datetime.now(UTC) + timedelta(days=20)).strftime("%Y-%m-%dT00:00:00Z")
 # The shipped function tasks and the test-only ones (tests/support/function_tasks.py).
 TASK_MODULES = "builtin,tests.support.function_tasks"
 
@@ -190,7 +194,7 @@ def park_pending(client: Client, target: TargetServer, **fields: Any) -> dict[st
     return client.wait_until(created["id"], lambda t: t["status"] == "pending" and t["retryCount"] >= 1)
 
 
-def _start_stack(state_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def _start_stack(state_dir: Path, *args: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     port = free_port()
     # A crashed run's message comes back 2 s after its attempt's timeout (not 30 s), and the
     # minute sweep runs every 2 s, so crash and timeout scenarios finish quickly.
@@ -198,7 +202,7 @@ def _start_stack(state_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, An
                     TASKHOOK_TASK_MODULES=TASK_MODULES)
     with open(state_dir / "supervisor.log", "wb") as supervisor_log:  # the child keeps its own copy
         process = subprocess.Popen(
-            [sys.executable, "-m", "infra.local_stack", "--port", str(port)],
+            [sys.executable, "-m", "infra.local_stack", "--port", str(port), *args],
             cwd=ROOT, env=env, stdout=supervisor_log, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C on pytest must not also hit the stack; teardown stops it
         )

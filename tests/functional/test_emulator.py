@@ -1,9 +1,13 @@
-"""infra/emulator.py: moto with the embedded stack's speed-ups behaves as moto does."""
+"""infra/emulator.py: moto with the embedded stack's speed-ups behaves as moto does; and what it
+keeps across restarts (infra/snapshot.py)."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -12,7 +16,8 @@ from moto import mock_aws
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs.models import Message, SQSBackend, sqs_backends
 
-from infra import emulator
+from infra import emulator, snapshot
+from infra.provision import Provisioner
 
 
 @pytest.fixture
@@ -73,3 +78,204 @@ def test_the_backend_for_a_host_is_looked_up_once(monkeypatch: pytest.MonkeyPatc
             "backend-of-sqs.us-east-1.amazonaws.com"
     assert emulator._remembered_backend_for_host(app, None) is None
     assert calls == ["sqs.us-east-1.amazonaws.com"]
+
+
+# ---- the snapshot (infra/snapshot.py): what `make run` keeps across restarts -------------------
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "TASKHOOK_STATE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+def _client(service: str) -> Any:
+    return boto3.client(service, region_name=REGION)
+
+
+def _stream_records(table: str) -> list[dict[str, Any]]:
+    # botocore's own endpoint resolution for this service misses moto's in-process mock
+    streams = boto3.client("dynamodbstreams", region_name=REGION,
+                           endpoint_url=f"https://streams.dynamodb.{REGION}.amazonaws.com")
+    arn = _client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    records = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        records += streams.get_records(ShardIterator=iterator)["Records"]
+    return records
+
+
+TASK_ITEM = {
+    "id": {"S": "t-1"}, "teamId": {"S": "team"}, "status": {"S": "delayed"}, "version": {"N": "3"},
+    "blob": {"B": b"\x00\xffraw"}, "tags": {"SS": ["a", "b"]},
+    "notifications": {"M": {"n1": {"M": {"attempts": {"N": "2"}, "sealed": {"B": b"\x01\x02"},
+                                          "history": {"L": [{"S": "x"}, {"N": "1.5"}, {"NULL": True}]}}}}},
+}
+
+
+def test_a_snapshot_brings_back_items_kms_keys_and_objects_without_stream_records(
+        credentials: None, tmp_path: Path) -> None:
+    with mock_aws():
+        env = Provisioner(None, REGION).provision()
+        ddb, kms, s3 = _client("dynamodb"), _client("kms"), _client("s3")
+        ddb.put_item(TableName=env["TASKS_TABLE"], Item=TASK_ITEM)
+        ddb.put_item(TableName=env["API_KEYS_TABLE"], Item={"keyHash": {"S": "h"}, "keyId": {"S": "key_1"}})
+        key = kms.create_key(Description="mine")["KeyMetadata"]
+        kms.create_alias(AliasName="alias/mine", TargetKeyId=key["KeyId"])
+        sealed = kms.encrypt(KeyId="alias/mine", Plaintext=b"whsec_kept")["CiphertextBlob"]
+        s3.put_object(Bucket=env["OUTPUTS_BUCKET"], Key="out/report.csv", Body=b"a,b\n1,2\n", ContentType="text/csv")
+        sqs = _client("sqs")
+        sqs.send_message(QueueUrl=env["NOTIFICATIONS_QUEUE_URL"], MessageBody="webhook", MessageGroupId="t-1",
+                         MessageDeduplicationId="n-1",
+                         MessageAttributes={"raw": {"DataType": "Binary", "BinaryValue": b"\x00"}})
+        sqs.send_message(QueueUrl=env["DLQ_URL"], MessageBody="later", DelaySeconds=600)
+        sqs.send_message(QueueUrl=env["QUEUE_HIGH_URL"], MessageBody="lane")
+        snapshot.write(tmp_path, snapshot.capture())
+
+    with mock_aws():  # a new emulator: moto starts empty
+        doc = snapshot.read(tmp_path)
+        assert doc is not None
+        assert snapshot.restore_keys(doc) >= 1  # before provisioning, which then finds its own key
+        env_after = Provisioner(None, REGION).provision()
+        high_lane = env_after["QUEUE_HIGH_URL"].rsplit("/", 1)[-1]
+        restored = snapshot.restore_data(doc, tmp_path, skip_queues=frozenset({high_lane}))
+        ddb, kms, s3, sqs = _client("dynamodb"), _client("kms"), _client("s3"), _client("sqs")
+
+        assert env_after == env  # the template's key (SECRETS_KEY_ID) too: found by its alias, not made again
+        assert (restored.items, restored.objects, restored.messages, restored.skipped) == (2, 1, 2, [])
+        assert ddb.get_item(TableName=env["TASKS_TABLE"], Key={"id": {"S": "t-1"}})["Item"] == TASK_ITEM
+        assert ddb.get_item(TableName=env["API_KEYS_TABLE"], Key={"keyHash": {"S": "h"}})["Item"]["keyId"] == {
+            "S": "key_1"}
+        assert kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"whsec_kept"
+        assert kms.describe_key(KeyId="alias/mine")["KeyMetadata"]["Arn"] == key["Arn"]
+        got = s3.get_object(Bucket=env["OUTPUTS_BUCKET"], Key="out/report.csv")
+        assert (got["Body"].read(), got["ContentType"]) == (b"a,b\n1,2\n", "text/csv")
+        webhook = sqs.receive_message(QueueUrl=env["NOTIFICATIONS_QUEUE_URL"], AttributeNames=["All"],
+                                      MessageAttributeNames=["All"])["Messages"]
+        assert [(m["Body"], m["Attributes"]["MessageGroupId"], m["MessageAttributes"]["raw"]["BinaryValue"])
+                for m in webhook] == [("webhook", "t-1", b"\x00")]
+        assert sqs.receive_message(QueueUrl=env["DLQ_URL"]).get("Messages", []) == []  # still delayed
+        counts = sqs.get_queue_attributes(QueueUrl=env["DLQ_URL"], AttributeNames=["All"])["Attributes"]
+        assert counts["ApproximateNumberOfMessagesDelayed"] == "1"
+        assert sqs.receive_message(QueueUrl=env["QUEUE_HIGH_URL"]).get("Messages", []) == []  # a lane: skipped
+        # A restored task is not a new one: the stream dispatcher must not send it again.
+        assert _stream_records(env["TASKS_TABLE"]) == []
+        ddb.put_item(TableName=env["TASKS_TABLE"], Item={"id": {"S": "t-2"}, "teamId": {"S": "team"}})
+        assert [r["eventName"] for r in _stream_records(env["TASKS_TABLE"])] == ["INSERT"]
+
+
+def test_object_bodies_are_kept_once_and_dropped_when_nothing_refers_to_them(credentials: None,
+                                                                             tmp_path: Path) -> None:
+    with mock_aws():
+        s3 = _client("s3")
+        s3.create_bucket(Bucket="kept-bucket")
+        s3.put_object(Bucket="kept-bucket", Key="one", Body=b"same")
+        s3.put_object(Bucket="kept-bucket", Key="two", Body=b"same")
+        snapshot.write(tmp_path, snapshot.capture())
+        assert len(list((tmp_path / snapshot.OBJECTS).iterdir())) == 1
+        s3.delete_object(Bucket="kept-bucket", Key="one")
+        s3.delete_object(Bucket="kept-bucket", Key="two")
+        snapshot.write(tmp_path, snapshot.capture())
+        assert list((tmp_path / snapshot.OBJECTS).iterdir()) == []
+        assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+def _unused_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    raise AssertionError("not called")
+
+
+def test_an_emulator_that_has_a_snapshot_to_restore_never_overwrites_it_before_the_restore(
+        credentials: None, tmp_path: Path) -> None:
+    with mock_aws():
+        _client("dynamodb").create_table(
+            TableName="kept", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        _client("dynamodb").put_item(TableName="kept", Item={"id": {"S": "1"}})
+        snapshot.write(tmp_path, snapshot.capture())
+    saved = (tmp_path / snapshot.SNAPSHOT).read_text()
+    with mock_aws():
+        persistent = emulator.Persistent(_unused_app, tmp_path, period=60)
+        persistent.snapshots.changed()
+        persistent.snapshots.save()  # a write before the restore: nothing is written
+        assert (tmp_path / snapshot.SNAPSHOT).read_text() == saved
+        _client("dynamodb").create_table(  # what provisioning does
+            TableName="kept", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        answers: list[str] = []
+        body = persistent({"PATH_INFO": "/_taskhook/restore", "REQUEST_METHOD": "POST"},
+                          lambda status, headers: answers.append(status))
+        assert answers == ["200 OK"] and json.loads(b"".join(body))["items"] == 1
+        persistent.snapshots.save()
+        doc = snapshot.read(tmp_path)
+        assert doc is not None and [t["items"] for t in doc["tables"]] == [[{"id": {"S": "1"}}]]
+
+
+SIGNED = "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host"
+
+
+@pytest.mark.parametrize(("service", "method", "target", "query", "changes"), [
+    ("dynamodb", "POST", "DynamoDB_20120810.PutItem", "", True),
+    ("dynamodb", "POST", "DynamoDB_20120810.UpdateItem", "", True),
+    ("dynamodb", "POST", "DynamoDB_20120810.TransactWriteItems", "", True),
+    ("dynamodb", "POST", "DynamoDB_20120810.GetItem", "", False),
+    ("dynamodb", "POST", "DynamoDB_20120810.Query", "", False),
+    ("dynamodb", "POST", "DynamoDBStreams_20120810.GetRecords", "", False),
+    ("kms", "POST", "TrentService.CreateKey", "", True),
+    ("kms", "POST", "TrentService.Decrypt", "", False),
+    ("s3", "PUT", "", "", True),
+    ("s3", "DELETE", "", "", True),
+    ("s3", "GET", "", "", False),
+    ("sqs", "POST", "AmazonSQS.SendMessage", "", False),  # counted, but not under the lock:
+    (None, "GET", "", "X-Amz-Credential=testing%2F20240101%2Fus-east-1%2Fs3%2Faws4_request", False),
+    (None, "PUT", "", "X-Amz-Credential=testing%2F20240101%2Fus-east-1%2Fs3%2Faws4_request", True),
+])
+def test_which_requests_change_what_the_snapshot_holds(
+        service: str | None, method: str, target: str, query: str, changes: bool) -> None:
+    environ = {"REQUEST_METHOD": method, "HTTP_X_AMZ_TARGET": target, "QUERY_STRING": query}
+    if service:
+        environ["HTTP_AUTHORIZATION"] = SIGNED.format(service=service)
+    assert emulator.changes_state(environ) is changes
+
+
+@pytest.mark.parametrize(("target", "changes"), [
+    ("AmazonSQS.SendMessageBatch", True), ("AmazonSQS.DeleteMessage", True),
+    ("AmazonSQS.ChangeMessageVisibility", True), ("AmazonSQS.ReceiveMessage", False),
+    ("AmazonSQS.GetQueueAttributes", False),
+])
+def test_which_requests_change_the_queues(target: str, changes: bool) -> None:
+    environ = {"REQUEST_METHOD": "POST", "HTTP_X_AMZ_TARGET": target,
+               "HTTP_AUTHORIZATION": SIGNED.format(service="sqs")}
+    assert emulator.changes_messages(environ) is changes
+
+
+def test_a_snapshot_waits_for_the_writes_in_progress_and_holds_new_ones_back() -> None:
+    lock = snapshot.SharedExclusiveLock()
+    events: list[str] = []
+    writing, snapshot_started = threading.Event(), threading.Event()
+
+    def take_snapshot() -> None:
+        snapshot_started.set()
+        with lock.exclusive():
+            events.append("snapshot")
+
+    with lock.shared():
+        thread = threading.Thread(target=take_snapshot)
+        thread.start()
+        snapshot_started.wait()
+        writing.wait(0.2)  # the snapshot is waiting for this write
+        events.append("write done")
+    thread.join(5)
+    assert events == ["write done", "snapshot"]
+
+
+def test_a_costly_snapshot_is_taken_less_often(tmp_path: Path) -> None:
+    snapshots = snapshot.Snapshotter(tmp_path, snapshot.SharedExclusiveLock(), period=1.0)
+    assert snapshots.wait_before_next() == 1.0
+    snapshots.last_cost, snapshots.last_write = 0.2, 0.3  # half a second per snapshot
+    assert snapshots.wait_before_next() == 0.5 * snapshot.COST_FACTOR

@@ -1,0 +1,362 @@
+"""What the embedded emulator keeps across restarts: a snapshot of moto's backends, taken inside
+the emulator's own process (no HTTP, no Scan) and written atomically to the data directory.
+
+moto keeps everything in memory. The snapshot holds
+- every item of every DynamoDB table (tasks, API keys and client tokens, teams and their webhook
+  signing secrets, connections, idempotency records; whatever template.yaml declares);
+- every KMS key: its id, ARN, key material, aliases and tags, so that a ciphertext made before a
+  restart still decrypts after it (moto draws key ids and material at random);
+- every S3 object (bodies in `objects/`, one file per content hash, written once);
+- every SQS message, with its delay, visibility and receive count. The local stack does not put
+  the task lanes' messages back: it re-enqueues every unfinished task from the table instead
+  (taskhook.dispatch.recovery), which also covers the messages a run had in hand.
+
+It does not hold the DynamoDB stream: the restored items never appear in the new table's stream
+(they are put with the stream detached), so nothing is dispatched twice.
+
+Restoring is in two steps, because provisioning stands between them: KMS keys go back before
+provisioning (which then finds its key by its alias instead of making a new one); items, objects
+and messages go back after it, into the tables, buckets and queues it made.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moto.dynamodb.models import dynamodb_backends
+from moto.kms.models import kms_backends
+from moto.s3.models import s3_backends
+from moto.sqs.models import sqs_backends
+
+SNAPSHOT = "snapshot.json"
+OBJECTS = "objects"
+FORMAT = 1
+PERIOD = 1.0  # seconds between snapshots while something changes: the loss window after a crash
+COST_FACTOR = 10.0  # a snapshot takes at most about a tenth of the emulator's time
+
+
+class SharedExclusiveLock:
+    """Many requests at once, or one snapshot alone: a snapshot never reads an item halfway
+    through an update, and requests wait only while a snapshot copies the backends."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._exclusive = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._shared -= 1
+                if not self._shared:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._exclusive = True  # new shared holders wait from here on
+            while self._shared:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+
+
+def _regions(backends: Any) -> Iterator[tuple[str, str, Any]]:
+    for account_id, regions in list(backends.items()):
+        for region, backend in list(regions.items()):
+            yield account_id, region, backend
+
+
+# ---- capture ------------------------------------------------------------------------------
+
+def _raw(value: Any) -> Any:
+    return base64.b64encode(value).decode() if isinstance(value, bytes) else value
+
+
+def _wire(attribute: Any) -> dict[str, Any]:
+    """A moto DynamoType as DynamoDB's wire JSON (binary as base64, as PutItem takes it)."""
+    kind, value = attribute.type, attribute.value
+    if kind == "M":
+        return {kind: {k: _wire(v) for k, v in value.items()}}
+    if kind == "L":
+        return {kind: [_wire(v) for v in value]}
+    if kind in ("SS", "NS", "BS"):
+        return {kind: [_raw(v) for v in value]}
+    return {kind: _raw(value)}
+
+
+def _items_of(table: Any) -> Iterator[Any]:
+    for by_hash in list(table.items.values()):  # moto's Table.all_items() also sorts them
+        if table.range_key_attr:
+            yield from list(by_hash.values())
+        else:
+            yield by_hash
+
+
+def _tables() -> list[dict[str, Any]]:
+    out = []
+    for account_id, region, backend in _regions(dynamodb_backends):
+        for name, table in list(backend.tables.items()):
+            items = [{name: _wire(value) for name, value in item.attrs.items()} for item in _items_of(table)]
+            out.append({"account": account_id, "region": region, "table": name, "items": items})
+    return out
+
+
+def _keys() -> list[dict[str, Any]]:
+    out = []
+    for account_id, region, backend in _regions(kms_backends):
+        for key in list(backend.keys.values()):
+            out.append({
+                "account": account_id, "region": region, "id": key.id, "arn": key.arn,
+                "material": base64.b64encode(key.key_material).decode(),
+                "creationDate": key.creation_date, "description": key.description,
+                "keyUsage": key.key_usage, "keySpec": key.key_spec, "policy": key.policy,
+                "enabled": key.enabled, "keyState": key.key_state, "origin": key.origin,
+                "rotation": key.key_rotation_status, "aliases": sorted(key.aliases),
+                "tags": backend.tagger.list_tags_for_resource(key.id).get("Tags", []),
+            })
+    return out
+
+
+def _objects() -> list[dict[str, Any]]:
+    out = []
+    for account_id, partition, backend in _regions(s3_backends):
+        for bucket_name, bucket in list(backend.buckets.items()):
+            for key in list(bucket.keys.values()):
+                if not hasattr(key, "value") or key.value is None:  # a delete marker
+                    continue
+                out.append({"account": account_id, "partition": partition, "bucket": bucket_name, "key": key.name,
+                            "metadata": dict(key.metadata), "body": key.value})
+    return out
+
+
+def _attributes(attributes: dict[str, Any], encode: bool) -> dict[str, Any]:
+    out = {}
+    for name, attribute in attributes.items():
+        attribute = dict(attribute)
+        if attribute.get("BinaryValue") is not None:
+            value = attribute["BinaryValue"]
+            attribute["BinaryValue"] = base64.b64encode(value).decode() if encode else base64.b64decode(value)
+        out[name] = attribute
+    return out
+
+
+def _messages() -> list[dict[str, Any]]:
+    out = []
+    for account_id, region, backend in _regions(sqs_backends):
+        for name, queue in list(backend.queues.items()):
+            for m in list(queue._messages):
+                out.append({
+                    "account": account_id, "region": region, "queue": name, "body": m.body,
+                    "attributes": _attributes(m.message_attributes, encode=True), "groupId": m.group_id,
+                    "deduplicationId": m.deduplication_id, "visibleAt": m.visible_at,
+                    "delayedUntil": m.delayed_until, "receiveCount": m.approximate_receive_count,
+                    "sentTimestamp": m.sent_timestamp,
+                })
+    return out
+
+
+def capture() -> dict[str, Any]:
+    """The backends' state as one JSON-ready document (object bodies still as bytes)."""
+    return {"format": FORMAT, "takenAt": time.time(), "tables": _tables(), "kmsKeys": _keys(),
+            "objects": _objects(), "messages": _messages()}
+
+
+def write(data_dir: Path, state: dict[str, Any]) -> None:
+    """Write `state` atomically: object bodies first (one file per content hash, never
+    rewritten), then the document (write and rename), then remove the bodies nothing refers to."""
+    objects_dir = data_dir / OBJECTS
+    objects_dir.mkdir(parents=True, exist_ok=True)
+    doc = dict(state)
+    entries = []
+    for entry in state["objects"]:
+        body: bytes = entry["body"]
+        digest = hashlib.sha256(body).hexdigest()
+        path = objects_dir / digest
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(body)
+            tmp.replace(path)
+        entries.append({k: v for k, v in entry.items() if k != "body"} | {"sha256": digest})
+    doc["objects"] = entries
+    target = data_dir / SNAPSHOT
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, separators=(",", ":")))
+    tmp.replace(target)
+    kept = {e["sha256"] for e in entries}
+    for path in objects_dir.iterdir():
+        if path.name not in kept and not path.name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def read(data_dir: Path) -> dict[str, Any] | None:
+    try:
+        doc: dict[str, Any] = json.loads((data_dir / SNAPSHOT).read_text())
+    except FileNotFoundError:
+        return None
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"{data_dir / SNAPSHOT} has format {doc.get('format')}, expected {FORMAT}")
+    return doc
+
+
+# ---- restore ------------------------------------------------------------------------------
+
+def restore_keys(doc: dict[str, Any]) -> int:
+    """Put every KMS key back with its id, ARN and material (before provisioning)."""
+    restored = 0
+    for saved in doc.get("kmsKeys", []):
+        backend = kms_backends[saved["account"]][saved["region"]]
+        if saved["id"] in backend.keys:
+            continue
+        key = backend.create_key(saved["policy"], saved["keyUsage"], saved["keySpec"], saved["description"], None,
+                                 origin=saved.get("origin") or "AWS_KMS")
+        del backend.keys[key.id]
+        key.id, key.arn = saved["id"], saved["arn"]
+        key.key_material = base64.b64decode(saved["material"])
+        key.creation_date = saved["creationDate"]
+        key.enabled, key.key_state = saved["enabled"], saved["keyState"]
+        key.key_rotation_status = saved["rotation"]
+        backend.keys[key.id] = key
+        if saved["tags"]:
+            backend.tagger.tag_resource(key.id, saved["tags"])
+        for alias in saved["aliases"]:
+            backend.create_alias(key.id, alias)
+        restored += 1
+    return restored
+
+
+@dataclass
+class Restored:
+    items: int = 0
+    objects: int = 0
+    messages: int = 0
+    skipped: list[str] = field(default_factory=list)  # tables, buckets or queues that no longer exist
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "objects": self.objects, "messages": self.messages, "skipped": self.skipped}
+
+
+def restore_data(doc: dict[str, Any], data_dir: Path, skip_queues: frozenset[str] = frozenset()) -> Restored:
+    """Put every item, object and message back into the tables, buckets and queues provisioning
+    made. Items go in with the table's stream detached: a restored task is not a new one (no
+    INSERT record). Messages keep their delay, visibility and receive count (a message that was
+    being handled when the emulator stopped comes back when its visibility ends, as in SQS);
+    `skip_queues` are left empty (the task lanes: their tasks are re-enqueued from the table)."""
+    out = Restored()
+    for saved in doc.get("tables", []):
+        table = dynamodb_backends[saved["account"]][saved["region"]].tables.get(saved["table"])
+        if table is None:
+            out.skipped.append(saved["table"])
+            continue
+        shard, table.stream_shard = table.stream_shard, None
+        try:
+            for attrs in saved["items"]:
+                table.put_item(attrs, overwrite=True)
+                out.items += 1
+        finally:
+            table.stream_shard = shard
+    for saved in doc.get("objects", []):
+        backend = s3_backends[saved["account"]][saved["partition"]]
+        if saved["bucket"] not in backend.buckets:
+            out.skipped.append(saved["bucket"])
+            continue
+        body = (data_dir / OBJECTS / saved["sha256"]).read_bytes()
+        key = backend.put_object(saved["bucket"], saved["key"], body, disable_notification=True)
+        key.set_metadata(saved["metadata"], replace=True)
+        out.objects += 1
+    for saved in doc.get("messages", []):
+        if saved["queue"] in skip_queues:
+            continue
+        queues = sqs_backends[saved["account"]][saved["region"]]
+        if saved["queue"] not in queues.queues:
+            out.skipped.append(saved["queue"])
+            continue
+        message = queues.send_message(
+            saved["queue"], saved["body"], _attributes(saved["attributes"], encode=False) or None, delay_seconds=0,
+            deduplication_id=saved["deduplicationId"], group_id=saved["groupId"], validate_group_id=False)
+        message.visible_at, message.delayed_until = saved["visibleAt"], saved["delayedUntil"]
+        message.approximate_receive_count = saved["receiveCount"]
+        message.sent_timestamp = saved["sentTimestamp"] or message.sent_timestamp
+        out.messages += 1
+    return out
+
+
+class Snapshotter:
+    """Writes a snapshot every `period` seconds when something changed, and once more on stop.
+    Armed only after the restore (or at once on a fresh start): an empty emulator never
+    overwrites the snapshot it is about to restore."""
+
+    def __init__(self, data_dir: Path, lock: SharedExclusiveLock, period: float) -> None:
+        self.data_dir, self.lock, self.period = data_dir, lock, period
+        self._dirty = threading.Event()
+        self._armed = threading.Event()
+        self._writing = threading.Lock()
+        self.last_cost = 0.0  # seconds the latest snapshot held writes back (copying the backends)
+        self.last_write = 0.0  # seconds it then took to write (requests go on meanwhile)
+        self.writes = 0
+
+    @property
+    def armed(self) -> bool:
+        return self._armed.is_set()
+
+    def changed(self) -> None:
+        self._dirty.set()
+
+    def arm(self) -> None:
+        self._armed.set()
+        self._dirty.set()
+
+    def save(self) -> None:
+        if not self._armed.is_set():
+            return
+        with self._writing:
+            self._dirty.clear()
+            started = time.perf_counter()
+            with self.lock.exclusive():
+                state = capture()
+            self.last_cost = time.perf_counter() - started
+            write(self.data_dir, state)
+            self.last_write = time.perf_counter() - started - self.last_cost
+            self.writes += 1
+
+    def wait_before_next(self) -> float:
+        """The period, or longer when a snapshot costs more than a tenth of it: a big state is
+        saved less often rather than slow the emulator down (the loss window grows with it)."""
+        return max(self.period, COST_FACTOR * (self.last_cost + self.last_write))
+
+    def run_forever(self) -> None:
+        while True:
+            time.sleep(self.wait_before_next())
+            if self._armed.is_set() and self._dirty.is_set():
+                try:
+                    self.save()
+                except Exception as exc:  # noqa: BLE001 - the next period tries again
+                    print(f"[emulator] snapshot failed: {type(exc).__name__}: {exc}", flush=True)
+                    self._dirty.set()
+
+    def start(self) -> None:
+        threading.Thread(target=self.run_forever, name="snapshot", daemon=True).start()
+
