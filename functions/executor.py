@@ -1,13 +1,17 @@
 """Executor Lambda (SQS lanes, batches of up to 10, partial batch failures).
 
-Each record is one delivery of a task's message. The batch's records run concurrently; a record
-whose message must come back later (a retry's backoff, a delayed task not due yet) is reported
-as a failure, after its visibility has been set to exactly that delay, so SQS redelivers it then.
+Each record is one delivery of a task's message. The batch's records run concurrently, all of them
+at once (a thread each: they wait on targets, not on the CPU): a record left waiting for a thread
+is received but not claimed, and if the invocation died it would wait out the queue's whole
+visibility timeout. A record whose message must come back later (a retry's backoff, a delayed
+task not due yet) is reported as a failure, after its visibility has been set to exactly that
+delay, so SQS redelivers it then.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -49,8 +53,12 @@ def process_record(record: SQSRecord, context: Any) -> str:
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    # One thread per record of this invocation (the local runner runs several invocations in one
+    # process, as Lambda runs them in several).
+    with ThreadPoolExecutor(max_workers=max(1, len(event.get("Records") or ())),
+                            thread_name_prefix="record") as threads:
 
-    async def record_handler(record: SQSRecord) -> str:
-        return await asyncio.to_thread(process_record, record, context)
+        async def record_handler(record: SQSRecord) -> str:
+            return await asyncio.get_running_loop().run_in_executor(threads, process_record, record, context)
 
-    return async_process_partial_response(event, record_handler, processor, context)
+        return async_process_partial_response(event, record_handler, processor, context)

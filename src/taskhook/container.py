@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from taskhook.adapters.dynamo.idempotency import PowertoolsIdempotency
     from taskhook.adapters.dynamo.tasks import DynamoApiKeyRepository, DynamoTaskRepository
     from taskhook.adapters.http import OutboundPolicy
+    from taskhook.adapters.kms import KmsCipher
     from taskhook.adapters.s3 import S3ObjectStore
     from taskhook.adapters.sqs import SqsMessages, SqsNotificationQueue, SqsTaskQueue
     from taskhook.dispatch.stream import ChangeFeed
@@ -29,9 +30,11 @@ if TYPE_CHECKING:
     from taskhook.intake.function_tasks import FunctionTaskService
     from taskhook.intake.tasks import TaskService
     from taskhook.model.outputs import DownloadLinks
+    from taskhook.notify.access import CredentialCheck, LiveAccess
     from taskhook.notify.delivery import NotificationDeliverer
     from taskhook.notify.live import LiveFeed
     from taskhook.notify.secrets import TeamSecretsService
+    from taskhook.ports import ApiKey
     from taskhook.run.executor import Executor
     from taskhook.run.functions.registry import Registry
 
@@ -143,6 +146,13 @@ class Container:
         return PowertoolsIdempotency(persistence)
 
     @cached_property
+    def cipher(self) -> KmsCipher:
+        """Secrets at rest: encrypted with the template's KMS key (SecretsKey)."""
+        from taskhook.adapters.kms import KmsCipher
+
+        return KmsCipher(self.client("kms"), self.settings.secrets_key_id)
+
+    @cached_property
     def connections(self) -> DynamoConnectionStore:
         from taskhook.adapters.dynamo.connections import DynamoConnectionStore
 
@@ -173,13 +183,17 @@ class Container:
     def api_key_service(self) -> ApiKeyService:
         from taskhook.intake.api_keys import ApiKeyService
 
-        return ApiKeyService(self.api_key_repository)
+        return ApiKeyService(self.api_key_repository, on_revoke=self._end_live_connections)
 
     @cached_property
     def client_token_service(self) -> ClientTokenService:
         from taskhook.intake.client_tokens import ClientTokenService
 
-        return ClientTokenService(self.api_key_repository)
+        return ClientTokenService(self.api_key_repository, on_revoke=self._end_live_connections)
+
+    def _end_live_connections(self, credential: ApiKey) -> int:
+        """A revoked key or token: its WebSocket connections end now, in whichever process revokes."""
+        return self.live_feed.end_connections_of(credential)
 
     @cached_property
     def download_links(self) -> DownloadLinks:
@@ -193,7 +207,7 @@ class Container:
     def scheduler(self) -> Scheduler:
         from taskhook.dispatch.sweep import Scheduler
 
-        return Scheduler(self.task_repository, self.task_queue)
+        return Scheduler(self.task_repository, self.task_queue, claim_margin=self.settings.claim_margin)
 
     @cached_property
     def change_feed(self) -> ChangeFeed:
@@ -207,13 +221,13 @@ class Container:
     def executor(self) -> Executor:
         from taskhook.adapters.http import call_target
         from taskhook.model.task import Task
-        from taskhook.run.executor import Executor
+        from taskhook.run.executor import Executor, target_headers
         from taskhook.run.functions.runner import FunctionRunner
 
         session = self.outbound_session
 
         def call(task: Task, timeout: float) -> Any:
-            return call_target(session, task.method, task.targetUrl or "", task.headers, task.body, timeout)
+            return call_target(session, task.method, task.targetUrl or "", target_headers(task), task.body, timeout)
 
         functions = FunctionRunner(self.task_registry, progress=self.task_repository, outputs=self.object_store,
                                    interval=self.settings.progress_interval, http=session)
@@ -227,7 +241,8 @@ class Container:
         from taskhook.adapters.dynamo.team_secrets import DynamoSecretStore
         from taskhook.notify.secrets import TeamSecretsService
 
-        return TeamSecretsService(DynamoSecretStore(self.client("dynamodb"), self.settings.teams_table))
+        store = DynamoSecretStore(self.client("dynamodb"), self.settings.teams_table, self.cipher)
+        return TeamSecretsService(store)
 
     @cached_property
     def deliverer(self) -> NotificationDeliverer:
@@ -252,7 +267,20 @@ class Container:
         from taskhook.adapters.apigateway import ApiGatewayPusher
         from taskhook.notify.live import LiveFeed
 
-        return LiveFeed(self.connections, ApiGatewayPusher(self.client("apigatewaymanagementapi")))
+        return LiveFeed(self.connections, ApiGatewayPusher(self.client("apigatewaymanagementapi")),
+                        self.credential_check)
+
+    @cached_property
+    def credential_check(self) -> CredentialCheck:
+        from taskhook.notify.access import CredentialCheck
+
+        return CredentialCheck(self.api_key_repository)
+
+    @cached_property
+    def live_access(self) -> LiveAccess:
+        from taskhook.notify.access import LiveAccess
+
+        return LiveAccess(self.task_repository, self.connections, self.credential_check, self.live_feed)
 
 
 _current: Container | None = None

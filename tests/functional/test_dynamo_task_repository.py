@@ -500,3 +500,25 @@ def test_raw_item_uses_native_dynamodb_types(dynamo: Store) -> None:
     assert item["priority"] == {"N": "8"}
     assert item["maxRetries"] == {"N": "7"}
     assert float(item["maxWaitTime"]["N"]) == 120
+
+
+def test_a_stale_claim_taken_over_moves_the_deadline_by_the_crash_credit(store: Store) -> None:
+    """Issue 11.4: the successor of a crashed run stores its wait credit, and the timeout sweep's
+    query (the activeDeadline index on DynamoDB) sees the later deadline."""
+    from datetime import UTC, datetime
+
+    from taskhook.model import lifecycle
+
+    crashed = make_task(7, status=S.PROCESSING, claimToken="crashed", claimedAt="2024-01-15T10:30:00.000Z",
+                        startedAt="2024-01-15T10:30:00.000Z", maxWaitTime=30, timeout=30)
+    store.repository.put_new(crashed)
+    assert [t.id for t in store.repository.started_past_deadline("2024-01-15T10:30:31.000Z")] == [crashed.id]
+
+    now = datetime(2024, 1, 15, 10, 31, 0, tzinfo=UTC)  # 60 s after the crashed claim
+    taken = store.repository.apply(crashed, lifecycle.claim(crashed, "successor", now))
+
+    stored = store.repository.get(crashed.id)
+    assert stored == taken and stored is not None
+    assert stored.waitCredit == 60 and stored.claimToken == "successor"
+    assert store.repository.started_past_deadline("2024-01-15T10:31:29.000Z") == []
+    assert [t.id for t in store.repository.started_past_deadline("2024-01-15T10:31:31.000Z")] == [crashed.id]

@@ -343,6 +343,38 @@ def test_a_lane_executor_runs_the_task(aws: Provisioned, target: TargetServer, h
     assert "completedAt" in item and "claimToken" not in item
 
 
+def test_every_record_of_a_full_batch_is_called_at_once(aws: Provisioned, target: TargetServer) -> None:
+    """Issue 11.4: a record waiting for a thread is received but not claimed; if the invocation dies
+    it waits out the queue's whole visibility (360 s). All ten of a batch start together, and each
+    call carries the task id for the target to de-duplicate on (at-least-once: DESIGN.md §3)."""
+    import threading
+
+    held = target.url("/held", [{"hang": True}])
+    tasks = [create_task(api_key(), targetUrl=held, timeout=20, maxWaitTime=60) for _ in range(10)]
+    messages = [m for task in tasks for m in dispatch_through_the_stream(aws, task["id"], "normal")]
+    event = sqs_event(aws, "sqs_lane_batch.json", aws.env["QUEUE_NORMAL_URL"], messages)
+    run = threading.Thread(target=lambdas.execute_normal, args=(event, context("execute_normal", 330)))
+    run.start()
+    try:
+        calls = target.wait_for_calls("/held", 10, timeout=15)
+    finally:
+        target.release()
+        run.join(60)
+    assert len(calls) == 10
+    assert sorted(c.headers["Taskhook-Task-Id"] for c in calls) == sorted(t["id"] for t in tasks)
+    assert all(c.headers["Idempotency-Key"] == c.headers["Taskhook-Task-Id"] for c in calls)
+
+
+def test_a_target_call_keeps_the_callers_own_idempotency_key(aws: Provisioned, target: TargetServer) -> None:
+    task = create_task(api_key(), targetUrl=target.url("/own", [200]), headers={"idempotency-key": "mine"})
+    event = sqs_event(aws, "sqs_lane_batch.json", aws.env["QUEUE_NORMAL_URL"],
+                      dispatch_through_the_stream(aws, task["id"], "normal"))
+    lambdas.execute_normal(event, context("execute_normal", 330))
+    [call] = target.calls("/own")
+    assert call.headers["idempotency-key"] == "mine" and call.headers["Taskhook-Task-Id"] == task["id"]
+    assert [k.lower() for k in call.headers].count("idempotency-key") == 1
+
+
 def test_a_retry_is_a_batch_item_failure_held_for_the_backoff(aws: Provisioned, target: TargetServer) -> None:
     task = create_task(api_key(), targetUrl=target.url("/busy", [{"status": 503, "headers": {"Retry-After": "120"}}]))
     other = create_task(api_key(), targetUrl=target.url("/fine", [200]))
@@ -508,8 +540,10 @@ def test_a_failed_delivery_is_answered_as_a_batch_item_failure(aws: Provisioned,
 # ---- ws_connect / ws_message / ws_disconnect: the WebSocket API -------------------------------
 
 def connections(aws: Provisioned) -> set[tuple[str, str, str]]:
+    """The subscription rows (not the `opener#…` row that records each connection's credential)."""
     items = aws.client("dynamodb").scan(TableName=aws.env["CONNECTIONS_TABLE"])["Items"]
-    return {(i["connectionId"]["S"], i["topic"]["S"], i["teamId"]["S"]) for i in items}
+    return {(i["connectionId"]["S"], i["topic"]["S"], i["teamId"]["S"]) for i in items
+            if not i["topic"]["S"].startswith("opener#")}
 
 
 def connect_event(key: str, task_id: str | None = None) -> dict[str, Any]:
@@ -538,7 +572,7 @@ def test_ws_connect_refuses_another_teams_task(aws: Provisioned) -> None:
 
     answer = lambdas.ws_connect(connect_event(api_key(), task["id"]), context("WsConnectFunction"))
 
-    assert answer["statusCode"] == 403
+    assert answer["statusCode"] == 404  # as for no such task: the answer does not tell it exists
     assert connections(aws) == set()
 
 

@@ -603,13 +603,17 @@ def test_a_run_that_lost_its_claim_leaves_the_new_claim_alone(ours: Attempt) -> 
 
 
 def test_a_late_answer_does_not_overwrite_the_sweeps_timeout() -> None:
+    """A run so late that its claim went stale and the sweep's grace after it passed (a zombie):
+    the sweep's timeout stands."""
     h = Harness(answer(200))
     h.add(maxWaitTime=20, timeout=30)
     queue: list[Dispatch] = []
 
     def sweep_meanwhile(task: Task, budget: float) -> None:
-        h.time.advance(21)
-        Scheduler(h.repo, type("Q", (), {"send": queue.append})(), clock=h.time.clock).sweep()
+        scheduler = Scheduler(h.repo, type("Q", (), {"send": queue.append})(), clock=h.time.clock,
+                              claim_margin=MARGIN)
+        h.time.advance(30 + MARGIN + scheduler.grace + 1)
+        scheduler.sweep()
 
     h.call.during = sweep_meanwhile
     assert h.run().delete is True
@@ -661,12 +665,42 @@ def test_retry_pending_past_max_wait_time_times_out_without_a_call(overdue: floa
 
 def test_stale_claim_past_max_wait_time_times_out_without_a_call() -> None:
     h = Harness()
-    h.add(status=S.PROCESSING, claimToken="crashed", claimedAt=at(-61), startedAt=at(-61), maxWaitTime=60)
-    assert h.run() == Outcome(True, note="timeout")
+    h.add(status=S.PROCESSING, claimToken="crashed", claimedAt=at(-61), startedAt=at(-121), maxWaitTime=60)
+    assert h.run() == Outcome(True, note="timeout")  # the crashed run claimed it with no wait left
     assert h.call.count == 0
     task = h.stored()
     assert task.status is S.TIMEOUT and task.claimToken is None
     assert task.error == "maxWaitTime of 60s exceeded"
+
+
+def test_a_crashed_claim_does_not_spend_max_wait_time() -> None:
+    """Issue 11.4: the runner died 35 s into a task with maxWaitTime 30; its claim went stale after
+    timeout + margin. The successor gets the time the crashed run had left, not a timeout."""
+    h = Harness(answer(200, b"after the crash"), claim_margin=5)
+    h.add(status=S.PROCESSING, claimToken="crashed", claimedAt=at(-35), startedAt=at(-35), timeout=30,
+          maxWaitTime=30)
+
+    assert h.run() == Outcome(True, note="completed")
+
+    assert h.call.count == 1
+    assert h.call.calls[0][1] == pytest.approx(30)  # the whole wait the crashed run had when it claimed
+    task = h.stored()
+    assert task.status is S.COMPLETED and task.error is None
+    assert task.startedAt == at(-35)  # still the first start: the credit is bookkeeping
+    assert task.waitCredit == pytest.approx(35)
+    assert "waitCredit" not in task.public()
+
+
+def test_crash_credit_adds_up_and_keeps_what_was_left() -> None:
+    """A run claimed with 10 s of maxWaitTime left and crashed: its successor has those 10 s."""
+    h = Harness(failure(), claim_margin=5)
+    h.add(status=S.PROCESSING, claimToken="crashed", claimedAt=at(-40), startedAt=at(-80), timeout=30,
+          maxWaitTime=50, retryCount=1, maxRetries=5)
+
+    h.run()
+
+    assert h.call.calls[0][1] == pytest.approx(10)
+    assert h.stored().waitCredit == pytest.approx(40)
 
 
 def test_a_retryable_failure_after_the_deadline_times_out() -> None:

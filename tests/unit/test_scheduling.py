@@ -249,8 +249,9 @@ def test_every_write_the_sweep_makes_is_a_legal_transition() -> None:
 def test_started_tasks_past_their_deadline_time_out() -> None:
     w = World()
     w.add("retrying", status=S.PENDING, retryCount=1, error="HTTP 503", startedAt=at(-31), maxWaitTime=30)
-    w.add("processing", status=S.PROCESSING, claimToken="run-1", claimedAt=at(-5), startedAt=at(-45),
-          maxWaitTime=45)
+    # a claim long stale (its run died; no message came back): the sweep is the safety net
+    w.add("processing", status=S.PROCESSING, claimToken="run-1", claimedAt=at(-400), startedAt=at(-400),
+          maxWaitTime=45, timeout=30)
     w.add("waiting", status=S.WAITING, startedAt=at(-200), maxWaitTime=120)
     w.add("polling", status=S.POLLING, startedAt=at(-61), maxWaitTime=60.5)
 
@@ -269,6 +270,21 @@ def test_started_tasks_past_their_deadline_time_out() -> None:
         assert task.claimToken is None
     assert w.queue.sent == []
     assert all(can_transition(a, b) for a, b in w.repo.moves)
+
+
+def test_a_claimed_task_past_its_deadline_is_left_to_its_run() -> None:
+    """Issue 11.4: a processing task whose claim is not yet stale may belong to a crashed run; its
+    successor (crash credit) or the live run itself decides, not the sweep."""
+    w = World()
+    w.add("live", status=S.PROCESSING, claimToken="run-1", claimedAt=at(-5), startedAt=at(-45), maxWaitTime=45,
+          timeout=30)
+    w.add("crashed", status=S.PROCESSING, claimToken="run-2", claimedAt=at(-40), startedAt=at(-40),
+          maxWaitTime=30, timeout=30)
+
+    report = w.sweep()
+
+    assert report.timed_out == []
+    assert w.stored("live").status is S.PROCESSING and w.stored("crashed").status is S.PROCESSING
 
 
 def test_tasks_within_their_deadline_or_not_started_are_left_alone() -> None:

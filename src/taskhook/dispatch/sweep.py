@@ -39,6 +39,7 @@ class Scheduler:
     clock: Callable[[], datetime] = utcnow
     window: float = SWEEP_WINDOW
     grace: float = REPAIR_GRACE
+    claim_margin: float = 30.0  # the executor's (settings.claim_margin)
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
@@ -68,11 +69,20 @@ class Scheduler:
     def _time_out(self, task: Task, report: SweepReport) -> None:
         if task.status in TERMINAL or task.status is TaskStatus.DELAYED:
             return
+        if task.status is TaskStatus.PROCESSING and task.claimedAt and self._claim_may_come_back(task):
+            return  # the run times itself out, or its successor takes over with the crash credit
         try:
             self.repository.apply(task, lifecycle.time_out(task, self.clock(), task.claimToken))
         except (Conflict, NotFound):
             return
         report.timed_out.append(task.id)
+
+
+    def _claim_may_come_back(self, task: Task) -> bool:
+        """A claim is left to its run until well after it went stale: the crashed run's message
+        comes back when its hold ends (at the stale time) and a successor takes it over. Past
+        that, the sweep is the safety net."""
+        return self.clock() < lifecycle.stale_claim_at(task, self.claim_margin) + timedelta(seconds=self.grace)
 
 
 def fail_dead_letter(repository: TaskRepository, task_id: str, clock: Callable[[], datetime] = utcnow) -> bool:

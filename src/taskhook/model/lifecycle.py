@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from taskhook.model.clock import iso
+from taskhook.model.clock import iso, parse_iso
 from taskhook.model.status import CANCELLABLE, TaskStatus
 from taskhook.model.task import Task
 
@@ -69,6 +69,7 @@ class TaskChanges(TypedDict, total=False):
     claimedAt: str | None
     dispatchedAt: str | None
     retryAt: str | None
+    waitCredit: float | None
 
 
 CHANGEABLE = frozenset(TaskChanges.__annotations__)
@@ -115,13 +116,27 @@ class Transition:
 def claim(task: Task, token: str, now: datetime) -> Transition:
     """A run takes the task: pending, delayed (due) or a stale processing claim -> processing.
     Conditioned on the claim it read, not on the version: a bookkeeping write in between (the
-    sweep's dispatch mark) must not make a run give the task up."""
+    sweep's dispatch mark) must not make a run give the task up. Taking over a stale claim gives
+    back the time the crashed run held the task (`crash_credit`)."""
     stamp = iso(now)
-    return Transition(
-        _S.PROCESSING,
-        TaskChanges(claimToken=token, claimedAt=stamp, startedAt=task.startedAt or stamp, updatedAt=stamp),
-        from_=frozenset({task.status}), expect={"claimToken": task.claimToken},
-    )
+    changes = TaskChanges(claimToken=token, claimedAt=stamp, startedAt=task.startedAt or stamp, updatedAt=stamp)
+    if task.status is _S.PROCESSING and task.claimedAt:
+        changes["waitCredit"] = crash_credit(task, now)
+    return Transition(_S.PROCESSING, changes, from_=frozenset({task.status}), expect={"claimToken": task.claimToken})
+
+
+def stale_claim_at(task: Task, claim_margin: float) -> datetime:
+    """When a processing task's claim is taken to belong to a run that died: its attempt's timeout
+    plus the margin for recording the answer (the executor holds the message as long)."""
+    claimed = parse_iso(task.claimedAt) if task.claimedAt else parse_iso(task.createdAt)
+    return claimed + timedelta(seconds=task.timeout + claim_margin)
+
+
+def crash_credit(task: Task, now: datetime) -> float:
+    """The task's wait credit once a run takes over the stale claim of a crashed one: the whole
+    time that run held it, so the successor has the maxWaitTime the crashed run had at its claim."""
+    held = (now - parse_iso(task.claimedAt)).total_seconds() if task.claimedAt else 0.0
+    return (task.waitCredit or 0) + max(0.0, held)
 
 
 def finish(task: Task, status: TaskStatus, now: datetime, token: str | None,

@@ -77,6 +77,9 @@ class Task(BaseModel):
     claimedAt: str | None = None
     dispatchedAt: str | None = None
     retryAt: str | None = None  # when a task waiting out its backoff may run again
+    # Seconds of maxWaitTime given back after runs that crashed holding the task (their claim went
+    # stale): a crash of ours never turns a healthy task into `timeout` (see run/executor.py).
+    waitCredit: float | None = None
     # 1 when stored, +1 with every transition and progress write (not with the delivery log's
     # bookkeeping): a stream consumer compares versions to tell a change from a repeated record.
     version: int = 1
@@ -106,10 +109,11 @@ class Task(BaseModel):
 
 
 def deadline_of(task: Task) -> str | None:
-    """When a started, unfinished task times out (startedAt + maxWaitTime), else None."""
+    """When a started, unfinished task times out (startedAt + maxWaitTime + the crash credit),
+    else None."""
     if task.startedAt is None or task.status in TERMINAL or task.status is TaskStatus.DELAYED:
         return None
-    return iso(parse_iso(task.startedAt) + timedelta(seconds=task.maxWaitTime))
+    return iso(parse_iso(task.startedAt) + timedelta(seconds=task.maxWaitTime + (task.waitCredit or 0)))
 
 
 def notification_view(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -32,6 +32,18 @@ EARLY_WAIT_LIMIT = 1.5
 
 
 Caller = Callable[[Task, float], Attempt]
+TASK_ID_HEADER = "Taskhook-Task-Id"
+
+
+def target_headers(task: Task) -> dict[str, str]:
+    """The task's headers plus the task id, for the target to de-duplicate on: delivery is
+    at-least-once (a run that crashes after calling is followed by one that calls again). The id
+    also goes as `Idempotency-Key` unless the task sets its own."""
+    headers = dict(task.headers)
+    headers[TASK_ID_HEADER] = task.id
+    if not any(name.lower() == "idempotency-key" for name in headers):
+        headers["Idempotency-Key"] = task.id
+    return headers
 
 
 @dataclass
@@ -70,11 +82,15 @@ class Executor:
             if wait > EARLY_WAIT_LIMIT:
                 return Outcome.again(wait, "backing off")
         if task.status is TaskStatus.PROCESSING and task.claimedAt:
-            stale_at = parse_iso(task.claimedAt) + timedelta(seconds=task.timeout + self.claim_margin)
+            stale_at = lifecycle.stale_claim_at(task, self.claim_margin)
             if now < stale_at:
                 return Outcome.again((stale_at - now).total_seconds(), "claimed by another run")
-
-        if self._deadline_passed(task, now):
+            # The run holding it crashed: what it had left of maxWaitTime is given back (the
+            # claim's crash credit), so only a task that had no time left when claimed times out.
+            credit = lifecycle.crash_credit(task, now)
+            if self._deadline_passed(task.model_copy(update={"waitCredit": credit}), now):
+                return self._finish_timeout(task, task.claimToken, now)
+        elif self._deadline_passed(task, now):
             return self._finish_timeout(task, task.claimToken, now)
 
         token = uuid.uuid4().hex
@@ -94,7 +110,8 @@ class Executor:
     def _wait_left(self, task: Task, now: datetime) -> float:
         if not task.startedAt:
             return task.maxWaitTime
-        return (parse_iso(task.startedAt) + timedelta(seconds=task.maxWaitTime) - now).total_seconds()
+        deadline = parse_iso(task.startedAt) + timedelta(seconds=task.maxWaitTime + (task.waitCredit or 0))
+        return (deadline - now).total_seconds()
 
     def _deadline_passed(self, task: Task, now: datetime) -> bool:
         return task.startedAt is not None and self._wait_left(task, now) <= 0

@@ -127,6 +127,7 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         claimedAt = UnicodeAttribute(null=True)
         dispatchedAt = UnicodeAttribute(null=True)
         retryAt = UnicodeAttribute(null=True)
+        waitCredit = NumberAttribute(null=True)
         version = NumberAttribute(null=True)
         # notification id -> delivery state, written by adapters/notification_log.py
         notifications = MapAttribute(null=True)  # type: ignore[var-annotated]
