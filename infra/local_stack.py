@@ -26,7 +26,6 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +127,8 @@ class LocalStack:
                 missing_ok=True)
             if self.fresh:
                 forget_data()
-            data_dir().mkdir(parents=True, exist_ok=True)
+            data_dir().mkdir(mode=0o700, parents=True, exist_ok=True)  # key material: its owner's only
+            data_dir().chmod(0o700)  # (the emulator makes what is in it private: snapshot.make_private)
             moto_port = int(env.get("TASKHOOK_EMULATOR_PORT") or free_port())
             snapshot_args = ["--snapshot-seconds", env["TASKHOOK_SNAPSHOT_SECONDS"]] \
                 if env.get("TASKHOOK_SNAPSHOT_SECONDS") else []
@@ -188,29 +188,13 @@ class LocalStack:
 
     def _recover(self) -> dict[str, int]:
         """Every unfinished task of the restored table gets its lane message back (the queues
-        were not kept); a claim of the runner that stopped is released. One filtered Scan: the
-        far-delayed tasks, which the sweep sends, stay out of it."""
-        from boto3.dynamodb.types import TypeDeserializer
-
+        were not kept); a claim of the runner that stopped is released (dispatch/recovery.py).
+        The tasks are read through the repository (one paginated Scan, whole items)."""
         from taskhook.container import container
         from taskhook.dispatch.recovery import Recovery
-        from taskhook.model.clock import iso, utcnow
-        from taskhook.model.limits import SQS_MAX_DELAY
-        from taskhook.model.task import Task
 
         c = container()
-        value = TypeDeserializer().deserialize
-        soon = iso(utcnow() + timedelta(seconds=SQS_MAX_DELAY))
-        tasks: list[Task] = []
-        for page in c.client("dynamodb").get_paginator("scan").paginate(
-                TableName=os.environ["TASKS_TABLE"],
-                FilterExpression="#s IN (:pending, :processing) OR (#s = :delayed AND "
-                                 "(attribute_exists(dispatchedAt) OR delayUntil <= :soon))",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":pending": {"S": "pending"}, ":processing": {"S": "processing"},
-                                           ":delayed": {"S": "delayed"}, ":soon": {"S": soon}}):
-            tasks += [Task.model_validate({k: value(v) for k, v in item.items()}) for item in page["Items"]]
-        return Recovery(c.task_repository, c.task_queue).recover(tasks).as_dict()
+        return Recovery(c.task_repository, c.task_queue).recover(c.task_repository.unfinished()).as_dict()
 
     @staticmethod
     def _saved_dev_key() -> str | None:
@@ -223,6 +207,7 @@ class LocalStack:
     def _save_dev_key(key: str) -> None:
         path = data_dir() / DEV_KEY_FILE
         path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)  # touch leaves an existing file's mode alone
         path.write_text(key)
 
     def _start_runner(self) -> None:

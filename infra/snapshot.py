@@ -25,6 +25,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ OBJECTS = "objects"
 FORMAT = 1
 PERIOD = 1.0  # seconds between snapshots while something changes: the loss window after a crash
 COST_FACTOR = 10.0  # a snapshot takes at most about a tenth of the emulator's time
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # the data directory holds key material: its owner's only
 
 
 class SharedExclusiveLock:
@@ -184,11 +186,41 @@ def capture() -> dict[str, Any]:
             "objects": _objects(), "messages": _messages()}
 
 
+def make_private(data_dir: Path) -> None:
+    """The data directory holds KMS key material and every stored secret: it and every directory
+    in it are its owner's only (0700), every file 0600, whatever the umask or an earlier version
+    left there (made at the emulator's start; write() keeps it so)."""
+    data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    for path in [data_dir, *data_dir.rglob("*")]:
+        if path.is_symlink():
+            continue
+        with contextlib.suppress(FileNotFoundError):  # a body dropped meanwhile
+            path.chmod(PRIVATE_DIR if path.is_dir() else PRIVATE_FILE)
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    path.chmod(PRIVATE_DIR)  # mkdir's mode goes through the umask, and an existing one keeps its own
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `path` atomically (a temporary file, then a rename), created 0600: the content is
+    never readable by others, not even for a moment."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(out.fileno(), PRIVATE_FILE)  # a .tmp left behind by a crash may have had another mode
+        out.write(data)
+    tmp.replace(path)
+
+
 def write(data_dir: Path, state: dict[str, Any]) -> None:
     """Write `state` atomically: object bodies first (one file per content hash, never
-    rewritten), then the document (write and rename), then remove the bodies nothing refers to."""
+    rewritten), then the document (write and rename), then remove the bodies nothing refers to.
+    The directories are 0700 and the files 0600 (make_private)."""
+    _private_dir(data_dir)
     objects_dir = data_dir / OBJECTS
-    objects_dir.mkdir(parents=True, exist_ok=True)
+    _private_dir(objects_dir)
     doc = dict(state)
     entries = []
     for entry in state["objects"]:
@@ -196,15 +228,10 @@ def write(data_dir: Path, state: dict[str, Any]) -> None:
         digest = hashlib.sha256(body).hexdigest()
         path = objects_dir / digest
         if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(body)
-            tmp.replace(path)
+            _write_private(path, body)
         entries.append({k: v for k, v in entry.items() if k != "body"} | {"sha256": digest})
     doc["objects"] = entries
-    target = data_dir / SNAPSHOT
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, separators=(",", ":")))
-    tmp.replace(target)
+    _write_private(data_dir / SNAPSHOT, json.dumps(doc, separators=(",", ":")).encode())
     kept = {e["sha256"] for e in entries}
     for path in objects_dir.iterdir():
         if path.name not in kept and not path.name.endswith(".tmp"):
@@ -311,6 +338,7 @@ class Snapshotter:
 
     def __init__(self, data_dir: Path, lock: SharedExclusiveLock, period: float) -> None:
         self.data_dir, self.lock, self.period = data_dir, lock, period
+        make_private(data_dir)
         self._dirty = threading.Event()
         self._armed = threading.Event()
         self._writing = threading.Lock()

@@ -3,7 +3,7 @@ fakes.py has one in-memory fake of each)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from taskhook.model.change import Change
     from taskhook.notify.live import Opener, Subscription
     from taskhook.notify.rules import Notification
-    from taskhook.notify.secrets import SigningSecret
+    from taskhook.notify.secrets import SigningSecret, StoredSecrets
 
 
 class TaskRepository(Protocol):
@@ -40,6 +40,11 @@ class TaskRepository(Protocol):
 
     def started_past_deadline(self, moment: str) -> list[Task]:
         """Started, unfinished tasks whose maxWaitTime deadline is at or before `moment`."""
+
+    def unfinished(self) -> Iterator[Task]:
+        """Every task whose status is not final (model/status.py TERMINAL), whole, page by page.
+        A SCAN of the whole table (one filtered, paginated Scan on DynamoDB): for the local
+        stack's restart only (infra/local_stack.py, dispatch/recovery.py), never on a request path."""
 
     def report_progress(self, task_id: str, claim_token: str, progress: int, message: str | None,
                         updated_at: str) -> None:
@@ -148,9 +153,17 @@ class Cipher(Protocol):
 
 
 class SecretStore(Protocol):
-    def load(self, team_id: str) -> list[SigningSecret]: ...
+    """A team's webhook signing secrets, written with optimistic concurrency: each save names the
+    version it read, so of two callers at once only one write lands and the other re-reads."""
 
-    def save(self, team_id: str, secrets: list[SigningSecret]) -> None: ...
+    def load(self, team_id: str) -> StoredSecrets:
+        """The team's list as stored (empty if none) and its version: 0 when no save has been
+        made with a version (nothing stored, or a row written before versions)."""
+
+    def save(self, team_id: str, secrets: list[SigningSecret], seen: int = 0) -> int:
+        """Replace the list, only if the stored version is still `seen` (0: still none, the
+        first versioned write); returns the new version. Raises Conflict, writing nothing, when
+        another save came first."""
 
 
 class ConnectionStore(Protocol):

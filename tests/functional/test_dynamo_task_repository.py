@@ -522,3 +522,57 @@ def test_a_stale_claim_taken_over_moves_the_deadline_by_the_crash_credit(store: 
     assert stored.waitCredit == 60 and stored.claimToken == "successor"
     assert store.repository.started_past_deadline("2024-01-15T10:31:29.000Z") == []
     assert [t.id for t in store.repository.started_past_deadline("2024-01-15T10:31:31.000Z")] == [crashed.id]
+
+
+# ---- unfinished(): the local stack's restart reads every task that is not over ----------------
+
+
+def test_unfinished_returns_every_task_not_in_a_final_status_whole(store: Store) -> None:
+    from taskhook.model.status import TERMINAL
+
+    stored: dict[str, Task] = {}
+    for n, status in enumerate(TaskStatus):
+        task = full_task().model_copy(update={"id": f"task-{status.value}", "status": status,
+                                              "createdAt": created_at(n), "updatedAt": created_at(n)})
+        store.repository.put_new(task)
+        stored[task.id] = task
+    delayed = stored["task-delayed"]
+    store.repository.apply(delayed, Transition(S.CANCELLED, {"completedAt": created_at(50)},
+                                               from_=frozenset({S.DELAYED})))  # over since it was stored
+
+    unfinished = list(store.repository.unfinished())
+
+    expected = {S.PENDING, S.PROCESSING, S.WAITING, S.POLLING}
+    assert expected == set(TaskStatus) - TERMINAL - {S.DELAYED}
+    assert sorted(t.id for t in unfinished) == sorted(f"task-{s.value}" for s in expected)
+    for task in unfinished:  # whole tasks, as get() reads them: nothing left out
+        assert task == store.repository.get(task.id) == stored[task.id]
+        assert task.headers == {"Authorization": "Bearer service-token", "X-Trace": "abc"}
+        assert task.pollConfig == POLL_CONFIG
+
+
+def test_unfinished_of_an_empty_or_finished_table_is_empty(store: Store) -> None:
+    assert list(store.repository.unfinished()) == []
+    store.repository.put_new(make_task(1, status=S.COMPLETED))
+    assert list(store.repository.unfinished()) == []
+
+
+def test_unfinished_is_one_paginated_filtered_scan_and_no_read_per_task(
+        dynamo: Store, dynamodb_calls: RecordedCalls, monkeypatch: pytest.MonkeyPatch) -> None:
+    from taskhook.adapters.dynamo import tasks as dynamo_tasks
+
+    for n in range(7):
+        dynamo.repository.put_new(make_task(n, status=S.PENDING if n % 2 else S.FAILED))
+    monkeypatch.setattr(dynamo_tasks, "SCAN_PAGE_SIZE", 2)  # several pages out of seven rows
+    dynamodb_calls.calls.clear()
+
+    ids_read = sorted(t.id for t in dynamo.repository.unfinished())
+
+    assert ids_read == [make_task(n).id for n in (1, 3, 5)]
+    assert set(dynamodb_calls.operations()) == {"Scan"}  # no GetItem per task, no BatchGetItem
+    assert len(dynamodb_calls.calls) >= 4  # it followed LastEvaluatedKey to the end
+    for _, params in dynamodb_calls.calls:
+        assert params["TableName"] == dynamo.aws.env["TASKS_TABLE"]  # type: ignore[union-attr]
+        assert "FilterExpression" in params  # the finished rows are not sent back
+        assert "ProjectionExpression" not in params and "Select" not in params  # whole items
+        assert "IndexName" not in params

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
@@ -16,11 +16,11 @@ from taskhook.model.errors import Conflict, NotFound, Undecryptable
 from taskhook.model.lifecycle import Transition
 from taskhook.model.limits import SQS_MAX_DELAY
 from taskhook.model.listing import ListQuery
-from taskhook.model.status import TaskStatus
+from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task, deadline_of
 from taskhook.notify.live import Opener, Subscription
 from taskhook.notify.rules import Notification
-from taskhook.notify.secrets import SigningSecret
+from taskhook.notify.secrets import SigningSecret, StoredSecrets
 from taskhook.ports import ApiKey
 
 SQS_BATCH_SIZE = 10  # entries per SendMessageBatch
@@ -84,6 +84,11 @@ class InMemoryTaskRepository:
     def started_past_deadline(self, moment: str) -> list[Task]:
         return [r.model_copy(deep=True) for r in self._rows.values()
                 if (deadline := deadline_of(r)) is not None and deadline <= moment]
+
+    def unfinished(self) -> Iterator[Task]:
+        with self._lock:
+            rows = [r for r in self._rows.values() if r.status not in TERMINAL]
+        return (r.model_copy(deep=True) for r in rows)
 
     def report_progress(self, task_id: str, claim_token: str, progress: int, message: str | None,
                         updated_at: str) -> None:
@@ -205,16 +210,23 @@ class InMemoryConnectionStore:
 
 
 class InMemorySecretStore:
-    """The Teams table's webhook signing secrets: each save replaces the team's list."""
+    """The Teams table's webhook signing secrets: each save replaces the team's list, only if the
+    version it names is still the stored one (0: none yet), as DynamoDB's condition does."""
 
     def __init__(self) -> None:
-        self._by_team: dict[str, list[SigningSecret]] = {}
+        self._by_team: dict[str, StoredSecrets] = {}
+        self._lock = threading.Lock()
 
-    def load(self, team_id: str) -> list[SigningSecret]:
-        return list(self._by_team.get(team_id, []))
+    def load(self, team_id: str) -> StoredSecrets:
+        stored = self._by_team.get(team_id, StoredSecrets([]))
+        return StoredSecrets(list(stored.secrets), stored.version)
 
-    def save(self, team_id: str, secrets: list[SigningSecret]) -> None:
-        self._by_team[team_id] = list(secrets)
+    def save(self, team_id: str, secrets: list[SigningSecret], seen: int = 0) -> int:
+        with self._lock:
+            if self._by_team.get(team_id, StoredSecrets([])).version != seen:
+                raise Conflict()
+            self._by_team[team_id] = StoredSecrets(list(secrets), seen + 1)
+            return seen + 1
 
 
 class InMemoryCipher:

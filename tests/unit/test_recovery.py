@@ -72,3 +72,19 @@ def test_what_could_not_be_sent_is_reported() -> None:
     report, _, queue = recover(task("a", S.PENDING, priority=9), task("b", S.PENDING), broken=(Lane.HIGH,))
     assert queue.sent == [Dispatch("b", Lane.NORMAL, 0)]
     assert report.not_sent == ["a"]
+
+
+def test_what_the_repository_reads_as_unfinished_but_the_lanes_do_not_run_gets_no_message() -> None:
+    repo, queue = InMemoryTaskRepository(), InMemoryTaskQueue()
+    for t in [task("new", S.PENDING), task("waiting", S.WAITING, startedAt=at(-50)),
+              task("polling", S.POLLING, startedAt=at(-50)), task("far", S.DELAYED, delayUntil=at(7200)),
+              task("done", S.COMPLETED)]:
+        repo.put_new(t)
+
+    report = Recovery(repo, queue, clock=lambda: NOW).recover(repo.unfinished())
+
+    # A callback or a poll, not a lane message, moves a waiting or polling task on.
+    assert queue.sent == [Dispatch("new", Lane.NORMAL, 0)]
+    assert report.as_dict() == {"released": 0, "dispatched": 1, "leftToSweep": 1, "notSent": 0}
+    assert {t.id: t.status for t in (repo.get(i) for i in ("waiting", "polling")) if t} == {
+        "waiting": S.WAITING, "polling": S.POLLING}

@@ -6,7 +6,10 @@ it the first time (outbox.py for a new task, the sweep's remaining delay for a d
 `pending`, no retry used, the time it held the task given back as for a crashed run's claim).
 A far-delayed task the sweep has not sent yet stays in the sparse `delayedDue` index for the
 sweep (sweep.py). A duplicate message is harmless (the claim is conditional; an early one waits
-out its delay in the executor) and there is none here: the queues start empty."""
+out its delay in the executor) and there is none here: the queues start empty.
+
+The tasks come from `TaskRepository.unfinished()` (a Scan: the restart's only, never a request's);
+a `waiting` or `polling` task among them gets no message (a callback or a poll moves it on)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
-from pynamodb.exceptions import PutError, QueryError, UpdateError
+from pynamodb.exceptions import PutError, QueryError, ScanError, UpdateError
 from pynamodb.models import Model
 
 from taskhook.adapters.dynamo.errors import CONDITION_FAILED, code_of, domain_error
@@ -12,11 +13,12 @@ from taskhook.adapters.dynamo.tables import ACTIVE_SHARD, DELAYED_SHARD
 from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.lifecycle import Transition
 from taskhook.model.listing import ListQuery
-from taskhook.model.status import TaskStatus
+from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task, deadline_of
 from taskhook.ports import ApiKey
 
 _MAPS = ("headers", "pollConfig", "notifications")
+SCAN_PAGE_SIZE = 1000  # rows a Scan page examines (up to 1 MB): a page is one request
 
 
 # Rows written before versions existed have none: they count as version 1 (a new row's).
@@ -154,6 +156,17 @@ class DynamoTaskRepository:
     def started_past_deadline(self, moment: str) -> list[Task]:
         model: Any = self._model
         return self._query_until(model.active_deadline, ACTIVE_SHARD, moment)
+
+    def unfinished(self) -> Iterator[Task]:
+        """One Scan, filtered on the status and paginated (PynamoDB follows LastEvaluatedKey),
+        reading whole items: the local stack's restart only (ports.TaskRepository.unfinished)."""
+        model: Any = self._model
+        open_statuses = sorted(s.value for s in TaskStatus if s not in TERMINAL)
+        try:
+            for row in model.scan(model.status.is_in(*open_statuses), page_size=SCAN_PAGE_SIZE):
+                yield self._to_task(row)
+        except ScanError as exc:
+            raise domain_error(exc, "Conflict") from exc
 
 
 class DynamoApiKeyRepository:
