@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 import threading
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -68,6 +69,22 @@ class RedactingRequestHandler(ChaliceRequestHandler):
         self._generic_handle()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _handle_readable
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a method no route takes, a malformed request line, a URI
+        too long) in the API's error format instead of its HTML page; a method it has no handler
+        for is what a route answers for a method it does not take: 405."""
+        status = HTTPStatus.METHOD_NOT_ALLOWED if code == HTTPStatus.NOT_IMPLEMENTED else HTTPStatus(code)
+        body = json.dumps({"error": "Method not allowed" if status == HTTPStatus.METHOD_NOT_ALLOWED
+                           else status.phrase}).encode()
+        self.close_connection = True
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and status >= 200 and status not in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         super().log_message(format, *(_SECRET_IN_PATH.sub("/ct_…", a) if isinstance(a, str) else a for a in args))

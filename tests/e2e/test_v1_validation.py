@@ -196,6 +196,13 @@ def test_a_method_a_route_does_not_take_is_405_in_the_error_format(client: Clien
     assert "GET" in response.headers["Allow"]
 
 
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "BREW"])
+def test_a_method_no_route_takes_is_405_in_the_error_format_not_an_html_501(client: Client, method: str) -> None:
+    """Review of issue 11 (schemathesis --mode all): http.server's own 501 HTML page answered these."""
+    response = client.request(method, "/v1/tasks")
+    assert assert_rejected(response, client, status=405) == "Method not allowed"
+
+
 @pytest.mark.parametrize("path", ["/v1/tasks", "/tasks/create", "/api/example_task/task/start/task1"])
 def test_an_unsupported_content_type_is_415_in_the_error_format(client: Client, path: str) -> None:
     response = client.request("POST", path, data=b"<task/>", headers={"Content-Type": "application/xml+probe"})

@@ -76,6 +76,16 @@ def inet_aton_resolver(host: str) -> list[str]:
         "http://[ff0e::1]/",
         "http://[::]/",
         "http://169.254.169.254./",  # a trailing dot names the same host
+        # IPv6 forms that carry an IPv4 address and that Python's is_global calls global (review
+        # of issue 11: http://[::127.0.0.1]:19916/ was accepted and called)
+        "http://[::127.0.0.1]/",  # IPv4-compatible (deprecated)
+        "http://[::7f00:1]/",
+        "http://[::a9fe:a9fe]/",
+        "http://[::ffff:0:7f00:1]/",  # IPv4-translated (SIIT)
+        "http://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+        "http://[2002:a9fe:a9fe::1]/",  # 6to4 of 169.254.169.254
+        "http://[64:ff9b:1::7f00:1]/",  # local-use NAT64
+        "http://[fec0::1]/",  # site-local (deprecated)
     ],
 )
 def test_refuses_non_global_literal_addresses_without_resolving(url: str) -> None:

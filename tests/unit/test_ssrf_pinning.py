@@ -214,6 +214,16 @@ def test_fetch_url_fails_with_destination_not_allowed_and_reaches_nothing(listen
     assert listener.connections() == 0
 
 
+def test_fetch_url_network_errors_are_short_and_name_no_pool_or_host(closed_port: int) -> None:
+    """Review of issue 11: a refused connection surfaced as the raw requests text
+    ("ConnectionError: HTTPConnectionPool(host=..., port=...) ..."); it reads like an HTTP task's."""
+    task: Any = FakeTask(guarded_session(OutboundPolicy(allow=("127.0.0.0/8",))))
+    with pytest.raises(Exception) as raised:
+        fetch_module._get(task, f"http://127.0.0.1:{closed_port}/report.pdf", {})
+    assert str(raised.value) == "fetch failed: ECONNREFUSED"
+    assert not isinstance(raised.value, TaskFailed)  # a network error stays retryable
+
+
 # ---- TLS: the certificate is still verified for the name, not the pinned address ---------------
 
 

@@ -13,7 +13,6 @@ refused address, and a refused address never sees a packet. A refused call says 
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import socket
 import sys
@@ -32,7 +31,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
-from taskhook.model.attempt import Attempt
+from taskhook.model.attempt import Attempt, network_error
 from taskhook.model.clock import utcnow
 from taskhook.model.errors import BlockedTarget
 from taskhook.model.limits import MAX_RESPONSE_BYTES
@@ -40,6 +39,13 @@ from taskhook.model.urls import InvalidUrl, canonical_host, parse_http_url
 
 DESTINATION_NOT_ALLOWED = "destination not allowed"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 forms that carry an IPv4 address in their last 32 bits: IPv4-compatible (::a.b.c.d,
+# deprecated) and IPv4-translated (::ffff:0:a.b.c.d). They are judged as that IPv4 address.
+_EMBEDS_V4 = (ipaddress.ip_network("::/96"), ipaddress.ip_network("::ffff:0:0:0/96"))
+# Ranges Python's is_global calls global that no public target lives in: site-local (deprecated),
+# local-use NAT64, Teredo.
+_NEVER_GLOBAL = (ipaddress.ip_network("fec0::/10"), ipaddress.ip_network("64:ff9b:1::/48"),
+                 ipaddress.ip_network("2001::/32"))
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], list[str]]
 
@@ -55,9 +61,13 @@ def _ip(value: str) -> IPAddress | None:
         address = ipaddress.ip_address(value.strip("[]").split("%", 1)[0])
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped:
         return address.ipv4_mapped
-    if isinstance(address, ipaddress.IPv6Address) and address in _NAT64:
+    if address.sixtofour:  # 2002:a.b.c.d::/48
+        return address.sixtofour
+    if address in _NAT64 or (any(address in net for net in _EMBEDS_V4) and int(address) > 1):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address
 
@@ -85,6 +95,8 @@ class OutboundPolicy:
             return False
         if any(ip in net for net in self._allowed_networks()):
             return True
+        if isinstance(ip, ipaddress.IPv6Address) and any(ip in net for net in _NEVER_GLOBAL):
+            return False
         return ip.is_global and not ip.is_multicast
 
     def opens_any(self, *networks: str) -> bool:
@@ -259,13 +271,6 @@ def guarded_session(policy: OutboundPolicy, pool_size: int = 32) -> requests.Ses
 # ---- one call ---------------------------------------------------------------------------
 
 USER_AGENT = "Taskhook/1.0"
-_ERRNO_NAMES = {
-    errno.ECONNREFUSED: "ECONNREFUSED",
-    errno.ECONNRESET: "ECONNRESET",
-    errno.EHOSTUNREACH: "EHOSTUNREACH",
-    errno.ENETUNREACH: "ENETUNREACH",
-    errno.EPIPE: "EPIPE",
-}
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -278,28 +283,6 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
     except (TypeError, ValueError):
         return None
-
-
-def _network_error(exc: BaseException) -> str:
-    """A short readable reason, in the spirit of seed 002's `fetch failed: ECONNREFUSED`."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in _ERRNO_NAMES:
-            return f"fetch failed: {_ERRNO_NAMES[current.errno]}"
-        text = str(current)
-        if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
-            return "fetch failed: ENOTFOUND"
-        if "RemoteDisconnected" in type(current).__name__ or "Remote end closed" in text:
-            return "fetch failed: socket hang up"
-        if "Connection refused" in text:
-            return "fetch failed: ECONNREFUSED"
-        if "Connection reset" in text or "ConnectionResetError" in text:
-            return "fetch failed: ECONNRESET"
-        current = current.__cause__ or current.__context__ or (current.args[0] if current.args and
-                                                                 isinstance(current.args[0], BaseException) else None)
-    return f"fetch failed: {type(exc).__name__}"
 
 
 def call_target(
@@ -357,4 +340,4 @@ def call_target(
                 return Attempt(None, duration_ms=elapsed_ms(), error=f"timeout after {timeout:g}s")
             if isinstance(exc.__context__, BlockedTarget):
                 return Attempt(None, duration_ms=elapsed_ms(), error=str(exc.__context__), blocked=True)
-            return Attempt(None, duration_ms=elapsed_ms(), error=_network_error(exc))
+            return Attempt(None, duration_ms=elapsed_ms(), error=network_error(exc))

@@ -3,6 +3,7 @@ the executor and the notification deliverer). Making the call: adapters/http.py.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,3 +41,34 @@ def result_document(attempt: Attempt, inline_limit: int, stored_key: str | None)
     else:
         doc["body"] = attempt.body.decode("utf-8", errors="replace")
     return doc
+
+
+_ERRNO_NAMES = {
+    errno.ECONNREFUSED: "ECONNREFUSED",
+    errno.ECONNRESET: "ECONNRESET",
+    errno.EHOSTUNREACH: "EHOSTUNREACH",
+    errno.ENETUNREACH: "ENETUNREACH",
+    errno.EPIPE: "EPIPE",
+}
+
+
+def network_error(exc: BaseException) -> str:
+    """A short readable reason, in the spirit of seed 002's `fetch failed: ECONNREFUSED`."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _ERRNO_NAMES:
+            return f"fetch failed: {_ERRNO_NAMES[current.errno]}"
+        text = str(current)
+        if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+            return "fetch failed: ENOTFOUND"
+        if "RemoteDisconnected" in type(current).__name__ or "Remote end closed" in text:
+            return "fetch failed: socket hang up"
+        if "Connection refused" in text:
+            return "fetch failed: ECONNREFUSED"
+        if "Connection reset" in text or "ConnectionResetError" in text:
+            return "fetch failed: ECONNRESET"
+        current = current.__cause__ or current.__context__ or (current.args[0] if current.args and
+                                                                 isinstance(current.args[0], BaseException) else None)
+    return f"fetch failed: {type(exc).__name__}"

@@ -41,8 +41,9 @@ def revoked_error(opener: Opener) -> Unauthorized:
 class CredentialCheck:
     """Whether the key or client token that opened a connection is still live, for its team and
     kind. A credential that holds is trusted for `ttl` seconds; a revoked one is remembered for
-    good (a revocation is final). A credential not found is not remembered (an index not yet
-    caught up must not end a good connection for ever)."""
+    good (a revocation is final). A credential not found holds but is not remembered: the
+    connection was opened with it (found by its hash, a consistent read), so only the id index,
+    eventually consistent on AWS, has not caught up; it is asked again at the next check."""
 
     keys: ApiKeyRepository
     ttl: float = RECHECK_SECONDS
@@ -58,10 +59,13 @@ class CredentialCheck:
         if not fresh and verified is not None and self.clock() - verified < self.ttl:
             return True
         key = self.keys.find_by_id(credential_id)
-        if key is not None and key.revoked_at:
+        if key is None:
+            self._verified.pop(opener, None)
+            return True
+        if key.revoked_at:
             self.mark_revoked(credential_id)
             return False
-        if key is None or key.team_id != opener.team_id or (key.kind == CLIENT_KIND) != (opener.client_id is not None):
+        if key.team_id != opener.team_id or (key.kind == CLIENT_KIND) != (opener.client_id is not None):
             self._verified.pop(opener, None)
             return False
         self._verified[opener] = self.clock()

@@ -25,6 +25,7 @@ import requests
 from pydantic import AfterValidator, Field
 
 from taskhook.authoring import TaskContext, TaskFailed, function_task
+from taskhook.model.attempt import network_error
 from taskhook.model.errors import BlockedTarget
 from taskhook.model.headers import is_header_name, is_header_value
 from taskhook.model.urls import OUTBOUND_URL, InvalidUrl, parse_http_url
@@ -64,7 +65,8 @@ def _get(task: TaskContext, url: str, headers: dict[str, str]) -> requests.Respo
         blocked = _blocked(exc)
         if blocked is not None:
             raise TaskFailed(str(blocked)) from None
-        raise
+        # retried, and said as an HTTP task says it (no pool, host or port in the text)
+        raise ConnectionError(network_error(exc)) from None
 
 
 def _filename(url: str, content_type: str | None) -> str:
