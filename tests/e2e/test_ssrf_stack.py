@@ -15,6 +15,7 @@ import pytest
 
 from bench.stack import LocalStack
 from tests.e2e.conftest import Client
+from tests.support.listeners import Listener
 
 TASK_MODULES = "builtin,tests.support.ssrf_tasks"
 REFUSED = "destination not allowed"
@@ -22,23 +23,6 @@ FETCH_REFUSED = ("Invalid arguments for builtin.fetch_url: url resolves to a pri
                  "link-local address: destination not allowed")
 
 
-class Listener:
-    def __init__(self, host: str) -> None:
-        self.sock = socket.socket()
-        self.sock.bind((host, 0))
-        self.sock.listen(64)
-        self.sock.setblocking(False)
-        self.port = self.sock.getsockname()[1]
-        self.count = 0
-
-    def connections(self) -> int:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except BlockingIOError:
-                return self.count
-            self.count += 1
-            conn.close()
 
 
 @pytest.fixture(scope="module")

@@ -130,3 +130,19 @@ def test_list_for_team_shows_only_the_teams_keys_revoked_included(keys: ApiKeyRe
     assert [k.kind for k in by_id(listed)] == ["api", "client", "api", "client"]
     assert by_id(keys.list_for_team(OTHER_TEAM)) == by_id([k for _, k in theirs])
     assert keys.list_for_team("team-nobody") == []
+
+
+# find_by_id: the live feed's re-check of a connection's credential
+def test_find_by_id_returns_the_key_or_token_revoked_or_not(keys: ApiKeyRepository) -> None:
+    key = ApiKey(key_id="key_aaaaaaaaaaaa", team_id=TEAM, name="ci", created_at=CREATED)
+    token = ApiKey(key_id="cli_bbbbbbbbbbbb", team_id=TEAM, name="app", created_at=CREATED, kind="client")
+    keys.put("hash-a", key)
+    keys.put("hash-b", token)
+
+    assert keys.find_by_id("key_aaaaaaaaaaaa") == key
+    assert keys.find_by_id("cli_bbbbbbbbbbbb") == token
+    assert keys.find_by_id("key_nobody") is None
+
+    keys.revoke("key_aaaaaaaaaaaa", REVOKED)
+    found = keys.find_by_id("key_aaaaaaaaaaaa")
+    assert found is not None and found.revoked_at == REVOKED

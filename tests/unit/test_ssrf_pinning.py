@@ -26,34 +26,12 @@ from taskhook.adapters.http import OutboundPolicy, call_target, guarded_session
 from taskhook.model.errors import BlockedTarget
 from taskhook.run.functions.builtin import fetch_url as fetch_module
 from taskhook.run.functions.context import TaskFailed
+from tests.support.listeners import Listener
 
 PUBLIC = "93.184.216.34"
 REFUSED = "destination not allowed"
 
 
-class Listener:
-    """A TCP port that counts the connections made to it (it never answers)."""
-
-    def __init__(self, host: str) -> None:
-        self.sock = socket.socket()
-        self.sock.bind((host, 0))
-        self.sock.listen(64)
-        self.sock.setblocking(False)
-        self.host = host
-        self.port = self.sock.getsockname()[1]
-        self._count = 0
-
-    def connections(self) -> int:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except BlockingIOError:
-                return self._count
-            self._count += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture
