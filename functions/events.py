@@ -16,6 +16,7 @@ def task_from_image(image: dict[str, Any] | None) -> Task | None:
     if not image or "teamId" not in image or "status" not in image:
         return None
     data = dict(image)
+    data.setdefault("statusVersion", None)  # a row from before status versions: unknown, not 1
     for name in JSON_ATTRIBUTES:
         if isinstance(data.get(name), str):
             data[name] = json.loads(data[name])

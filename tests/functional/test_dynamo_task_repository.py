@@ -576,3 +576,32 @@ def test_unfinished_is_one_paginated_filtered_scan_and_no_read_per_task(
         assert "FilterExpression" in params  # the finished rows are not sent back
         assert "ProjectionExpression" not in params and "Select" not in params  # whole items
         assert "IndexName" not in params
+
+
+def test_the_write_that_changes_the_status_stamps_its_version_and_others_do_not(store: Store) -> None:
+    """Issue 12.4: a stream consumer reads "did this write change the status?" from the new image
+    alone (statusVersion == version), not from an old image that may be stale."""
+    from datetime import UTC, datetime
+
+    from taskhook.model import lifecycle
+
+    now = datetime(2024, 1, 15, 10, 31, 0, tzinfo=UTC)
+    task = make_task(8)
+    store.repository.put_new(task)
+    created = store.repository.get(task.id)
+    assert created is not None and created.version == 1 and created.statusVersion == 1
+
+    claimed = store.repository.apply(created, lifecycle.claim(created, "run-1", now))
+    assert (claimed.version, claimed.statusVersion) == (2, 2)
+
+    store.repository.report_progress(task.id, "run-1", 40, "working", "2024-01-15T10:31:01.000Z")
+    progressed = store.repository.get(task.id)
+    assert progressed is not None and (progressed.version, progressed.statusVersion) == (3, 2)
+
+    later = datetime(2024, 1, 15, 10, 35, 0, tzinfo=UTC)  # the claim is stale: taken over, still processing
+    taken = store.repository.apply(progressed, lifecycle.claim(progressed, "run-2", later))
+    assert (taken.status, taken.version, taken.statusVersion) == (S.PROCESSING, 4, 2)
+
+    done = store.repository.apply(taken, lifecycle.finish(taken, S.COMPLETED, later, "run-2"))
+    assert (done.version, done.statusVersion) == (5, 5)
+    assert store.repository.get(task.id) == done

@@ -60,6 +60,8 @@ class InMemoryTaskRepository:
             data.update(transition.changes)
             data["status"] = transition.target
             data["version"] = row.version + 1
+            if transition.changes_status:
+                data["statusVersion"] = data["version"]
             stored = Task.model_validate(data)
             self._rows[task.id] = stored
             self.writes += 1

@@ -68,7 +68,7 @@ def test_start_stores_a_pending_function_task(service: FunctionTaskService, repo
         "namespace": "example_task2", "name": "task2_with_args", "args": {"name": "Matt", "age": 25},
         "progress": 0, "method": "POST", "headers": {}, "maxWaitTime": 120, "timeout": 60, "maxRetries": 2,
         "retryCount": 0, "retryBackoff": "exponential", "priority": 9, "clientId": "cli_123",
-        "createdAt": STAMP, "updatedAt": STAMP, "version": 1,
+        "createdAt": STAMP, "updatedAt": STAMP, "version": 1, "statusVersion": 1,
     }
 
 

@@ -23,6 +23,9 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def task(status: str = "pending", **fields: Any) -> Task:
+    """A task image; without a statusVersion, one of a row written before status versions (the
+    rules then compare the two images)."""
+    fields.setdefault("statusVersion", None)
     return Task(id="t1", teamId="acme", status=TaskStatus(status), createdAt="2026-01-01T12:00:00.000Z", **fields)
 
 
@@ -50,6 +53,31 @@ def test_status_changes_call_for_callbacks_and_terminal_ones_for_on_complete(
 def test_a_bookkeeping_write_calls_for_nothing() -> None:
     same = task("processing", callbackUrl="https://x.test/cb", progress=10)
     assert notifications_for(same, same.model_copy(update={"dispatchedAt": "x"}), "7") == []
+
+
+def test_a_stale_old_image_does_not_call_for_a_second_callback() -> None:
+    """Issue 12.4 (seen on LocalStack under concurrent writes; AWS allows at-least-once and
+    re-delivered records too): a progress write (version 3) whose record carries the image from
+    before the claim (version 1, pending) looked like pending -> processing again. Whether this
+    write changed the status is read from the new image: its statusVersion is not its version."""
+    url = {"callbackUrl": "https://x.test/cb"}
+    stale = task("pending", version=1, statusVersion=1, **url)
+    progress = task("processing", version=3, statusVersion=2, progress=40, **url)
+    assert notifications_for(stale, progress, "43") == []
+
+
+def test_the_write_that_changed_the_status_notifies_whatever_the_old_image_says() -> None:
+    url = {"callbackUrl": "https://x.test/cb"}
+    claimed = task("processing", version=2, statusVersion=2, **url)
+    assert [n.status for n in notifications_for(claimed, claimed, "42")] == ["processing"]  # old image stale too
+    assert [n.status for n in notifications_for(task("pending", version=1, **url), claimed, "42")] == ["processing"]
+
+
+def test_rows_written_before_status_versions_compare_the_images() -> None:
+    url = {"callbackUrl": "https://x.test/cb"}
+    assert [n.status for n in notifications_for(task("pending", **url), task("processing", **url), "9")] == [
+        "processing"]
+    assert notifications_for(task("processing", **url), task("processing", progress=5, **url), "9") == []
 
 
 def test_the_message_round_trips() -> None:

@@ -95,6 +95,12 @@ class Transition:
     version: int | None = None
 
     @property
+    def changes_status(self) -> bool:
+        """Whether the write changes the stored status whatever it is now (the target is none of
+        the statuses it may move from; a stale claim taken over stays `processing`)."""
+        return self.target not in self.sources
+
+    @property
     def sources(self) -> frozenset[TaskStatus]:
         legal = sources_of(self.target)
         return legal if self.from_ is None else legal & self.from_

@@ -83,6 +83,11 @@ class Task(BaseModel):
     # 1 when stored, +1 with every transition and progress write (not with the delivery log's
     # bookkeeping): a stream consumer compares versions to tell a change from a repeated record.
     version: int = 1
+    # The version of the write that last changed the status (1: the insert). A stream consumer
+    # reads "did this write change the status?" from the new image alone (statusVersion ==
+    # version): an old image may be stale (re-delivered or concurrent records), the new one not.
+    # None: a row written before status versions (the images are compared).
+    statusVersion: int | None = 1
 
     def public(self) -> dict[str, Any]:
         """The task as clients see it: no empty fields, numbers as JSON numbers."""

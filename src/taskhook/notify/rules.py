@@ -54,7 +54,14 @@ class Notification:
 
 
 def status_changed(old: Task | None, new: Task) -> bool:
-    return old is None or old.status != new.status
+    """Whether the write this record shows changed the task's status: read from the new image
+    (its statusVersion is its version) when the row carries one, since an old image can be stale;
+    rows written before status versions compare the two images."""
+    if old is None:
+        return True
+    if new.statusVersion is not None:
+        return new.statusVersion == new.version
+    return old.status != new.status
 
 
 def with_query(url: str, params: dict[str, str]) -> str:

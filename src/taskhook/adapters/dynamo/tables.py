@@ -129,6 +129,7 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         retryAt = UnicodeAttribute(null=True)
         waitCredit = NumberAttribute(null=True)
         version = NumberAttribute(null=True)
+        statusVersion = NumberAttribute(null=True)
         # notification id -> delivery state, written by adapters/notification_log.py
         notifications = MapAttribute(null=True)  # type: ignore[var-annotated]
 

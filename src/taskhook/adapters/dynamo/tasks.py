@@ -49,6 +49,7 @@ class DynamoTaskRepository:
 
     def _to_task(self, item: Model) -> Task:
         data = item.attribute_values.copy()
+        data.setdefault("statusVersion", None)  # a row from before status versions: unknown, not 1
         for name in _MAPS:
             value = data.get(name)
             if value is not None and hasattr(value, "as_dict"):
@@ -76,6 +77,8 @@ class DynamoTaskRepository:
         after = Task.model_validate({**task.model_dump(), **transition.changes, "status": transition.target})
         fields = {**transition.changes, "status": transition.target.value, **_index_attributes(after)}
         actions = [_next_version(model)]
+        if transition.changes_status:  # the same value as the new version: both read the old one
+            actions.append(model.statusVersion.set((model.version | 1) + 1))
         for name, value in fields.items():
             attr = getattr(model, name)
             actions.append(attr.remove() if value is None else attr.set(value))
