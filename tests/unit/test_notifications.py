@@ -69,8 +69,20 @@ def test_a_stale_old_image_does_not_call_for_a_second_callback() -> None:
 def test_the_write_that_changed_the_status_notifies_whatever_the_old_image_says() -> None:
     url = {"callbackUrl": "https://x.test/cb"}
     claimed = task("processing", version=2, statusVersion=2, **url)
-    assert [n.status for n in notifications_for(claimed, claimed, "42")] == ["processing"]  # old image stale too
     assert [n.status for n in notifications_for(task("pending", version=1, **url), claimed, "42")] == ["processing"]
+    stale = task("pending", version=1, statusVersion=1, **url)  # from before an earlier write
+    assert [n.status for n in notifications_for(stale, task("completed", version=5, statusVersion=5, **url),
+                                                "44")] == ["completed"]
+
+
+def test_a_write_that_bumps_no_version_after_a_status_change_calls_for_nothing() -> None:
+    """The delivery log written into the row after the pending callback (and LocalStack's no-op
+    MODIFY records) left statusVersion == version: each such record sent the callback again."""
+    url = {"callbackUrl": "https://x.test/cb"}
+    created = task("pending", version=1, statusVersion=1, **url)
+    logged = created.model_copy(update={"dispatchedAt": "2026-01-01T12:00:01.000Z"})
+    assert notifications_for(created, logged, "8") == []
+    assert notifications_for(logged, logged, "9") == []
 
 
 def test_rows_written_before_status_versions_compare_the_images() -> None:

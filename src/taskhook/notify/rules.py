@@ -60,7 +60,10 @@ def status_changed(old: Task | None, new: Task) -> bool:
     if old is None:
         return True
     if new.statusVersion is not None:
-        return new.statusVersion == new.version
+        # A write that bumped no version (bookkeeping: the delivery log, a dispatch mark; LocalStack
+        # also streams no-op updates) changed no status, though its image still says
+        # statusVersion == version after the write that did.
+        return new.statusVersion == new.version and old.version != new.version
     return old.status != new.status
 
 
