@@ -6,8 +6,25 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PORT ?= 8000
+# The SAM CLI lives in its own environment: its pins (boto3, pydantic, ...) are its own.
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed
+export SAM_CLI_TELEMETRY ?= 0
+# Packaging needs a region (chalice asks for one) but no credentials.
+PACKAGE_REGION := $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
+# Chalice gives its functions the runtime of the Python that runs it and fetches that Python's wheels
+# (chalice.config.Config.lambda_python_version), so it runs in its own venv on the template's runtime
+# (template.yaml Globals: python3.12; the architecture is .chalice/config.json's lambda_architecture).
+LAMBDA_PYTHON := 3.12
+CHALICE_PYTHON ?= $(firstword $(foreach p,python$(LAMBDA_PYTHON) \
+	$(wildcard $(HOME)/.pyenv/versions/$(LAMBDA_PYTHON).*/bin/python$(LAMBDA_PYTHON)),\
+	$(shell $(p) -c '' >/dev/null 2>&1 && echo $(p))))
+CHALICE_VENV := .venv-chalice
+CHALICE := $(CHALICE_VENV)/bin/chalice
+CHALICE_STAMP := $(CHALICE_VENV)/.installed
 
-.PHONY: run test lint unit functional e2e bench bench-quick soak package deploy-sam deploy-chalice keys clean
+.PHONY: run test test-localstack bench-emulators lint unit functional e2e bench bench-quick soak package package-chalice package-sam deploy-sam deploy-chalice keys clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +42,18 @@ lint: $(STAMP)
 
 # Two workers, a test file each at a time: the end-to-end files wait on real backoffs and delays
 # far more than they compute, and each worker runs its own local stack.
-test: lint ## lint, then unit, functional and end-to-end tests
+# The SAM CLI and Chalice's Python 3.12 venv too: tests/functional/test_deploy_paths.py runs `make package`.
+test: lint $(SAM_STAMP) $(CHALICE_STAMP) ## lint, then unit, functional and end-to-end tests (both deploy artifacts built)
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# The e2e suite (the brief soak included) against LocalStack in host mode (no Docker): its own
+# Python 3.13 environment (.venv-localstack, pinned in infra/localstack-requirements.txt),
+# DynamoDB Local from npm and this machine's JDK; started on loopback, stopped at the end.
+test-localstack: $(STAMP) ## the e2e suite against LocalStack (README, "LocalStack")
+	$(PY) -m infra.localstack_env $(ARGS)
+
+bench-emulators: $(STAMP) ## per-operation latency, moto vs LocalStack side by side (bench/emulators.json)
+	$(PY) -m bench.emulators $(ARGS)
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
@@ -52,22 +79,49 @@ bench-quick: $(VENV)/.bench-installed ## the same, fewer and smaller runs (under
 soak: $(STAMP) ## no-loss soak: 10,000 tasks, faulty target, runner killed twice (bench/soak.json)
 	$(PY) -m bench.soak --tasks 10000 --kills 2
 
-package: $(STAMP) ## build both deploy artifacts: build/chalice (chalice package) and build/sam
+$(SAM_STAMP): infra/sam-requirements.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/sam-requirements.txt
+	touch $@
+
+$(CHALICE_STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -n "$(CHALICE_PYTHON)" || { echo "make package needs Python $(LAMBDA_PYTHON) (Lambda's runtime):" \
+		"chalice packages for the Python that runs it. Install it, or set CHALICE_PYTHON=/path/to/python$(LAMBDA_PYTHON)." >&2; exit 1; }
+	test -x $(CHALICE_VENV)/bin/python || $(CHALICE_PYTHON) -m venv $(CHALICE_VENV)
+	$(CHALICE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt \
+		$$(grep -E '^chalice==' requirements-dev.txt)
+	$(CHALICE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+package: package-chalice package-sam ## build both deploy artifacts: build/chalice (chalice package) and build/sam (sam build)
+
+package-chalice: $(STAMP) $(CHALICE_STAMP)
 	rm -rf build/chalice && $(PY) -m infra.gateway_responses build/gateway-responses.json
-	$(PY) -m chalice package --stage dev --merge-template build/gateway-responses.json build/chalice
+	AWS_DEFAULT_REGION=$(PACKAGE_REGION) $(CHALICE) package --stage dev \
+		--merge-template build/gateway-responses.json build/chalice
 
-deploy-sam: ## needs AWS credentials and the SAM CLI
-	sam build && sam deploy --guided
+# The makefile build method (no Docker) in the source tree: build-TaskhookLayer, build-%Function below.
+package-sam: $(STAMP) $(SAM_STAMP)
+	rm -rf build/sam
+	AWS_DEFAULT_REGION=$(PACKAGE_REGION) $(SAM) build --build-in-source --build-dir build/sam --template-file template.yaml
 
-deploy-chalice: $(STAMP) ## needs AWS credentials
-	$(PY) -m chalice deploy --stage dev
+deploy-sam: $(STAMP) $(SAM_STAMP) ## needs AWS credentials
+	$(PY) -m infra.aws_credentials "make deploy-sam"
+	$(MAKE) package-sam
+	$(SAM) deploy --guided --template-file build/sam/template.yaml
+
+deploy-chalice: $(STAMP) $(CHALICE_STAMP) ## needs AWS credentials
+	$(PY) -m infra.aws_credentials "make deploy-chalice"
+	$(CHALICE) deploy --stage dev
 
 keys: $(STAMP) ## e.g. make keys ARGS="create --team acme"
 	bin/taskhook keys $(ARGS)
 
 # `sam build` runs this for the layer (ContentUri: the project root): layers/taskhook/Makefile.
+# Its pip is the project venv's when there is one (the wheels are the template's platform's either way).
 build-TaskhookLayer:
-	$(MAKE) -C layers/taskhook build-TaskhookLayer ARTIFACTS_DIR="$(ARTIFACTS_DIR)"
+	$(MAKE) -C layers/taskhook build-TaskhookLayer ARTIFACTS_DIR="$(ARTIFACTS_DIR)" LAMBDA_PYTHON=$(LAMBDA_PYTHON) \
+		$(if $(wildcard $(PY)),PIP="$(abspath $(PY)) -m pip")
 
 # `sam build` runs this for every function (BuildMethod: makefile): the handlers and your task
 # modules (tasks/); the domain and the dependencies come from the layer. Chalice ships the same
@@ -79,4 +133,4 @@ build-%Function:
 	cp tasks/*.py "$(ARTIFACTS_DIR)/tasks/"
 
 clean:
-	rm -rf $(VENV) build .taskhook .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHALICE_VENV) build .taskhook .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,7 @@ message that quotes the request's Authorization header: the caller's API key."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -66,4 +67,5 @@ def test_chalice_packages_the_same_gateway_responses() -> None:
     assert merged == gateway_responses()
     recipe = (ROOT / "Makefile").read_text()
     assert "-m infra.gateway_responses build/gateway-responses.json" in recipe
-    assert "chalice package --stage dev --merge-template build/gateway-responses.json" in recipe
+    assert re.search(r"\$\(CHALICE\) package --stage dev\s*(\\\s*)?--merge-template build/gateway-responses\.json",
+                     recipe)
