@@ -27,9 +27,19 @@ _FOREIGN_NAMES = ("TASKS_TABLE", "API_KEYS_TABLE", "IDEMPOTENCY_TABLE", "QUEUE_H
                   "CONNECTIONS_TABLE", "WEBSOCKET_MANAGEMENT_URL", "PORT")
 
 
+# Kept: an external emulator the caller names (AWS_ENDPOINT_URL: `make test-localstack` runs the
+# same tests and benchmarks against LocalStack) and the local credentials' value for it.
+_KEPT_NAMES = ("AWS_CA_BUNDLE", "AWS_ENDPOINT_URL", "TASKHOOK_LOCAL_CREDENTIALS")
+
+
+def external_endpoint() -> str | None:
+    """The external emulator the stacks started here use, if the caller names one."""
+    return os.environ.get("AWS_ENDPOINT_URL") or None
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not (k.startswith(_FOREIGN_PREFIXES) or k in _FOREIGN_NAMES) or k == "AWS_CA_BUNDLE"}
+           if not (k.startswith(_FOREIGN_PREFIXES) or k in _FOREIGN_NAMES) or k in _KEPT_NAMES}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
@@ -135,8 +145,9 @@ class LocalStack:
 
         env = self.state["env"]
         return boto3.client(service, endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
-                            aws_access_key_id="testing", aws_secret_access_key="testing",
-                            aws_session_token="testing")
+                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                            aws_session_token=env["AWS_SESSION_TOKEN"])
 
     def logs(self, limit: int = 3000) -> str:
         parts = []

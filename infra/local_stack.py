@@ -20,6 +20,7 @@ nothing is snapshotted or re-enqueued then.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import signal
 import socket
@@ -34,7 +35,7 @@ import requests
 from taskhook import config
 
 from . import aws_calls
-from .state import ROOT, clear_state, data_dir, forget_data, write_state
+from .state import ROOT, clear_state, data_dir, forget_data, state_dir, write_state
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -43,6 +44,16 @@ LOCAL_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
+# The local credentials' value (key id, secret, session token), unless AWS_* already name them:
+# `testing` with the embedded moto (which accepts anything); `test` with an external emulator,
+# since LocalStack checks presigned S3 URLs against the secret `test`
+# (S3_SKIP_SIGNATURE_VALIDATION=0). TASKHOOK_LOCAL_CREDENTIALS overrides both.
+ENV_LOCAL_CREDENTIALS = "TASKHOOK_LOCAL_CREDENTIALS"
+EMBEDDED_CREDENTIAL, EXTERNAL_CREDENTIAL = "testing", "test"
+# The resources' name prefix (the template's Prefix parameter). The embedded emulator is the
+# stack's own: the template's default. An external one may serve several stacks (tests in
+# parallel, a bench next to `make run`): each state directory gets its own prefix.
+ENV_PREFIX = "TASKHOOK_PREFIX"
 # The local stack calls targets on this machine; on AWS loopback stays refused. Only an unset
 # TASKHOOK_OUTBOUND_ALLOW means this; set but empty, it means "nothing beyond public addresses".
 LOCAL_OUTBOUND_ALLOW = "127.0.0.0/8,::1,localhost"
@@ -65,6 +76,24 @@ def outbound_summary(allow: str) -> str:
     verdict = ", ".join([f"loopback targets {'ALLOWED' if loopback else 'refused'}",
                          f"private/link-local targets {'ALLOWED' if private else 'refused'}"])
     return f"{verdict} (TASKHOOK_OUTBOUND_ALLOW={allow!r})"
+
+
+def local_credentials(env: dict[str, str], external: bool) -> dict[str, str]:
+    """LOCAL_CREDENTIALS with the key id, secret and token this stack uses (see above)."""
+    value = env.get(ENV_LOCAL_CREDENTIALS) or (EXTERNAL_CREDENTIAL if external else EMBEDDED_CREDENTIAL)
+    return {k: value if k.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_SESSION")) else v
+            for k, v in LOCAL_CREDENTIALS.items()}
+
+
+def resource_prefix(env: dict[str, str], external: bool, directory: Path) -> str | None:
+    """TASKHOOK_PREFIX if set; else, on an external emulator, `th-` and a hash of the state
+    directory (stable across restarts of one stack, distinct between stacks); else None (the
+    template's default)."""
+    if env.get(ENV_PREFIX):
+        return env[ENV_PREFIX]
+    if not external:
+        return None
+    return "th-" + hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:10]
 
 
 def free_port() -> int:
@@ -114,8 +143,12 @@ class LocalStack:
 
     def start(self) -> dict[str, Any]:
         env = dict(os.environ)
-        for name, value in LOCAL_CREDENTIALS.items():
+        credentials = local_credentials(env, external=not self.embedded)
+        for name, value in credentials.items():
             env.setdefault(name, value)
+        prefix = resource_prefix(env, external=not self.embedded, directory=state_dir())
+        if prefix:
+            env[ENV_PREFIX] = prefix  # the runner and the CLI provision (look up) the same names
         outbound_allow = env.setdefault("TASKHOOK_OUTBOUND_ALLOW", LOCAL_OUTBOUND_ALLOW)
         env["PYTHONUNBUFFERED"] = "1"
         self.env = env
@@ -140,9 +173,17 @@ class LocalStack:
         os.environ.update({k: env[k] for k in LOCAL_CREDENTIALS})
         os.environ["AWS_ENDPOINT_URL"] = self.emulator_url
 
-        from .provision import provision
+        from .provision import Provisioner
 
-        resources = provision(self.emulator_url, env["AWS_REGION"])
+        provisioner = Provisioner(self.emulator_url, env["AWS_REGION"], prefix)
+        resources = provisioner.provision()
+        if not self.embedded:
+            # A long-lived emulator may hold this table and its stream from an earlier run of
+            # a state directory with the same prefix: the runner starts after what is there now,
+            # before this stack writes anything, so nothing of this run is skipped either.
+            from .runner import start_streams_at_tip
+
+            start_streams_at_tip(provisioner)
         # An empty template default (a tuning knob left unset) does not hide the caller's own value.
         resources = {k: v for k, v in resources.items() if v or not env.get(k)}
         env.update(resources)
@@ -181,10 +222,10 @@ class LocalStack:
             "devKey": dev_key,
             "pid": os.getpid(),
             "pids": {name: p.pid for name, p in self.children.items()},
-            "env": {k: env[k] for k in [*resources, *LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL", "TASKHOOK_OUTBOUND_ALLOW"]},
+            "env": {k: env[k] for k in [*resources, *LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL", "TASKHOOK_OUTBOUND_ALLOW",
+                                        *([ENV_PREFIX] if prefix else [])]},
         }
-        write_state(state)
-        return state
+        return state  # main() writes it once the banner is out: the state file means "up and announced"
 
     def _recover(self) -> dict[str, int]:
         """Every unfinished task of the restored table gets its lane message back (the queues
@@ -328,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         ]),
         flush=True,
     )
+    write_state(state)  # after the banner: whoever waits for the state file finds the banner written
     code = stack.supervise()
     stack.stop()
     print("[taskhook] stopped", flush=True)

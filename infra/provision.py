@@ -3,6 +3,7 @@ AWS_ENDPOINT_URL names, and returns the functions' environment resolved against 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ import boto3
 from .template import Resolver, load_template
 
 PROVISIONED_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket", "AWS::KMS::Key", "AWS::KMS::Alias")
+STREAM_TIMEOUT, STREAM_POLL_SECONDS = 60.0, 0.2
 _TABLE_KEYS = ("TableName", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
                "LocalSecondaryIndexes", "BillingMode", "StreamSpecification", "ProvisionedThroughput")
 
@@ -19,6 +21,7 @@ class Provisioner:
     def __init__(self, endpoint_url: str | None, region: str, prefix: str | None = None) -> None:
         self.template = load_template()
         kwargs: dict[str, Any] = {"region_name": region}
+        self._endpoint_url = endpoint_url
         if endpoint_url:
             kwargs["endpoint_url"] = endpoint_url
         self._client: Callable[[str], Any] = lambda service: boto3.client(service, **kwargs)
@@ -67,7 +70,23 @@ class Provisioner:
         out = {"Ref": name, "Arn": described["TableArn"]}
         if described.get("LatestStreamArn"):
             out["StreamArn"] = described["LatestStreamArn"]
+            if self._endpoint_url:  # an emulator's server (moto's in-process mock has no Streams API)
+                self._wait_for_stream(out["StreamArn"])
         return out
+
+    def _wait_for_stream(self, arn: str, timeout: float = STREAM_TIMEOUT) -> None:
+        """Until the table's stream is ENABLED (not ENABLING): an emulator may drop the writes
+        made before (LocalStack: "Stream ... is not currently ACTIVE"), and the stack writes
+        right away."""
+        streams = self._client("dynamodbstreams")
+        deadline = time.monotonic() + timeout
+        while True:
+            status = streams.describe_stream(StreamArn=arn)["StreamDescription"].get("StreamStatus")
+            if status == "ENABLED":
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the stream {arn} is still {status} after {timeout:.0f}s")
+            time.sleep(STREAM_POLL_SECONDS)
 
     def _queue(self, props: dict[str, Any]) -> dict[str, str]:
         sqs = self._client("sqs")

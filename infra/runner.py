@@ -174,6 +174,20 @@ class StreamSource:
             else:
                 self._iterators[shard_id] = self._iterator(shard_id, "TRIM_HORIZON")
 
+    def tip(self) -> dict[str, str]:
+        """The sequence number of each shard's last record now (shards with none are left out)."""
+        last: dict[str, str] = {}
+        for shard in self._streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]:
+            iterator: str | None = self._iterator(shard["ShardId"], "TRIM_HORIZON")
+            while iterator:
+                answer = self._streams.get_records(ShardIterator=iterator, Limit=1000)
+                records = answer.get("Records", [])
+                if not records:
+                    break
+                last[shard["ShardId"]] = records[-1]["dynamodb"]["SequenceNumber"]
+                iterator = answer.get("NextShardIterator")
+        return last
+
     def poll_once(self) -> int:
         self._refresh_shards()
         handled = 0
@@ -223,10 +237,32 @@ class StreamSource:
         }
 
 
+def start_streams_at_tip(provisioner: Provisioner) -> dict[str, dict[str, str]]:
+    """For each stream a function reads that this state directory has no checkpoint for: save,
+    per shard, the last record there now, so that the runner starts after it instead of
+    replaying the shard from its oldest record (TRIM_HORIZON). Called before the stack writes
+    anything, so every record of this run comes after the saved ones; a shard still empty keeps
+    no checkpoint and is read from its start. Returns what it saved: {stream arn: {shard: seq}}."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    streams = boto3.client("dynamodbstreams", region_name=REGION, **({"endpoint_url": endpoint} if endpoint else {}))
+    saved: dict[str, dict[str, str]] = {}
+    for source in event_sources(provisioner.template):
+        if source.kind != "DynamoDB":
+            continue
+        stream = StreamSource(source, provisioner.physical(source.resource)["StreamArn"], streams)
+        if stream._checkpoints():
+            continue
+        for shard_id, sequence in stream.tip().items():
+            stream._save(shard_id, sequence)
+            saved.setdefault(stream.arn, {})[shard_id] = sequence
+    return saved
+
+
 class Runner:
     def __init__(self, workers: int, schedule_seconds: float | None) -> None:
         endpoint = os.environ.get("AWS_ENDPOINT_URL")
-        provisioner = Provisioner(endpoint, REGION)  # idempotent: only looks up what exists
+        # Idempotent: only looks up what exists (under the stack's prefix, infra/local_stack.py).
+        provisioner = Provisioner(endpoint, REGION, os.environ.get("TASKHOOK_PREFIX") or None)
         kwargs: dict[str, Any] = {"region_name": REGION, **({"endpoint_url": endpoint} if endpoint else {})}
         sqs = boto3.client("sqs", **kwargs)
         streams = boto3.client("dynamodbstreams", **kwargs)

@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from bench.stack import clean_env as bench_clean_env
-from bench.stack import free_port, pid_alive  # noqa: F401 - shared with the e2e tests
+from bench.stack import external_endpoint, free_port, pid_alive  # noqa: F401 - shared with the e2e tests
 from tests.support.targets import TargetServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +42,21 @@ FAR_FUTURE = (datetime.now(UTC) + timedelta(days=20)).strftime("%Y-%m-%dT00:00:0
 TASK_MODULES = "builtin,tests.support.function_tasks"
 
 def clean_env(state_dir: Path, **extra: str) -> dict[str, str]:
-    """The test runner's environment without anything that would point the stack elsewhere."""
+    """The test runner's environment without anything that would point the stack elsewhere,
+    except an external emulator (AWS_ENDPOINT_URL: `make test-localstack`)."""
     return bench_clean_env(TASKHOOK_STATE_DIR=str(state_dir), **extra)
+
+
+# Set by `make test-localstack` (infra/localstack_env.py): the e2e suite runs against LocalStack.
+EXTERNAL_EMULATOR = external_endpoint()
+ON_LOCALSTACK = bool(EXTERNAL_EMULATOR) and os.environ.get("TASKHOOK_EMULATOR") == "localstack"
+needs_embedded_emulator = pytest.mark.skipif(
+    bool(EXTERNAL_EMULATOR), reason="needs the stack's own emulator (its snapshot); AWS_ENDPOINT_URL names another")
+
+
+def localstack_defect(reason: str) -> pytest.MarkDecorator:
+    """An expected failure on LocalStack only, for a defect of LocalStack named in `reason`."""
+    return pytest.mark.xfail(ON_LOCALSTACK, reason=f"LocalStack defect: {reason}", strict=False)
 
 
 def logs_of(state_dir: Path, limit: int = 4000) -> str:
@@ -245,7 +258,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     process, state = _start_stack(state_dir)
     assert state["pid"] == process.pid
     child_pids = dict(state["pids"])
-    assert {"emulator", "api"} <= set(child_pids), child_pids
+    # The state file is written after the banner (tests read the banner as soon as the stack is up).
+    assert "Taskhook local stack is up" in (state_dir / "supervisor.log").read_text()
+    # Its own emulator, unless it uses the one AWS_ENDPOINT_URL names (then that one, none of its own).
+    assert {"api", "runner"} <= set(child_pids), child_pids
+    if EXTERNAL_EMULATOR:
+        assert state["emulator"] == EXTERNAL_EMULATOR and "emulator" not in child_pids, state
+    else:
+        assert "emulator" in child_pids, child_pids
     running = Stack(url=state["url"], dev_key=state["devKey"], state=state, state_dir=state_dir, process=process)
     yield running
     running.close()

@@ -14,7 +14,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from websockets.asyncio.client import connect
 
-from tests.e2e.conftest import Client, Stack
+from tests.e2e.conftest import ON_LOCALSTACK, Client, Stack, localstack_defect
 from tests.e2e.test_execution import wait_terminal
 from tests.support.targets import Call, TargetServer
 
@@ -45,6 +45,9 @@ def start_function_task(team: Client, callback_url: str, task_name: str = "examp
     return str(response.json()["task_id"])
 
 
+@localstack_defect("(b) an UpdateItem stream record can carry a stale old image, and LocalStack also streams "
+                   "no-op updates: such a record looks like the claim again (a second 'processing' callback); "
+                   "docs/localstack")
 def test_callback_url_gets_every_status_in_order_with_its_own_parameters(team: Client, receiver: TargetServer) -> None:
     url = receiver.url("/cb", [200])
     task_id = start_function_task(team, url + "?custom=1234")
@@ -91,7 +94,9 @@ def test_a_failing_receiver_gets_the_notification_on_the_third_attempt(team: Cli
     done_url = receiver.url("/flaky-receiver", [500, 500, 200])
     task = team.create_ok({"targetUrl": receiver.url("/work2", [200]), "onCompleteUrl": done_url})
     wait_terminal(team, task["id"])
-    calls = receiver.wait_for_calls("/flaky-receiver", 3, timeout=40)
+    # LocalStack defect (a), docs/localstack: while another task's notification is in flight, a
+    # retry's message can come back up to one visibility timeout (60 s) late, for each retry.
+    calls = receiver.wait_for_calls("/flaky-receiver", 3, timeout=40 + (2 * 60 if ON_LOCALSTACK else 0))
     assert len(calls) == 3
     assert calls[1].headers["webhook-id"] == calls[0].headers["webhook-id"]  # the same message, retried
     deadline = time.monotonic() + 10

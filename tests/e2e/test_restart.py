@@ -22,11 +22,13 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.e2e.conftest import STOP_TIMEOUT, Client, Stack, _kill_group, _start_stack, logs_of
+from tests.e2e.conftest import STOP_TIMEOUT, Client, Stack, _kill_group, _start_stack, logs_of, needs_embedded_emulator
 from tests.support.targets import TargetServer
 
 TERMINAL = {"completed", "failed", "timeout", "cancelled"}
 DELAY = 20.0  # seconds: the delayed tasks are due well after the restart
+# What comes back is the embedded emulator's snapshot; an external one (LocalStack) keeps its own.
+pytestmark = needs_embedded_emulator
 
 
 def start(state_dir: Path, *args: str) -> Stack:

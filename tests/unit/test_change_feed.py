@@ -60,8 +60,8 @@ def test_a_dispatch_that_failed_is_retried_by_its_sequence_and_nothing_before_it
 def test_notifications_of_the_whole_batch_go_in_one_call_in_stream_order() -> None:
     hooks = {"callbackUrl": "https://x.test/cb", "onCompleteUrl": "https://x.test/done"}
     first = task("t1", **hooks)
-    running = first.model_copy(update={"status": TaskStatus.PROCESSING})
-    done = running.model_copy(update={"status": TaskStatus.COMPLETED})
+    running = first.model_copy(update={"status": TaskStatus.PROCESSING, "version": 2, "statusVersion": 2})
+    done = running.model_copy(update={"status": TaskStatus.COMPLETED, "version": 3, "statusVersion": 3})
     the_feed, notifications, _ = feed(InMemoryTaskQueue())
     assert the_feed.handle([Change("1", None, first, inserted=True), Change("2", first, running),
                             Change("3", running, done)]) == []
