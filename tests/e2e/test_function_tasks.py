@@ -124,7 +124,10 @@ def test_example_task1_by_every_route(shared: Client, shared_token: dict[str, st
     started = start_everywhere(shared, "example_task.task1", {}, shared_token["clientToken"])
     seen = watch(shared, started, "example_task")
     for route, observations in seen.items():
-        assert_rose_to_100(observations)
+        # task1's steps last 1.5 s in all: a poll on a loaded machine (LocalStack, two workers)
+        # can miss them, which failed this test once; progress seen rising midway is
+        # test_example_task2_with_args_by_every_route's (ten steps over 5 s).
+        assert_rose_to_100(observations, expect_midway=False)
         assert observations[-1]["result"] == "<Task1 Result>", route
     for route, task_id in started.items():  # every read route shows every task the same way
         assert read(shared, "seed003", task_id, "example_task")["result"] == "<Task1 Result>"
