@@ -85,17 +85,16 @@ class Executor:
             stale_at = lifecycle.stale_claim_at(task, self.claim_margin)
             if now < stale_at:
                 return Outcome.again((stale_at - now).total_seconds(), "claimed by another run")
-            # The run holding it crashed: what it had left of maxWaitTime is given back (the
-            # claim's crash credit), so only a task that had no time left when claimed times out.
-            credit = lifecycle.crash_credit(task, now)
-            if self._deadline_passed(task.model_copy(update={"waitCredit": credit}), now):
-                return self._finish_timeout(task, task.claimToken, now)
-        elif self._deadline_passed(task, now):
-            return self._finish_timeout(task, task.claimToken, now)
 
         token = uuid.uuid4().hex
+        claim = lifecycle.claim(task, token, now)
+        # The deadline as the claim leaves it: taking over a crashed run's claim gives back what
+        # that run had left of maxWaitTime (the crash credit), so only a task that had no time
+        # left when it was claimed times out here.
+        if self._deadline_passed(task.model_copy(update=dict(claim.changes)), now):
+            return self._finish_timeout(task, task.claimToken, now)
         try:
-            task = self.repository.apply(task, lifecycle.claim(task, token, now))
+            task = self.repository.apply(task, claim)
         except (Conflict, NotFound):
             return Outcome.done("another run or a cancel got there first")
 
