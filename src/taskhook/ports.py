@@ -54,6 +54,10 @@ class TaskRepository(Protocol):
         NotFound if the row is gone. Not a status transition: the status stays `processing`."""
 
 
+API_KEY_KIND = "api"
+CLIENT_TOKEN_KIND = "client"  # noqa: S105 - a kind, not a secret
+
+
 @dataclass(frozen=True)
 class ApiKey:
     key_id: str
@@ -61,7 +65,7 @@ class ApiKey:
     name: str
     created_at: str
     revoked_at: str | None = None
-    kind: str = "api"  # "api": a Bearer key; "client": a client token (seed 003)
+    kind: str = API_KEY_KIND  # a Bearer key; CLIENT_TOKEN_KIND: a client token (seed 003)
 
 
 class DestinationPolicy(Protocol):

@@ -27,7 +27,7 @@ class Dispatch:
     delay_seconds: int = 0
 
 
-def _delay_until_due(task: Task, now: datetime) -> int:
+def delay_until_due(task: Task, now: datetime) -> int:
     if not task.delayUntil:
         return 0
     # Whole seconds, rounded down: an early message waits out the rest in the executor,
@@ -40,12 +40,12 @@ def dispatch_for_new_task(task: Task, now: datetime) -> Dispatch | None:
     if task.status is TaskStatus.PENDING:
         return Dispatch(task.id, lane_for(task.priority))
     if task.status is TaskStatus.DELAYED and task.delayUntil:
-        if _sent_at_insert(task):
-            return Dispatch(task.id, lane_for(task.priority), _delay_until_due(task, now))
+        if sent_at_insert(task):
+            return Dispatch(task.id, lane_for(task.priority), delay_until_due(task, now))
     return None
 
 
-def _sent_at_insert(task: Task) -> bool:
+def sent_at_insert(task: Task) -> bool:
     if not task.delayUntil:
         return True
     return (parse_iso(task.delayUntil) - parse_iso(task.createdAt)).total_seconds() <= SQS_MAX_DELAY

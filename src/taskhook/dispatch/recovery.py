@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from taskhook.dispatch.lanes import lane_for
-from taskhook.dispatch.outbox import Dispatch, _delay_until_due, dispatch_for_new_task
+from taskhook.dispatch.outbox import Dispatch, delay_until_due, dispatch_for_new_task
 from taskhook.model import lifecycle
 from taskhook.model.clock import parse_iso, utcnow
 from taskhook.model.errors import Conflict, NotFound
@@ -50,7 +50,7 @@ def redispatch(task: Task, now: datetime) -> Dispatch | None:
         return Dispatch(task.id, lane_for(task.priority), max(0, min(SQS_MAX_DELAY, math.floor(wait))))
     if task.status is TaskStatus.DELAYED:
         if task.dispatchedAt:  # the sweep had sent it: its message is the one that was lost
-            return Dispatch(task.id, lane_for(task.priority), _delay_until_due(task, now))
+            return Dispatch(task.id, lane_for(task.priority), delay_until_due(task, now))
         return dispatch_for_new_task(task, now)
     return None
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from taskhook.dispatch.lanes import lane_for
-from taskhook.dispatch.outbox import Dispatch, _delay_until_due, _sent_at_insert
+from taskhook.dispatch.outbox import Dispatch, delay_until_due, sent_at_insert
 from taskhook.model import lifecycle
 from taskhook.model.clock import iso, parse_iso, utcnow
 from taskhook.model.errors import Conflict, NotFound
@@ -57,13 +57,13 @@ class Scheduler:
             stuck = (now - parse_iso(task.dispatchedAt)).total_seconds() > self.grace
             if not (overdue and stuck):
                 return
-        elif _sent_at_insert(task) and not overdue:
+        elif sent_at_insert(task) and not overdue:
             return
         try:  # mark first: two sweeps never both send, and a crash after the mark is repaired
             self.repository.apply(task, lifecycle.mark_dispatched(task, now))
         except (Conflict, NotFound):
             return
-        self.queue.send(Dispatch(task.id, lane_for(task.priority), _delay_until_due(task, now)))
+        self.queue.send(Dispatch(task.id, lane_for(task.priority), delay_until_due(task, now)))
         (report.repaired if overdue else report.dispatched).append(task.id)
 
     def _time_out(self, task: Task, report: SweepReport) -> None:

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from taskhook.model.clock import iso, utcnow
-from taskhook.model.errors import Unauthorized, ValidationFailed
-from taskhook.ports import ApiKey, ApiKeyRepository
+from taskhook.model.errors import REVOKED_API_KEY, Unauthorized, ValidationFailed
+from taskhook.ports import API_KEY_KIND, ApiKey, ApiKeyRepository
 
 KEY_PREFIX = "th_"
-API_KEY_KIND = "api"
 _TEAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -63,5 +62,5 @@ class ApiKeyService:
         secret = parse_bearer(authorization)
         key = self.repository.find_by_hash(hash_key(secret))
         if key is None or key.revoked_at or key.kind != API_KEY_KIND:  # a client token is no API key
-            raise Unauthorized("Invalid or revoked API key")
+            raise Unauthorized(REVOKED_API_KEY)
         return key

@@ -16,13 +16,12 @@ from datetime import datetime
 
 from taskhook.intake.api_keys import check_team_id, hash_key
 from taskhook.model.clock import iso, utcnow
-from taskhook.model.errors import AccessDenied, NotFound, Unauthorized, ValidationFailed
+from taskhook.model.errors import REVOKED_CLIENT_TOKEN, AccessDenied, NotFound, Unauthorized, ValidationFailed
 from taskhook.model.limits import MAX_CLIENT_NAME
-from taskhook.ports import ApiKey, ApiKeyRepository
+from taskhook.ports import CLIENT_TOKEN_KIND, ApiKey, ApiKeyRepository
 
 TOKEN_PREFIX = "ct_"  # noqa: S105 - a prefix, not a secret
 TOKEN_ID_PREFIX = "cli_"  # noqa: S105
-CLIENT_KIND = "client"
 
 
 @dataclass
@@ -41,15 +40,15 @@ class ClientTokenService:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = hash_key(secret)
         token = ApiKey(key_id=TOKEN_ID_PREFIX + digest[:12], team_id=team_id, name=client,
-                       created_at=iso(self.clock()), kind=CLIENT_KIND)
+                       created_at=iso(self.clock()), kind=CLIENT_TOKEN_KIND)
         self.repository.put(digest, token)
         return secret, token
 
     def authenticate(self, team_id: str, secret: str) -> ApiKey:
         """The token `secret` names, if it is live and belongs to `team_id`."""
         token = self.repository.find_by_hash(hash_key(secret)) if secret.startswith(TOKEN_PREFIX) else None
-        if token is None or token.revoked_at or token.kind != CLIENT_KIND:
-            raise Unauthorized("Invalid or revoked client token")
+        if token is None or token.revoked_at or token.kind != CLIENT_TOKEN_KIND:
+            raise Unauthorized(REVOKED_CLIENT_TOKEN)
         if token.team_id != team_id:
             raise AccessDenied()
         return token
@@ -58,8 +57,8 @@ class ClientTokenService:
         """The live token `secret` names, whatever its team (a client token is a credential by
         itself, as seed 003's WebSocket paths use it)."""
         token = self.repository.find_by_hash(hash_key(secret)) if secret.startswith(TOKEN_PREFIX) else None
-        if token is None or token.revoked_at or token.kind != CLIENT_KIND:
-            raise Unauthorized("Invalid or revoked client token")
+        if token is None or token.revoked_at or token.kind != CLIENT_TOKEN_KIND:
+            raise Unauthorized(REVOKED_CLIENT_TOKEN)
         return token
 
     def revoke(self, token_id: str) -> ApiKey:
@@ -70,4 +69,4 @@ class ClientTokenService:
         return token
 
     def list(self, team_id: str) -> list[ApiKey]:
-        return [k for k in self.repository.list_for_team(team_id) if k.kind == CLIENT_KIND]
+        return [k for k in self.repository.list_for_team(team_id) if k.kind == CLIENT_TOKEN_KIND]

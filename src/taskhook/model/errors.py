@@ -21,6 +21,11 @@ class ValidationFailed(TaskhookError):
     status_code = 400
 
 
+# What a key or client token that is unknown or revoked is told, wherever it is checked.
+REVOKED_API_KEY = "Invalid or revoked API key"
+REVOKED_CLIENT_TOKEN = "Invalid or revoked client token"  # noqa: S105 - a message, not a secret
+
+
 class Unauthorized(TaskhookError):
     status_code = 401
     public_message = "API key required"

@@ -18,13 +18,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from taskhook.model.errors import NotFound, Unauthorized
+from taskhook.model.errors import REVOKED_API_KEY, REVOKED_CLIENT_TOKEN, NotFound, Unauthorized
 from taskhook.model.task import Task
 from taskhook.notify.live import LiveFeed, Opener, client_topic, task_topic, team_topic
-from taskhook.ports import ApiKeyRepository, ConnectionStore, TaskRepository
+from taskhook.ports import CLIENT_TOKEN_KIND, ApiKeyRepository, ConnectionStore, TaskRepository
 
 RECHECK_SECONDS = 5.0
-CLIENT_KIND = "client"  # the ApiKey kind of a client token
 
 
 def may_watch(task: Task | None, opener: Opener) -> bool:
@@ -34,7 +33,7 @@ def may_watch(task: Task | None, opener: Opener) -> bool:
 
 
 def revoked_error(opener: Opener) -> Unauthorized:
-    return Unauthorized("Invalid or revoked client token" if opener.client_id else "Invalid or revoked API key")
+    return Unauthorized(REVOKED_CLIENT_TOKEN if opener.client_id else REVOKED_API_KEY)
 
 
 @dataclass
@@ -65,7 +64,7 @@ class CredentialCheck:
         if key.revoked_at:
             self.mark_revoked(credential_id)
             return False
-        if key.team_id != opener.team_id or (key.kind == CLIENT_KIND) != (opener.client_id is not None):
+        if key.team_id != opener.team_id or (key.kind == CLIENT_TOKEN_KIND) != (opener.client_id is not None):
             self._verified.pop(opener, None)
             return False
         self._verified[opener] = self.clock()

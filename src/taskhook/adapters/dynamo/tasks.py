@@ -15,7 +15,7 @@ from taskhook.model.lifecycle import Transition
 from taskhook.model.listing import ListQuery
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task, deadline_of
-from taskhook.ports import ApiKey
+from taskhook.ports import API_KEY_KIND, ApiKey
 
 _MAPS = ("headers", "pollConfig", "notifications")
 SCAN_PAGE_SIZE = 1000  # rows a Scan page examines (up to 1 MB): a page is one request
@@ -180,7 +180,7 @@ class DynamoApiKeyRepository:
     def _to_key(row: Any) -> ApiKey:
         return ApiKey(
             key_id=row.keyId, team_id=row.teamId, name=row.name or "",
-            created_at=row.createdAt, revoked_at=row.revokedAt, kind=row.kind or "api",
+            created_at=row.createdAt, revoked_at=row.revokedAt, kind=row.kind or API_KEY_KIND,
         )
 
     def put(self, key_hash: str, key: ApiKey) -> None:
