@@ -15,6 +15,7 @@ from taskhook.model.limits import MAX_IDEMPOTENCY_KEY, MAX_LONG_POLL_SECONDS
 from taskhook.model.task import Task
 from taskhook.ports import ApiKey
 
+from .auth import authenticated
 from .responses import endpoint, json_response
 
 api = Blueprint(__name__)
@@ -28,7 +29,7 @@ def _request() -> Any:
 
 
 def _authenticate() -> ApiKey:
-    return container().api_key_service.authenticate(_request().headers.get("authorization"))
+    return authenticated(_request())
 
 
 def _view(task: Task) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from taskhook.intake.views import seed000_task, seed003_result
 from taskhook.model.task import Task
 from taskhook.ports import ApiKey
 
+from .auth import authenticated
 from .responses import endpoint, json_response
 
 function_tasks = Blueprint(__name__)
@@ -28,7 +29,7 @@ def _request() -> Any:
 
 
 def _authenticate() -> ApiKey:
-    return container().api_key_service.authenticate(_request().headers.get("authorization"))
+    return authenticated(_request())
 
 
 def _arguments() -> dict[str, Any]:

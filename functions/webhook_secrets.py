@@ -6,6 +6,7 @@ from chalice import Blueprint, Response
 
 from taskhook.container import container
 
+from .auth import authenticated
 from .responses import endpoint, json_response
 
 webhook_secrets = Blueprint(__name__)
@@ -13,8 +14,7 @@ BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencod
 
 
 def _team() -> str:
-    request = webhook_secrets.current_request
-    return container().api_key_service.authenticate(request.headers.get("authorization")).team_id
+    return authenticated(webhook_secrets.current_request).team_id
 
 
 @webhook_secrets.route("/v1/webhooks/secret", methods=["GET"])

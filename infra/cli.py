@@ -7,6 +7,10 @@ when no local stack is running and the usual AWS_* variables and table names are
     taskhook client-tokens create --team acme --client mobile-app   (alias: tokens)
     taskhook client-tokens revoke cli_0123456789ab
     taskhook client-tokens list --team acme
+    taskhook teams set-limits --team acme --rps 10 --burst 20 [--concurrency 8]   (--rps 0: no limit)
+    taskhook teams set-destination-limit --team acme --host api.replicate.com --concurrency 2 [--rps 5]
+    taskhook teams show --team acme
+    taskhook vault …   (the team's token vault; see `taskhook vault --help`)
 
 Revoking a key or token also closes the WebSocket connections it opened (through the WebSocket
 management API: the local stack's twin, or WEBSOCKET_MANAGEMENT_URL on AWS).
@@ -18,6 +22,7 @@ import argparse
 import json
 import sys
 
+from .cli_vault import add_vault_parser, run_vault
 from .state import apply_stack_env
 
 
@@ -44,6 +49,24 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("token_id")
     listing = tokens.add_parser("list", help="list a team's client tokens (ids only, never secrets)")
     listing.add_argument("--team", required=True)
+
+    teams_parser = groups.add_parser("teams", help="a team's plan: API rate limit, executor share, destination limits")
+    teams = teams_parser.add_subparsers(dest="action", required=True)
+    limits = teams.add_parser("set-limits", help="change a team's limits (applies within a second)")
+    limits.add_argument("--team", required=True)
+    limits.add_argument("--rps", type=float, help="API requests per second (0: no limit for this team)")
+    limits.add_argument("--burst", type=int, help="requests at once (0 or unset: one second's worth)")
+    limits.add_argument("--concurrency", type=int, help="the team's tasks running at once (0: no share)")
+    destination = teams.add_parser("set-destination-limit",
+                                   help="limit a team's calls to one host (0 or unset everywhere: removed)")
+    destination.add_argument("--team", required=True)
+    destination.add_argument("--host", required=True, help="a host name, e.g. api.replicate.com")
+    destination.add_argument("--concurrency", type=int, help="calls in flight at once")
+    destination.add_argument("--rps", type=float, help="calls per second")
+    destination.add_argument("--burst", type=int, help="calls at once under --rps (unset: one second's worth)")
+    show = teams.add_parser("show", help="a team's plan as set and as in force")
+    show.add_argument("--team", required=True)
+    add_vault_parser(groups)
     return parser
 
 
@@ -81,6 +104,34 @@ def _client_tokens(args: argparse.Namespace) -> None:
                               "revokedAt": token.revoked_at}))
 
 
+def _teams(args: argparse.Namespace) -> None:
+    from taskhook.container import container
+    from taskhook.intake.api_keys import check_team_id
+    from taskhook.model.errors import ValidationFailed
+    from taskhook.model.plan import DestinationLimit, TeamPlan, with_destination, with_limits
+
+    check_team_id(args.team)
+    store = container().plan_store
+    stored = store.load(args.team) or TeamPlan()
+    if args.action == "set-limits":
+        if args.rps is None and args.burst is None and args.concurrency is None:
+            raise ValidationFailed("give at least one of --rps, --burst, --concurrency")
+        stored = with_limits(stored, args.rps, args.burst, args.concurrency)
+        store.save(args.team, stored)
+    elif args.action == "set-destination-limit":
+        limit = DestinationLimit(args.concurrency, args.rps, args.burst)
+        stored = with_destination(stored, args.host, limit)
+        store.save(args.team, stored)
+    in_force = container().plan_book.plan_of(args.team)
+    print(json.dumps({"team": args.team, "plan": _stored_view(stored), "inForce": in_force.public()}))
+
+
+def _stored_view(plan: object) -> dict[str, object]:
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(plan).items() if v not in (None, {})}  # type: ignore[call-overload]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     apply_stack_env()
@@ -89,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.group == "keys":
             _keys(args)
+        elif args.group == "teams":
+            _teams(args)
+        elif args.group == "vault":
+            run_vault(args)
         else:
             _client_tokens(args)
     except TaskhookError as exc:

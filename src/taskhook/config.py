@@ -32,6 +32,12 @@ ENV_TEAMS_TABLE = "TEAMS_TABLE"
 ENV_CONNECTIONS_TABLE = "CONNECTIONS_TABLE"
 ENV_WEBSOCKET_MANAGEMENT_URL = "WEBSOCKET_MANAGEMENT_URL"
 ENV_SECRETS_KEY_ID = "SECRETS_KEY_ID"
+ENV_VAULT_TABLE = "VAULT_TABLE"
+ENV_LIMITS_TABLE = "LIMITS_TABLE"
+# The default plan (model/plan.py): template.yaml's RateLimitRps, RateLimitBurst, TeamConcurrency.
+ENV_DEFAULT_RPS = "TASKHOOK_DEFAULT_RPS"
+ENV_DEFAULT_BURST = "TASKHOOK_DEFAULT_BURST"
+ENV_DEFAULT_CONCURRENCY = "TASKHOOK_DEFAULT_CONCURRENCY"
 
 # `builtin` in TASKHOOK_TASK_MODULES stands for the function tasks Taskhook ships.
 BUILTIN_TASK_MODULES = "builtin"
@@ -50,6 +56,12 @@ class Settings:
     notifications_queue_url: str = ""
     teams_table: str = "taskhook-teams"
     connections_table: str = "taskhook-connections"
+    vault_table: str = "taskhook-vault"
+    limits_table: str = "taskhook-limits"
+    # The default plan: API requests per second and burst per team, executor share (0: none).
+    default_rps: float = 0.0
+    default_burst: int = 0
+    default_concurrency: int = 0
     # API Gateway's management endpoint for the WebSocket API (the local stack runs a twin).
     websocket_management_url: str = ""
     # The KMS key that encrypts secrets at rest (template.yaml's SecretsKey): a key id or ARN, or
@@ -88,6 +100,11 @@ class Settings:
             notifications_queue_url=env.get(ENV_NOTIFICATIONS_QUEUE_URL, ""),
             teams_table=env.get(ENV_TEAMS_TABLE, defaults.teams_table),
             connections_table=env.get(ENV_CONNECTIONS_TABLE, defaults.connections_table),
+            vault_table=env.get(ENV_VAULT_TABLE, defaults.vault_table),
+            limits_table=env.get(ENV_LIMITS_TABLE, defaults.limits_table),
+            default_rps=max(0.0, float(env.get(ENV_DEFAULT_RPS) or 0)),
+            default_burst=max(0, int(env.get(ENV_DEFAULT_BURST) or 0)),
+            default_concurrency=max(0, int(env.get(ENV_DEFAULT_CONCURRENCY) or 0)),
             websocket_management_url=env.get(ENV_WEBSOCKET_MANAGEMENT_URL, ""),
             secrets_key_id=env.get(ENV_SECRETS_KEY_ID) or defaults.secrets_key_id,
             endpoint_url=env.get(ENV_ENDPOINT_URL) or None,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from taskhook.adapters.dynamo.connections import DynamoConnectionStore
     from taskhook.adapters.dynamo.idempotency import PowertoolsIdempotency
+    from taskhook.adapters.dynamo.plans import DynamoPlanStore
     from taskhook.adapters.dynamo.tasks import DynamoApiKeyRepository, DynamoTaskRepository
     from taskhook.adapters.http import OutboundPolicy
     from taskhook.adapters.kms import KmsCipher
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from taskhook.intake.function_tasks import FunctionTaskService
     from taskhook.intake.tasks import TaskService
     from taskhook.model.outputs import DownloadLinks
+    from taskhook.model.plan import PlanBook
     from taskhook.notify.access import CredentialCheck, LiveAccess
     from taskhook.notify.delivery import NotificationDeliverer
     from taskhook.notify.live import LiveFeed
@@ -157,6 +159,24 @@ class Container:
         from taskhook.adapters.dynamo.connections import DynamoConnectionStore
 
         return DynamoConnectionStore(self.client("dynamodb"), self.settings.connections_table)
+
+    # ---- plans (the API's rate limits and the executor's shares read them) ----------------------
+
+    @cached_property
+    def plan_store(self) -> DynamoPlanStore:
+        from taskhook.adapters.dynamo.plans import DynamoPlanStore
+
+        return DynamoPlanStore(self.client("dynamodb"), self.settings.teams_table)
+
+    @cached_property
+    def plan_book(self) -> PlanBook:
+        """Each team's plan in force (its own values, else the deployment's defaults), cached briefly."""
+        from taskhook.model.plan import PlanBook, TeamPlan
+
+        cfg = self.settings
+        defaults = TeamPlan(rps=cfg.default_rps or None, burst=cfg.default_burst or None,
+                            concurrency=cfg.default_concurrency or None)
+        return PlanBook(self.plan_store.load, defaults)
 
     # ---- intake -------------------------------------------------------------------------------
 

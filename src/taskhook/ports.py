@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from taskhook.model.lifecycle import Transition
 from taskhook.model.listing import ListQuery
+from taskhook.model.plan import TeamPlan
 from taskhook.model.task import Task
 
 if TYPE_CHECKING:
     from taskhook.dispatch.outbox import Dispatch
     from taskhook.model.change import Change
+    from taskhook.model.rate import RateDecision
     from taskhook.notify.live import Opener, Subscription
     from taskhook.notify.rules import Notification
     from taskhook.notify.secrets import SigningSecret, StoredSecrets
@@ -94,6 +96,39 @@ class Idempotency(Protocol):
     ) -> tuple[str, bool]:
         """Run `action` once per (scope, key) and remember its result; a repeat returns
         (result, True); the same key with a different fingerprint raises Conflict."""
+
+# ---- plans and limits (shared by intake's rate limit and run's shares) -------------------------
+
+
+class PlanStore(Protocol):
+    """Each team's plan as the operator set it (model/plan.py; the Teams table's `plan`)."""
+
+    def load(self, team_id: str) -> TeamPlan | None:
+        """The stored plan (values unset are None), or None when the team has none."""
+
+    def save(self, team_id: str, plan: TeamPlan) -> None: ...
+
+
+class RateLimiter(Protocol):
+    """A token bucket per key (a team's API requests; a team's calls to one host) whose state is
+    shared by every process (DynamoDB), so the limit holds across Lambda containers."""
+
+    def admit(self, key: str, rps: float, burst: int) -> RateDecision:
+        """Take one token from `key`'s bucket if there is one; the decision says how many remain,
+        when the bucket is full again and, when refused, when one will be free."""
+
+
+class LeaseStore(Protocol):
+    """Counted, expiring slots per key (a team's executor share; calls in flight to one host),
+    shared by every process. A holder that crashes loses its slot when its lease expires."""
+
+    def acquire(self, key: str, lease_id: str, limit: int, expires_at: float) -> bool:
+        """Take one of `limit` slots of `key` until `expires_at` (epoch seconds); False, taking
+        nothing, when `limit` unexpired leases are held."""
+
+    def release(self, key: str, lease_id: str) -> None:
+        """Give the slot back (nothing happens for an unknown or expired lease)."""
+
 
 # ---- dispatch -------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from taskhook.model.errors import Conflict, NotFound, Undecryptable
 from taskhook.model.lifecycle import Transition
 from taskhook.model.limits import SQS_MAX_DELAY
 from taskhook.model.listing import ListQuery
+from taskhook.model.plan import TeamPlan
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task, deadline_of
 from taskhook.notify.live import Opener, Subscription
@@ -229,6 +230,19 @@ class InMemorySecretStore:
                 raise Conflict()
             self._by_team[team_id] = StoredSecrets(list(secrets), seen + 1)
             return seen + 1
+
+
+class InMemoryPlanStore:
+    """The Teams table's `plan`: each team's stored plan, replaced whole by a save."""
+
+    def __init__(self) -> None:
+        self._by_team: dict[str, TeamPlan] = {}
+
+    def load(self, team_id: str) -> TeamPlan | None:
+        return self._by_team.get(team_id)
+
+    def save(self, team_id: str, plan: TeamPlan) -> None:
+        self._by_team[team_id] = plan
 
 
 class InMemoryCipher:

@@ -2,7 +2,9 @@
 
 The functions that read or write a team's signing secrets (the REST API: GET /v1/webhooks/secret
 and rotate; the deliverer: it signs, and rewrites a clear row of an older version encrypted) get
-the Teams table, kms:Encrypt and kms:Decrypt on that key; no other function gets any KMS access."""
+the Teams table, kms:Encrypt and kms:Decrypt on that key. The executors decrypt vault tokens just
+before a call (and read the Teams table for the team's plan): kms:Decrypt only. No other function
+gets any KMS access."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from taskhook.config import ENV_SECRETS_KEY_ID, Settings
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 SECRET_USERS = {"app.app", "app.deliver_notifications"}
+DECRYPT_ONLY = {"app.execute_high", "app.execute_normal", "app.execute_low"}
 KEY = "SecretsKey"
 
 
@@ -71,6 +74,14 @@ def test_only_the_functions_that_touch_secrets_may_use_the_key_and_the_teams_tab
         assert {"TableName": {"Ref": "TeamsTable"}} in policies.get("DynamoDBCrudPolicy", []), name
         others = {k: v for k, v in policies.items() if k not in ("KMSEncryptPolicy", "KMSDecryptPolicy")}
         assert not mentions_kms(others), name  # nothing wider (kms:*, another key, GenerateDataKey)
+    readers = {name: f for name, f in functions().items() if f["Handler"] in DECRYPT_ONLY}
+    assert {f["Handler"] for f in readers.values()} == DECRYPT_ONLY
+    for name, function in readers.items():
+        policies = policy_names(function)
+        assert policies.get("KMSDecryptPolicy") == [{"KeyId": {"Ref": KEY}}], name
+        assert "KMSEncryptPolicy" not in policies, name
+        assert {"TableName": {"Ref": "TeamsTable"}} in policies.get("DynamoDBReadPolicy", []), name
+        assert {"TableName": {"Ref": "TeamsTable"}} not in policies.get("DynamoDBCrudPolicy", []), name
     for name, function in functions().items():
-        if name not in users:
+        if name not in users and name not in readers:
             assert not mentions_kms(function.get("Policies", [])), name

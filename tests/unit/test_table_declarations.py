@@ -190,6 +190,11 @@ RAW_TABLES: dict[str, tuple[str, TableDecl]] = {
                           TableDecl(Key("id", "S"), None)),
     # DynamoSecretStore: get_item / update_item with Key={"teamId": {"S": ...}}.
     "teams_table": ("taskhook.adapters.dynamo.team_secrets", TableDecl(Key("teamId", "S"), None)),
+    # The token vault (adapters/dynamo/vault.py): rows keyed by the team and a row id (a token's
+    # `tok_…` id, its name's reservation, the team's counter).
+    "vault_table": ("taskhook.adapters.dynamo.vault", TableDecl(Key("teamId", "S"), Key("id", "S"))),
+    # Limits (adapters/dynamo/rate_limits.py, leases.py): one item per bucket or lease set, by `key`.
+    "limits_table": ("taskhook.adapters.dynamo.rate_limits", TableDecl(Key("key", "S"), None)),
     # DynamoConnectionStore: put_item of connectionId/topic/teamId (all "S"), delete_item with
     # Key={"connectionId", "topic"}, and a Query of IndexName=TEAM_INDEX on "teamId = :t" that reads
     # connectionId and topic back: the table's own keys, which KEYS_ONLY projects. The index's range
