@@ -13,6 +13,7 @@ from functions.api import api
 from functions.docs import docs
 from functions.function_tasks import function_tasks
 from functions.responses import uniform_errors
+from functions.vault import vault
 from functions.webhook_secrets import webhook_secrets
 
 PREFIX = os.environ.get("TASKHOOK_PREFIX", "taskhook")
@@ -25,6 +26,7 @@ app.register_blueprint(api)
 app.register_blueprint(docs)
 app.register_blueprint(function_tasks)
 app.register_blueprint(webhook_secrets)
+app.register_blueprint(vault)
 app.register_middleware(uniform_errors, "http")  # Chalice's own 405/415/500 answer {"error": …} too
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 

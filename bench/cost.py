@@ -15,6 +15,9 @@ Approximations (printed in the report):
   handler) and GB-seconds from their local wall time x the template's MemorySize. Local durations
   include the emulator's latency, not DynamoDB's.
 - API Gateway: one REST request per create (the bench's clients do not poll).
+- KMS: every request billed (Decrypt of a vault token in the executor: one per token per process
+  until it rotates, cached by ciphertext; Encrypt when a token is stored). The key's monthly fee
+  is not per task.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ def billed_as(service: str, operation: str) -> str | None:
         return "sqs.request"
     if service == "s3":
         return "s3.putRequest" if operation in S3_PUTS else "s3.getRequest"
+    if service == "kms":
+        return "kms.request"  # the Token Vault's Decrypt (executor), Encrypt (API), webhook secrets
     return None
 
 

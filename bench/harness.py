@@ -19,7 +19,7 @@ from typing import Any
 from . import cost, report
 from .celery_peer import CONCURRENCY, POOL, CeleryPeer
 from .load import spread
-from .scenarios import Bench, api, delay, e2e, idle
+from .scenarios import Bench, api, delay, e2e, fairness, idle, vault
 from .stack import LocalStack, Target
 from .system import git_commit, machine, now_iso
 
@@ -31,14 +31,16 @@ FULL: dict[str, Any] = {
     "e2eTasks": 2000, "e2eRepeats": 3, "e2eClients": 8,
     "pacedTasks": 100, "pacedRate": 5.0, "pacedRepeats": 3,
     "delayTasks": 300, "delaySpread": [2.0, 60.0],
-    "idleSeconds": 10.0, "warmupTasks": 50,
+    "idleSeconds": 10.0, "warmupTasks": 50, "vaultTasks": 500,
+    "fairBurst": 500, "fairShare": 2, "fairSlowSeconds": 1.0, "fairBTasks": 20, "fairBRate": 4.0,
 }
 QUICK: dict[str, Any] = {
     "apiClients": [1, 8, 32], "apiSeconds": 2.0, "apiRepeats": 1,
     "e2eTasks": 100, "e2eRepeats": 2, "e2eClients": 8,
     "pacedTasks": 20, "pacedRate": 5.0, "pacedRepeats": 1,
     "delayTasks": 40, "delaySpread": [2.0, 8.0],
-    "idleSeconds": 3.0, "warmupTasks": 10,
+    "idleSeconds": 3.0, "warmupTasks": 10, "vaultTasks": 50,
+    "fairBurst": 100, "fairShare": 2, "fairSlowSeconds": 1.0, "fairBTasks": 8, "fairBRate": 4.0,
 }
 
 
@@ -131,7 +133,23 @@ def ratios(taskhook: dict[str, Any], celery: dict[str, Any], paced_t: dict[str, 
     return out
 
 
-def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int) -> dict[str, Any]:
+def run_fairness(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
+    bench.say(f"fairness: team B's latency quiet and during team A's {cfg['fairBurst']}-task burst "
+              f"({cfg['fairSlowSeconds']:g}s calls), without and with a share of {cfg['fairShare']}")
+    result = fairness.run(bench, cfg)
+    bench.say(f"  fairness: B p50 / quiet p50 {result['bP50OverQuiet']}")
+    return result
+
+
+def run_vault(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
+    bench.say(f"vault: {cfg['vaultTasks']} tasks with a Token Vault header")
+    result = vault.run(bench, cfg["vaultTasks"], cfg["e2eClients"])
+    bench.say(f"  vault: KMS Decrypt per task {result['kms']['decryptPerTask']}")
+    return result
+
+
+def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
+            only: str | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"schema": 1, "date": now_iso(), "git": git_commit(), "machine": machine(),
                                "config": cfg, "scenarios": {}}
     workdir = Path(tempfile.mkdtemp(prefix="taskhook-bench-"))
@@ -151,6 +169,12 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int) -
         if peer_started:
             peer_started.result()
         results["stack"] = {"pids": stack.pids()}
+        if only == "fairness":  # `--only fairness`: that scenario alone, on a fresh stack
+            scenarios["fairness"] = run_fairness(bench, cfg)
+            return results
+        if only == "vault":
+            scenarios["vault"] = run_vault(bench, cfg)
+            return results
 
         bench.say(f"idle: {cfg['idleSeconds']:g}s of the stack doing nothing")
         scenarios["idle"] = idle.run(bench, cfg["idleSeconds"])
@@ -173,6 +197,8 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int) -
                           f"p99 {run['e2eMs'].get('p99')} ms, calls/task {run['callsPerTask']}"
                           + (f", statuses {run['terminalStatuses']}" if system == "taskhook" else ""))
         scenarios["e2e"] = {system: {"runs": r, "summary": summarize_e2e(r, system)} for system, r in runs.items() if r}
+
+        scenarios["vault"] = run_vault(bench, cfg)
 
         paced: dict[str, list[dict[str, Any]]] = {"taskhook": [], "celery": []}
         for repeat in range(cfg["pacedRepeats"]):
@@ -201,6 +227,8 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int) -
                           f"p99 {run['latencyMs'].get('p99')} ms, errors {run['errors']}")
             api_levels[str(clients)] = {"runs": level_runs, "summary": summarize_api(level_runs)}
         scenarios["api"] = api_levels
+
+        scenarios["fairness"] = run_fairness(bench, cfg)
 
         if peer and "celery" in scenarios["e2e"]:
             results["ratios"] = ratios(scenarios["e2e"]["taskhook"]["summary"], scenarios["e2e"]["celery"]["summary"],
@@ -246,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--celery-concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--report", type=Path, default=HERE / "report.md")
+    parser.add_argument("--only", choices=["fairness", "vault"],
+                        help="run this scenario alone and merge it into the existing results.json")
     parser.add_argument("--resummarize", action="store_true",
                         help="recompute the summaries of an existing results.json from its raw runs, then render")
     args = parser.parse_args(argv)
@@ -255,6 +285,15 @@ def main(argv: list[str] | None = None) -> int:
         report.write(args.out, args.report)
         return 0
     cfg = dict(QUICK if args.quick else FULL, mode="quick" if args.quick else "full")
+    if args.only:
+        partial = run_all(cfg, False, args.celery_pool, args.celery_concurrency, only=args.only)
+        results = json.loads(args.out.read_text()) if args.out.exists() else partial
+        results["scenarios"][args.only] = partial["scenarios"][args.only]
+        results.setdefault("partialRuns", {})[args.only] = {
+            k: partial[k] for k in ("date", "finished", "wallSeconds", "git", "machine") if k in partial}
+        args.out.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
+        report.write(args.out, args.report)
+        return 0
     results = run_all(cfg, not args.no_peer, args.celery_pool, args.celery_concurrency)
     args.out.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
     report.write(args.out, args.report)

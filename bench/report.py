@@ -287,6 +287,49 @@ def _cost(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def _vault(results: dict[str, Any]) -> list[str]:
+    v = results["scenarios"].get("vault")
+    if not v:
+        return []
+    c, k = v["cost"], v["kms"]
+    calls = ", ".join(f"{name} {per}" for name, per in sorted(k["kmsCallsPerTask"].items()))
+    kms_line = c["cost"].get("kms.request", {"perTask": 0.0, "usdPerMillionTasks": 0.0})
+    return ["## Token Vault: KMS calls per task", "",
+            f"{v['created']} tasks with `Authorization: Bearer tok_…` (`bench/scenarios/vault.py`): KMS Decrypt "
+            f"per task {k['decryptPerTask']} (by function and operation: {calls}). The executor reads the token's "
+            "row for every task and decrypts only on a cache miss (keyed by ciphertext). KMS per task "
+            f"{kms_line['perTask']}, ${kms_line['usdPerMillionTasks']:.3f} per million tasks; all AWS requests per "
+            f"task {c['awsRequestsPerTask']:.3f}, ${c['usdPerMillionTasks']:.2f} per million tasks.", ""]
+
+
+def _fairness(results: dict[str, Any]) -> list[str]:
+    f = results["scenarios"].get("fairness")
+    if not f:
+        return []
+    c = f["config"]
+    rows = [["quiet (no burst)", "–", _num(f["quiet"]["e2eMs"].get("p50")), _num(f["quiet"]["e2eMs"].get("p95")),
+             "1.0", "–", "–", "–", "–"]]
+    for name, label in (("noShare", "A's burst, no share"), ("share", f"A's burst, A's share {c['fairShare']}")):
+        p = f.get(name)
+        if not p:
+            continue
+        calls = p.get("awsCalls", {})
+        per_task = sum(calls.values()) / max(1, p["aTasks"] + p["b"]["created"])
+        rows.append([label, str(p["aTasks"]), _num(p["b"]["e2eMs"].get("p50")), _num(p["b"]["e2eMs"].get("p95")),
+                     _num(f["bP50OverQuiet"].get(name), 2), f"{p['aAnsweredWhenBDone']}/{p['aTasks']}",
+                     str(p["aMostInFlight"]),
+                     f"{p.get('putBackBatches', 0)}", f"{per_task:.1f}"])
+    return ["## Fairness between teams", "",
+            f"Team B's {c['fairBTasks']} tasks at {c['fairBRate']:g}/s (priority 5, fast target), quiet and right "
+            f"after team A created {c['fairBurst']} priority-5 tasks whose calls take {c['fairSlowSeconds']:g} s "
+            "(`bench/scenarios/fairness.py`; A's unfinished tasks are cancelled after B's are measured). The goal "
+            "(issue 13.5): B's p50 during the burst within 2× of quiet. Put-backs are sent ten to a "
+            "SendMessageBatch; AWS calls per task count every call of the phase (API, stream, executors, put-backs, "
+            "leases) over A's and B's tasks.", "",
+            *_table(["phase", "A tasks", "B p50 ms", "B p95 ms", "B p50 / quiet", "A calls answered when B done",
+                     "A most in flight", "put-back batches", "AWS calls per task"], rows)]
+
+
 def _idle(results: dict[str, Any]) -> list[str]:
     i = results["scenarios"].get("idle")
     if not i:
@@ -432,7 +475,7 @@ def render(results: dict[str, Any], soak: dict[str, Any] | None) -> str:
         "figure here, for both systems alike (they are measured interleaved).", "",
     ]
     lines += _headline(results) + _machine(results) + _api(results) + _e2e(results) + _ratios(results)
-    lines += _delay(results) + _cost(results) + _idle(results) + _soak(soak)
+    lines += _delay(results) + _cost(results) + _vault(results) + _fairness(results) + _idle(results) + _soak(soak)
     lines += _findings(results) + _reproduce()
     return "\n".join(lines).rstrip() + "\n"
 

@@ -8,7 +8,13 @@ from typing import Any
 from taskhook.container import container
 from taskhook.ports import ApiKey
 
+from .responses import add_answer_headers
+
 
 def authenticated(request: Any) -> ApiKey:
-    """The API key of `request`'s `Authorization: Bearer …` header (401 otherwise)."""
-    return container().api_key_service.authenticate(request.headers.get("authorization"))
+    """The API key of `request`'s `Authorization: Bearer …` header (401 otherwise), once its team's
+    rate limit admitted the request (429 otherwise; intake/rate_limit.py). Every route calls this
+    before it does anything else, so a refused request changes nothing."""
+    key = container().api_key_service.authenticate(request.headers.get("authorization"))
+    add_answer_headers(container().rate_gate.check(key.team_id))
+    return key

@@ -17,8 +17,9 @@ from taskhook.model.errors import TaskhookError
 from taskhook.notify.live import Opener
 
 
-def _answer(status: int, message: str = "") -> dict[str, Any]:
-    return {"statusCode": status, "body": json.dumps({"error": message}) if message else ""}
+def _answer(status: int, message: str = "", headers: dict[str, str] | None = None) -> dict[str, Any]:
+    answer = {"statusCode": status, "body": json.dumps({"error": message}) if message else ""}
+    return {**answer, "headers": headers} if headers else answer
 
 
 def _opener(params: dict[str, str], headers: dict[str, str]) -> Opener:
@@ -38,9 +39,11 @@ def connect(event: dict[str, Any]) -> dict[str, Any]:
     params = event.get("queryStringParameters") or {}
     try:
         opener = _opener(params, event.get("headers") or {})
+        # A connect is a request of the team like a REST one (and writes): its rate limit counts it.
+        container().rate_gate.check(opener.team_id)
         container().live_access.open(event["requestContext"]["connectionId"], opener, params.get("task_id"))
     except TaskhookError as exc:
-        return _answer(exc.status_code, exc.message)
+        return _answer(exc.status_code, exc.message, dict(exc.headers))
     return _answer(200)
 
 

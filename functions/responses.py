@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -20,6 +22,19 @@ _CHALICE_ERRORS = {
     "MethodNotAllowedError": "Method not allowed",
     "UnsupportedMediaType": "Content-Type must be application/json",
 }
+
+
+# Headers every answer of the request being handled carries (the team's RateLimit-* fields, set by
+# functions/auth.py once the caller is known). Per request: `endpoint` starts each one empty, and a
+# context variable is per thread in the local server's threads.
+_answer_headers: ContextVar[Mapping[str, str]] = ContextVar("taskhook_answer_headers",
+                                                           default=MappingProxyType({}))
+
+
+def add_answer_headers(headers: Mapping[str, str]) -> None:
+    """Headers the current request's answer carries, whatever it is (success or error)."""
+    if headers:
+        _answer_headers.set({**_answer_headers.get(), **headers})
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -66,12 +81,22 @@ def endpoint(view: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
+        token = _answer_headers.set(MappingProxyType({}))
         try:
-            return view(*args, **kwargs)
-        except TaskhookError as exc:
-            return error_response(exc.status_code, exc.message)
-        except Exception:
-            logger.exception("unhandled error in %s", view.__name__)
-            return error_response(500, "Internal error")
+            response = _answered(view, *args, **kwargs)
+            response.headers = {**_answer_headers.get(), **(response.headers or {})}
+            return response
+        finally:
+            _answer_headers.reset(token)
 
     return wrapper
+
+
+def _answered(view: Callable[..., Response], *args: Any, **kwargs: Any) -> Response:
+    try:
+        return view(*args, **kwargs)
+    except TaskhookError as exc:
+        return error_response(exc.status_code, exc.message, dict(exc.headers))
+    except Exception:
+        logger.exception("unhandled error in %s", view.__name__)
+        return error_response(500, "Internal error")

@@ -96,6 +96,14 @@ def resource_prefix(env: dict[str, str], external: bool, directory: Path) -> str
     return "th-" + hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:10]
 
 
+def parameter_backed(template: dict[str, Any]) -> set[str]:
+    """The functions' variables that are a template parameter (`!Ref <Parameter>`): the caller's own
+    value of one wins over the parameter's default, as a stack parameter would on AWS."""
+    parameters = set(template.get("Parameters", {}))
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    return {name for name, value in variables.items() if isinstance(value, dict) and value.get("Ref") in parameters}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -184,8 +192,10 @@ class LocalStack:
             from .runner import start_streams_at_tip
 
             start_streams_at_tip(provisioner)
-        # An empty template default (a tuning knob left unset) does not hide the caller's own value.
-        resources = {k: v for k, v in resources.items() if v or not env.get(k)}
+        # A template parameter's default (a tuning knob: TASKHOOK_DEFAULT_RPS = RateLimitRps's 0, …)
+        # and an empty value do not hide the caller's own value.
+        knobs = parameter_backed(provisioner.template)
+        resources = {k: v for k, v in resources.items() if not env.get(k) or (v and k not in knobs)}
         env.update(resources)
         env["TASKHOOK_OUTBOUND_ALLOW"] = outbound_allow  # "" stays "": the template's default does not widen it
         os.environ.update(resources)

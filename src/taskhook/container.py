@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 
     from taskhook.adapters.dynamo.connections import DynamoConnectionStore
     from taskhook.adapters.dynamo.idempotency import PowertoolsIdempotency
+    from taskhook.adapters.dynamo.leases import DynamoLeaseStore
     from taskhook.adapters.dynamo.plans import DynamoPlanStore
+    from taskhook.adapters.dynamo.rate_limits import DynamoRateLimiter
     from taskhook.adapters.dynamo.tasks import DynamoApiKeyRepository, DynamoTaskRepository
+    from taskhook.adapters.dynamo.vault import DynamoVaultStore
     from taskhook.adapters.http import OutboundPolicy
     from taskhook.adapters.kms import KmsCipher
     from taskhook.adapters.s3 import S3ObjectStore
@@ -29,7 +32,9 @@ if TYPE_CHECKING:
     from taskhook.intake.api_keys import ApiKeyService
     from taskhook.intake.client_tokens import ClientTokenService
     from taskhook.intake.function_tasks import FunctionTaskService
+    from taskhook.intake.rate_limit import RateGate
     from taskhook.intake.tasks import TaskService
+    from taskhook.intake.vault import VaultService
     from taskhook.model.outputs import DownloadLinks
     from taskhook.model.plan import PlanBook
     from taskhook.notify.access import CredentialCheck, LiveAccess
@@ -39,6 +44,8 @@ if TYPE_CHECKING:
     from taskhook.ports import ApiKey
     from taskhook.run.executor import Executor
     from taskhook.run.functions.registry import Registry
+    from taskhook.run.shares import Shares
+    from taskhook.run.vault import TokenResolver
 
 
 class Container:
@@ -178,13 +185,46 @@ class Container:
                             concurrency=cfg.default_concurrency or None)
         return PlanBook(self.plan_store.load, defaults)
 
+    @cached_property
+    def rate_limiter(self) -> DynamoRateLimiter:
+        """Token buckets on the Limits table (a team's API requests; a team's calls to one host)."""
+        from taskhook.adapters.dynamo.rate_limits import DynamoRateLimiter
+
+        return DynamoRateLimiter(self.client("dynamodb"), self.settings.limits_table)
+
+    @cached_property
+    def rate_gate(self) -> RateGate:
+        """Every authenticated REST request's team rate limit (functions/auth.py)."""
+        from taskhook.intake.rate_limit import RateGate
+
+        return RateGate(self.plan_book, self.rate_limiter)
+
     # ---- intake -------------------------------------------------------------------------------
 
     @cached_property
     def task_service(self) -> TaskService:
         from taskhook.intake.tasks import TaskService
+        from taskhook.intake.vault import check_references
+        from taskhook.model.tokens import references
 
-        return TaskService(self.task_repository, outbound=self.outbound_policy)
+        def check_tokens(team_id: str, headers: dict[str, str]) -> None:
+            if references(headers):  # the Vault table's client only for a task that names a token
+                check_references(self.vault_store, team_id, headers)
+
+        return TaskService(self.task_repository, outbound=self.outbound_policy, check_tokens=check_tokens)
+
+    @cached_property
+    def vault_store(self) -> DynamoVaultStore:
+        from taskhook.adapters.dynamo.vault import DynamoVaultStore
+
+        return DynamoVaultStore(self.client("dynamodb"), self.settings.vault_table)
+
+    @cached_property
+    def vault_service(self) -> VaultService:
+        """The Token Vault's API side: values sealed with the template's KMS key (SecretsKey)."""
+        from taskhook.intake.vault import VaultService
+
+        return VaultService(self.vault_store, self.cipher)
 
     @cached_property
     def task_registry(self) -> Registry:
@@ -240,19 +280,51 @@ class Container:
     @cached_property
     def executor(self) -> Executor:
         from taskhook.adapters.http import call_target
+        from taskhook.model.attempt import Attempt
+        from taskhook.model.errors import Busy
         from taskhook.model.task import Task
+        from taskhook.model.tokens import references
         from taskhook.run.executor import Executor, target_headers
         from taskhook.run.functions.runner import FunctionRunner
+        from taskhook.run.vault import TokenUnavailable
 
         session = self.outbound_session
 
         def call(task: Task, timeout: float) -> Any:
-            return call_target(session, task.method, task.targetUrl or "", target_headers(task), task.body, timeout)
+            headers = target_headers(task)
+            try:  # `tok_…` headers: the secrets, only here, just before the request (KMS built on first use)
+                if references(headers):
+                    headers = self.token_resolver.resolve(task.teamId, headers)
+            except TokenUnavailable as exc:
+                return Attempt(None, error=exc.message, blocked=True)  # final: no request made
+            except Busy:
+                return Attempt(None, error="token vault busy (throttled); retrying")
+            return call_target(session, task.method, task.targetUrl or "", headers, task.body, timeout)
 
         functions = FunctionRunner(self.task_registry, progress=self.task_repository, outputs=self.object_store,
                                    interval=self.settings.progress_interval, http=session)
         return Executor(self.task_repository, call, bodies=self.object_store, claim_margin=self.settings.claim_margin,
-                        functions=functions)
+                        functions=functions, shares=self.shares)
+
+    @cached_property
+    def lease_store(self) -> DynamoLeaseStore:
+        from taskhook.adapters.dynamo.leases import DynamoLeaseStore
+
+        return DynamoLeaseStore(self.client("dynamodb"), self.settings.limits_table)
+
+    @cached_property
+    def shares(self) -> Shares:
+        """The gate before a claim: each team's executor share and its per-destination limits."""
+        from taskhook.run.shares import Shares
+
+        return Shares(self.plan_book.plan_of, self.lease_store, self.rate_limiter)
+
+    @cached_property
+    def token_resolver(self) -> TokenResolver:
+        """`tok_…` headers resolved just before a call: the row read each time, the decryption cached."""
+        from taskhook.run.vault import TokenResolver
+
+        return TokenResolver(self.vault_store, self.cipher)
 
     # ---- notify -------------------------------------------------------------------------------
 

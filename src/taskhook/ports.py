@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from taskhook.dispatch.outbox import Dispatch
     from taskhook.model.change import Change
     from taskhook.model.rate import RateDecision
+    from taskhook.model.tokens import VaultToken
     from taskhook.notify.live import Opener, Subscription
     from taskhook.notify.rules import Notification
     from taskhook.notify.secrets import SigningSecret, StoredSecrets
@@ -128,6 +129,25 @@ class LeaseStore(Protocol):
 
     def release(self, key: str, lease_id: str) -> None:
         """Give the slot back (nothing happens for an unknown or expired lease)."""
+
+
+class VaultStore(Protocol):
+    """A team's Token Vault (adapters/dynamo/vault.py): tokens whose values are stored sealed only."""
+
+    def create(self, token: VaultToken) -> None:
+        """Store a new token: Conflict when the team has one of that name (case-insensitive),
+        ValidationFailed when it has the cap's number already; both hold under creates at once."""
+
+    def get(self, team_id: str, token_id: str) -> VaultToken | None:
+        """The token as stored now (strongly consistent), None for none of this team's."""
+
+    def list_for_team(self, team_id: str) -> list[VaultToken]: ...
+
+    def replace_value(self, team_id: str, token_id: str, sealed: bytes, preview: str, updated_at: str) -> VaultToken:
+        """Rotate: raises NotFound for none of this team's."""
+
+    def delete(self, team_id: str, token_id: str) -> VaultToken:
+        """Raises NotFound for none of this team's."""
 
 
 # ---- dispatch -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ see on AWS (template.yaml's Globals.Function.Environment, resolved).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -79,3 +80,22 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
         finally:
             # Nothing built against this moto account may leak into the next test.
             reset_container()
+
+
+@pytest.fixture
+def atomic_dynamo_writes(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies the writes to one item one at a time, each checking its condition against
+    the item as the one before left it; moto checks and writes without a lock, so two threads can
+    both pass one condition. Here moto's writes run one at a time, as the local stack's emulator
+    runs them (infra/emulator.py AtomicDynamoWrites): what is left to race is the code under test."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    for name in ("update_item", "put_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def one_at_a_time(self: DynamoDBBackend, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, one_at_a_time)

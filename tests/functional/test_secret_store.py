@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pytest
-from moto.dynamodb.models import DynamoDBBackend
 
 from taskhook.adapters.dynamo.team_secrets import CLEAR, SEALED, VERSION, DynamoSecretStore
 from taskhook.container import container
@@ -230,19 +229,9 @@ def test_the_migration_never_overwrites_a_save_that_came_first(aws: object) -> N
 # ---- callers at once, on moto with real threads (issue 11 review) -------------------------------
 
 @pytest.fixture
-def atomic_writes(aws: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies the writes to one item one at a time, each checking its condition against
-    the item as the one before left it; moto checks and writes without a lock, so two threads can
-    both pass one condition. Here moto's UpdateItem runs one at a time, as DynamoDB's would: what
-    is left to race is ours (the loads, KMS, and the conditional save)."""
-    lock = threading.Lock()
-    update_item = DynamoDBBackend.update_item
-
-    def one_at_a_time(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return update_item(self, *args, **kwargs)
-
-    monkeypatch.setattr(DynamoDBBackend, "update_item", one_at_a_time)
+def atomic_writes(atomic_dynamo_writes: None) -> None:
+    """moto's writes one at a time, as DynamoDB's (conftest.py): what is left to race is ours (the
+    loads, KMS, and the conditional save)."""
 
 
 def at_once(count: int, call: Callable[[], T]) -> list[T]:

@@ -14,11 +14,19 @@ from taskhook.dispatch.lanes import Lane
 from taskhook.dispatch.outbox import Dispatch
 from taskhook.model.errors import Conflict, NotFound, Undecryptable
 from taskhook.model.lifecycle import Transition
-from taskhook.model.limits import SQS_MAX_DELAY
+from taskhook.model.limits import MAX_TOKENS_PER_TEAM, SQS_MAX_DELAY
 from taskhook.model.listing import ListQuery
 from taskhook.model.plan import TeamPlan
+from taskhook.model.rate import RateDecision
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task, deadline_of
+from taskhook.model.tokens import (
+    TOKEN_NOT_FOUND,
+    VaultToken,
+    name_key,
+    name_taken,
+    too_many_tokens,
+)
 from taskhook.notify.live import Opener, Subscription
 from taskhook.notify.rules import Notification
 from taskhook.notify.secrets import SigningSecret, StoredSecrets
@@ -245,6 +253,67 @@ class InMemoryPlanStore:
         self._by_team[team_id] = plan
 
 
+class InMemoryLeaseStore:
+    """The Limits table's leases (LeaseStore): per key, lease id -> expiry; an expired lease frees
+    its slot. `calls` counts acquire and release calls (each a DynamoDB write in the adapter)."""
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self._clock = clock or time.time
+        self.leases: dict[str, dict[str, float]] = {}
+        self.calls: list[tuple[str, str, str]] = []  # (acquire|release, key, lease id)
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str, lease_id: str, limit: int, expires_at: float) -> bool:
+        with self._lock:
+            self.calls.append(("acquire", key, lease_id))
+            now = self._clock()
+            live = {i: e for i, e in self.leases.get(key, {}).items() if e > now}
+            if len(live) >= limit:
+                return False
+            live[lease_id] = expires_at
+            self.leases[key] = live
+            return True
+
+    def release(self, key: str, lease_id: str) -> None:
+        with self._lock:
+            self.calls.append(("release", key, lease_id))
+            self.leases.get(key, {}).pop(lease_id, None)
+
+    def held(self, key: str) -> dict[str, float]:
+        with self._lock:
+            return dict(self.leases.get(key, {}))
+
+
+class InMemoryRateLimiter:
+    """The Limits table's token buckets (RateLimiter), with the adapter's arithmetic (model/gcra.py):
+    per key, the stored `tat`. `calls` counts admit calls; `busy` makes every admit raise Busy, as the
+    adapter does when DynamoDB throttles it."""
+
+    def __init__(self, clock: Callable[[], int] | None = None) -> None:
+        import time
+
+        self._clock = clock or time.time_ns
+        self.tats: dict[str, int] = {}
+        self.calls: list[tuple[str, float, int]] = []  # (key, rps, burst)
+        self.busy = False
+        self._lock = threading.Lock()
+
+    def admit(self, key: str, rps: float, burst: int) -> RateDecision:
+        from taskhook.model.errors import Busy
+        from taskhook.model.gcra import Bucket, decide
+
+        with self._lock:
+            self.calls.append((key, rps, burst))
+            if self.busy:
+                raise Busy()
+            decision, new_tat = decide(Bucket(rps, burst), self.tats.get(key), self._clock())
+            if new_tat is not None:
+                self.tats[key] = new_tat
+            return decision
+
+
 class InMemoryCipher:
     """The Cipher port as KMS behaves: an opaque ciphertext (a random handle, never the plaintext)
     that only this cipher (this key) decrypts, and only with the context it was made with."""
@@ -406,3 +475,45 @@ class InMemoryPusher:
 
     def received(self, connection_id: str) -> list[dict[str, Any]]:
         return [payload for cid, payload in self.sent if cid == connection_id]
+
+
+class InMemoryVaultStore:
+    """The Vault table: tokens by (team, id), names unique per team (case-insensitive), a cap."""
+
+    def __init__(self, cap: int = MAX_TOKENS_PER_TEAM) -> None:
+        self._rows: dict[tuple[str, str], VaultToken] = {}
+        self._lock = threading.Lock()
+        self.cap = cap
+        self.reads = 0
+
+    def create(self, token: VaultToken) -> None:
+        with self._lock:
+            mine = [t for (team, _), t in self._rows.items() if team == token.team_id]
+            if any(name_key(t.name) == name_key(token.name) for t in mine):
+                raise name_taken(token.name)
+            if len(mine) >= self.cap:
+                raise too_many_tokens(self.cap)
+            self._rows[(token.team_id, token.id)] = token
+
+    def get(self, team_id: str, token_id: str) -> VaultToken | None:
+        self.reads += 1
+        return self._rows.get((team_id, token_id))
+
+    def list_for_team(self, team_id: str) -> list[VaultToken]:
+        return sorted((t for (team, _), t in self._rows.items() if team == team_id), key=lambda t: (t.created_at, t.id))
+
+    def replace_value(self, team_id: str, token_id: str, sealed: bytes, preview: str, updated_at: str) -> VaultToken:
+        with self._lock:
+            token = self._rows.get((team_id, token_id))
+            if token is None:
+                raise NotFound(TOKEN_NOT_FOUND)
+            token = replace(token, sealed=sealed, preview=preview, updated_at=updated_at)
+            self._rows[(team_id, token_id)] = token
+            return token
+
+    def delete(self, team_id: str, token_id: str) -> VaultToken:
+        with self._lock:
+            token = self._rows.pop((team_id, token_id), None)
+        if token is None:
+            raise NotFound(TOKEN_NOT_FOUND)
+        return token

@@ -7,26 +7,56 @@ from __future__ import annotations
 import json
 import logging
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from taskhook.adapters.throttling import busy_when_throttled
 from taskhook.dispatch.lanes import Lane
 from taskhook.dispatch.outbox import Dispatch
-from taskhook.model.limits import SQS_MAX_VISIBILITY
+from taskhook.model.limits import SQS_MAX_DELAY, SQS_MAX_VISIBILITY
 from taskhook.notify.rules import Notification
 
 log = logging.getLogger(__name__)
 
+MAX_PUT_BACKS = 10_000  # what a message carries at most (the delay stopped growing long before)
 
 
-
-def task_message(task_id: str) -> str:
-    return json.dumps({"taskId": task_id})
+def task_message(task_id: str, put_backs: int = 0, team: str | None = None) -> str:
+    """A task's message; a put-back one also carries how many times it was put back, and the team."""
+    message: dict[str, object] = {"taskId": task_id}
+    if put_backs > 0:
+        message["putBacks"] = min(put_backs, MAX_PUT_BACKS)
+    if team:
+        message["teamId"] = team
+    return json.dumps(message)
 
 
 def task_id_of(body: str) -> str:
     return str(json.loads(body)["taskId"])
+
+
+def team_of(body: str) -> str | None:
+    """The team a put-back message names (None for others: the task's row says)."""
+    value = json.loads(body).get("teamId")
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True)
+class PutBack:
+    """A task sent again to the queue its message came from, `delay_seconds` later."""
+
+    queue_arn: str
+    task_id: str
+    put_backs: int
+    delay_seconds: int
+    team: str | None = None
+
+
+def put_backs_of(body: str) -> int:
+    """How many times the message's task was put back (0 for a message from the outbox or sweep)."""
+    value = json.loads(body).get("putBacks", 0)
+    return min(value, MAX_PUT_BACKS) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 class SqsTaskQueue:
@@ -78,6 +108,31 @@ class SqsMessages:
         if name in self._known:  # our own lanes: no GetQueueUrl call (nor IAM permission) needed
             return self._known[name]
         return str(self._client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+
+    def put_back(self, put_backs: list[PutBack]) -> list[int]:
+        """Send each task again to the queue its message came from, as a new message (whose
+        receive count starts at zero), ten to a SendMessageBatch; the caller then deletes the
+        current ones. Returns the indexes not sent (their messages must stay)."""
+        by_queue: dict[str, list[int]] = {}
+        for index, entry in enumerate(put_backs):
+            by_queue.setdefault(entry.queue_arn, []).append(index)
+        failed: list[int] = []
+        for arn, indexes in by_queue.items():
+            for start in range(0, len(indexes), 10):
+                chunk = indexes[start:start + 10]
+                try:
+                    answer = self._client.send_message_batch(QueueUrl=self._url_of_arn(arn), Entries=[
+                        {"Id": str(i), "MessageBody": task_message(put_backs[i].task_id, put_backs[i].put_backs,
+                                                                   put_backs[i].team),
+                         "DelaySeconds": int(min(SQS_MAX_DELAY, max(0, put_backs[i].delay_seconds)))}
+                        for i in chunk
+                    ])
+                except Exception as exc:  # noqa: BLE001 - none of the chunk was sent; those messages stay
+                    log.warning("putting back %d task(s) failed: %s", len(chunk), type(exc).__name__)
+                    failed += chunk
+                    continue
+                failed += [int(entry["Id"]) for entry in answer.get("Failed") or []]
+        return sorted(failed)
 
     def hold(self, queue_arn: str, receipt_handle: str, seconds: float) -> None:
         with busy_when_throttled():

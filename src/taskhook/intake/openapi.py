@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from taskhook.intake.function_tasks import NamedTaskRequest
 from taskhook.intake.validation import CreateTaskRequest
+from taskhook.model.errors import RATE_LIMIT_EXCEEDED
 from taskhook.model.limits import (
     DEFAULT_PAGE_SIZE,
     MAX_BODY_BYTES,
@@ -16,6 +18,8 @@ from taskhook.model.limits import (
     MAX_LONG_POLL_SECONDS,
     MAX_PAGE_SIZE,
     MAX_RETRIES_LIMIT,
+    MAX_TOKEN_NAME,
+    MAX_TOKEN_VALUE_BYTES,
     MAX_URL_LENGTH,
     MAX_WAIT_TIME_LIMIT,
     PRIORITY_MAX,
@@ -109,9 +113,62 @@ class SigningSecrets(BaseModel):
     secrets: list[SigningSecret]
 
 
+# What intake/vault.py's check_value accepts (but the byte count): printable ISO-8859-1, tabs inside.
+_EDGE = r"[\u0021-\u007e\u00a1-\u00ff]"
+TOKEN_VALUE_PATTERN = "^" + _EDGE + r"(?:[\t\u0020-\u007e\u00a0-\u00ff]*" + _EDGE + ")?$"
+
+TokenValue = Annotated[str, Field(
+    min_length=1, max_length=MAX_TOKEN_VALUE_BYTES, pattern=TOKEN_VALUE_PATTERN,
+    description=f"The secret: at most {MAX_TOKEN_VALUE_BYTES} bytes (UTF-8) of ISO-8859-1 characters, no control "
+                "character but tab, no leading or trailing white space")]
+
+
+class CreateTokenRequest(BaseModel):
+    """`POST /v1/tokens`: a secret to keep in the Token Vault (docs/vault.md). Never returned again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=MAX_TOKEN_NAME, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
+                      description="Unique in the team, regardless of case (409 otherwise)")
+    value: TokenValue
+
+
+class RotateTokenRequest(BaseModel):
+    """`PUT /v1/tokens/{token_id}`: the token's new value; tasks use it from their next attempt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: TokenValue
+
+
+class VaultTokenView(BaseModel):
+    """A stored token as every answer shows it: never its value; `preview` shows at most its last 4
+    characters (fewer, or none, for a short value)."""
+
+    id: str = Field(pattern=r"^tok_[0-9a-f]{24}$")
+    name: str
+    createdAt: str
+    updatedAt: str
+    preview: str
+
+
+class TokenEnvelope(BaseModel):
+    token: VaultTokenView
+
+
+class TokenList(BaseModel):
+    tokens: list[VaultTokenView]
+
+
+class DeletedToken(BaseModel):
+    token: VaultTokenView
+    deleted: bool
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     CreateTaskRequest, TaskEnvelope, TaskList, Error, NamedTaskRequest, NamedTaskCreated, NamedTaskDetails,
-    TaskStarted, TaskResult, SigningSecrets,
+    TaskStarted, TaskResult, SigningSecrets, CreateTokenRequest, RotateTokenRequest, TokenEnvelope, TokenList,
+    DeletedToken,
 )
 
 # What the validators of CreateTaskRequest and NamedTaskRequest enforce (intake/validation.py,
@@ -130,7 +187,11 @@ _CREATE_FIELDS: dict[str, dict[str, Any]] = {
     "targetUrl": URL_SCHEMA,
     "onCompleteUrl": {"anyOf": [URL_SCHEMA, {"type": "null"}]},
     "headers": {"type": "object", "propertyNames": {"pattern": HEADER_NAME},
-                "additionalProperties": {"type": "string", "pattern": r"^[^\r\n\u0000]*$"}},
+                "additionalProperties": {"type": "string", "pattern": r"^[^\r\n\u0000]*$"},
+                "description": "Sent with each call. A value `tok_<id>` or `<Scheme> tok_<id>` (e.g. `Bearer tok_…`) "
+                               "names a Token Vault token: the executor sends its secret in its place; the task "
+                               "keeps the reference. Any other value starting with `tok_` (or whose second word "
+                               "does) must name one of the team's tokens: 400 `Unknown token …` otherwise."},
     "maxWaitTime": {"type": "number", "minimum": 1, "maximum": MAX_WAIT_TIME_LIMIT},
     "timeout": {"type": "number", "minimum": 1, "maximum": TIMEOUT_LIMIT},
     "maxRetries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES_LIMIT},
@@ -252,8 +313,77 @@ def _param(name: str, where: str, schema: dict[str, Any], description: str) -> d
     return {"name": name, "in": where, "required": where == "path", "schema": schema, "description": description}
 
 
+_RATE_HEADERS: dict[str, Any] = {
+    "RateLimit-Limit": {"description": "The team's burst: requests it may make at once (a limited team only)",
+                        "schema": {"type": "integer", "minimum": 1}},
+    "RateLimit-Remaining": {"description": "Requests the team may still make right now",
+                            "schema": {"type": "integer", "minimum": 0}},
+    "RateLimit-Reset": {"description": "Seconds until the team's burst is whole again",
+                        "schema": {"type": "integer", "minimum": 0}},
+}
+_RATE_LIMITED: dict[str, Any] = {
+    "description": f"Rate limit exceeded: {{\"error\": \"{RATE_LIMIT_EXCEEDED}\"}}. The team's requests per "
+                   "second and burst come from its plan (docs/limits.md).",
+    "headers": {"Retry-After": {"description": "Seconds to wait before the next request is admitted",
+                                "schema": {"type": "integer", "minimum": 1}}, **_RATE_HEADERS},
+    **_json("Error"),
+}
+
+
+def _rate_limited(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every authenticated operation (any without `security: []`, including those added later)
+    may answer 429, and every answer of a limited team carries the RateLimit-* headers."""
+    for operations in paths.values():
+        for operation in operations.values():
+            if operation.get("security") == []:
+                continue
+            for status, response in operation["responses"].items():
+                if status != "401":  # no team known yet: no bucket
+                    response.setdefault("headers", {}).update(_RATE_HEADERS)
+            operation["responses"]["429"] = copy.deepcopy(_RATE_LIMITED)
+    return paths
+
+
+def _vault_paths() -> dict[str, Any]:
+    token_id = _param("token_id", "path", {"type": "string"}, "The token's id, tok_…")
+    return {
+        "/v1/tokens": {
+            "post": {
+                "summary": "Store a secret in the Token Vault; use its tok_ id in a task's headers",
+                "requestBody": {"required": True, **_json("CreateTokenRequest")},
+                "responses": {"201": {"description": "Stored (the value is never shown again)",
+                                      **_json("TokenEnvelope")},
+                              **_errors(400, 401, 409, 413, 415)},
+            },
+            "get": {
+                "summary": "The team's tokens (never their values)",
+                "responses": {"200": {"description": "The tokens, oldest first", **_json("TokenList")},
+                              **_errors(401)},
+            },
+        },
+        "/v1/tokens/{token_id}": {
+            "get": {"summary": "One token (never its value)", "parameters": [token_id],
+                    "responses": {"200": {"description": "The token", **_json("TokenEnvelope")},
+                                  **_errors(401, 404)}},
+            "put": {"summary": "Rotate: a new value, used from the next task attempt on", "parameters": [token_id],
+                    "requestBody": {"required": True, **_json("RotateTokenRequest")},
+                    "responses": {"200": {"description": "The token", **_json("TokenEnvelope")},
+                                  **_errors(400, 401, 404, 413, 415)}},
+            "delete": {"summary": "Delete: a task that still uses it fails without a call", "parameters": [token_id],
+                       "responses": {"200": {"description": "Deleted", **_json("DeletedToken")},
+                                     **_errors(401, 404)}},
+        },
+    }
+
+
 def build_openapi(registry: Registry | None = None) -> dict[str, Any]:
     """The document; with a registry, each registered function task's start route and arguments."""
+    document = _document(registry)
+    _rate_limited(document["paths"])
+    return document
+
+
+def _document(registry: Registry | None) -> dict[str, Any]:
     task_id = _param("task_id", "path", {"type": "string"}, "The task's id")
     return {
         "openapi": "3.1.0",
@@ -331,6 +461,7 @@ def build_openapi(registry: Registry | None = None) -> dict[str, Any]:
                                   **_errors(401, 409, 415)},
                 },
             },
+            **_vault_paths(),
             "/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "OK"}}}},
             "/openapi.json": {"get": {"summary": "This document", "security": [],
                                       "responses": {"200": {"description": "OpenAPI 3.1",

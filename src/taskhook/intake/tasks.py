@@ -39,6 +39,8 @@ class TaskService:
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     outbound: DestinationPolicy | None = None
+    # The Token Vault's check of `tok_…` header references (intake/vault.py): 400 `Unknown token …`.
+    check_tokens: Callable[[str, dict[str, str]], None] | None = None
 
     def _check_targets(self, request: CreateTaskRequest) -> None:
         if self.outbound is None:
@@ -55,6 +57,8 @@ class TaskService:
     def new_task(self, team_id: str, request: CreateTaskRequest) -> Task:
         """The task a create request describes, not yet stored."""
         self._check_targets(request)
+        if self.check_tokens is not None:
+            self.check_tokens(team_id, request.headers)
         now = self.clock()
         delayed = request.delayUntil is not None and parse_iso(request.delayUntil) > now
         spec = request.model_dump(exclude_none=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class TaskhookError(Exception):
     status_code = 500
@@ -10,6 +12,11 @@ class TaskhookError(Exception):
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.public_message)
         self.message = message or self.public_message
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """HTTP headers the answer carries besides the status and `{"error": …}`."""
+        return {}
 
 
 class BlockedTarget(Exception):
@@ -51,6 +58,26 @@ class Conflict(TaskhookError):
 class PayloadTooLarge(TaskhookError):
     status_code = 413
     public_message = "Request body exceeds 256 KB"
+
+
+# Seed 002's words for a 429.
+RATE_LIMIT_EXCEEDED = "Rate limit exceeded. Upgrade your plan for higher limits."
+
+
+class RateLimited(TaskhookError):
+    """The team's API rate limit refused the request before it did anything; `headers` say when to
+    come back (Retry-After) and how the bucket stands (RateLimit-*)."""
+
+    status_code = 429
+    public_message = RATE_LIMIT_EXCEEDED
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        super().__init__()
+        self._headers = dict(headers)
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._headers
 
 
 class Busy(TaskhookError):

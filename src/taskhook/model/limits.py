@@ -17,6 +17,9 @@ MAX_IDEMPOTENCY_KEY = 255  # characters of an Idempotency-Key header
 MAX_CLIENT_NAME = 64  # a client token's client name
 MAX_DELAY_DAYS = 30  # delayUntil at most this far ahead (Cloud Tasks' ceiling; QStash's is 7 days)
 MAX_DELAY_SECONDS = MAX_DELAY_DAYS * 24 * 3600
+MAX_TOKENS_PER_TEAM = 100  # Token Vault tokens one team may store
+MAX_TOKEN_VALUE_BYTES = 4096  # a vault token's value (UTF-8): KMS Encrypt takes at most 4096 bytes
+MAX_TOKEN_NAME = 64  # a vault token's name
 
 # ---- what Taskhook keeps and reads ---------------------------------------------------------
 INLINE_BODY_LIMIT = 64 * 1024  # a target's answer above this goes to S3 (the row stays under 400 KB)

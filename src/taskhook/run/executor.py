@@ -26,6 +26,7 @@ from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import FUNCTION_KIND, Task
 from taskhook.ports import BodyStore, TaskRepository
 from taskhook.run.functions.runner import FunctionRunner
+from taskhook.run.shares import Refusal, Shares, put_back_delay
 
 # A delayed task's message may arrive this early (SQS delays are whole seconds); we wait it out.
 EARLY_WAIT_LIMIT = 1.5
@@ -56,10 +57,20 @@ class Executor:
     sleep: Callable[[float], None] = time.sleep
     rand: Callable[[], float] | None = None
     functions: FunctionRunner | None = None  # runs tasks of kind "function"
+    shares: Shares | None = None  # the team's share and destination limits; None: no gate
 
-    def run(self, task_id: str, time_left: Callable[[], float], hold: Callable[[float], None]) -> Outcome:
+    def run(self, task_id: str, time_left: Callable[[], float], hold: Callable[[float], None],
+            put_backs: int = 0, team: str | None = None) -> Outcome:
         """Process one message for `task_id`. `time_left()` is the invocation's remaining seconds;
-        `hold(s)` keeps the message invisible for `s` seconds while we work on it."""
+        `hold(s)` keeps the message invisible for `s` seconds while we work on it; `put_backs`
+        is how many times the task was put back over its team's share or a destination's limit,
+        and `team` its team, which a put-back message carries."""
+        if team is not None and self.shares is not None:
+            # Churning through a team's backlog: while this process knows the team is at its
+            # share, its tasks go back without a read of the task or a write of the limits.
+            known = self.shares.known_full(team)
+            if known is not None:
+                return self._put_back(put_backs, known, team)
         task = self.repository.get(task_id)
         if task is None:
             return Outcome.done("no such task")
@@ -91,15 +102,34 @@ class Executor:
         # The deadline as the claim leaves it: taking over a crashed run's claim gives back what
         # that run had left of maxWaitTime (the crash credit), so only a task that had no time
         # left when it was claimed times out here.
-        if self._deadline_passed(task.model_copy(update=dict(claim.changes)), now):
+        claimed = task.model_copy(update=dict(claim.changes))
+        if self._deadline_passed(claimed, now):
             return self._finish_timeout(task, task.claimToken, now)
+        task_budget = min(task.timeout, self._wait_left(claimed, now))
+        budget = min(task_budget, max(1.0, time_left() - 2.0))
+
+        # The team's share and the destination's limits, before the claim: a task over one is
+        # put back (a new message), never run nor held. Its slots last the run, or expire.
+        admission = self.shares.admit(task, budget + self.claim_margin) if self.shares is not None else None
+        if isinstance(admission, Refusal):
+            return self._put_back(put_backs, admission, task.teamId)
+        try:
+            return self._claim_and_run(task, claim, token, budget, task_budget, hold)
+        finally:
+            if admission is not None:
+                admission.release()
+
+    def _put_back(self, put_backs: int, refusal: Refusal, team: str) -> Outcome:
+        delay = put_back_delay(put_backs, refusal.retry_after, *([self.rand] if self.rand else []))
+        return Outcome.put_back_after(delay, f"put back for {delay}s: {refusal.reason}", team)
+
+    def _claim_and_run(self, task: Task, claim: Transition, token: str, budget: float, task_budget: float,
+                       hold: Callable[[float], None]) -> Outcome:
         try:
             task = self.repository.apply(task, claim)
         except (Conflict, NotFound):
             return Outcome.done("another run or a cancel got there first")
 
-        task_budget = min(task.timeout, self._wait_left(task, now))
-        budget = min(task_budget, max(1.0, time_left() - 2.0))
         hold(budget + self.claim_margin)
         if task.kind == FUNCTION_KIND:
             return self._run_function(task, token, budget, interrupted_if_late=budget < task_budget)

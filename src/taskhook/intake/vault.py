@@ -1,0 +1,104 @@
+"""The Token Vault from the client's side: store, list, read, rotate and delete a team's tokens, and
+the create-time check of a task's `tok_…` header references (model/tokens.py says which values are).
+
+A value is sealed by the Cipher (KMS) with a context naming its team and token id before it is
+stored, and never leaves this module again: responses carry `preview` (at most the last 4
+characters). Only the executor decrypts (run/vault.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from taskhook.model.clock import iso, utcnow
+from taskhook.model.errors import NotFound, ValidationFailed
+from taskhook.model.headers import is_header_value
+from taskhook.model.limits import MAX_TOKEN_VALUE_BYTES
+from taskhook.model.tokens import (
+    TOKEN_NOT_FOUND,
+    VaultToken,
+    check_token_name,
+    new_token_id,
+    preview_of,
+    references,
+    seal_context,
+    unknown_token,
+)
+from taskhook.ports import Cipher, VaultStore
+
+CREATE_FIELDS = frozenset({"name", "value"})
+ROTATE_FIELDS = frozenset({"value"})
+
+
+def check_value(value: object) -> str:
+    """A value that can be sent as (part of) an HTTP header and that KMS can encrypt."""
+    if value is None or value == "":
+        raise ValidationFailed("value is required")
+    if not isinstance(value, str):
+        raise ValidationFailed("value must be a string")
+    if len(value.encode("utf-8")) > MAX_TOKEN_VALUE_BYTES:
+        raise ValidationFailed(f"value must be at most {MAX_TOKEN_VALUE_BYTES} bytes")
+    if not is_header_value(value) or value != value.strip():
+        raise ValidationFailed("value must be usable as an HTTP header value: no control characters (CR, LF, NUL), "
+                               "no leading or trailing white space, only ISO-8859-1 characters")
+    return value
+
+
+def _only(data: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValidationFailed(f"Unknown field: {unknown[0]}")
+
+
+def check_references(store: VaultStore, team_id: str, headers: dict[str, str]) -> None:
+    """400 `Unknown token tok_…` for a header that refers to no token of this team (one read each)."""
+    for ref in references(headers).values():
+        if not ref.valid or store.get(team_id, ref.token_id) is None:
+            raise unknown_token(ref)
+
+
+@dataclass
+class VaultService:
+    store: VaultStore
+    cipher: Cipher
+    clock: Callable[[], datetime] = utcnow
+    new_id: Callable[[], str] = new_token_id
+
+    def create(self, team_id: str, data: dict[str, Any]) -> VaultToken:
+        _only(data, CREATE_FIELDS)
+        name = check_token_name(data.get("name"))
+        value = check_value(data.get("value"))
+        token_id = self.new_id()
+        now = iso(self.clock())
+        token = VaultToken(id=token_id, team_id=team_id, name=name, created_at=now, updated_at=now,
+                           preview=preview_of(value), sealed=self._seal(team_id, token_id, value))
+        self.store.create(token)
+        return token
+
+    def list(self, team_id: str) -> list[VaultToken]:
+        return self.store.list_for_team(team_id)
+
+    def get(self, team_id: str, token_id: str) -> VaultToken:
+        token = self.store.get(team_id, token_id)
+        if token is None:
+            raise NotFound(TOKEN_NOT_FOUND)  # another team's token too: not theirs to know of
+        return token
+
+    def rotate(self, team_id: str, token_id: str, data: dict[str, Any]) -> VaultToken:
+        _only(data, ROTATE_FIELDS)
+        value = check_value(data.get("value"))
+        self.get(team_id, token_id)  # 404 before spending a KMS call
+        return self.store.replace_value(team_id, token_id, self._seal(team_id, token_id, value),
+                                        preview_of(value), iso(self.clock()))
+
+    def delete(self, team_id: str, token_id: str) -> VaultToken:
+        return self.store.delete(team_id, token_id)
+
+    def check_references(self, team_id: str, headers: dict[str, str]) -> None:
+        check_references(self.store, team_id, headers)
+
+    def _seal(self, team_id: str, token_id: str, value: str) -> bytes:
+        return self.cipher.encrypt(value.encode("utf-8"), seal_context(team_id, token_id))

@@ -1,0 +1,57 @@
+"""Resolving a task's `tok_…` header references just before its call (model/tokens.py: the forms).
+
+Every resolution reads the token's row (strongly consistent), so a rotation or a delete takes
+effect for the very next task; only the decryption is cached, keyed by (team, token id,
+ciphertext): a rotated value is a new ciphertext, and a ciphertext copied to another token's row
+does not hit another token's entry (KMS's context binding would refuse it anyway). The cache is
+bounded (least recently used out) and lives as long as the executor's process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from taskhook.model.errors import TaskhookError, Undecryptable
+from taskhook.model.tokens import references, seal_context
+from taskhook.ports import Cipher, VaultStore
+
+DECRYPT_CACHE_SIZE = 1000
+
+
+class TokenUnavailable(TaskhookError):
+    """A reference the executor cannot resolve (deleted token, undecryptable row): the task fails
+    without a call. The message names the token id, never a value."""
+
+
+class TokenResolver:
+    def __init__(self, store: VaultStore, cipher: Cipher, cache_size: int = DECRYPT_CACHE_SIZE) -> None:
+        self._store = store
+        self._cipher = cipher
+        self._decrypt = lru_cache(maxsize=cache_size)(self._decrypt_uncached)
+
+    def resolve(self, team_id: str, headers: dict[str, str]) -> dict[str, str]:
+        """`headers` with each reference replaced by its secret (scheme kept). Raises
+        TokenUnavailable for a token that is gone or does not decrypt; Busy when DynamoDB or KMS
+        throttles (the attempt is retried)."""
+        found = references(headers)
+        if not found:
+            return headers
+        resolved = dict(headers)
+        for name, ref in found.items():
+            token = self._store.get(team_id, ref.token_id) if ref.valid else None
+            if token is None:
+                raise TokenUnavailable(f"Token {ref.token_id} not found (deleted?): header {name} not sent, "
+                                       "no request made")
+            try:
+                secret = self._decrypt(team_id, token.id, token.sealed)
+            except Undecryptable:
+                raise TokenUnavailable(f"Token {ref.token_id} could not be decrypted: no request made") from None
+            resolved[name] = ref.with_secret(secret)
+        return resolved
+
+    def decryptions(self) -> int:
+        """Cipher calls made so far (cache misses)."""
+        return self._decrypt.cache_info().misses
+
+    def _decrypt_uncached(self, team_id: str, token_id: str, sealed: bytes) -> str:
+        return self._cipher.decrypt(sealed, seal_context(team_id, token_id)).decode("utf-8")

@@ -1,0 +1,92 @@
+"""model/plan.py: how a team's stored plan and the deployment's defaults make the plan in force,
+how the operator's changes edit it, and the half-second cache that makes a change apply within a
+second without a read per request."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskhook.model.errors import ValidationFailed
+from taskhook.model.plan import (
+    PLAN_CACHE_SECONDS,
+    DestinationLimit,
+    PlanBook,
+    TeamPlan,
+    normalize_host,
+    resolved,
+    with_destination,
+    with_limits,
+)
+
+DEFAULTS = TeamPlan(rps=10, burst=20, concurrency=5)
+
+
+def test_no_row_and_no_defaults_means_no_limit_at_all() -> None:
+    assert resolved(None, TeamPlan()) == TeamPlan()
+
+
+def test_a_team_without_a_row_gets_the_defaults() -> None:
+    assert resolved(None, DEFAULTS) == DEFAULTS
+
+
+def test_a_value_the_team_sets_overrides_the_default_and_0_removes_the_limit() -> None:
+    assert resolved(TeamPlan(rps=2), DEFAULTS) == TeamPlan(rps=2, burst=20, concurrency=5)
+    assert resolved(TeamPlan(rps=0), DEFAULTS) == TeamPlan(rps=None, burst=None, concurrency=5)
+    assert resolved(TeamPlan(concurrency=0), DEFAULTS).concurrency is None
+
+
+def test_the_burst_defaults_to_one_seconds_worth() -> None:
+    assert TeamPlan(rps=7).effective_burst == 7
+    assert TeamPlan(rps=0.2).effective_burst == 1
+    assert TeamPlan(rps=2.5, burst=9).effective_burst == 9
+    assert TeamPlan().effective_burst is None
+
+
+def test_set_limits_changes_only_what_is_given_and_rps_0_drops_the_burst() -> None:
+    plan = with_limits(TeamPlan(rps=5, burst=9, concurrency=3), None, None, 4)
+    assert plan == TeamPlan(rps=5, burst=9, concurrency=4)
+    assert with_limits(plan, 0, None, None) == TeamPlan(rps=0, burst=None, concurrency=4)
+
+
+@pytest.mark.parametrize(("rps", "burst", "concurrency", "message"), [
+    (-1, None, None, "rps must be a number between 0 and 100000"),
+    (None, -2, None, "burst must be a whole number between 0 and 1000000"),
+    (None, None, 10_001, "concurrency must be a whole number between 0 and 10000"),
+])
+def test_limits_out_of_range_are_refused(rps: float | None, burst: int | None, concurrency: int | None,
+                                         message: str) -> None:
+    with pytest.raises(ValidationFailed, match=message):
+        with_limits(TeamPlan(), rps, burst, concurrency)
+
+
+def test_destination_limits_are_set_by_normalized_host_and_removed_by_zeros() -> None:
+    plan = with_destination(TeamPlan(), "API.Replicate.com.", DestinationLimit(concurrency=2))
+    assert plan.destination("api.replicate.com") == DestinationLimit(concurrency=2)
+    assert plan.destination("API.REPLICATE.COM.") == DestinationLimit(concurrency=2)
+    assert with_destination(plan, "api.replicate.com", DestinationLimit(concurrency=0, rps=0)).destinations == {}
+
+
+@pytest.mark.parametrize("host", ["https://api.replicate.com", "api.replicate.com:443", "a/b", "", "-x.example"])
+def test_a_destination_must_be_a_bare_host_name(host: str) -> None:
+    with pytest.raises(ValidationFailed, match="host must be a host name"):
+        normalize_host(host)
+
+
+def test_the_book_reads_a_team_once_per_cache_period() -> None:
+    now = [100.0]
+    loads: list[str] = []
+    stored = {"a": TeamPlan(rps=1)}
+
+    def load(team: str) -> TeamPlan | None:
+        loads.append(team)
+        return stored.get(team)
+
+    book = PlanBook(load, DEFAULTS, monotonic=lambda: now[0])
+    assert book.plan_of("a").rps == 1
+    assert book.plan_of("a").rps == 1
+    assert book.plan_of("b") == DEFAULTS
+    assert loads == ["a", "b"]
+    stored["a"] = TeamPlan(rps=0)
+    now[0] += PLAN_CACHE_SECONDS  # a change applies once the cached copy is this old
+    assert book.plan_of("a").rps is None
+    assert loads == ["a", "b", "a"]
