@@ -11,6 +11,7 @@ when no local stack is running and the usual AWS_* variables and table names are
     taskhook teams set-destination-limit --team acme --host api.replicate.com --concurrency 2 [--rps 5]
     taskhook teams show --team acme
     taskhook vault …   (the team's token vault; see `taskhook vault --help`)
+    eval "$(taskhook env)"   (in another shell: URL, KEY and WS of the running make run)
 
 Revoking a key or token also closes the WebSocket connections it opened (through the WebSocket
 management API: the local stack's twin, or WEBSOCKET_MANAGEMENT_URL on AWS).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 
 from .cli_vault import add_vault_parser, run_vault
@@ -67,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     show = teams.add_parser("show", help="a team's plan as set and as in force")
     show.add_argument("--team", required=True)
     add_vault_parser(groups)
+    groups.add_parser("env", help="shell lines that set URL, KEY (the dev key) and WS for the running local stack")
     return parser
 
 
@@ -132,9 +135,23 @@ def _stored_view(plan: object) -> dict[str, object]:
     return {k: v for k, v in asdict(plan).items() if v not in (None, {})}  # type: ignore[call-overload]
 
 
+def _env(state: dict[str, object] | None) -> int:
+    """`eval "$(bin/taskhook env)"`: the running stack's API URL, dev key and WebSocket URL, as the
+    README's examples use them (and as TASKHOOK_URL / TASKHOOK_API_KEY, the client's names)."""
+    if not state:
+        print("taskhook: no local stack is running (start one with make run)", file=sys.stderr)
+        return 2
+    values = {"URL": state["url"], "KEY": state["devKey"], "WS": state["websocket"]}
+    values |= {"TASKHOOK_URL": values["URL"], "TASKHOOK_API_KEY": values["KEY"]}
+    print("export " + " ".join(f"{name}={shlex.quote(str(value))}" for name, value in values.items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    apply_stack_env()
+    state = apply_stack_env()
+    if args.group == "env":
+        return _env(state)
     from taskhook.model.errors import TaskhookError
 
     try:

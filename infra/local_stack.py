@@ -375,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  State      {Path(os.environ.get('TASKHOOK_STATE_DIR') or ROOT / '.taskhook') / 'stack.json'}",
             f"  Data       {_data_line(stack)}",
             f"  Try        curl -H 'Authorization: Bearer {state['devKey']}' {state['url']}/v1/tasks",
+            "  Shell      eval \"$(bin/taskhook env)\"   # sets URL, KEY and WS in another shell",
             "Ctrl-C stops everything.",
         ]),
         flush=True,
