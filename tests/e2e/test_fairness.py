@@ -1,9 +1,10 @@
 """Fairness between teams and per-destination limits through the local stack (issue 13.5).
 
 Team A, with a share of 2 set by the operator command, bursts 500 tasks at a slow loopback target;
-team B then creates a few: B's tasks finish while most of A's backlog still waits. A's tasks over
-its share are put back (new messages), never sent to the dead-letter queue: every one of them
-completes, exactly once, without a retry. A destination limit of 2 calls in flight to one host is
+team B then creates a few: B's tasks finish while most of A's backlog still waits, and A never has
+more than 2 calls in flight. A's tasks over its share are put back (new messages), never sent to
+the dead-letter queue: once its share is lifted every one of them completes, exactly once, without
+a retry. A destination limit of 2 calls in flight to one host is
 never exceeded at the target, and is reached."""
 
 from __future__ import annotations
@@ -65,9 +66,12 @@ def test_team_b_finishes_during_team_a_burst_and_a_completes_exactly_once(
 
     # B did not wait for A's backlog: most of A's tasks were still to run when B's had finished.
     assert a_done_when_b_finished < BURST // 2, a_done_when_b_finished
-
-    _wait_all_completed(team_a, BURST, timeout=300)
     assert counting.most_at_once("/a/") == SHARE  # the share held, and was used
+
+    # Then A's share is lifted (it applies within a second): its backlog, put back again and again
+    # meanwhile, drains at the stack's full speed, and every task still runs exactly once.
+    stack.cli("teams", "set-limits", "--team", team_a.team, "--concurrency", "0")
+    _wait_all_completed(team_a, BURST, timeout=300)
     calls = counting.calls_by_path("/a/")
     assert len(calls) == BURST and set(calls.values()) == {1}  # every A task called exactly once
     tasks = [team_a.task(task_id) for task_id in a_ids[::25]]  # and none of them retried or dead-lettered

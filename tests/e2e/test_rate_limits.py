@@ -144,8 +144,11 @@ def test_500_concurrent_creates_of_one_team_answer_only_201_and_429(stack: Stack
 
 @pytest.fixture(scope="module")
 def default_limited_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """A stack deployed with the default plan's parameters set (RateLimitRps=1, RateLimitBurst=2)."""
-    stack = LocalStack(tmp_path_factory.mktemp("default-rps"), TASKHOOK_DEFAULT_RPS="1", TASKHOOK_DEFAULT_BURST="2")
+    """A stack deployed with the default plan's parameters set (RateLimitRps=0.05, RateLimitBurst=2:
+    two requests, then one every 20 s, so that no token comes back during the test however slow the
+    emulator)."""
+    stack = LocalStack(tmp_path_factory.mktemp("default-rps"), TASKHOOK_DEFAULT_RPS="0.05",
+                       TASKHOOK_DEFAULT_BURST="2")
     stack.start()
     try:
         yield stack
