@@ -7,12 +7,16 @@ visibility timeout. A record whose message must come back later (a retry's backo
 task not due yet) is reported as a failure, after its visibility has been set to exactly that
 delay, so SQS redelivers it then. A record whose team is over its share (or its destination over
 a limit) is put back: sent again as a new, delayed message, and this one deleted (reported as a
-success), so that waiting for a share never counts towards the queue's maxReceiveCount.
+success), so that waiting for a share never counts towards the queue's maxReceiveCount. Put-backs
+go out as they are decided (the ones decided within PUT_BACK_WINDOW of each other in one
+SendMessageBatch), never held until the batch's slowest call has ended.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,6 +35,7 @@ from .redelivery import RedeliverLater
 
 logger = Logger(service="taskhook-executor")
 DEFAULT_TIME_LEFT = 300.0
+PUT_BACK_WINDOW = 0.05  # seconds the first put-back waits for others of its invocation to share its send
 
 
 def _time_left(context: Any) -> float:
@@ -38,9 +43,45 @@ def _time_left(context: Any) -> float:
     return remaining() / 1000.0 if remaining else DEFAULT_TIME_LEFT
 
 
-def process_record(record: SQSRecord, context: Any, put_back: list[tuple[SQSRecord, PutBack]] | None = None) -> str:
-    """Run one record. A put-back is added to `put_back` (the invocation sends them together,
-    after its records ran), or sent at once when there is no such list."""
+class PutBackSender:
+    """An invocation's put-backs, sent as they are decided: the first one waits PUT_BACK_WINDOW for
+    the others (the gate decides within milliseconds), and those that came meanwhile go in the
+    same SendMessageBatch; the put-backs of a batch never wait for its slowest call."""
+
+    def __init__(self, window: float = PUT_BACK_WINDOW) -> None:
+        self._window = window
+        self._lock = threading.Lock()
+        self._pending: list[tuple[PutBack, list[bool], threading.Event]] = []
+
+    def send(self, entry: PutBack) -> bool:
+        """Send `entry` (with whatever others come within the window); False when it was not sent."""
+        result: list[bool] = []
+        done = threading.Event()
+        with self._lock:
+            self._pending.append((entry, result, done))
+            leads = len(self._pending) == 1
+        if leads:
+            time.sleep(self._window)
+            with self._lock:
+                group, self._pending = self._pending, []
+            try:
+                failed = set(container().sqs_messages.put_back([e for e, _, _ in group]))
+            except Exception:  # noqa: BLE001 - none sent: each message stays for SQS to redeliver
+                logger.exception("put-back send failed")
+                failed = set(range(len(group)))
+            for index, (_, sent, event) in enumerate(group):
+                sent.append(index not in failed)
+                event.set()
+            teams = sorted({e.team or "?" for e, _, _ in group})
+            logger.info("put back %d task(s) of %s (%d not sent)", len(group), ", ".join(teams), len(failed))
+        done.wait()
+        return result[0]
+
+
+def process_record(record: SQSRecord, context: Any, put_back: PutBackSender | None = None) -> str:
+    """Run one record. A put-back goes through `put_back` (the invocation's sender, which groups
+    those decided at about the same time), or is sent alone when there is none; a put-back not
+    sent leaves the message for SQS to deliver again."""
     task_id = task_id_of(record.body)
     put_backs = put_backs_of(record.body)
     messages = container().sqs_messages
@@ -51,9 +92,8 @@ def process_record(record: SQSRecord, context: Any, put_back: list[tuple[SQSReco
     outcome = container().executor.run(task_id, lambda: _time_left(context), hold, put_backs, team_of(record.body))
     if outcome.put_back:
         entry = PutBack(record.event_source_arn, task_id, put_backs + 1, int(outcome.redeliver_after), outcome.team)
-        if put_back is not None:
-            put_back.append((record, entry))
-        elif messages.put_back([entry]):
+        sent = put_back.send(entry) if put_back is not None else not messages.put_back([entry])
+        if not sent:
             _left_for_redelivery(record, entry)
             raise RedeliverLater("put-back not sent")
         return outcome.note
@@ -73,23 +113,9 @@ def _left_for_redelivery(record: SQSRecord, entry: PutBack) -> None:
         logger.warning("task %s: holding its message failed too (%s)", entry.task_id, type(exc).__name__)
 
 
-def _send_put_backs(put_back: list[tuple[SQSRecord, PutBack]], response: dict[str, Any]) -> None:
-    """Send the invocation's put-backs, ten to a call; a record whose put-back was not sent is
-    reported as failed, so its message stays instead of being deleted."""
-    if not put_back:
-        return
-    failed = container().sqs_messages.put_back([entry for _, entry in put_back])
-    for index in failed:
-        record, entry = put_back[index]
-        _left_for_redelivery(record, entry)
-        response.setdefault("batchItemFailures", []).append({"itemIdentifier": record.message_id})
-    teams = sorted({entry.team or "?" for _, entry in put_back})
-    logger.info("put back %d task(s) of %s (%d not sent)", len(put_back), ", ".join(teams), len(failed))
-
-
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    put_back: list[tuple[SQSRecord, PutBack]] = []
+    put_back = PutBackSender()
     # One thread per record of this invocation (the local runner runs several invocations in one
     # process, as Lambda runs them in several).
     with ThreadPoolExecutor(max_workers=max(1, len(event.get("Records") or ())),
@@ -99,6 +125,4 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return await asyncio.get_running_loop().run_in_executor(threads, process_record, record, context,
                                                                     put_back)
 
-        response = async_process_partial_response(event, record_handler, processor, context)
-    _send_put_backs(put_back, response)
-    return response
+        return async_process_partial_response(event, record_handler, processor, context)

@@ -128,7 +128,8 @@ class CreateTokenRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=MAX_TOKEN_NAME, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$",
+    name: str = Field(min_length=1, max_length=MAX_TOKEN_NAME,
+                      pattern=r"^[A-Za-z0-9]([A-Za-z0-9 ._-]*[A-Za-z0-9._-])?$",
                       description="Unique in the team, regardless of case (409 otherwise)")
     value: TokenValue
 

@@ -54,10 +54,15 @@ def _only(data: dict[str, Any], allowed: frozenset[str]) -> None:
 
 
 def check_references(store: VaultStore, team_id: str, headers: dict[str, str]) -> None:
-    """400 `Unknown token tok_…` for a header that refers to no token of this team (one read each)."""
+    """400 `Unknown token tok_…` for a header that refers to no token of this team (one read per
+    token, however many headers name it)."""
+    known: set[str] = set()
     for ref in references(headers).values():
+        if ref.token_id in known:
+            continue
         if not ref.valid or store.get(team_id, ref.token_id) is None:
             raise unknown_token(ref)
+        known.add(ref.token_id)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from taskhook.model.errors import ValidationFailed
 
 PLAN_CACHE_SECONDS = 0.5
 MAX_RPS = 100_000
+MIN_RPS = 0.001  # one request every 1000 s; a smaller rate means nothing (and DynamoDB stores no number under 1E-130)
 MAX_BURST = 1_000_000
 MAX_CONCURRENCY = 10_000
 MAX_DESTINATIONS = 50  # per-destination limits per team
@@ -75,6 +76,9 @@ def effective_burst(rps: float | None, burst: int | None) -> int | None:
 def check_rate(rps: float | None, burst: int | None, what: str = "rps") -> None:
     if rps is not None and not 0 <= rps <= MAX_RPS:
         raise ValidationFailed(f"{what} must be a number between 0 and {MAX_RPS}")
+    if rps and rps < MIN_RPS:
+        raise ValidationFailed(f"{what} must be 0 (no limit) or at least {MIN_RPS:g} (one request every "
+                               f"{1 / MIN_RPS:g} s)")
     if burst is not None and not 0 <= burst <= MAX_BURST:
         raise ValidationFailed(f"burst must be a whole number between 0 and {MAX_BURST}")
 

@@ -29,7 +29,7 @@ TOKEN_NOT_FOUND = "Token not found"  # noqa: S105 - a message
 
 _ID = re.compile(r"tok_[0-9a-f]{24}")
 _SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # one RFC 9110 token
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
+_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9 ._-]*[A-Za-z0-9._-])?")  # no trailing space: "a " would pass for "a"
 
 
 def new_token_id() -> str:
@@ -98,7 +98,7 @@ def check_token_name(name: object) -> str:
         raise ValidationFailed("name is required")
     if len(name) > MAX_TOKEN_NAME or not _NAME.fullmatch(name):
         raise ValidationFailed(f"name must be 1 to {MAX_TOKEN_NAME} characters: letters, digits, spaces, "
-                               "'.', '_' and '-', starting with a letter or digit")
+                               "'.', '_' and '-', starting with a letter or digit, not ending with a space")
     return name
 
 

@@ -37,17 +37,23 @@ class TokenResolver:
         if not found:
             return headers
         resolved = dict(headers)
+        by_id: dict[str, str] = {}  # the secret by token id: one read per token, however many headers name it
         for name, ref in found.items():
-            token = self._store.get(team_id, ref.token_id) if ref.valid else None
-            if token is None:
-                raise TokenUnavailable(f"Token {ref.token_id} not found (deleted?): header {name} not sent, "
-                                       "no request made")
-            try:
-                secret = self._decrypt(team_id, token.id, token.sealed)
-            except Undecryptable:
-                raise TokenUnavailable(f"Token {ref.token_id} could not be decrypted: no request made") from None
+            secret = by_id.get(ref.token_id)
+            if secret is None:
+                secret = by_id[ref.token_id] = self._secret(team_id, name, ref.token_id, ref.valid)
             resolved[name] = ref.with_secret(secret)
         return resolved
+
+    def _secret(self, team_id: str, header: str, token_id: str, valid: bool) -> str:
+        token = self._store.get(team_id, token_id) if valid else None
+        if token is None:
+            raise TokenUnavailable(f"Token {token_id} not found (deleted?): header {header} not sent, "
+                                   "no request made")
+        try:
+            return self._decrypt(team_id, token.id, token.sealed)
+        except Undecryptable:
+            raise TokenUnavailable(f"Token {token_id} could not be decrypted: no request made") from None
 
     def decryptions(self) -> int:
         """Cipher calls made so far (cache misses)."""

@@ -25,6 +25,7 @@ from taskhook.model.tokens import (
     TOKEN_NOT_FOUND,
     TOKEN_PREFIX,
     VaultToken,
+    is_token_id,
     name_key,
     name_taken,
     too_many_tokens,
@@ -70,7 +71,7 @@ class DynamoVaultStore:
 
     def get(self, team_id: str, token_id: str) -> VaultToken | None:
         """The token as stored now (a strongly consistent read: a rotation or a delete just made shows)."""
-        if not token_id.startswith(TOKEN_PREFIX):
+        if not is_token_id(token_id):  # nothing else is a token's row (and a long one is no valid key)
             return None
         with busy_when_throttled():
             item = self._client.get_item(TableName=self._table, Key=_key(team_id, token_id),
@@ -96,7 +97,7 @@ class DynamoVaultStore:
 
     def replace_value(self, team_id: str, token_id: str, sealed: bytes, preview: str, updated_at: str) -> VaultToken:
         """A rotation: the new sealed value, only on a token that exists (NotFound otherwise)."""
-        if not token_id.startswith(TOKEN_PREFIX):
+        if not is_token_id(token_id):
             raise NotFound(TOKEN_NOT_FOUND)
         try:
             with busy_when_throttled():

@@ -28,6 +28,7 @@ from taskhook.authoring import TaskContext, TaskFailed, function_task
 from taskhook.model.attempt import network_error
 from taskhook.model.errors import BlockedTarget
 from taskhook.model.headers import is_header_name, is_header_value
+from taskhook.model.tokens import references
 from taskhook.model.urls import OUTBOUND_URL, InvalidUrl, parse_http_url
 
 DESTINATION_NOT_ALLOWED = "destination not allowed"
@@ -46,6 +47,9 @@ def _http_url(value: str) -> str:
 def _headers(value: dict[str, str]) -> dict[str, str]:
     if not all(is_header_name(name) and is_header_value(text) for name, text in value.items()):
         raise ValueError("header names must be tokens; values must not hold control characters")
+    if references(value):  # sent as they are (and on to redirects): never a vault reference
+        raise ValueError("tok_ vault references are resolved only in HTTP tasks' headers (POST /v1/tasks), "
+                         "not in fetch_url's")
     return value
 
 
