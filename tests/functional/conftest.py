@@ -19,6 +19,7 @@ from moto import mock_aws
 from infra.provision import Provisioner
 from infra.template import load_template
 from taskhook.container import reset_container
+from tests.support.targets import TargetServer
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {
@@ -99,3 +100,12 @@ def atomic_dynamo_writes(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> N
                 return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(DynamoDBBackend, name, one_at_a_time)
+
+
+@pytest.fixture
+def target(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[TargetServer]:
+    """The customer's server on loopback, which the outbound policy must be told to allow."""
+    monkeypatch.setenv("TASKHOOK_OUTBOUND_ALLOW", "127.0.0.1")
+    reset_container()
+    with TargetServer() as server:
+        yield server

@@ -14,7 +14,6 @@ import copy
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -186,15 +185,6 @@ def dispatch_through_the_stream(aws: Provisioned, task_id: str, lane: str,
     messages = receive(aws, aws.env[LANES[lane]], visibility)
     assert [json.loads(m["Body"]) for m in messages] == [{"taskId": task_id}]
     return messages
-
-
-@pytest.fixture
-def target(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[TargetServer]:
-    """The customer's server on loopback, which the outbound policy must be told to allow."""
-    monkeypatch.setenv("TASKHOOK_OUTBOUND_ALLOW", "127.0.0.1")
-    reset_container()
-    with TargetServer() as server:
-        yield server
 
 
 # ---- app: the REST API (API Gateway REST proxy events) ---------------------------------------

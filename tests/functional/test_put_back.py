@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import app as lambdas
 from taskhook.adapters.sqs import PutBack
-from taskhook.container import container, reset_container
+from taskhook.container import container
 from taskhook.model.plan import TeamPlan
 from taskhook.run.shares import share_key
 from tests.support.targets import TargetServer
@@ -34,14 +33,6 @@ from .test_handlers import (
 )
 
 NORMAL = "QUEUE_NORMAL_URL"
-
-
-@pytest.fixture
-def target(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[TargetServer]:
-    monkeypatch.setenv("TASKHOOK_OUTBOUND_ALLOW", "127.0.0.1")
-    reset_container()
-    with TargetServer() as server:
-        yield server
 
 
 def _attributes(aws: Provisioned) -> dict[str, int]:
