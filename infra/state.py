@@ -37,7 +37,10 @@ def write_state(state: dict[str, Any]) -> None:
     path = state_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
+    # It holds the dev key: its owner's only, as the data directory is.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(json.dumps(state, indent=2))
+    os.chmod(tmp, 0o600)  # a .tmp left by an older version keeps its mode through O_TRUNC
     tmp.replace(path)
 
 

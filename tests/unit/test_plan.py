@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskhook.model.errors import ValidationFailed
+from taskhook.model.errors import Busy, ValidationFailed
 from taskhook.model.plan import (
     PLAN_CACHE_SECONDS,
     DestinationLimit,
@@ -90,3 +90,21 @@ def test_the_book_reads_a_team_once_per_cache_period() -> None:
     now[0] += PLAN_CACHE_SECONDS  # a change applies once the cached copy is this old
     assert book.plan_of("a").rps is None
     assert loads == ["a", "b", "a"]
+
+
+def test_a_throttled_read_keeps_the_plan_last_read_and_is_busy_only_without_one() -> None:
+    now = [0.0]
+    throttled = [False]
+
+    def load(team: str) -> TeamPlan | None:
+        if throttled[0]:
+            raise Busy()
+        return TeamPlan(rps=3)
+
+    book = PlanBook(load, DEFAULTS, monotonic=lambda: now[0])
+    assert book.plan_of("a").rps == 3
+    throttled[0] = True
+    now[0] += 10 * PLAN_CACHE_SECONDS
+    assert book.plan_of("a").rps == 3  # not a 503 for every request of every team
+    with pytest.raises(Busy):
+        book.plan_of("b")

@@ -72,7 +72,8 @@ def vault(store: InMemoryVaultStore, cipher: CountingCipher) -> VaultService:
     ("Bearer abc", None),
     ("Basic dXNlcjpwYXNz", None),
     (f"x-{TOK}", None),
-    (f"Bearer  {TOK}", None),  # two spaces: not the form (sent as it is)
+    (f"Bearer  {TOK}", Reference("Bearer", TOK)),  # RFC 9110: one or more spaces (or tabs) after the scheme
+    (f"Bearer\t{TOK}", Reference("Bearer", TOK)),
     (f"two words {TOK}", None),
     ("", None),
 ])

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from taskhook.model.errors import ValidationFailed
+from taskhook.model.errors import Busy, ValidationFailed
 
 PLAN_CACHE_SECONDS = 0.5
 MAX_RPS = 100_000
@@ -160,7 +160,12 @@ class PlanBook:
             hit = self._cache.get(team_id)
         if hit and now - hit[0] < self._ttl:
             return hit[1]
-        plan = resolved(self._load(team_id), self._defaults)
+        try:
+            plan = resolved(self._load(team_id), self._defaults)
+        except Busy:
+            if hit is None:
+                raise
+            return hit[1]  # the Teams table throttled: the plan last read stands a little longer
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

@@ -3,7 +3,8 @@ refer to one (intake checks them at create, the executor resolves them just befo
 
 A header value is a *reference* when it is either
 - exactly a token id: `tok_` followed by 24 lowercase hex digits (`tok_0123456789abcdef01234567`), or
-- one scheme word, one space, then a token id: `Bearer tok_…`, fal's `Key tok_…`, `Token tok_…`.
+- one scheme word, white space (spaces or tabs, as RFC 9110 allows), then a token id: `Bearer tok_…`,
+  fal's `Key tok_…`, `Token tok_…`.
 The executor replaces the id by the secret and keeps the scheme (`Bearer <secret>`).
 
 Any other value that starts with `tok_`, or whose second word does (`Bearer tok_oops`, `tok_x y`),
@@ -29,6 +30,7 @@ TOKEN_NOT_FOUND = "Token not found"  # noqa: S105 - a message
 
 _ID = re.compile(r"tok_[0-9a-f]{24}")
 _SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # one RFC 9110 token
+_SCHEMED = re.compile(r"(?P<scheme>[^ \t]+)[ \t]+(?P<rest>tok_.*)", re.DOTALL)
 _NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9 ._-]*[A-Za-z0-9._-])?")  # no trailing space: "a " would pass for "a"
 
 
@@ -59,9 +61,9 @@ def reference_in(value: str) -> Reference | None:
     """The reference a header value makes, or None when it is a plain value sent as it is."""
     if value.startswith(TOKEN_PREFIX):
         return Reference("", value)
-    scheme, space, rest = value.partition(" ")
-    if space and rest.startswith(TOKEN_PREFIX) and _SCHEME.fullmatch(scheme):
-        return Reference(scheme, rest)
+    match = _SCHEMED.fullmatch(value)
+    if match and _SCHEME.fullmatch(match["scheme"]):
+        return Reference(match["scheme"], match["rest"])
     return None
 
 
