@@ -170,14 +170,15 @@ def test_a_backend_without_the_old_item_on_failure_reads_it_once(aws: Provisione
     assert client.calls == {"update_item": 2, "get_item": 1}
 
 
-def test_the_item_holds_one_number_and_expires_once_the_bucket_is_full(aws: Provisioned) -> None:
+def test_the_item_holds_tat_and_the_limit_and_expires_once_the_bucket_is_full(aws: Provisioned) -> None:
     clock = Clock()
     limiter, _ = dynamo(aws, clock)
     for _ in range(3):
         limiter.admit("api#a", 2, 3)
     item = aws.client("dynamodb").get_item(TableName=aws.env["LIMITS_TABLE"], Key={"key": {"S": "api#a"}})["Item"]
-    assert set(item) == {"key", "tat", "expiresAt"}
+    assert set(item) == {"key", "tat", "cap", "expiresAt"}
     assert int(item["tat"]["N"]) == T0 + 3 * NS // 2
+    assert int(item["cap"]["N"]) == 3 * NS // 2  # burst 3 at 2 rps: 1.5 s
     assert T0 // NS + 1.5 < int(item["expiresAt"]["N"]) <= T0 // NS + 1.5 + 120
 
 
@@ -185,3 +186,33 @@ def test_throttling_is_busy(aws: Provisioned) -> None:
     limiter, _ = dynamo(aws, Clock(), throttle=True)
     with pytest.raises(Busy):
         limiter.admit("api#a", 1, 1)
+
+
+def test_a_request_with_an_older_clock_never_hands_the_buckets_tokens_out_again(
+        limiter_and_clock: tuple[RateLimiter, Clock]) -> None:
+    """Found on a loaded LocalStack: a 500-request burst at 50 rps / burst 100 admitted 94. A request
+    whose `now` was read before the bucket filled up (it waited; or its container's clock is behind)
+    saw `tat` more than a bucket ahead of its `now` and wrote it back as "empty now", lowering it:
+    tokens already spent came back, and the hints of other requests went wrong. Under an unchanged
+    limit that request is refused and nothing is written."""
+    limiter, clock = limiter_and_clock
+    stale = clock.now
+    clock.advance(0.5)
+    assert sum(limiter.admit("api#a", 50, 100).allowed for _ in range(100)) == 100  # tat: now + 2 s
+    late = clock.now
+    clock.now = stale  # a request whose clock read is half a second old
+    refused = limiter.admit("api#a", 50, 100)
+    assert not refused.allowed
+    clock.now = late
+    assert not limiter.admit("api#a", 50, 100).allowed  # still empty: no token came back
+    clock.advance(0.02)  # one interval later, one token
+    assert [limiter.admit("api#a", 50, 100).allowed for _ in range(2)] == [True, False]
+
+
+def test_a_changed_limit_still_applies_at_once(limiter_and_clock: tuple[RateLimiter, Clock]) -> None:
+    limiter, clock = limiter_and_clock
+    assert [limiter.admit("api#a", 0.1, 1).allowed for _ in range(2)] == [True, False]  # 10 s of debt
+    clock.advance(0.01)
+    assert not limiter.admit("api#a", 100, 10).allowed  # the new limit's first request empties it
+    clock.advance(0.01)
+    assert limiter.admit("api#a", 100, 10).allowed  # one interval of the new limit later

@@ -296,6 +296,7 @@ class InMemoryRateLimiter:
 
         self._clock = clock or time.time_ns
         self.tats: dict[str, int] = {}
+        self.caps: dict[str, int] = {}  # the capacity each key's tat was written under
         self.calls: list[tuple[str, float, int]] = []  # (key, rps, burst)
         self.busy = False
         self._lock = threading.Lock()
@@ -308,9 +309,12 @@ class InMemoryRateLimiter:
             self.calls.append((key, rps, burst))
             if self.busy:
                 raise Busy()
-            decision, new_tat = decide(Bucket(rps, burst), self.tats.get(key), self._clock())
+            bucket = Bucket(rps, burst)
+            decision, new_tat = decide(bucket, self.tats.get(key), self._clock(),
+                                       same_limit=self.caps.get(key) == bucket.capacity)
             if new_tat is not None:
                 self.tats[key] = new_tat
+                self.caps[key] = bucket.capacity
             return decision
 
 

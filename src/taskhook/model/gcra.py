@@ -51,15 +51,20 @@ class Bucket:
         return now + self.capacity - self.interval
 
 
-def decide(bucket: Bucket, tat: int | None, now: int) -> tuple[RateDecision, int | None]:
+def decide(bucket: Bucket, tat: int | None, now: int, same_limit: bool = False) -> tuple[RateDecision, int | None]:
     """One request at `now` against a bucket whose stored `tat` is `tat` (None: never used, i.e.
     full): the decision, and the `tat` to store (None: nothing changes).
 
-    A `tat` more than a whole bucket ahead (the limit was just changed, or another container's clock
-    is ahead) counts as an empty bucket: refused, and stored as just empty, so that a new limit
-    applies at once and a skewed clock costs at most one interval."""
+    A `tat` more than a whole bucket ahead counts as an empty bucket and is refused. When it was
+    written under another limit (`same_limit` False: the team's limit was just changed) it is also
+    stored back as just empty, so that a new limit applies at once. Under the same limit it is left
+    alone: it only means that this request's `now` is older than the requests that filled the
+    bucket (it waited, or its container's clock is behind), and writing it back would hand their
+    tokens out again."""
     base = now if tat is None else max(tat, now)
     if overdrawn(bucket, base, now):
+        if same_limit:
+            return refused(bucket, base, now), None
         return refused(bucket, now + bucket.capacity, now), now + bucket.capacity
     if base > bucket.admit_limit(now):
         return refused(bucket, base, now), None

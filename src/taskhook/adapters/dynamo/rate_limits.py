@@ -1,8 +1,9 @@
 """Token buckets on the Limits table (ports.RateLimiter), one item per key, shared by every container.
 
-The item holds one number, `tat` (model/gcra.py, epoch nanoseconds), and the table's TTL
-`expiresAt`: once `tat` has passed the bucket is full, which is what no item means too, so an idle
-key may disappear a minute later.
+The item holds `tat` (model/gcra.py, epoch nanoseconds), the bucket's `cap` (its capacity in
+nanoseconds: the limit `tat` was written under) and the table's TTL `expiresAt`: once `tat` has
+passed the bucket is full, which is what no item means too, so an idle key may disappear a minute
+later.
 
 An admitted request is one conditional UpdateItem in the common case; DynamoDB does the
 arithmetic, so concurrent requests never lose an update and never need a read first:
@@ -19,7 +20,10 @@ A refused request usually costs nothing: `tat` only grows (until the item expire
 has passed), so the value this process last saw is a lower bound of the stored one; when even that
 refuses, the stored one refuses too, and no request is sent. The one exception: a `tat` more than a
 whole bucket ahead (after the team's limit changed, or from a container whose clock is ahead) is
-written back to "empty now" (model/gcra.py `decide`), so that a new limit applies at once.
+written back to "empty now" when it was written under another limit (`cap` differs: the team's
+limit changed), so that a new limit applies at once (model/gcra.py `decide`); under the same limit
+it is only refused: a request whose `now` is older than the ones that filled the bucket (it waited,
+or its container's clock is behind) must not hand their tokens out again.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from taskhook.model.gcra import NS, Bucket, admitted, decide, overdrawn
 from taskhook.model.rate import RateDecision
 
 TAT = "tat"
+CAP = "cap"
 TTL = "expiresAt"
 TTL_SLACK = 60  # seconds an item outlives its bucket's refill (then it is the same as no item)
 # Conditional writes per request at most. The request's `now` is fixed at its arrival, so a lost
@@ -69,9 +74,9 @@ class DynamoRateLimiter:
                 self._remember(key, stored)
                 return admitted(bucket, stored, now)
             known = stored.tat
-            decision, to_store = decide(bucket, known, now)
+            decision, to_store = decide(bucket, known, now, same_limit=stored.cap == bucket.capacity)
             if to_store is not None and not decision.allowed:
-                self._empty(key, to_store)  # more than a bucket ahead: a new limit, a skewed clock
+                self._empty(key, to_store, bucket.capacity)  # more than a bucket ahead under another limit
             elif known is not None:
                 self._remember(key, known)
             if not decision.allowed:
@@ -81,10 +86,10 @@ class DynamoRateLimiter:
         return RateDecision(allowed=False, limit=burst, remaining=0, reset_after=bucket.capacity / NS,
                             retry_after=bucket.interval / NS)
 
-    def _empty(self, key: str, tat: int) -> None:
+    def _empty(self, key: str, tat: int, cap: int) -> None:
         """Bring a `tat` more than a bucket ahead back to `tat` (an empty bucket now)."""
-        values = {":tat": _n(tat), ":ttl": _n(_expiry(tat))}
-        stored = self._update(key, "SET #t = :tat, #ttl = :ttl", "#t > :tat", values, read_back=False)
+        values = {":tat": _n(tat), ":ttl": _n(_expiry(tat)), ":cap": _n(cap)}
+        stored = self._update(key, "SET #t = :tat, #ttl = :ttl, #cap = :cap", "#t > :tat", values, read_back=False)
         with self._lock:
             if isinstance(stored, int):
                 self._seen[key] = tat  # lower than before: `max` would keep the old value
@@ -94,15 +99,17 @@ class DynamoRateLimiter:
     def _start(self, key: str, bucket: Bucket, now: int) -> int | _Stored:
         """A full bucket (or none): `tat` = now + interval."""
         new_tat = now + bucket.interval
-        return self._update(key, "SET #t = :new, #ttl = :ttl", "attribute_not_exists(#t) OR #t <= :now",
-                            {":new": _n(new_tat), ":now": _n(now), ":ttl": _n(_expiry(new_tat))})
+        return self._update(key, "SET #t = :new, #ttl = :ttl, #cap = :cap", "attribute_not_exists(#t) OR #t <= :now",
+                            {":new": _n(new_tat), ":now": _n(now), ":ttl": _n(_expiry(new_tat)),
+                             ":cap": _n(bucket.capacity)})
 
     def _add(self, key: str, bucket: Bucket, now: int) -> int | _Stored:
         """A bucket in use: `tat` += interval, if that stays within the burst."""
         latest = now + bucket.capacity  # the highest `tat` this write can leave
-        return self._update(key, "SET #t = #t + :interval, #ttl = :ttl", "#t > :now AND #t <= :most",
+        return self._update(key, "SET #t = #t + :interval, #ttl = :ttl, #cap = :cap", "#t > :now AND #t <= :most",
                             {":interval": _n(bucket.interval), ":now": _n(now),
-                             ":most": _n(bucket.admit_limit(now)), ":ttl": _n(_expiry(latest))})
+                             ":most": _n(bucket.admit_limit(now)), ":ttl": _n(_expiry(latest)),
+                             ":cap": _n(bucket.capacity)})
 
     def _update(self, key: str, update: str, condition: str, values: dict[str, Any],
                 read_back: bool = True) -> int | _Stored:
@@ -112,23 +119,24 @@ class DynamoRateLimiter:
             with busy_when_throttled():
                 answer = self._client.update_item(
                     TableName=self._table, Key=_key(key), UpdateExpression=update, ConditionExpression=condition,
-                    ExpressionAttributeNames={"#t": TAT, "#ttl": TTL}, ExpressionAttributeValues=values,
+                    ExpressionAttributeNames={"#t": TAT, "#ttl": TTL, "#cap": CAP}, ExpressionAttributeValues=values,
                     ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != CONDITION_FAILED:
                 raise
             item = exc.response.get("Item")
             if not read_back:
-                return _Stored(None)
-            return _Stored(_tat(item) if item is not None else self._read(key))
+                return _Stored(None, None)
+            return _Stored(*_state(item if item is not None else self._read(key)))
         return int(answer["Attributes"][TAT]["N"])
 
-    def _read(self, key: str) -> int | None:
-        """The stored `tat`, for a backend whose failed write does not return the item."""
+    def _read(self, key: str) -> dict[str, Any] | None:
+        """The stored item, for a backend whose failed write does not return it (DynamoDB Local)."""
         with busy_when_throttled():
             item = self._client.get_item(TableName=self._table, Key=_key(key), ConsistentRead=True,
-                                         ProjectionExpression="#t", ExpressionAttributeNames={"#t": TAT}).get("Item")
-        return _tat(item)
+                                         ProjectionExpression="#t, #cap",
+                                         ExpressionAttributeNames={"#t": TAT, "#cap": CAP}).get("Item")
+        return dict(item) if item else None
 
     def _last_seen(self, key: str) -> int | None:
         with self._lock:
@@ -142,12 +150,13 @@ class DynamoRateLimiter:
 
 
 class _Stored:
-    """A failed write's answer: the `tat` stored (None: no item)."""
+    """A failed write's answer: the `tat` stored (None: no item) and the capacity it was written under."""
 
-    __slots__ = ("tat",)
+    __slots__ = ("tat", "cap")
 
-    def __init__(self, tat: int | None) -> None:
+    def __init__(self, tat: int | None, cap: int | None) -> None:
         self.tat = tat
+        self.cap = cap
 
 
 def _key(key: str) -> dict[str, Any]:
@@ -158,10 +167,10 @@ def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
 
-def _tat(item: dict[str, Any] | None) -> int | None:
-    if not item or TAT not in item:
-        return None
-    return int(item[TAT]["N"])
+def _state(item: dict[str, Any] | None) -> tuple[int | None, int | None]:
+    """The item's `tat` and `cap` (None for what it lacks)."""
+    item = item or {}
+    return (int(item[TAT]["N"]) if TAT in item else None, int(item[CAP]["N"]) if CAP in item else None)
 
 
 def _expiry(tat: int) -> int:
