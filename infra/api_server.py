@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import threading
 from http import HTTPStatus
@@ -25,6 +26,13 @@ from functions.responses import NOT_FOUND
 from . import aws_calls
 from .children import exit_with_parent
 from .state import ROOT
+
+# Requests handled at once; the others wait for a slot, as API Gateway holds requests while Lambda
+# scales (on AWS the account's concurrency bounds it). Without a bound a burst of 500 creates ran 500
+# handlers against the one emulator process at once: it reset connections (500s), or, with a longer
+# backlog, answered none of them within two minutes.
+API_CONCURRENCY = int(os.environ.get("TASKHOOK_API_CONCURRENCY", "64"))
+IN_FLIGHT = threading.BoundedSemaphore(API_CONCURRENCY)
 
 # Seed 003 puts client tokens in the path (/api/{ns}/tasks/{client_token}/…): not in our logs.
 _SECRET_IN_PATH = re.compile(r"/ct_[A-Za-z0-9_-]+")
@@ -66,7 +74,8 @@ class RedactingRequestHandler(ChaliceRequestHandler):
             self.close_connection = True
             self._send_error_response(BadRequest({}, json.dumps({"error": "Bad request"}).encode()))
             return
-        self._generic_handle()
+        with IN_FLIGHT:
+            self._generic_handle()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _handle_readable
 

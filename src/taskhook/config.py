@@ -39,6 +39,11 @@ ENV_DEFAULT_RPS = "TASKHOOK_DEFAULT_RPS"
 ENV_DEFAULT_BURST = "TASKHOOK_DEFAULT_BURST"
 ENV_DEFAULT_CONCURRENCY = "TASKHOOK_DEFAULT_CONCURRENCY"
 
+# Connections each AWS client (boto3's, PynamoDB's) keeps for reuse: the local API server and an
+# executor's records run in threads of one process, and botocore's default, 10, makes every further
+# thread open and drop a connection per call.
+CLIENT_POOL_SIZE = 64
+
 # `builtin` in TASKHOOK_TASK_MODULES stands for the function tasks Taskhook ships.
 BUILTIN_TASK_MODULES = "builtin"
 

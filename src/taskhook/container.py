@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from taskhook.config import Settings
+from taskhook.config import CLIENT_POOL_SIZE, Settings
 
 if TYPE_CHECKING:
     import requests
@@ -63,14 +63,15 @@ class Container:
             import boto3
             from botocore.config import Config
 
-            kwargs: dict[str, Any] = {"region_name": self.settings.region}
+            kwargs: dict[str, Any] = {"region_name": self.settings.region,
+                                      "config": Config(max_pool_connections=CLIENT_POOL_SIZE)}
             endpoint = self.settings.endpoint_url
             if service == "apigatewaymanagementapi":
                 endpoint = self.settings.websocket_management_url or None
             if endpoint:
                 kwargs["endpoint_url"] = endpoint
             if service == "s3":
-                kwargs["config"] = Config(signature_version="s3v4")
+                kwargs["config"] = kwargs["config"].merge(Config(signature_version="s3v4"))
             self._clients[service] = boto3.client(service, **kwargs)
         return self._clients[service]
 

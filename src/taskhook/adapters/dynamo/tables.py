@@ -33,6 +33,8 @@ from pynamodb.attributes import JSONAttribute, MapAttribute, NumberAttribute, Un
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from taskhook.config import CLIENT_POOL_SIZE
+
 DELAYED_SHARD = "delayed"
 TEAM_INDEX = "byTeam"
 TEAM_STATUS_INDEX = "byTeamStatus"
@@ -44,7 +46,7 @@ JSON_ATTRIBUTES = ("args", "result", "output")
 
 
 def _meta(table_name: str, region: str, host: str | None) -> type:
-    attrs: dict[str, Any] = {"table_name": table_name, "region": region}
+    attrs: dict[str, Any] = {"table_name": table_name, "region": region, "max_pool_connections": CLIENT_POOL_SIZE}
     if host:
         attrs["host"] = host
     return type("Meta", (), attrs)
