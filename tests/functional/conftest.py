@@ -88,11 +88,14 @@ def atomic_dynamo_writes(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> N
     """DynamoDB applies the writes to one item one at a time, each checking its condition against
     the item as the one before left it; moto checks and writes without a lock, so two threads can
     both pass one condition. Here moto's writes run one at a time, as the local stack's emulator
-    runs them (infra/emulator.py AtomicDynamoWrites): what is left to race is the code under test."""
+    runs them (infra/emulator.py AtomicDynamoWrites): what is left to race is the code under test.
+    Its reads too: a read that iterates a table while a write changes it fails in moto ("dictionary
+    changed size during iteration"), which DynamoDB never does."""
     from moto.dynamodb.models import DynamoDBBackend
 
-    lock = threading.Lock()
-    for name in ("update_item", "put_item", "delete_item", "transact_write_items"):
+    lock = threading.RLock()
+    for name in ("update_item", "put_item", "delete_item", "transact_write_items", "get_item", "query", "scan",
+                 "batch_get_item"):
         original = getattr(DynamoDBBackend, name)
 
         def one_at_a_time(self: DynamoDBBackend, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
