@@ -121,7 +121,7 @@ def test_set_limits_applies_within_a_second_and_rps_0_removes_the_limit(stack: S
 
 def test_500_concurrent_creates_of_one_team_answer_only_201_and_429(stack: Stack, target: TargetServer) -> None:
     team = stack.new_team()
-    set_limits(stack, team.team, rps=50, burst=100)
+    set_limits(stack, team.team, rps=5, burst=100)  # slow enough that 500 outrun it at any local speed
     assert team.key
 
     def one(_: int) -> int | str:
@@ -137,7 +137,7 @@ def test_500_concurrent_creates_of_one_team_answer_only_201_and_429(stack: Stack
     elapsed = time.monotonic() - started
 
     assert set(statuses) <= {201, 429}, statuses
-    assert 100 <= statuses[201] <= 100 + 50 * elapsed + 1, (statuses, elapsed)
+    assert 100 <= statuses[201] <= 100 + 5 * elapsed + 1, (statuses, elapsed)
     assert statuses[429] >= 1
     assert team.total() == statuses[201]
 
