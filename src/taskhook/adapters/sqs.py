@@ -7,15 +7,18 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from taskhook.adapters.throttling import busy_when_throttled
 from taskhook.dispatch.lanes import Lane
 from taskhook.dispatch.outbox import Dispatch
 from taskhook.model.limits import SQS_MAX_DELAY, SQS_MAX_VISIBILITY
 from taskhook.notify.rules import Notification
+
+K = TypeVar("K", bound=Hashable)  # what a batch's messages are grouped by: a lane, a queue ARN
 
 log = logging.getLogger(__name__)
 
@@ -74,25 +77,10 @@ class SqsTaskQueue:
 
     def send_many(self, dispatches: list[Dispatch]) -> list[int]:
         """SendMessageBatch, ten to a call and one lane per call; returns the indexes not sent."""
-        by_lane: dict[Lane, list[int]] = {}
-        for index, dispatch in enumerate(dispatches):
-            by_lane.setdefault(dispatch.lane, []).append(index)
-        failed: list[int] = []
-        for lane, indexes in by_lane.items():
-            for start in range(0, len(indexes), 10):
-                chunk = indexes[start:start + 10]
-                try:
-                    answer = self._client.send_message_batch(QueueUrl=self._urls[lane], Entries=[
-                        {"Id": str(i), "MessageBody": task_message(dispatches[i].task_id),
-                         "DelaySeconds": dispatches[i].delay_seconds}
-                        for i in chunk
-                    ])
-                except Exception as exc:  # noqa: BLE001 - the whole call failed: none of the chunk was sent
-                    log.warning("SendMessageBatch to the %s lane failed: %s", lane.value, exc)
-                    failed += chunk
-                    continue
-                failed += [int(entry["Id"]) for entry in answer.get("Failed") or []]
-        return sorted(failed)
+        return send_batches(
+            self._client, [d.lane for d in dispatches], lambda lane: self._urls[lane],
+            lambda i: {"MessageBody": task_message(dispatches[i].task_id), "DelaySeconds": dispatches[i].delay_seconds},
+        )
 
 
 class SqsMessages:
@@ -113,26 +101,12 @@ class SqsMessages:
         """Send each task again to the queue its message came from, as a new message (whose
         receive count starts at zero), ten to a SendMessageBatch; the caller then deletes the
         current ones. Returns the indexes not sent (their messages must stay)."""
-        by_queue: dict[str, list[int]] = {}
-        for index, entry in enumerate(put_backs):
-            by_queue.setdefault(entry.queue_arn, []).append(index)
-        failed: list[int] = []
-        for arn, indexes in by_queue.items():
-            for start in range(0, len(indexes), 10):
-                chunk = indexes[start:start + 10]
-                try:
-                    answer = self._client.send_message_batch(QueueUrl=self._url_of_arn(arn), Entries=[
-                        {"Id": str(i), "MessageBody": task_message(put_backs[i].task_id, put_backs[i].put_backs,
-                                                                   put_backs[i].team),
-                         "DelaySeconds": int(min(SQS_MAX_DELAY, max(0, put_backs[i].delay_seconds)))}
-                        for i in chunk
-                    ])
-                except Exception as exc:  # noqa: BLE001 - none of the chunk was sent; those messages stay
-                    log.warning("putting back %d task(s) failed: %s", len(chunk), type(exc).__name__)
-                    failed += chunk
-                    continue
-                failed += [int(entry["Id"]) for entry in answer.get("Failed") or []]
-        return sorted(failed)
+        def entry(i: int) -> dict[str, Any]:
+            put_back = put_backs[i]
+            return {"MessageBody": task_message(put_back.task_id, put_back.put_backs, put_back.team),
+                    "DelaySeconds": int(min(SQS_MAX_DELAY, max(0, put_back.delay_seconds)))}
+
+        return send_batches(self._client, [p.queue_arn for p in put_backs], self._url_of_arn, entry)
 
     def hold(self, queue_arn: str, receipt_handle: str, seconds: float) -> None:
         with busy_when_throttled():
@@ -167,3 +141,26 @@ class SqsNotificationQueue:
                 first = min(int(entry["Id"]) for entry in answer["Failed"])
                 return list(range(first, len(notifications)))
         return []
+
+
+def send_batches(client: Any, queues: Sequence[K], url_of: Callable[[K], str],
+                 entry: Callable[[int], dict[str, Any]]) -> list[int]:
+    """Send message i (`entry(i)`: its body and delay) to `queues[i]`, ten to a SendMessageBatch and
+    one queue per call; returns the indexes not sent. A call that fails sends none of its ten."""
+    by_queue: dict[K, list[int]] = {}
+    for index, queue in enumerate(queues):
+        by_queue.setdefault(queue, []).append(index)
+    failed: list[int] = []
+    for queue, indexes in by_queue.items():
+        for start in range(0, len(indexes), 10):
+            chunk = indexes[start:start + 10]
+            try:
+                answer = client.send_message_batch(QueueUrl=url_of(queue),
+                                                   Entries=[{"Id": str(i), **entry(i)} for i in chunk])
+            except Exception as exc:  # noqa: BLE001 - none of the chunk was sent; the caller keeps those
+                log.warning("SendMessageBatch of %d message(s) to %s failed: %s", len(chunk), queue,
+                            type(exc).__name__)
+                failed += chunk
+                continue
+            failed += [int(e["Id"]) for e in answer.get("Failed") or []]
+    return sorted(failed)
