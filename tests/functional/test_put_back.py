@@ -124,3 +124,30 @@ def test_put_backs_go_ten_to_a_batch_to_the_queue_each_came_from(aws: Provisione
     assert all(b["putBacks"] == 3 and b["teamId"] == TEAM for b in normal)
     low = [json.loads(m["Body"]) for m in receive(aws, aws.env["QUEUE_LOW_URL"])]
     assert low == [{"taskId": "l0", "putBacks": 1}]  # l1's delay was capped at SQS's 900 s: not yet visible
+
+
+class Crash(BaseException):
+    """The invocation dies (out of memory, a killed runtime): nothing of the handler runs after it."""
+
+
+def test_a_message_received_by_an_invocation_that_dies_before_its_claim_comes_back_soon(
+        aws: Provisioned, target: TargetServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    task = create_task(api_key(), targetUrl=target.url("/never", [200]), priority=5)
+    messages = dispatch_through_the_stream(aws, task["id"], "normal")  # the queue's own visibility: 360 s
+    executor = container().executor
+    monkeypatch.setattr(executor, "claim_margin", 0.0)  # the message's hold until its claim: 1.5 s -> 2 s
+
+    def dies(task_id: str) -> None:
+        raise Crash
+
+    monkeypatch.setattr(executor.repository, "get", dies)
+    with pytest.raises(Crash):
+        lambdas.execute_normal(sqs_event(aws, "sqs_lane_batch.json", aws.env[NORMAL], messages),
+                               context("execute_normal", 330))
+
+    assert receive(aws, aws.env[NORMAL]) == []  # still in the dead invocation's hands ...
+    time.sleep(2.2)
+    [again] = receive(aws, aws.env[NORMAL])  # ... for the claim's margin, not the queue's 360 s
+    assert json.loads(again["Body"]) == {"taskId": task["id"]}
+    assert target.calls("/never") == []
+    assert row(aws, task["id"])["status"] == {"S": "pending"}

@@ -194,6 +194,8 @@ class SlowAndOverShare:
     """The executor: task "slow" makes a long call (until `release`); every other task is over its
     team's share and put back."""
 
+    unclaimed_hold = 31.5
+
     def __init__(self) -> None:
         self.release = threading.Event()
 
@@ -216,6 +218,9 @@ class RecordedSends:
 
     def hold(self, *_: Any) -> None:
         pass
+
+    def hold_all(self, _queue_arn: str, receipt_handles: list[str], _seconds: float) -> int:
+        return len(receipt_handles)
 
 
 @pytest.fixture

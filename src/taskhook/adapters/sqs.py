@@ -111,10 +111,26 @@ class SqsMessages:
     def hold(self, queue_arn: str, receipt_handle: str, seconds: float) -> None:
         with busy_when_throttled():
             self._client.change_message_visibility(
-                QueueUrl=self._url_of_arn(queue_arn),
-                ReceiptHandle=receipt_handle,
-                VisibilityTimeout=int(min(SQS_MAX_VISIBILITY, max(0, math.ceil(seconds)))),
+                QueueUrl=self._url_of_arn(queue_arn), ReceiptHandle=receipt_handle,
+                VisibilityTimeout=_visibility(seconds),
             )
+
+    def hold_all(self, queue_arn: str, receipt_handles: list[str], seconds: float) -> int:
+        """Set the visibility of several messages of one queue, ten to a ChangeMessageVisibilityBatch;
+        returns how many were changed (a message already deleted or expired is simply not)."""
+        changed = 0
+        for start in range(0, len(receipt_handles), 10):
+            entries = [{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": _visibility(seconds)}
+                       for i, handle in enumerate(receipt_handles[start:start + 10])]
+            with busy_when_throttled():
+                answer = self._client.change_message_visibility_batch(QueueUrl=self._url_of_arn(queue_arn),
+                                                                      Entries=entries)
+            changed += len(answer.get("Successful", []))
+        return changed
+
+
+def _visibility(seconds: float) -> int:
+    return int(min(SQS_MAX_VISIBILITY, max(0, math.ceil(seconds))))
 
 
 class SqsNotificationQueue:

@@ -59,6 +59,12 @@ class Executor:
     functions: FunctionRunner | None = None  # runs tasks of kind "function"
     shares: Shares | None = None  # the team's share and destination limits; None: no gate
 
+    @property
+    def unclaimed_hold(self) -> float:
+        """How long a received message needs to stay invisible until its claim (which then holds it
+        for the run): the claim margin, plus the longest a due-soon task is waited for in hand."""
+        return self.claim_margin + EARLY_WAIT_LIMIT
+
     def run(self, task_id: str, time_left: Callable[[], float], hold: Callable[[float], None],
             put_backs: int = 0, team: str | None = None) -> Outcome:
         """Process one message for `task_id`. `time_left()` is the invocation's remaining seconds;
