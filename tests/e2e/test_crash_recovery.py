@@ -33,6 +33,18 @@ def live_runner_pid(stack: Stack, timeout: float = 30.0) -> int:
     raise AssertionError("no live runner")
 
 
+def settled_count(target: TargetServer, path: str, quiet: float = 0.5, limit: float = 5.0) -> int:
+    """The number of calls at `path` once none has arrived for `quiet` seconds (at most `limit`)."""
+    deadline = time.monotonic() + limit
+    count, since = len(target.calls(path)), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        time.sleep(0.05)
+        now = len(target.calls(path))
+        if now != count:
+            count, since = now, time.monotonic()
+    return count
+
+
 def test_a_killed_runner_spends_no_max_wait_time_and_loses_nothing(stack: Stack, team: Client) -> None:
     with TargetServer() as target:
         url = target.url("/slow", [{"sleep": SLOW}])
@@ -42,8 +54,13 @@ def test_a_killed_runner_spends_no_max_wait_time_and_loses_nothing(stack: Stack,
                for _ in range(TASKS)]
         target.wait_for_calls("/slow", 4, timeout=30)
         runner = live_runner_pid(stack)
+        # Freeze the runner first and let the calls it had already written reach the target: counted
+        # right after a bare SIGKILL, a request written just before it could arrive after the count
+        # (CI saw 5 calls made twice against 4 counted). A stopped runner sends nothing more, and
+        # the supervisor does not restart it until the kill.
+        os.kill(runner, signal.SIGSTOP)
+        in_flight_at_kill = settled_count(target, "/slow")
         os.kill(runner, signal.SIGKILL)
-        in_flight_at_kill = len(target.calls("/slow"))
 
         finished = {i: team.wait_until(i, lambda t: t["status"] not in ("pending", "processing"), timeout=120)
                     for i in ids}
