@@ -25,14 +25,23 @@ log = logging.getLogger(__name__)
 MAX_PUT_BACKS = 10_000  # what a message carries at most (the delay stopped growing long before)
 
 
-def task_message(task_id: str, put_backs: int = 0, team: str | None = None) -> str:
-    """A task's message; a put-back one also carries how many times it was put back, and the team."""
+def task_message(task_id: str, put_backs: int = 0, team: str | None = None, poll: str | None = None) -> str:
+    """A task's message; a put-back one also carries how many times it was put back, and the team;
+    a polling task's next poll carries its poll token (only the message with the stored one polls)."""
     message: dict[str, object] = {"taskId": task_id}
     if put_backs > 0:
         message["putBacks"] = min(put_backs, MAX_PUT_BACKS)
     if team:
         message["teamId"] = team
+    if poll:
+        message["poll"] = poll
     return json.dumps(message)
+
+
+def poll_of(body: str) -> str | None:
+    """The poll token a polling task's message carries (None for every other message)."""
+    value = json.loads(body).get("poll")
+    return value if isinstance(value, str) and value else None
 
 
 def task_id_of(body: str) -> str:
@@ -54,6 +63,7 @@ class PutBack:
     put_backs: int
     delay_seconds: int
     team: str | None = None
+    poll: str | None = None  # a polling task's next poll: its poll token
 
 
 def put_backs_of(body: str) -> int:
@@ -103,7 +113,7 @@ class SqsMessages:
         current ones. Returns the indexes not sent (their messages must stay)."""
         def entry(i: int) -> dict[str, Any]:
             put_back = put_backs[i]
-            return {"MessageBody": task_message(put_back.task_id, put_back.put_backs, put_back.team),
+            return {"MessageBody": task_message(put_back.task_id, put_back.put_backs, put_back.team, put_back.poll),
                     "DelaySeconds": int(min(SQS_MAX_DELAY, max(0, put_back.delay_seconds)))}
 
         return send_batches(self._client, [p.queue_arn for p in put_backs], self._url_of_arn, entry)

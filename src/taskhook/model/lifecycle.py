@@ -34,7 +34,9 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     _S.PROCESSING: frozenset(
         {_S.PENDING, _S.PROCESSING, _S.WAITING, _S.POLLING, _S.COMPLETED, _S.FAILED, _S.TIMEOUT}
     ),
+    # waiting -> completed/failed: its callback came (or POST /v1/tasks/{id}/complete).
     _S.WAITING: frozenset({_S.COMPLETED, _S.FAILED, _S.TIMEOUT, _S.CANCELLED}),
+    # polling -> polling: one more poll made (the poll token, claimToken, moves on).
     _S.POLLING: frozenset({_S.POLLING, _S.COMPLETED, _S.FAILED, _S.TIMEOUT, _S.CANCELLED}),
     _S.COMPLETED: frozenset(),
     _S.FAILED: frozenset(),
@@ -70,6 +72,9 @@ class TaskChanges(TypedDict, total=False):
     dispatchedAt: str | None
     retryAt: str | None
     waitCredit: float | None
+    poll: dict[str, Any] | None
+    outputs: list[dict[str, Any]] | None
+    callbackHash: str | None
 
 
 CHANGEABLE = frozenset(TaskChanges.__annotations__)
@@ -207,3 +212,41 @@ def cancel(now: datetime) -> Transition:
     """A client cancels: from any status that allows it."""
     stamp = iso(now)
     return Transition(_S.CANCELLED, TaskChanges(completedAt=stamp, updatedAt=stamp), from_=CANCELLABLE)
+
+
+def start_polling(task: Task, token: str, poll_token: str, poll: dict[str, Any], now: datetime) -> Transition:
+    """The submit was accepted (2xx): processing -> polling. From now on the claimToken is the poll
+    token: only the message that carries it may poll (model/polling.py)."""
+    return Transition(
+        _S.POLLING, TaskChanges(claimToken=poll_token, claimedAt=None, poll=poll, updatedAt=iso(now)),
+        from_=frozenset({_S.PROCESSING}), expect={"claimToken": token},
+    )
+
+
+def poll_again(token: str, next_token: str, poll: dict[str, Any], now: datetime) -> Transition:
+    """One poll made, the job not done yet: polling -> polling, the poll token moved on (a
+    duplicate message carrying the old one is dropped)."""
+    return Transition(
+        _S.POLLING, TaskChanges(claimToken=next_token, poll=poll, updatedAt=iso(now)),
+        from_=frozenset({_S.POLLING}), expect={"claimToken": token},
+    )
+
+
+def start_waiting(task: Task, token: str, callback_hash: str, result: Any, now: datetime) -> Transition:
+    """The target accepted the task (2xx) and will call back: processing -> waiting."""
+    return Transition(
+        _S.WAITING,
+        TaskChanges(claimToken=None, claimedAt=None, callbackHash=callback_hash, result=result, error=None,
+                    updatedAt=iso(now)),
+        from_=frozenset({_S.PROCESSING}), expect={"claimToken": token},
+    )
+
+
+def complete_waiting(status: TaskStatus, now: datetime, result: Any = None, error: str | None = None) -> Transition:
+    """A waiting task's callback (or POST /v1/tasks/{id}/complete): waiting -> completed or failed.
+    The callback hash goes with it: the token is single-use."""
+    stamp = iso(now)
+    return Transition(
+        status, TaskChanges(completedAt=stamp, updatedAt=stamp, result=result, error=error, callbackHash=None),
+        from_=frozenset({_S.WAITING}),
+    )

@@ -17,12 +17,12 @@ PUBLIC_FIELDS = (
     "id", "teamId", "kind", "namespace", "name", "status", "progress", "message", "targetUrl", "method",
     "headers", "body", "args", "maxWaitTime", "timeout", "delayUntil", "maxRetries", "retryCount",
     "retryBackoff", "priority", "onCompleteUrl", "callbackUrl", "clientId", "provider", "pollConfig",
-    "result", "output", "error", "createdAt", "startedAt", "completedAt", "updatedAt",
+    "waitForCallback", "result", "output", "outputs", "error", "createdAt", "startedAt", "completedAt", "updatedAt",
 )
 HTTP_KIND = "http"
 FUNCTION_KIND = "function"
 # What describes an HTTP call: not shown on a function task, where it has no meaning.
-HTTP_ONLY_FIELDS = frozenset({"targetUrl", "method", "headers", "body", "provider", "pollConfig"})
+HTTP_ONLY_FIELDS = frozenset({"targetUrl", "method", "headers", "body", "provider", "pollConfig", "waitForCallback"})
 # The output's S3 key is ours; clients get a presigned download link instead.
 PUBLIC_OUTPUT_FIELDS = ("filename", "contentType", "size")
 
@@ -57,6 +57,9 @@ class Task(BaseModel):
     onCompleteUrl: str | None = None
     provider: str | None = None
     pollConfig: dict[str, Any] | None = None
+    # True: after a 2xx answer the task waits (status `waiting`) for its one-time callback URL
+    # (header Taskhook-Callback-Url) or POST /v1/tasks/{id}/complete.
+    waitForCallback: bool | None = None
     # seed 000's callback_url, and the client token a task was started with (seed 003).
     callbackUrl: str | None = None
     clientId: str | None = None
@@ -64,6 +67,8 @@ class Task(BaseModel):
     result: Any = None
     # A function task's output file in S3: {key, contentType, size, filename}.
     output: dict[str, Any] | None = None
+    # A provider task's output files copied into S3: [{key, contentType, size, filename, source}].
+    outputs: list[dict[str, Any]] | None = None
     error: str | None = None
     createdAt: str
     startedAt: str | None = None
@@ -80,6 +85,12 @@ class Task(BaseModel):
     # Seconds of maxWaitTime given back after runs that crashed holding the task (their claim went
     # stale): a crash of ours never turns a healthy task into `timeout` (see run/executor.py).
     waitCredit: float | None = None
+    # A polling task's state (model/polling.py: the URLs from the submit answer, polls made, the
+    # interval): bookkeeping, never shown. Its poll token is the claimToken.
+    poll: dict[str, Any] | None = None
+    # A waiting task's callback: the SHA-256 of its one-time token (the token is only in the URL
+    # sent to the target). Never shown.
+    callbackHash: str | None = None
     # 1 when stored, +1 with every transition and progress write (not with the delivery log's
     # bookkeeping): a stream consumer compares versions to tell a change from a repeated record.
     version: int = 1
@@ -94,6 +105,9 @@ class Task(BaseModel):
         data = self.model_dump(mode="json")
         if self.output is not None:
             data["output"] = {k: self.output[k] for k in PUBLIC_OUTPUT_FIELDS if self.output.get(k) is not None}
+        if self.outputs is not None:
+            data["outputs"] = [{k: o[k] for k in (*PUBLIC_OUTPUT_FIELDS, "source") if o.get(k) is not None}
+                               for o in self.outputs]
         hidden = HTTP_ONLY_FIELDS if self.kind == FUNCTION_KIND else frozenset()
         out: dict[str, Any] = {}
         for name in PUBLIC_FIELDS:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import JSONAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, JSONAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -112,10 +112,12 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         onCompleteUrl = UnicodeAttribute(null=True)
         provider = UnicodeAttribute(null=True)
         pollConfig = MapAttribute(null=True)  # type: ignore[var-annotated]
+        waitForCallback = BooleanAttribute(null=True)
         callbackUrl = UnicodeAttribute(null=True)
         clientId = UnicodeAttribute(null=True)
         result = JSONAttribute(null=True)
         output = JSONAttribute(null=True)
+        outputs = JSONAttribute(null=True)
         error = UnicodeAttribute(null=True)
         createdAt = UnicodeAttribute()
         startedAt = UnicodeAttribute(null=True)
@@ -130,6 +132,8 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         dispatchedAt = UnicodeAttribute(null=True)
         retryAt = UnicodeAttribute(null=True)
         waitCredit = NumberAttribute(null=True)
+        poll = JSONAttribute(null=True)
+        callbackHash = UnicodeAttribute(null=True)
         version = NumberAttribute(null=True)
         statusVersion = NumberAttribute(null=True)
         # notification id -> delivery state, written by adapters/notification_log.py
