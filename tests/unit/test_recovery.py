@@ -74,17 +74,19 @@ def test_what_could_not_be_sent_is_reported() -> None:
     assert report.not_sent == ["a"]
 
 
-def test_what_the_repository_reads_as_unfinished_but_the_lanes_do_not_run_gets_no_message() -> None:
+def test_a_polling_task_gets_its_poll_message_back_and_a_waiting_one_none() -> None:
     repo, queue = InMemoryTaskRepository(), InMemoryTaskQueue()
     for t in [task("new", S.PENDING), task("waiting", S.WAITING, startedAt=at(-50)),
-              task("polling", S.POLLING, startedAt=at(-50)), task("far", S.DELAYED, delayUntil=at(7200)),
-              task("done", S.COMPLETED)]:
+              task("polling", S.POLLING, startedAt=at(-50), priority=9, claimToken="poll-1"),
+              task("far", S.DELAYED, delayUntil=at(7200)), task("done", S.COMPLETED)]:
         repo.put_new(t)
 
     report = Recovery(repo, queue, clock=lambda: NOW).recover(repo.unfinished())
 
-    # A callback or a poll, not a lane message, moves a waiting or polling task on.
-    assert queue.sent == [Dispatch("new", Lane.NORMAL, 0)]
-    assert report.as_dict() == {"released": 0, "dispatched": 1, "leftToSweep": 1, "notSent": 0}
-    assert {t.id: t.status for t in (repo.get(i) for i in ("waiting", "polling")) if t} == {
-        "waiting": S.WAITING, "polling": S.POLLING}
+    # A polling task's next poll lived only in its lost lane message: a plain message makes the
+    # executor send the poll chain again with the stored poll token (run/poll.py). A callback, not a
+    # lane message, moves a waiting task on.
+    assert queue.sent == [Dispatch("new", Lane.NORMAL, 0), Dispatch("polling", Lane.HIGH, 0)]
+    assert report.as_dict() == {"released": 0, "dispatched": 2, "leftToSweep": 1, "notSent": 0}
+    assert {t.id: (t.status, t.claimToken) for t in (repo.get(i) for i in ("waiting", "polling")) if t} == {
+        "waiting": (S.WAITING, None), "polling": (S.POLLING, "poll-1")}

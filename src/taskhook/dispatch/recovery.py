@@ -9,7 +9,8 @@ sweep (sweep.py). A duplicate message is harmless (the claim is conditional; an 
 out its delay in the executor) and there is none here: the queues start empty.
 
 The tasks come from `TaskRepository.unfinished()` (a Scan: the restart's only, never a request's);
-a `waiting` or `polling` task among them gets no message (a callback or a poll moves it on)."""
+a `polling` task gets a plain message (the executor sends its poll chain again, with the poll token
+the row holds); a `waiting` one gets none (its callback moves it on)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 from taskhook.ports import DispatchQueue, TaskRepository
 
-RECOVERABLE = frozenset({TaskStatus.PENDING, TaskStatus.DELAYED, TaskStatus.PROCESSING})
+RECOVERABLE = frozenset({TaskStatus.PENDING, TaskStatus.DELAYED, TaskStatus.PROCESSING, TaskStatus.POLLING})
 
 
 @dataclass
@@ -52,6 +53,8 @@ def redispatch(task: Task, now: datetime) -> Dispatch | None:
         if task.dispatchedAt:  # the sweep had sent it: its message is the one that was lost
             return Dispatch(task.id, lane_for(task.priority), delay_until_due(task, now))
         return dispatch_for_new_task(task, now)
+    if task.status is TaskStatus.POLLING:  # its next poll's message was lost with the queue
+        return Dispatch(task.id, lane_for(task.priority), 0)
     return None
 
 
