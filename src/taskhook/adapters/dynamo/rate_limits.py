@@ -61,8 +61,10 @@ class DynamoRateLimiter:
 
     def admit(self, key: str, rps: float, burst: int) -> RateDecision:
         bucket = Bucket(rps, burst)
-        now = self._clock()
+        # The hint first, the clock after: a `now` read before it could be older than admits the hint
+        # already counts (a thread descheduled in between), and refuse a request well within the burst.
         known = self._last_seen(key)
+        now = self._clock()
         if known is not None and not overdrawn(bucket, known, now):
             decision, _ = decide(bucket, known, now)
             if not decision.allowed:
