@@ -11,7 +11,7 @@ from taskhook.model.task import Task
 
 def task_from_image(image: dict[str, Any] | None) -> Task | None:
     """A stream image (already deserialized by Powertools) as a Task; None for non-task rows.
-    Attributes the table keeps as JSON strings (a function task's args, result, output) are
+    Attributes the table keeps as JSON strings (JSON_ATTRIBUTES: args, result, output, outputs, poll) are
     decoded here, so the Task is the same one the repository returns."""
     if not image or "teamId" not in image or "status" not in image:
         return None

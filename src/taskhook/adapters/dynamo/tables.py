@@ -42,7 +42,7 @@ DELAYED_INDEX = "delayedDue"
 ACTIVE_SHARD = "active"
 ACTIVE_INDEX = "activeDeadline"
 KEY_ID_INDEX = "byKeyId"
-JSON_ATTRIBUTES = ("args", "result", "output")
+JSON_ATTRIBUTES = ("args", "result", "output", "outputs", "poll")
 
 
 def _meta(table_name: str, region: str, host: str | None) -> type:
