@@ -33,8 +33,10 @@ def _authenticate() -> ApiKey:
 
 
 def _view(task: Task) -> dict[str, Any]:
-    """The v1 task; a function task's output gets its presigned download link."""
-    return v1_task(task, container().download_links.url_for(task))
+    """The v1 task; a function task's output, and each file a provider task's outputs copied, gets
+    its presigned download link."""
+    links = container().download_links
+    return v1_task(task, links.url_for(task) if task.output else None, links.urls_for_outputs(task))
 
 
 def _wait_seconds(params: dict[str, str]) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from taskhook.model.lifecycle import Transition
 from taskhook.model.listing import ListQuery
@@ -183,6 +183,24 @@ class OutputStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
     def put_file(self, key: str, path: str, content_type: str) -> int: ...
+
+
+class Downloaded(Protocol):
+    """What a download gives (adapters/downloads.py Fetched)."""
+
+    @property
+    def content_type(self) -> str | None: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+class FileDownloader(Protocol):
+    def download(self, url: str, headers_for: Callable[[str], Mapping[str, str]], sink: IO[bytes],
+                 max_bytes: int, timeout: float) -> Downloaded:
+        """Write the body of a 2xx GET of `url` (redirects followed, each URL asked with the headers
+        `headers_for` gives it) to `sink`, through the outbound guard. Raises model/outputs.py's
+        DownloadFailed (its message the reason: not 2xx, over `max_bytes`, timeout, refused)."""
 
 
 # ---- notify ---------------------------------------------------------------------------------

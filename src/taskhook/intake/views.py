@@ -1,24 +1,36 @@
 """How each API family shows a task. One task model, three dialects:
 
-- v1 (seed 002): `Task.public()`, camelCase; an output gets `output.downloadUrl`.
+- v1 (seed 002): `Task.public()`, camelCase; an output gets `output.downloadUrl`, and each copied
+  file of a provider task `outputs[i].downloadUrl`.
 - seed 000: snake_case details with `task_id`, `task_name`, `status`, `progress`, `result` and
   `download_url`.
 - seed 003: `{task_id, status, progress, result, timestamp}` (plus `download_url` with an output).
+
+In seeds 000 and 003, `download_url` is the function task's output, else a provider task's first
+copied file (model/outputs.py DownloadLinks.url_for).
 
 `download_url` is a presigned S3 URL, made by the caller (an adapter call) and passed in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import zip_longest
 from typing import Any
 
 from taskhook.model.task import Task
 
 
-def v1_task(task: Task, download_url: str | None = None) -> dict[str, Any]:
+def v1_task(task: Task, download_url: str | None = None,
+            output_urls: Sequence[str | None] = ()) -> dict[str, Any]:
+    """`download_url`: the function task's `output`; `output_urls`: one per entry of a provider
+    task's `outputs`, in order (None for a file that was not copied)."""
     view = task.public()
     if download_url and "output" in view:
         view["output"] = {**view["output"], "downloadUrl": download_url}
+    if "outputs" in view:
+        view["outputs"] = [{**entry, "downloadUrl": url} if url else entry
+                           for entry, url in zip_longest(view["outputs"], output_urls[:len(view["outputs"])])]
     return view
 
 

@@ -1,4 +1,6 @@
-"""Function task outputs: where their files live in S3 and the presigned links clients get."""
+"""Task outputs: where their files live in S3 and the presigned links clients get. A function task
+has one output file (`Task.output`); a provider task the files its result named, copied
+(`Task.outputs`, run/provider_outputs.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import mimetypes
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from taskhook.model.limits import MAX_FILENAME
 from taskhook.model.task import Task
@@ -31,6 +33,16 @@ def output_key(team_id: str, task_id: str, filename: str) -> str:
     return f"outputs/{team_id}/{task_id}/{filename}"
 
 
+def numbered_output_key(team_id: str, task_id: str, number: int, filename: str) -> str:
+    """A provider task's output file: `outputs/<team>/<task>/<n>-<safe filename>` (n from 0, its
+    place in `Task.outputs`: two files of the same name stay apart, and a repeated copy overwrites)."""
+    return output_key(team_id, task_id, f"{number}-{filename}")
+
+
+class DownloadFailed(Exception):
+    """An output file that was not downloaded; the message is the reason, fit to show the client."""
+
+
 @dataclass(frozen=True)
 class DownloadLinks:
     """Presigned GET URLs for task outputs. `store` is a factory, so that tasks without an
@@ -40,7 +52,16 @@ class DownloadLinks:
     ttl_seconds: int
 
     def url_for(self, task: Task) -> str | None:
-        output = task.output or {}
+        """The output's link: a function task's output, else a provider task's first copied file
+        (the one `download_url` of seeds 000 and 003)."""
+        output = task.output or next((o for o in task.outputs or [] if o.get("key")), {})
+        return self._link(output)
+
+    def urls_for_outputs(self, task: Task) -> list[str | None]:
+        """One link per entry of `task.outputs`, in order (None for a file that was not copied)."""
+        return [self._link(output) for output in task.outputs or []]
+
+    def _link(self, output: dict[str, Any]) -> str | None:
         key = output.get("key")
         if not key:
             return None
