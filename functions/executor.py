@@ -9,7 +9,9 @@ delay, so SQS redelivers it then. A record whose team is over its share (or its 
 a limit) is put back: sent again as a new, delayed message, and this one deleted (reported as a
 success), so that waiting for a share never counts towards the queue's maxReceiveCount. Put-backs
 go out as they are decided (the ones decided within PUT_BACK_WINDOW of each other in one
-SendMessageBatch), never held until the batch's slowest call has ended.
+SendMessageBatch), never held until the batch's slowest call has ended. A polling task's next poll
+(run/poll.py) goes out the same way: a new message carrying its poll token, so polls never count
+towards maxReceiveCount either.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from taskhook.adapters.sqs import PutBack, put_backs_of, task_id_of, team_of
+from taskhook.adapters.sqs import PutBack, poll_of, put_backs_of, task_id_of, team_of
 from taskhook.container import container
 
 from .redelivery import RedeliverLater
@@ -72,8 +74,10 @@ class PutBackSender:
             for index, (_, sent, event) in enumerate(group):
                 sent.append(index not in failed)
                 event.set()
-            teams = sorted({e.team or "?" for e, _, _ in group})
-            logger.info("put back %d task(s) of %s (%d not sent)", len(group), ", ".join(teams), len(failed))
+            polls = sum(1 for e, _, _ in group if e.poll)
+            teams = sorted({e.team or "?" for e, _, _ in group if not e.poll})
+            logger.info("put back %d task(s) of %s, sent %d next poll(s) (%d not sent)", len(group) - polls,
+                        ", ".join(teams) or "-", polls, len(failed))
         done.wait()
         return result[0]
 
@@ -89,7 +93,14 @@ def process_record(record: SQSRecord, context: Any, put_back: PutBackSender | No
     def hold(seconds: float) -> None:
         messages.hold(record.event_source_arn, record.receipt_handle, seconds)
 
-    outcome = container().executor.run(task_id, lambda: _time_left(context), hold, put_backs, team_of(record.body))
+    def send_poll(token: str, delay: int) -> bool:
+        """A polling task's next poll: a new message (its receive count starts at zero, so polls never
+        count towards maxReceiveCount), sent like a put-back; False when it was not sent."""
+        entry = PutBack(record.event_source_arn, task_id, 0, delay, poll=token)
+        return put_back.send(entry) if put_back is not None else not messages.put_back([entry])
+
+    outcome = container().executor.run(task_id, lambda: _time_left(context), hold, put_backs, team_of(record.body),
+                                       poll_of(record.body), send_poll)
     if outcome.put_back:
         entry = PutBack(record.event_source_arn, task_id, put_backs + 1, int(outcome.redeliver_after), outcome.team)
         sent = put_back.send(entry) if put_back is not None else not messages.put_back([entry])

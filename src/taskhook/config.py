@@ -38,6 +38,9 @@ ENV_LIMITS_TABLE = "LIMITS_TABLE"
 ENV_DEFAULT_RPS = "TASKHOOK_DEFAULT_RPS"
 ENV_DEFAULT_BURST = "TASKHOOK_DEFAULT_BURST"
 ENV_DEFAULT_CONCURRENCY = "TASKHOOK_DEFAULT_CONCURRENCY"
+# The API's public base URL, for a waiting task's callback URL (template.yaml's PublicApiUrl, else
+# the API's own URL; executors only). Empty: waitForCallback tasks fail with a clear error.
+ENV_PUBLIC_URL = "TASKHOOK_PUBLIC_URL"
 
 # Connections each AWS client (boto3's, PynamoDB's) keeps for reuse: the local API server and an
 # executor's records run in threads of one process, and botocore's default, 10, makes every further
@@ -86,6 +89,8 @@ class Settings:
     download_url_ttl: int = 3600
     # A running function's progress is written at most once per this many seconds.
     progress_interval: float = 0.5
+    # The API's public base URL (no trailing slash needed): waiting tasks' callback URLs start with it.
+    public_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -120,6 +125,7 @@ class Settings:
             task_modules=_csv(env.get(ENV_TASK_MODULES, "")) or defaults.task_modules,
             download_url_ttl=max(1, min(ttl, MAX_DOWNLOAD_URL_TTL)),
             progress_interval=max(0.05, float(env.get(ENV_PROGRESS_INTERVAL, defaults.progress_interval))),
+            public_url=env.get(ENV_PUBLIC_URL, "").strip(),
         )
 
 

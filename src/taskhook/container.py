@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from taskhook.dispatch.stream import ChangeFeed
     from taskhook.dispatch.sweep import Scheduler
     from taskhook.intake.api_keys import ApiKeyService
+    from taskhook.intake.callbacks import CallbackService
     from taskhook.intake.client_tokens import ClientTokenService
     from taskhook.intake.function_tasks import FunctionTaskService
     from taskhook.intake.rate_limit import RateGate
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from taskhook.ports import ApiKey
     from taskhook.run.executor import Executor
     from taskhook.run.functions.registry import Registry
+    from taskhook.run.poll import Poller
+    from taskhook.run.provider_outputs import ProviderOutputs
     from taskhook.run.shares import Shares
     from taskhook.run.vault import TokenResolver
 
@@ -215,6 +218,13 @@ class Container:
         return TaskService(self.task_repository, outbound=self.outbound_policy, check_tokens=check_tokens)
 
     @cached_property
+    def callback_service(self) -> CallbackService:
+        """Finishing waiting tasks: their callback URL, or POST /v1/tasks/{id}/complete."""
+        from taskhook.intake.callbacks import CallbackService
+
+        return CallbackService(self.task_repository)
+
+    @cached_property
     def vault_store(self) -> DynamoVaultStore:
         from taskhook.adapters.dynamo.vault import DynamoVaultStore
 
@@ -305,7 +315,52 @@ class Container:
         functions = FunctionRunner(self.task_registry, progress=self.task_repository, outputs=self.object_store,
                                    interval=self.settings.progress_interval, http=session)
         return Executor(self.task_repository, call, bodies=self.object_store, claim_margin=self.settings.claim_margin,
-                        functions=functions, shares=self.shares)
+                        functions=functions, shares=self.shares, public_url=self.settings.public_url,
+                        poller=self.poller)
+
+    @cached_property
+    def poller(self) -> Poller:
+        """A provider job's polls (run/poll.py): through the guarded session; the task's headers (tok_
+        resolved) only to its submit URL's origin; outputs copied at completion."""
+        from collections.abc import Callable
+
+        from taskhook.adapters.http import call_target
+        from taskhook.model.polling import PollSpec
+        from taskhook.model.task import Task
+        from taskhook.model.tokens import references
+        from taskhook.run.poll import Poller
+
+        session = self.outbound_session
+
+        def fetch(method: str, url: str, headers: dict[str, str], timeout: float) -> Any:
+            return call_target(session, method, url, headers, None, timeout)
+
+        def resolve(task: Task) -> dict[str, str]:
+            headers = dict(task.headers)
+            return self.token_resolver.resolve(task.teamId, headers) if references(headers) else headers
+
+        def copy_outputs(task: Task, result: Any, spec: PollSpec,
+                         time_left: Callable[[], float]) -> list[dict[str, Any]]:
+            return self.provider_outputs.copy(task, result, spec, time_left)
+
+        return Poller(self.task_repository, fetch, resolve, copy_outputs, results=self.object_store)
+
+    @cached_property
+    def provider_outputs(self) -> ProviderOutputs:
+        """A provider task's output files copied into the outputs bucket at completion: downloaded
+        through the guarded session; the task's headers (tok_ resolved) only to its submit URL's origin."""
+        from taskhook.adapters.downloads import SessionDownloader
+        from taskhook.model.limits import MAX_OUTPUT_REDIRECTS
+        from taskhook.model.task import Task
+        from taskhook.model.tokens import references
+        from taskhook.run.provider_outputs import ProviderOutputs
+
+        def headers(task: Task) -> dict[str, str]:
+            sent = dict(task.headers)
+            return self.token_resolver.resolve(task.teamId, sent) if references(sent) else sent
+
+        return ProviderOutputs(self.object_store, SessionDownloader(self.outbound_session, MAX_OUTPUT_REDIRECTS),
+                               headers)
 
     @cached_property
     def lease_store(self) -> DynamoLeaseStore:

@@ -41,6 +41,7 @@ POLL_CONFIG = (
     "pollConfig must be an object with urlTemplate (string), statusPath (string), "
     "doneValues (array of strings) and failValues (array of strings)"
 )
+POLL_TEMPLATE = "pollConfig.{} must be an HTTP/HTTPS URL, or one {{{{placeholder}}}} standing for one"
 
 
 def with_url(**fields: Any) -> dict[str, Any]:
@@ -181,23 +182,31 @@ REJECTED: list[tuple[str, Any, str]] = [
     *[("provider", v, PROVIDER) for v in ["openai", "", 1, ["fal"]]],
     # pollConfig: not an object
     *[("pollConfig", v, POLL_CONFIG) for v in ["fal", ["a"], 1, True]],
-    # pollConfig: wrong subfield types / values
+    # pollConfig: wrong subfield types / values, each named (issue 14)
     *[
-        ("pollConfig", {**POLL, sub: value}, POLL_CONFIG)
-        for sub, value in [
-            ("urlTemplate", ""),
-            ("urlTemplate", 1),
-            ("urlTemplate", None),
-            ("statusPath", ""),
-            ("statusPath", ["status"]),
-            ("doneValues", []),
-            ("doneValues", "done"),
-            ("doneValues", [1]),
-            ("failValues", "error"),
-            ("failValues", [None]),
-            ("intervalSeconds", 0),
-            ("intervalSeconds", 301),
-            ("intervalSeconds", "5"),
+        ("pollConfig", {**POLL, sub: value}, message)
+        for sub, value, message in [
+            ("urlTemplate", "", "pollConfig.urlTemplate must be a non-empty string"),
+            ("urlTemplate", 1, "pollConfig.urlTemplate must be a non-empty string"),
+            ("urlTemplate", None, "pollConfig.urlTemplate is required"),
+            ("urlTemplate", "ftp://h/{{id}}", POLL_TEMPLATE.format("urlTemplate")),
+            ("resultUrlTemplate", "{{a}}/x", POLL_TEMPLATE.format("resultUrlTemplate")),
+            ("statusPath", "", "pollConfig.statusPath must be a non-empty string (a dotted path)"),
+            ("statusPath", ["status"], "pollConfig.statusPath must be a non-empty string (a dotted path)"),
+            ("doneValues", [], "pollConfig.doneValues must be a non-empty array of strings"),
+            ("doneValues", "done", "pollConfig.doneValues must be a non-empty array of strings"),
+            ("doneValues", [1], "pollConfig.doneValues must be a non-empty array of strings"),
+            ("failValues", "error", "pollConfig.failValues must be an array of strings"),
+            ("failValues", [None], "pollConfig.failValues must be an array of strings"),
+            ("intervalSeconds", 0, "pollConfig.intervalSeconds must be a number between 1 and 300"),
+            ("intervalSeconds", 301, "pollConfig.intervalSeconds must be a number between 1 and 300"),
+            ("intervalSeconds", "5", "pollConfig.intervalSeconds must be a number between 1 and 300"),
+            ("intervalGrowth", 0.5, "pollConfig.intervalGrowth must be a number between 1 and 4"),
+            ("intervalGrowth", True, "pollConfig.intervalGrowth must be a number between 1 and 4"),
+            ("maxIntervalSeconds", 901, "pollConfig.maxIntervalSeconds must be a number between 1 and 900"),
+            ("errorPath", 3, "pollConfig.errorPath must be a non-empty string (a dotted path)"),
+            ("outputPath", "", "pollConfig.outputPath must be a non-empty string (a dotted path)"),
+            ("cancelMethod", "GET", "pollConfig.cancelMethod must be one of: POST, PUT, DELETE"),
         ]
     ],
 ]
@@ -269,6 +278,7 @@ def test_defaults_are_the_seeds() -> None:
         "onCompleteUrl": None,
         "provider": None,
         "pollConfig": None,
+        "waitForCallback": None,
     }
 
 
@@ -377,7 +387,8 @@ def test_delay_until_is_normalized_to_utc_milliseconds_z(given: str, normalized:
 def test_poll_config_defaults_interval_and_allows_empty_fail_values() -> None:
     request = parse_create_request(with_url(pollConfig={**POLL, "failValues": []}))
     assert request.pollConfig is not None
-    assert request.pollConfig.model_dump() == {**POLL, "failValues": [], "intervalSeconds": 5}
+    # Only what the client sent is kept; the defaults are model/polling.py's (PollSpec).
+    assert request.pollConfig.model_dump(exclude_none=True) == {**POLL, "failValues": []}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from taskhook.intake.callbacks import CALLBACK_NOT_FOUND, CompleteTaskRequest
 from taskhook.intake.function_tasks import NamedTaskRequest
 from taskhook.intake.validation import CreateTaskRequest
 from taskhook.model.errors import RATE_LIMIT_EXCEEDED
@@ -16,16 +17,30 @@ from taskhook.model.limits import (
     MAX_DELAY_DAYS,
     MAX_IDEMPOTENCY_KEY,
     MAX_LONG_POLL_SECONDS,
+    MAX_OUTPUT_FILE_BYTES,
+    MAX_OUTPUT_FILES,
     MAX_PAGE_SIZE,
     MAX_RETRIES_LIMIT,
     MAX_TOKEN_NAME,
     MAX_TOKEN_VALUE_BYTES,
     MAX_URL_LENGTH,
     MAX_WAIT_TIME_LIMIT,
+    POLL_GROWTH_DEFAULT,
+    POLL_GROWTH_MAX,
+    POLL_GROWTH_MIN,
+    POLL_INTERVAL_DEFAULT,
+    POLL_INTERVAL_MAX,
+    POLL_INTERVAL_MIN,
+    POLL_MAX_INTERVAL_DEFAULT,
+    POLL_MAX_INTERVAL_MAX,
+    POLL_MAX_INTERVAL_MIN,
     PRIORITY_MAX,
     PRIORITY_MIN,
+    PROVIDER_MAX_WAIT_TIME,
     TIMEOUT_LIMIT,
 )
+from taskhook.model.polling import CANCEL_METHODS
+from taskhook.model.providers import PROVIDERS
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import PUBLIC_FIELDS, Task
 from taskhook.run.functions.arguments import model_name
@@ -169,7 +184,7 @@ class DeletedToken(BaseModel):
 MODELS: tuple[type[BaseModel], ...] = (
     CreateTaskRequest, TaskEnvelope, TaskList, Error, NamedTaskRequest, NamedTaskCreated, NamedTaskDetails,
     TaskStarted, TaskResult, SigningSecrets, CreateTokenRequest, RotateTokenRequest, TokenEnvelope, TokenList,
-    DeletedToken,
+    DeletedToken, CompleteTaskRequest,
 )
 
 # What the validators of CreateTaskRequest and NamedTaskRequest enforce (intake/validation.py,
@@ -193,13 +208,54 @@ _CREATE_FIELDS: dict[str, dict[str, Any]] = {
                                "names a Token Vault token: the executor sends its secret in its place; the task "
                                "keeps the reference. Any other value starting with `tok_` (or whose second word "
                                "does) must name one of the team's tokens: 400 `Unknown token …` otherwise."},
-    "maxWaitTime": {"type": "number", "minimum": 1, "maximum": MAX_WAIT_TIME_LIMIT},
+    "maxWaitTime": {"type": "number", "minimum": 1, "maximum": MAX_WAIT_TIME_LIMIT,
+                    "description": f"Seconds from the first attempt to the end, polling included (default 30; "
+                                   f"{PROVIDER_MAX_WAIT_TIME} for a task with provider or pollConfig)."},
+    "provider": {"anyOf": [{"type": "string", "enum": list(PROVIDERS)}, {"type": "null"}],
+                 "description": "A provider template: `replicate` or `fal`. The call to targetUrl submits the "
+                                "job; Taskhook then polls the URLs its answer returns (`polling`) until the "
+                                "job ends, and copies its output files. pollConfig may override the template."},
+    "pollConfig": {"anyOf": [{"$ref": REF + "PollConfig"}, {"type": "null"}],
+                   "description": "Poll the job the first (2xx) answer started (status `polling`). The task's "
+                                  "headers are sent only to URLs of targetUrl's origin."},
     "timeout": {"type": "number", "minimum": 1, "maximum": TIMEOUT_LIMIT},
     "maxRetries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES_LIMIT},
     "priority": {"type": "integer", "minimum": PRIORITY_MIN, "maximum": PRIORITY_MAX},
     "delayUntil": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
                    "description": f"ISO 8601; at most {MAX_DELAY_DAYS} days in the future (400 beyond). "
                                  "Without an offset, UTC."},
+}
+_TEMPLATE = {"type": "string", "minLength": 1}
+_PATH = {"type": "string", "minLength": 1}
+_POLL_FIELDS: dict[str, dict[str, Any]] = {
+    "urlTemplate": {**_TEMPLATE, "description": "The status URL: an http(s) URL with placeholders, or one "
+                    "placeholder that is the whole URL (`{{urls.get}}`, inserted as is; inside a longer URL a "
+                    "value is percent-encoded). Required without provider."},
+    "statusPath": {**_PATH, "description": "Dotted path of the job's status in the status answer. Required "
+                   "without provider."},
+    "doneValues": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                   "description": "Statuses that mean done: the task completes with the final JSON. Required "
+                                  "without provider."},
+    "failValues": {"type": "array", "items": {"type": "string"},
+                   "description": "Statuses that mean failed: the task fails with the value at errorPath. "
+                                  "Required without provider (may be empty)."},
+    "intervalSeconds": {"type": "number", "minimum": POLL_INTERVAL_MIN, "maximum": POLL_INTERVAL_MAX,
+                        "description": f"Seconds before the first poll (default {POLL_INTERVAL_DEFAULT})."},
+    "intervalGrowth": {"type": "number", "minimum": POLL_GROWTH_MIN, "maximum": POLL_GROWTH_MAX,
+                       "description": f"Each next interval is this many times the last (default "
+                                      f"{POLL_GROWTH_DEFAULT}); a poll error (no answer, 5xx, 429) also waits "
+                                      "at least its Retry-After."},
+    "maxIntervalSeconds": {"type": "number", "minimum": POLL_MAX_INTERVAL_MIN, "maximum": POLL_MAX_INTERVAL_MAX,
+                           "description": f"The longest interval (default {POLL_MAX_INTERVAL_DEFAULT})."},
+    "resultUrlTemplate": {**_TEMPLATE, "description": "When done, the task's result is this URL's JSON (fal's "
+                          "`{{response_url}}`); a non-2xx answer fails the task with the provider's message. "
+                          "Without it, the result is the final status answer."},
+    "errorPath": {**_PATH, "description": "Dotted path of the provider's error in a failed status answer."},
+    "outputPath": {**_PATH, "description": "Dotted path of the output file URL(s) in the result: copied into "
+                   "Taskhook's bucket (`outputs`)."},
+    "cancelUrlTemplate": {**_TEMPLATE, "description": "Called (cancelMethod) at the next poll after the task "
+                          "is cancelled."},
+    "cancelMethod": {"type": "string", "enum": list(CANCEL_METHODS), "description": "Default POST."},
 }
 _NAMED_FIELDS: dict[str, dict[str, Any]] = {"callback_url": {"anyOf": [URL_SCHEMA, {"type": "null"}]}}
 
@@ -220,6 +276,16 @@ _OUTPUT: dict[str, Any] = {
     "properties": {"filename": {"type": "string"}, "contentType": {"type": "string"},
                    "size": {"type": "integer", "minimum": 0}, "downloadUrl": {"type": "string"}},
 }
+_COPIED_OUTPUT: dict[str, Any] = {
+    "type": "object",
+    "description": f"A provider task's output file, copied into Taskhook's bucket when the task completed "
+                   f"(at most {MAX_OUTPUT_FILES} files, each at most {MAX_OUTPUT_FILE_BYTES // (1024 * 1024)} MB); "
+                   "downloadUrl is a presigned link. A file that was not copied has only source and error.",
+    "properties": {"filename": {"type": "string"}, "contentType": {"type": "string"},
+                   "size": {"type": "integer", "minimum": 0}, "source": {"type": "string"},
+                   "error": {"type": "string"}, "downloadUrl": {"type": "string"}},
+    "required": ["source"],
+}
 
 
 def _public_task(schema: dict[str, Any]) -> None:
@@ -228,6 +294,7 @@ def _public_task(schema: dict[str, Any]) -> None:
     properties = schema["properties"]
     schema["properties"] = {name: properties[name] for name in PUBLIC_FIELDS if name in properties}
     schema["properties"]["output"] = _OUTPUT
+    schema["properties"]["outputs"] = {"type": "array", "items": _COPIED_OUTPUT}
     schema["properties"]["notifications"] = {"type": "array", "items": _NOTIFICATION}
     schema["required"] = [name for name in schema.get("required", []) if name in schema["properties"]]
 
@@ -247,6 +314,9 @@ def _schemas(registry: Registry | None) -> dict[str, Any]:
         schemas.update(schema.pop("$defs", {}))
         schemas[name] = schema
     _tighten(schemas["CreateTaskRequest"], _CREATE_FIELDS)
+    _tighten(schemas["PollConfig"], {name: {"anyOf": [{k: v for k, v in rule.items() if k != "description"},
+                                                      {"type": "null"}], "description": rule["description"]}
+                                      for name, rule in _POLL_FIELDS.items()})
     _public_task(schemas["Task"])
     _tighten(schemas["NamedTaskRequest"], _NAMED_FIELDS)
     return schemas
@@ -377,6 +447,32 @@ def _vault_paths() -> dict[str, Any]:
     }
 
 
+def _waiting_paths(task_id: dict[str, Any]) -> dict[str, Any]:
+    """Finishing a `waiting` task (a task created with waitForCallback: true; docs/waiting.md)."""
+    secret = _param("secret", "path", {"type": "string"}, "The one-time secret of the task's callback URL")
+    body = {"required": True, **_json("CompleteTaskRequest")}
+    return {
+        "/v1/tasks/{task_id}/complete": {"post": {
+            "summary": "Finish a waiting task with the team's API key (409 unless it is waiting)",
+            "parameters": [task_id], "requestBody": body,
+            "responses": {"200": {"description": "The finished task", **_json("TaskEnvelope")},
+                          **_errors(400, 401, 403, 404, 409, 413, 415)},
+        }},
+        "/v1/callbacks/{task_id}/{secret}": {"post": {
+            "summary": "A waiting task's one-time callback URL (no API key: the URL is the credential)",
+            "description": (
+                "The URL the target got in the `Taskhook-Callback-Url` header of the task's call. "
+                f"404 `{CALLBACK_NOT_FOUND}` for an unknown task or a wrong secret alike; 409 once the "
+                "URL was used or the task is no longer waiting (timeout, cancelled), and before the "
+                "target's 2xx answer is recorded (retry shortly). The task in the answer has its outcome "
+                "fields only (id, teamId, status, waitForCallback, result, error and its times)."),
+            "security": [], "parameters": [task_id, secret], "requestBody": body,
+            "responses": {"200": {"description": "The finished task", **_json("TaskEnvelope")},
+                          **_errors(400, 404, 409, 413, 415)},
+        }},
+    }
+
+
 def build_openapi(registry: Registry | None = None) -> dict[str, Any]:
     """The document; with a registry, each registered function task's start route and arguments."""
     document = _document(registry)
@@ -449,6 +545,7 @@ def _document(registry: Registry | None) -> dict[str, Any]:
                                   **_errors(401, 403, 404, 409, 415)},
                 },
             },
+            **_waiting_paths(task_id),
             "/v1/webhooks/secret": {
                 "get": {
                     "summary": "The team's webhook signing secrets (Standard Webhooks, whsec_…)",

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from taskhook.model.clock import utcnow
@@ -22,10 +22,18 @@ from taskhook.model.limits import (
     MAX_DELAY_SECONDS,
     MAX_RETRIES_LIMIT,
     MAX_WAIT_TIME_LIMIT,
+    POLL_GROWTH_MAX,
+    POLL_GROWTH_MIN,
+    POLL_INTERVAL_MAX,
+    POLL_INTERVAL_MIN,
+    POLL_MAX_INTERVAL_MAX,
+    POLL_MAX_INTERVAL_MIN,
     PRIORITY_MAX,
     PRIORITY_MIN,
+    PROVIDER_MAX_WAIT_TIME,
     TIMEOUT_LIMIT,
 )
+from taskhook.model.polling import CANCEL_METHODS, PLACEHOLDER, REQUIRED_FIELDS
 from taskhook.model.retry import BACKOFFS
 from taskhook.model.urls import is_http_url
 
@@ -45,6 +53,7 @@ FIELD_MESSAGES: dict[str, str] = {
     "priority": f"priority must be an integer between {PRIORITY_MIN} and {PRIORITY_MAX}",
     "onCompleteUrl": "onCompleteUrl must be a valid HTTP/HTTPS URL",
     "provider": "provider must be one of: " + ", ".join(PROVIDERS),
+    "waitForCallback": "waitForCallback must be a boolean",
     "pollConfig": (
         "pollConfig must be an object with urlTemplate (string), statusPath (string), "
         "doneValues (array of strings) and failValues (array of strings)"
@@ -52,6 +61,7 @@ FIELD_MESSAGES: dict[str, str] = {
 }
 
 
+WAIT_WITH_POLLING = "waitForCallback cannot be combined with provider or pollConfig"
 DELAY_TOO_FAR = f"delayUntil must be at most {MAX_DELAY_DAYS} days in the future"
 
 
@@ -80,14 +90,87 @@ def parse_instant(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _poll_error(field: str, rule: str) -> PydanticCustomError:
+    return PydanticCustomError("poll_field", "pollConfig.{field} must be {rule}", {"field": field, "rule": rule})
+
+
+_TEMPLATE_RULE = "an HTTP/HTTPS URL, or one {{placeholder}} standing for one"
+_RANGES = {
+    "intervalSeconds": (POLL_INTERVAL_MIN, POLL_INTERVAL_MAX),
+    "intervalGrowth": (POLL_GROWTH_MIN, POLL_GROWTH_MAX),
+    "maxIntervalSeconds": (POLL_MAX_INTERVAL_MIN, POLL_MAX_INTERVAL_MAX),
+}
+
+
 class PollConfig(BaseModel):
+    """How Taskhook polls the job the target's first (2xx) answer started. Without `provider`,
+    urlTemplate, statusPath, doneValues and failValues are required; with one, every field is
+    optional and overrides the provider's template. `{{a.b}}` placeholders are filled from the
+    first answer's JSON (a dotted path; numbers index lists)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    urlTemplate: str = Field(min_length=1)
-    statusPath: str = Field(min_length=1)
-    doneValues: list[str] = Field(min_length=1)
-    failValues: list[str]
-    intervalSeconds: float = Field(default=5, ge=1, le=300)
+    urlTemplate: str | None = None
+    statusPath: str | None = None
+    doneValues: list[str] | None = None
+    failValues: list[str] | None = None
+    intervalSeconds: float | None = None
+    intervalGrowth: float | None = None
+    maxIntervalSeconds: float | None = None
+    resultUrlTemplate: str | None = None
+    errorPath: str | None = None
+    outputPath: str | None = None
+    cancelUrlTemplate: str | None = None
+    cancelMethod: Literal["POST", "PUT", "DELETE"] | None = None
+
+    @field_validator("urlTemplate", "resultUrlTemplate", "cancelUrlTemplate", mode="before")
+    @classmethod
+    def _check_template(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise _poll_error(str(info.field_name), "a non-empty string")
+        if PLACEHOLDER.fullmatch(value.strip()):
+            return value
+        if not is_http_url(PLACEHOLDER.sub("x", value)):
+            raise _poll_error(str(info.field_name), _TEMPLATE_RULE)
+        return value
+
+    @field_validator("statusPath", "errorPath", "outputPath", mode="before")
+    @classmethod
+    def _check_path(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise _poll_error(str(info.field_name), "a non-empty string (a dotted path)")
+        return value
+
+    @field_validator("doneValues", "failValues", mode="before")
+    @classmethod
+    def _check_values(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or (
+                info.field_name == "doneValues" and not value):
+            kind = "a non-empty array of strings" if info.field_name == "doneValues" else "an array of strings"
+            raise _poll_error(str(info.field_name), kind)
+        return value
+
+    @field_validator("intervalSeconds", "intervalGrowth", "maxIntervalSeconds", mode="before")
+    @classmethod
+    def _check_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        low, high = _RANGES[str(info.field_name)]
+        try:
+            return float(_number(value, low, high, integer=False))
+        except ValueError:
+            raise _poll_error(str(info.field_name), f"a number between {low:g} and {high:g}") from None
+
+    @field_validator("cancelMethod", mode="before")
+    @classmethod
+    def _check_cancel_method(cls, value: Any) -> Any:
+        if value is not None and value not in CANCEL_METHODS:
+            raise _poll_error("cancelMethod", "one of: " + ", ".join(CANCEL_METHODS))
+        return value
 
 
 class CreateTaskRequest(BaseModel):
@@ -108,6 +191,36 @@ class CreateTaskRequest(BaseModel):
     onCompleteUrl: str | None = None
     provider: Literal["fal", "replicate"] | None = None
     pollConfig: PollConfig | None = None
+    # True: a 2xx answer makes the task `waiting` for its callback (docs/waiting.md).
+    waitForCallback: bool | None = Field(default=None, description=(
+        "true: the call carries a one-time URL (header Taskhook-Callback-Url); a 2xx answer makes the task "
+        "`waiting` until that URL, or POST /v1/tasks/{id}/complete, finishes it (docs/waiting.md). Not with "
+        "provider or pollConfig."))
+
+    @field_validator("waitForCallback", mode="before")
+    @classmethod
+    def _check_wait_for_callback(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, bool):
+            raise ValueError("not a boolean")
+        return value
+
+    @model_validator(mode="after")
+    def _check_waiting_alone(self) -> CreateTaskRequest:
+        if self.waitForCallback and (self.provider is not None or self.pollConfig is not None):
+            raise PydanticCustomError("conflicting_fields", WAIT_WITH_POLLING)
+        return self
+
+    @model_validator(mode="after")
+    def _check_polling(self) -> CreateTaskRequest:
+        """Without a provider, the seed's four pollConfig fields are required. A polling task whose
+        client gave no maxWaitTime gets PROVIDER_MAX_WAIT_TIME (30 s is too short for a real job)."""
+        if self.pollConfig is not None and self.provider is None:
+            for name in REQUIRED_FIELDS:
+                if getattr(self.pollConfig, name) is None:
+                    raise PydanticCustomError("poll_required", "pollConfig.{field} is required", {"field": name})
+        if (self.provider is not None or self.pollConfig is not None) and "maxWaitTime" not in self.model_fields_set:
+            self.maxWaitTime = PROVIDER_MAX_WAIT_TIME
+        return self
 
     @field_validator("targetUrl", "onCompleteUrl", mode="before")
     @classmethod
@@ -197,6 +310,8 @@ def _message_for(error: dict[str, Any]) -> str:
         return f"Unknown field: {'.'.join(loc)}"
     if error.get("type") == "delay_too_far":
         return DELAY_TOO_FAR
+    if error.get("type") in ("conflicting_fields", "poll_field", "poll_required"):
+        return str(error["msg"])
     if error.get("type") == "missing" and len(loc) == 1:
         return f"{field} is required"
     if field == "pollConfig" and len(loc) > 1:

@@ -244,9 +244,10 @@ def start_waiting(task: Task, token: str, callback_hash: str, result: Any, now: 
 
 def complete_waiting(status: TaskStatus, now: datetime, result: Any = None, error: str | None = None) -> Transition:
     """A waiting task's callback (or POST /v1/tasks/{id}/complete): waiting -> completed or failed.
-    The callback hash goes with it: the token is single-use."""
+    Single use by the status condition (a task is `waiting` once). The callback hash stays (hidden):
+    a replay of the used URL is told apart from a wrong one (409, not 404; intake/callbacks.py)."""
     stamp = iso(now)
     return Transition(
-        status, TaskChanges(completedAt=stamp, updatedAt=stamp, result=result, error=error, callbackHash=None),
+        status, TaskChanges(completedAt=stamp, updatedAt=stamp, result=result, error=error),
         from_=frozenset({_S.WAITING}),
     )

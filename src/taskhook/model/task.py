@@ -67,7 +67,8 @@ class Task(BaseModel):
     result: Any = None
     # A function task's output file in S3: {key, contentType, size, filename}.
     output: dict[str, Any] | None = None
-    # A provider task's output files copied into S3: [{key, contentType, size, filename, source}].
+    # A provider task's output files copied into S3: [{key, contentType, size, filename, source}], or
+    # {source, error} for a file that was not copied.
     outputs: list[dict[str, Any]] | None = None
     error: str | None = None
     createdAt: str
@@ -106,7 +107,7 @@ class Task(BaseModel):
         if self.output is not None:
             data["output"] = {k: self.output[k] for k in PUBLIC_OUTPUT_FIELDS if self.output.get(k) is not None}
         if self.outputs is not None:
-            data["outputs"] = [{k: o[k] for k in (*PUBLIC_OUTPUT_FIELDS, "source") if o.get(k) is not None}
+            data["outputs"] = [{k: o[k] for k in (*PUBLIC_OUTPUT_FIELDS, "source", "error") if o.get(k) is not None}
                                for o in self.outputs]
         hidden = HTTP_ONLY_FIELDS if self.kind == FUNCTION_KIND else frozenset()
         out: dict[str, Any] = {}

@@ -11,21 +11,25 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from taskhook.model import lifecycle
 from taskhook.model.attempt import Attempt, result_document
+from taskhook.model.callbacks import CALLBACK_HEADER, callback_url, hash_secret, new_secret
 from taskhook.model.clock import parse_iso, utcnow
 from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.lifecycle import TaskChanges, Transition
 from taskhook.model.limits import INLINE_BODY_LIMIT
 from taskhook.model.outcome import Outcome
+from taskhook.model.polling import PollFailure, PollSpec
 from taskhook.model.retry import RetryPolicy
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import FUNCTION_KIND, Task
 from taskhook.ports import BodyStore, TaskRepository
 from taskhook.run.functions.runner import FunctionRunner
+from taskhook.run.poll import Poller, SendPoll
 from taskhook.run.shares import Refusal, Shares, put_back_delay
 
 # A delayed task's message may arrive this early (SQS delays are whole seconds); we wait it out.
@@ -33,6 +37,8 @@ EARLY_WAIT_LIMIT = 1.5
 
 
 Caller = Callable[[Task, float], Attempt]
+NO_PUBLIC_URL = ("waitForCallback needs the API's public URL (TASKHOOK_PUBLIC_URL, template parameter "
+                 "PublicApiUrl): this deployment has none, so no callback URL could be sent")
 TASK_ID_HEADER = "Taskhook-Task-Id"
 
 
@@ -58,6 +64,8 @@ class Executor:
     rand: Callable[[], float] | None = None
     functions: FunctionRunner | None = None  # runs tasks of kind "function"
     shares: Shares | None = None  # the team's share and destination limits; None: no gate
+    public_url: str = ""  # the API's public base URL: a waitForCallback task's callback URL starts with it
+    poller: Poller | None = None  # polls provider jobs (run/poll.py); None: a pollConfig task ends at its submit
 
     @property
     def unclaimed_hold(self) -> float:
@@ -66,11 +74,13 @@ class Executor:
         return self.claim_margin + EARLY_WAIT_LIMIT
 
     def run(self, task_id: str, time_left: Callable[[], float], hold: Callable[[float], None],
-            put_backs: int = 0, team: str | None = None) -> Outcome:
+            put_backs: int = 0, team: str | None = None, poll: str | None = None,
+            send_poll: SendPoll | None = None) -> Outcome:
         """Process one message for `task_id`. `time_left()` is the invocation's remaining seconds;
         `hold(s)` keeps the message invisible for `s` seconds while we work on it; `put_backs`
         is how many times the task was put back over its team's share or a destination's limit,
-        and `team` its team, which a put-back message carries."""
+        and `team` its team, which a put-back message carries. `poll`: the poll token of a polling
+        task's poll message; `send_poll(token, delay)` sends the task's next poll message."""
         if team is not None and self.shares is not None:
             # Churning through a team's backlog: while this process knows the team is at its
             # share, its tasks go back without a read of the task or a write of the limits.
@@ -78,10 +88,15 @@ class Executor:
             if known is not None:
                 return self._put_back(put_backs, known, team)
         task = self.repository.get(task_id)
+        if poll is not None:  # one poll of a provider's job (no share gate: a short GET)
+            return self.poller.poll(task, poll, send_poll, time_left, hold) if self.poller else Outcome.done(
+                "this executor does not poll")
         if task is None:
             return Outcome.done("no such task")
         if task.status in TERMINAL:
             return Outcome.done(f"already {task.status.value}")
+        if task.status is TaskStatus.POLLING and self.poller is not None:
+            return self.poller.resume(task, send_poll)  # the submit's message again: never drop the chain
         if task.status in (TaskStatus.WAITING, TaskStatus.POLLING):
             return Outcome.done(f"{task.status.value}: not the executor's")
 
@@ -120,7 +135,7 @@ class Executor:
         if isinstance(admission, Refusal):
             return self._put_back(put_backs, admission, task.teamId)
         try:
-            return self._claim_and_run(task, claim, token, budget, task_budget, hold)
+            return self._claim_and_run(task, claim, token, budget, task_budget, hold, send_poll)
         finally:
             if admission is not None:
                 admission.release()
@@ -130,7 +145,13 @@ class Executor:
         return Outcome.put_back_after(delay, f"put back for {delay}s: {refusal.reason}", team)
 
     def _claim_and_run(self, task: Task, claim: Transition, token: str, budget: float, task_budget: float,
-                       hold: Callable[[float], None]) -> Outcome:
+                       hold: Callable[[float], None], send_poll: SendPoll | None = None) -> Outcome:
+        secret = None
+        if task.waitForCallback and task.kind != FUNCTION_KIND and self.public_url:
+            # This attempt's callback URL: its hash is stored with the claim, so a target that calls
+            # back before its 2xx answer is recorded is told "not waiting yet" (409), not "not found".
+            secret = new_secret()
+            claim = replace(claim, changes=TaskChanges(**claim.changes, callbackHash=hash_secret(secret)))
         try:
             task = self.repository.apply(task, claim)
         except (Conflict, NotFound):
@@ -139,8 +160,34 @@ class Executor:
         hold(budget + self.claim_margin)
         if task.kind == FUNCTION_KIND:
             return self._run_function(task, token, budget, interrupted_if_late=budget < task_budget)
+        if task.waitForCallback:
+            return self._call_and_wait(task, token, budget, secret)
+        try:
+            spec = PollSpec.of(task) if self.poller is not None else None
+        except PollFailure as exc:
+            return self._finish(task, token, TaskStatus.FAILED, TaskChanges(error=str(exc)))
         attempt = self.call(task, budget)
+        if spec is not None and self.poller is not None and attempt.final:
+            return self.poller.start(task, token, spec, attempt, send_poll)  # the submit answered
         return self._record(task, token, attempt)
+
+    def _call_and_wait(self, task: Task, token: str, budget: float, secret: str | None) -> Outcome:
+        """A waitForCallback task: the call carries this attempt's one-time callback URL
+        (model/callbacks.py); a 2xx answer moves the task to `waiting`, any other answer is recorded
+        as for any task. Each attempt has its own URL: a retry's claim replaces the earlier one."""
+        if secret is None:
+            return self._finish(task, token, TaskStatus.FAILED, TaskChanges(error=NO_PUBLIC_URL))
+        headers = {k: v for k, v in task.headers.items() if k.lower() != CALLBACK_HEADER.lower()}
+        headers[CALLBACK_HEADER] = callback_url(self.public_url, task.id, secret)
+        attempt = self.call(task.model_copy(update={"headers": headers}), budget)
+        if attempt.status_code is None or not 200 <= attempt.status_code < 300:
+            return self._record(task, token, attempt)
+        try:
+            self.repository.apply(task, lifecycle.start_waiting(
+                task, token, hash_secret(secret), self._result_document(task, attempt), self.clock()))
+        except (Conflict, NotFound):
+            return Outcome.done("lost the claim; the task was finished elsewhere")
+        return Outcome.done(TaskStatus.WAITING.value)
 
     def _wait_left(self, task: Task, now: datetime) -> float:
         if not task.startedAt:
@@ -168,15 +215,19 @@ class Executor:
     def _record(self, task: Task, token: str, attempt: Attempt) -> Outcome:
         now = self.clock()
         if attempt.final:
-            key = None
-            if self.bodies is not None and len(attempt.body) > INLINE_BODY_LIMIT:
-                key = f"results/{task.teamId}/{task.id}/body"
-                self.bodies.put(key, attempt.body, attempt.headers.get("content-type", "application/octet-stream"))
             return self._finish(task, token, TaskStatus.COMPLETED,
-                                TaskChanges(result=result_document(attempt, INLINE_BODY_LIMIT, key), error=None))
+                                TaskChanges(result=self._result_document(task, attempt), error=None))
         if not attempt.retryable:
             return self._finish(task, token, TaskStatus.FAILED, TaskChanges(error=attempt.error))
         return self._retry_or_give_up(task, token, attempt.error, attempt.retry_after, now)
+
+    def _result_document(self, task: Task, attempt: Attempt) -> dict[str, Any]:
+        """seed 002's `result` of a final answer; a body over INLINE_BODY_LIMIT goes to S3."""
+        key = None
+        if self.bodies is not None and len(attempt.body) > INLINE_BODY_LIMIT:
+            key = f"results/{task.teamId}/{task.id}/body"
+            self.bodies.put(key, attempt.body, attempt.headers.get("content-type", "application/octet-stream"))
+        return result_document(attempt, INLINE_BODY_LIMIT, key)
 
     def _retry_or_give_up(self, task: Task, token: str, error: str | None, retry_after: float | None,
                           now: datetime, extra: TaskChanges | None = None) -> Outcome:
