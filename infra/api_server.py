@@ -34,8 +34,10 @@ from .state import ROOT
 API_CONCURRENCY = int(os.environ.get("TASKHOOK_API_CONCURRENCY", "64"))
 IN_FLIGHT = threading.BoundedSemaphore(API_CONCURRENCY)
 
-# Seed 003 puts client tokens in the path (/api/{ns}/tasks/{client_token}/…): not in our logs.
+# Seed 003 puts client tokens in the path (/api/{ns}/tasks/{client_token}/…), and a waiting task's
+# callback URL its secret (/v1/callbacks/{task_id}/{secret}): not in our logs.
 _SECRET_IN_PATH = re.compile(r"/ct_[A-Za-z0-9_-]+")
+_CALLBACK_SECRET = re.compile(r"(/v1/callbacks/[^/\s?#]+/)[^/\s?#]+")
 
 
 class RouteNotFound(LocalGatewayException):
@@ -96,7 +98,11 @@ class RedactingRequestHandler(ChaliceRequestHandler):
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        super().log_message(format, *(_SECRET_IN_PATH.sub("/ct_…", a) if isinstance(a, str) else a for a in args))
+        super().log_message(format, *(_redacted(a) if isinstance(a, str) else a for a in args))
+
+
+def _redacted(text: str) -> str:
+    return _CALLBACK_SECRET.sub(r"\1…", _SECRET_IN_PATH.sub("/ct_…", text))
 
 
 class BackloggedHTTPServer(ThreadedHTTPServer):

@@ -158,6 +158,9 @@ class LocalStack:
         if prefix:
             env[ENV_PREFIX] = prefix  # the runner and the CLI provision (look up) the same names
         outbound_allow = env.setdefault("TASKHOOK_OUTBOUND_ALLOW", LOCAL_OUTBOUND_ALLOW)
+        # A waiting task's callback URL starts with the API's URL (template.yaml's PublicApiUrl; on AWS
+        # the API's own URL). A caller's value (a tunnel, say) is kept.
+        env["TASKHOOK_PUBLIC_URL"] = env.get("TASKHOOK_PUBLIC_URL") or f"http://127.0.0.1:{self.port}"
         env["PYTHONUNBUFFERED"] = "1"
         self.env = env
 

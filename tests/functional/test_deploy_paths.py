@@ -261,3 +261,24 @@ def test_both_paths_serve_the_same_api_routes(chalice_sam: dict[str, Any]) -> No
     packaged = {(path, method.upper()) for path, methods in api["Properties"]["DefinitionBody"]["paths"].items()
                 for method in methods}
     assert _sam_api_routes() == packaged
+
+
+EXECUTORS = ("app.execute_high", "app.execute_normal", "app.execute_low")
+
+
+def test_both_paths_give_the_executors_the_public_api_url(chalice_sam: dict[str, Any],
+                                                          sam_template: dict[str, Any]) -> None:
+    """A waiting task's callback URL starts with TASKHOOK_PUBLIC_URL (docs/waiting.md): in both
+    artifacts the executors get the API's own URL unless configured otherwise, and only they do (the
+    API's URL depends on the API function: the API function cannot depend on it)."""
+    for template, api_url in (
+        (sam_template, {"Fn::Sub": "https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod"}),
+        (chalice_sam, {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"}),
+    ):
+        for function in _functions(template).values():
+            variables = function["Properties"].get("Environment", {}).get("Variables", {})
+            value = variables.get("TASKHOOK_PUBLIC_URL")
+            if function["Properties"]["Handler"] in EXECUTORS:
+                assert value == api_url or (isinstance(value, dict) and api_url in value["Fn::If"]), value
+            else:
+                assert value in (None, ""), (function["Properties"]["Handler"], value)
