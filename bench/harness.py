@@ -19,7 +19,7 @@ from typing import Any
 from . import cost, report
 from .celery_peer import CONCURRENCY, POOL, CeleryPeer
 from .load import spread
-from .scenarios import Bench, api, delay, e2e, fairness, idle, vault
+from .scenarios import Bench, api, delay, e2e, fairness, idle, providers, vault
 from .stack import LocalStack, Target
 from .system import git_commit, machine, now_iso
 
@@ -31,7 +31,7 @@ FULL: dict[str, Any] = {
     "e2eTasks": 2000, "e2eRepeats": 3, "e2eClients": 8,
     "pacedTasks": 100, "pacedRate": 5.0, "pacedRepeats": 3,
     "delayTasks": 300, "delaySpread": [2.0, 60.0],
-    "idleSeconds": 10.0, "warmupTasks": 50, "vaultTasks": 500,
+    "idleSeconds": 10.0, "warmupTasks": 50, "vaultTasks": 500, "providerTasks": 100, "providerPolls": 3,
     "fairBurst": 500, "fairShare": 2, "fairSlowSeconds": 1.0, "fairBTasks": 20, "fairBRate": 4.0,
 }
 QUICK: dict[str, Any] = {
@@ -39,7 +39,7 @@ QUICK: dict[str, Any] = {
     "e2eTasks": 100, "e2eRepeats": 2, "e2eClients": 8,
     "pacedTasks": 20, "pacedRate": 5.0, "pacedRepeats": 1,
     "delayTasks": 40, "delaySpread": [2.0, 8.0],
-    "idleSeconds": 3.0, "warmupTasks": 10, "vaultTasks": 50,
+    "idleSeconds": 3.0, "warmupTasks": 10, "vaultTasks": 50, "providerTasks": 20, "providerPolls": 3,
     "fairBurst": 100, "fairShare": 2, "fairSlowSeconds": 1.0, "fairBTasks": 8, "fairBRate": 4.0,
 }
 
@@ -148,6 +148,15 @@ def run_vault(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def run_providers(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
+    bench.say(f"providers: 2 x {cfg['providerTasks']} Replicate tasks against the fake provider, done at the "
+              f"first status read and after {cfg['providerPolls']} pending polls")
+    result = providers.run(bench, cfg["providerTasks"], cfg["e2eClients"], cfg["providerPolls"])
+    bench.say(f"  providers: AWS requests per poll {result['awsRequestsPerPoll']}, "
+              f"per task {result['awsRequestsPerTask']}")
+    return result
+
+
 def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
             only: str | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"schema": 1, "date": now_iso(), "git": git_commit(), "machine": machine(),
@@ -175,6 +184,9 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
         if only == "vault":
             scenarios["vault"] = run_vault(bench, cfg)
             return results
+        if only == "providers":
+            scenarios["providers"] = run_providers(bench, cfg)
+            return results
 
         bench.say(f"idle: {cfg['idleSeconds']:g}s of the stack doing nothing")
         scenarios["idle"] = idle.run(bench, cfg["idleSeconds"])
@@ -199,6 +211,7 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
         scenarios["e2e"] = {system: {"runs": r, "summary": summarize_e2e(r, system)} for system, r in runs.items() if r}
 
         scenarios["vault"] = run_vault(bench, cfg)
+        scenarios["providers"] = run_providers(bench, cfg)
 
         paced: dict[str, list[dict[str, Any]]] = {"taskhook": [], "celery": []}
         for repeat in range(cfg["pacedRepeats"]):
@@ -274,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--celery-concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--report", type=Path, default=HERE / "report.md")
-    parser.add_argument("--only", choices=["fairness", "vault"],
+    parser.add_argument("--only", choices=["fairness", "vault", "providers"],
                         help="run this scenario alone and merge it into the existing results.json")
     parser.add_argument("--resummarize", action="store_true",
                         help="recompute the summaries of an existing results.json from its raw runs, then render")

@@ -302,6 +302,20 @@ def _vault(results: dict[str, Any]) -> list[str]:
             f"task {c['awsRequestsPerTask']:.3f}, ${c['usdPerMillionTasks']:.2f} per million tasks.", ""]
 
 
+def _providers(results: dict[str, Any]) -> list[str]:
+    p = results["scenarios"].get("providers")
+    if not p:
+        return []
+    per_op = ", ".join(f"{k.replace('|', ' ')} {v}" for k, v in sorted(p["awsRequestsPerPollByOperation"].items()))
+    return ["## Provider tasks: AWS requests per poll", "",
+            f"{p['tasks']} Replicate tasks done at the first status read, then {p['tasks']} that answer pending "
+            f"for {p['pendingPolls']} polls first (`bench/scenarios/providers.py`, the fake provider of "
+            f"`infra/fake_provider.py`, polls every {p['pollConfig']['intervalSeconds']} s). One poll costs "
+            f"**{p['awsRequestsPerPoll']} AWS requests**, {p.get('billedRequestsPerPoll')} of them billed ({per_op}); "
+            "a task costs " + " and ".join(f"{v} AWS requests {k}" for k, v in p["awsRequestsPerTask"].items())
+            + " (idle receives left out).", ""]
+
+
 def _fairness(results: dict[str, Any]) -> list[str]:
     f = results["scenarios"].get("fairness")
     if not f:
@@ -475,7 +489,8 @@ def render(results: dict[str, Any], soak: dict[str, Any] | None) -> str:
         "figure here, for both systems alike (they are measured interleaved).", "",
     ]
     lines += _headline(results) + _machine(results) + _api(results) + _e2e(results) + _ratios(results)
-    lines += _delay(results) + _cost(results) + _vault(results) + _fairness(results) + _idle(results) + _soak(soak)
+    lines += _delay(results) + _cost(results) + _vault(results) + _providers(results) + _fairness(results)
+    lines += _idle(results) + _soak(soak)
     lines += _findings(results) + _reproduce()
     return "\n".join(lines).rstrip() + "\n"
 
