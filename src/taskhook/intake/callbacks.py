@@ -37,7 +37,8 @@ class CompleteTaskRequest(BaseModel):
 
     status: Literal["completed", "failed"] = Field(description="How the work ended")
     result: Any = Field(default=None, description=f"Any JSON, the task's result (at most "
-                                                  f"{INLINE_RESULT_LIMIT // 1024} KB; 413 beyond)")
+                                                  f"{INLINE_RESULT_LIMIT // 1024} KB, 413 beyond; nested "
+                                                  f"at most {MAX_JSON_DEPTH} levels, 400 beyond)")
     error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH,
                               description=f"Why it failed (at most {MAX_ERROR_LENGTH} characters); "
                                           f"a failed task without one gets \"{DEFAULT_FAILURE}\"")
