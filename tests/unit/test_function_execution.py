@@ -340,9 +340,18 @@ def test_a_large_result_becomes_the_output_file(h: Harness) -> None:
     assert task.output is not None and task.output["filename"] == "result.json"
 
 
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize("value, error", [
     (object(), "TypeError: the result (object) is not JSON-serializable"),
     (float("nan"), "ValueError: the result holds NaN or Infinity, which JSON cannot represent"),
+    (_nested(101), "ValueError: the result is nested deeper than 100 levels"),
+    (_nested(400), "ValueError: the result is nested deeper than 100 levels"),
 ])
 def test_a_result_that_is_not_json_fails_the_task(h: Harness, value: Any, error: str) -> None:
     @h.registry.task(namespace="ex", name="odd", max_retries=3)

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from taskhook.model.errors import TaskhookError
-from taskhook.model.limits import INLINE_RESULT_LIMIT, MAX_ERROR_LENGTH
+from taskhook.model.json_depth import nested_deeper_than
+from taskhook.model.limits import INLINE_RESULT_LIMIT, MAX_ERROR_LENGTH, MAX_JSON_DEPTH
 from taskhook.model.task import Task
 from taskhook.ports import OutputStore, ProgressStore
 from taskhook.run.functions.context import TaskCancelled, TaskContext, TaskFailed
@@ -91,7 +92,10 @@ class _Box:
 
 
 def _encoded(value: Any) -> tuple[Any, str]:
-    """The result as JSON data and text; TypeError/ValueError for what JSON cannot hold."""
+    """The result as JSON data and text; TypeError/ValueError for what JSON cannot hold (or what
+    nests past MAX_JSON_DEPTH, which a task cannot keep: every read of it would fail)."""
+    if nested_deeper_than(value):
+        raise ValueError(f"the result is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = to_jsonable_python(value)
     except PydanticSerializationError:
