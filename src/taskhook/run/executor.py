@@ -28,6 +28,7 @@ from taskhook.model.retry import RetryPolicy
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import FUNCTION_KIND, Task
 from taskhook.ports import BodyStore, TaskRepository
+from taskhook.run.endings import end
 from taskhook.run.functions.runner import FunctionRunner
 from taskhook.run.poll import Poller, SendPoll
 from taskhook.run.shares import Refusal, Shares, put_back_delay
@@ -202,11 +203,7 @@ class Executor:
         return self._end(task, lifecycle.finish(task, status, self.clock(), token, changes), status)
 
     def _end(self, task: Task, transition: Transition, status: TaskStatus) -> Outcome:
-        try:
-            self.repository.apply(task, transition)
-        except (Conflict, NotFound):
-            return Outcome.done("lost the claim; the task was finished elsewhere")
-        return Outcome.done(status.value)
+        return end(self.repository, task, transition, status, "lost the claim; the task was finished elsewhere")
 
     def _finish_timeout(self, task: Task, token: str | None, now: datetime, error: str | None = None,
                         extra: TaskChanges | None = None) -> Outcome:

@@ -48,6 +48,7 @@ from taskhook.model.polling import (
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task, deadline_of
 from taskhook.ports import BodyStore, TaskRepository
+from taskhook.run.endings import end
 from taskhook.run.vault import TokenUnavailable
 
 log = logging.getLogger(__name__)
@@ -289,11 +290,7 @@ class Poller:
         return self._end(task, lifecycle.finish(task, status, self.clock(), token, changes), status)
 
     def _end(self, task: Task, transition: Transition, status: TaskStatus) -> Outcome:
-        try:
-            self.repository.apply(task, transition)
-        except (Conflict, NotFound):
-            return Outcome.done("lost the poll token; the task was finished elsewhere")
-        return Outcome.done(status.value)
+        return end(self.repository, task, transition, status, "lost the poll token; the task was finished elsewhere")
 
 
 class _TooDeep(ValueError):
