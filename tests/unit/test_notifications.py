@@ -225,3 +225,13 @@ def test_live_change_is_status_progress_or_message() -> None:
     assert not live_change(base, base.model_copy(update={"dispatchedAt": "x"}))
     done = task("completed", progress=100, result="<Task1 Result>")
     assert live_message(done)["result"] == "<Task1 Result>"
+
+
+def test_a_provider_tasks_callback_names_its_first_copied_output() -> None:
+    outputs = [{"source": "https://files.test/gone.png", "error": "HTTP 404"},
+               {"key": "outputs/acme/t1/1-a.png", "contentType": "image/png", "size": 3, "filename": "a.png",
+                "source": "https://files.test/a.png"}]
+    old = task("polling", callbackUrl="https://x.test/cb")
+    (n,) = notifications_for(old, task("completed", callbackUrl="https://x.test/cb", outputs=outputs,
+                                       version=2, statusVersion=2), "9")
+    assert n.output_key == "outputs/acme/t1/1-a.png"  # the same file GET's download_url names

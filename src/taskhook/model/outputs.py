@@ -39,6 +39,12 @@ def numbered_output_key(team_id: str, task_id: str, number: int, filename: str) 
     return output_key(team_id, task_id, f"{number}-{filename}")
 
 
+def primary_output(task: Task) -> dict[str, Any]:
+    """The one output a single `download_url` names (seeds 000 and 003, webhooks): a function task's
+    output, else a provider task's first copied file; {} when there is none."""
+    return task.output or next((o for o in task.outputs or [] if o.get("key")), {})
+
+
 class DownloadFailed(Exception):
     """An output file that was not downloaded; the message is the reason, fit to show the client."""
 
@@ -54,8 +60,7 @@ class DownloadLinks:
     def url_for(self, task: Task) -> str | None:
         """The output's link: a function task's output, else a provider task's first copied file
         (the one `download_url` of seeds 000 and 003)."""
-        output = task.output or next((o for o in task.outputs or [] if o.get("key")), {})
-        return self._link(output)
+        return self._link(primary_output(task))
 
     def urls_for_outputs(self, task: Task) -> list[str | None]:
         """One link per entry of `task.outputs`, in order (None for a file that was not copied)."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from taskhook.model.outputs import primary_output
 from taskhook.model.status import TERMINAL
 from taskhook.model.task import Task
 
@@ -75,10 +76,8 @@ def with_query(url: str, params: dict[str, str]) -> str:
 
 
 def _output_key(task: Task) -> str | None:
-    output = getattr(task, "output", None)
-    if isinstance(output, dict) and output.get("key"):
-        return str(output["key"])
-    return None
+    key = primary_output(task).get("key")
+    return str(key) if key else None
 
 
 def notifications_for(old: Task | None, new: Task, sequence: str) -> list[Notification]:
