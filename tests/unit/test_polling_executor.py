@@ -13,6 +13,7 @@ import pytest
 from taskhook.model import lifecycle
 from taskhook.model.attempt import Attempt
 from taskhook.model.clock import iso
+from taskhook.model.errors import Busy
 from taskhook.model.limits import INLINE_RESULT_LIMIT
 from taskhook.model.outcome import Outcome
 from taskhook.model.polling import PollSpec
@@ -365,3 +366,26 @@ def test_a_task_without_a_poller_is_a_plain_call() -> None:
     w.answers(SUBMIT, js(201, REPLICATE))
     w.run()
     assert w.task().status is S.COMPLETED
+
+
+def test_outputs_that_could_not_be_stored_are_copied_again_at_the_next_poll() -> None:
+    """S3 down or the vault throttled while copying: the job is done at the provider, so the task
+    does not complete without its files; the next poll finds it done again and copies again."""
+    w = World(pollConfig={"intervalSeconds": 1})
+    w.answers(SUBMIT, js(201, REPLICATE))
+    final = {"id": "p1", "status": "succeeded", "output": ["https://files.fake/a.png"], "error": None}
+    w.answers(GET, js(200, final))
+    copy, failures = w.copy, [Busy("throttled")]
+
+    def flaky(*args: Any) -> list[dict[str, Any]]:
+        if failures:
+            raise failures.pop()
+        return copy(*args)
+
+    w.executor.poller.copy_outputs = flaky  # type: ignore[union-attr]
+    w.run()
+    assert w.poll().delete
+    assert w.task().status is S.POLLING and "copying the outputs" in (w.task().poll or {})["lastError"]
+    assert w.poll().delete
+    assert w.task().status is S.COMPLETED
+    assert w.task().outputs == [{"key": "outputs/x/1-a.png", "source": "https://files.fake/a.png"}]

@@ -169,7 +169,7 @@ class Poller:
             hold(max(60.0, time_left()))
         except Exception as exc:  # noqa: BLE001 - a second run would only find the task finished
             log.warning("task %s: holding the poll message failed (%s)", task.id, type(exc).__name__)
-        return self._complete(task, token, spec, final, time_left)
+        return self._complete(task, token, spec, state, final, send, time_left)
 
     def _status(self, task: Task, spec: PollSpec, url: str, timeout: float) -> Any:
         """The status answer when the job is done; None when it is pending."""
@@ -246,13 +246,19 @@ class Poller:
             return self._cancel_job(task)
         return "stale poll (another poll moved first)"
 
-    def _complete(self, task: Task, token: str, spec: PollSpec, final: Any, time_left: Callable[[], float]) -> Outcome:
+    def _complete(self, task: Task, token: str, spec: PollSpec, state: dict[str, Any], final: Any,
+                  send: SendPoll | None, time_left: Callable[[], float]) -> Outcome:
         outputs: list[dict[str, Any]] | None = None
         if self.copy_outputs is not None:
             try:
                 outputs = self.copy_outputs(task, final, spec, time_left) or None
-            except Exception:  # noqa: BLE001 - the job is done; its files are a bonus, never its failure
+            except Exception as exc:  # noqa: BLE001 - S3 or the vault, not a file: try again at the next poll
+                # (a file that cannot be downloaded is an entry with its error, not an exception). The
+                # job is done at the provider, so the next poll finds it done again and copies again
+                # (same keys); maxWaitTime still bounds it.
                 log.exception("task %s: copying the provider's outputs failed", task.id)
+                return self._next(task, token, spec, state, send,
+                                  f"copying the outputs failed ({type(exc).__name__}); again at the next poll", None)
         changes = TaskChanges(result=final, error=None, outputs=outputs)
         encoded = json.dumps(final, separators=(",", ":"))
         if len(encoded.encode("utf-8")) > INLINE_RESULT_LIMIT and self.results is not None:
