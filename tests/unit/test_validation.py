@@ -207,6 +207,9 @@ REJECTED: list[tuple[str, Any, str]] = [
             ("errorPath", 3, "pollConfig.errorPath must be a non-empty string (a dotted path)"),
             ("outputPath", "", "pollConfig.outputPath must be a non-empty string (a dotted path)"),
             ("cancelMethod", "GET", "pollConfig.cancelMethod must be one of: POST, PUT, DELETE"),
+            ("statusPath", "job..state", "pollConfig.statusPath must be a non-empty string (a dotted path)"),
+            ("errorPath", "error.", "pollConfig.errorPath must be a non-empty string (a dotted path)"),
+            ("failValues", ["error", "done"], "pollConfig.failValues must not repeat a value of doneValues"),
         ]
     ],
 ]

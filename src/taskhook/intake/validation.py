@@ -91,7 +91,8 @@ def parse_instant(value: str) -> datetime:
 
 
 def _poll_error(field: str, rule: str) -> PydanticCustomError:
-    return PydanticCustomError("poll_field", "pollConfig.{field} must be {rule}", {"field": field, "rule": rule})
+    return PydanticCustomError("poll_field", "pollConfig.{field} must {verb}{rule}",
+                               {"field": field, "rule": rule, "verb": "" if rule.startswith("not ") else "be "})
 
 
 _TEMPLATE_RULE = "an HTTP/HTTPS URL, or one {{placeholder}} standing for one"
@@ -139,9 +140,16 @@ class PollConfig(BaseModel):
     @field_validator("statusPath", "errorPath", "outputPath", mode="before")
     @classmethod
     def _check_path(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is not None and (not isinstance(value, str) or not value.strip()):
+        if value is not None and (not isinstance(value, str) or not all(part.strip() for part in value.split("."))):
             raise _poll_error(str(info.field_name), "a non-empty string (a dotted path)")
         return value
+
+    @model_validator(mode="after")
+    def _check_values_apart(self) -> PollConfig:
+        """A status both done and failed would be read as done: refused rather than guessed."""
+        if self.doneValues and self.failValues and set(self.doneValues) & set(self.failValues):
+            raise _poll_error("failValues", "not repeat a value of doneValues")
+        return self
 
     @field_validator("doneValues", "failValues", mode="before")
     @classmethod
