@@ -139,16 +139,20 @@ def test_a_replicate_task_polls_until_succeeded_and_keeps_its_output(team: Clien
     assert_polls_stopped(fake, job)
 
 
-def test_a_failing_replicate_job_fails_the_task_with_the_providers_message(
-        team: Client, fake: FakeProviders) -> None:
+@pytest.mark.parametrize(("make_task", "message"), [
+    (replicate_task, "CUDA out of memory (job 17)"),  # Replicate: status failed, its `error`
+    (fal_task, "prompt must not contain forbidden words"),  # fal: the result call's 422 `detail`
+], ids=["replicate", "fal-422"])
+def test_a_failing_job_fails_the_task_with_the_providers_message(
+        team: Client, fake: FakeProviders, make_task: Any, message: str) -> None:
     mark = marker()
-    created = team.create_ok(replicate_task(fake, mark, polls=1, fail="CUDA out of memory (job 17)"))
+    created = team.create_ok(make_task(fake, mark, polls=1, fail=message))
     job = job_of(fake, mark)
 
     done = wait_terminal(team, created["id"], timeout=60)
 
     assert done["status"] == "failed", done
-    assert "CUDA out of memory (job 17)" in done["error"], done
+    assert message in done["error"], done
     assert not done.get("outputs"), done
     assert_polls_stopped(fake, job)
 
@@ -303,20 +307,6 @@ def test_a_fal_file_object_nested_anywhere_in_the_result_is_kept(team: Client, f
     assert done["status"] == "completed", done
     assert done["result"]["video"]["url"] == fake.file_urls(job.id)[0]
     assert_outputs_outlive_the_provider(fake, job, done)
-
-
-def test_a_fal_job_whose_result_answers_422_fails_with_the_providers_detail(
-        team: Client, fake: FakeProviders) -> None:
-    mark = marker()
-    created = team.create_ok(fal_task(fake, mark, polls=1, fail="prompt must not contain forbidden words"))
-    job = job_of(fake, mark)
-
-    done = wait_terminal(team, created["id"], timeout=60)
-
-    assert done["status"] == "failed", done
-    assert "prompt must not contain forbidden words" in done["error"], done
-    assert not done.get("outputs"), done
-    assert_polls_stopped(fake, job)
 
 
 # ---- maxWaitTime and cancel -----------------------------------------------------------------------
