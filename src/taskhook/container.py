@@ -294,7 +294,6 @@ class Container:
         from taskhook.model.attempt import Attempt
         from taskhook.model.errors import Busy
         from taskhook.model.task import Task
-        from taskhook.model.tokens import references
         from taskhook.run.executor import Executor, target_headers
         from taskhook.run.functions.runner import FunctionRunner
         from taskhook.run.vault import TokenUnavailable
@@ -303,9 +302,8 @@ class Container:
 
         def call(task: Task, timeout: float) -> Any:
             headers = target_headers(task)
-            try:  # `tok_…` headers: the secrets, only here, just before the request (KMS built on first use)
-                if references(headers):
-                    headers = self.token_resolver.resolve(task.teamId, headers)
+            try:
+                headers = self.resolved_headers(task.teamId, headers)
             except TokenUnavailable as exc:
                 return Attempt(None, error=exc.message, blocked=True)  # final: no request made
             except Busy:
@@ -318,6 +316,14 @@ class Container:
                         functions=functions, shares=self.shares, public_url=self.settings.public_url,
                         poller=self.poller)
 
+    def resolved_headers(self, team_id: str, headers: dict[str, str]) -> dict[str, str]:
+        """`headers` as sent: `tok_…` references replaced by their secrets, only here, just before a
+        request (the submit, a poll, an output download). Without references, nothing is built:
+        no vault read, no KMS client. Raises TokenUnavailable or Busy (run/vault.py)."""
+        from taskhook.model.tokens import references
+
+        return self.token_resolver.resolve(team_id, headers) if references(headers) else headers
+
     @cached_property
     def poller(self) -> Poller:
         """A provider job's polls (run/poll.py): through the guarded session; the task's headers (tok_
@@ -327,7 +333,6 @@ class Container:
         from taskhook.adapters.http import call_target
         from taskhook.model.polling import PollSpec
         from taskhook.model.task import Task
-        from taskhook.model.tokens import references
         from taskhook.run.poll import Poller
 
         session = self.outbound_session
@@ -336,8 +341,7 @@ class Container:
             return call_target(session, method, url, headers, None, timeout)
 
         def resolve(task: Task) -> dict[str, str]:
-            headers = dict(task.headers)
-            return self.token_resolver.resolve(task.teamId, headers) if references(headers) else headers
+            return self.resolved_headers(task.teamId, dict(task.headers))
 
         def copy_outputs(task: Task, result: Any, spec: PollSpec,
                          time_left: Callable[[], float]) -> list[dict[str, Any]]:
@@ -352,12 +356,10 @@ class Container:
         from taskhook.adapters.downloads import SessionDownloader
         from taskhook.model.limits import MAX_OUTPUT_REDIRECTS
         from taskhook.model.task import Task
-        from taskhook.model.tokens import references
         from taskhook.run.provider_outputs import ProviderOutputs
 
         def headers(task: Task) -> dict[str, str]:
-            sent = dict(task.headers)
-            return self.token_resolver.resolve(task.teamId, sent) if references(sent) else sent
+            return self.resolved_headers(task.teamId, dict(task.headers))
 
         return ProviderOutputs(self.object_store, SessionDownloader(self.outbound_session, MAX_OUTPUT_REDIRECTS),
                                headers)
