@@ -48,7 +48,9 @@ def endpoint() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         ["java", f"-Djava.library.path={JAR_DIR / 'DynamoDBLocal_lib'}", "-jar", str(JAR_DIR / "DynamoDBLocal.jar"),
-         "-inMemory", "-port", str(port)],
+         # -sharedDb: one database whatever the credentials (without it DynamoDB Local keeps one per
+         # access key and region, and PynamoDB may sign with another test's cached credentials)
+         "-inMemory", "-sharedDb", "-port", str(port)],
         cwd=JAR_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for_port("127.0.0.1", port, 15.0, process)
