@@ -1,4 +1,5 @@
-"""The embedded emulator: moto's server, run with two changes that only make it faster.
+"""The embedded emulator: moto's server, run with changes that make it faster and one that makes it
+behave as SQS does.
 
 - moto's dispatcher finds the backend for every request under one global lock, by listing its
   own package directory (`os.listdir` and `isdir` on some 200 entries) and matching a few hundred
@@ -11,6 +12,10 @@
   receive cost milliseconds per message already queued, and the emulator spent its whole core
   there. The same clock is read with `time.time()`, and the retention check reads the one
   attribute it needs.
+- A FIFO queue's deduplication id holds for five minutes after the send, as in SQS, also once its
+  message is deleted; moto compares it only with the messages still queued. A stream batch retried
+  after its notifications were delivered queued them again, and the customer got a second call.
+  (The ids seen are not part of the snapshot: a restart forgets them.)
 - werkzeug's access log line per request is dropped (the emulator's log keeps warnings and errors).
 
 And one addition: with `--data-dir`, the emulator keeps its state across restarts (infra/snapshot.py:
@@ -42,13 +47,15 @@ from pathlib import Path
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from moto.sqs.models import Message, SQSBackend
+from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import run_simple
 
 from . import snapshot
 from .children import exit_with_parent
 
 _lookup = DomainDispatcherApplication.get_backend_for_host
+_add_message = Queue.add_message
+DEDUPLICATION_MS = 300_000
 
 
 def _remembered_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
@@ -77,12 +84,27 @@ def _within_retention(self: SQSBackend, queue_name: str, message: Message) -> bo
     return bool(retention_seconds + message.sent_timestamp / 1000 > time.time())  # type: ignore[operator]
 
 
+def _add_unless_duplicate(self: Queue, message: Message) -> None:
+    dedup = message.deduplication_id if self.fifo_queue else None
+    if dedup is not None:
+        now = _now_ms()
+        seen: dict[str, float] = self.__dict__.setdefault("_deduplication_seen", {})
+        if now - seen.get(dedup, -DEDUPLICATION_MS) < DEDUPLICATION_MS:
+            return
+        if len(seen) > 10_000:  # forget the ids whose interval is over
+            for key in [k for k, at in seen.items() if now - at >= DEDUPLICATION_MS]:
+                del seen[key]
+        seen[dedup] = now
+    _add_message(self, message)
+
+
 def apply() -> None:
     """Install the changes above into moto (idempotent)."""
     DomainDispatcherApplication.get_backend_for_host = _remembered_backend_for_host  # type: ignore[method-assign]
     Message.visible = property(_visible)  # type: ignore[method-assign,assignment]
     Message.delayed = property(_delayed)  # type: ignore[method-assign,assignment]
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
+    Queue.add_message = _add_unless_duplicate  # type: ignore[method-assign]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 

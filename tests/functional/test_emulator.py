@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-from moto.sqs.models import Message, SQSBackend, sqs_backends
+from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
 from infra import emulator, snapshot
 from infra.provision import Provisioner
@@ -25,7 +25,7 @@ from infra.provision import Provisioner
 @pytest.fixture
 def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for owner, name in [(Message, "visible"), (Message, "delayed"),
-                        (SQSBackend, "is_message_valid_based_on_retention_period"),
+                        (SQSBackend, "is_message_valid_based_on_retention_period"), (Queue, "add_message"),
                         (DomainDispatcherApplication, "get_backend_for_host")]:
         monkeypatch.setattr(owner, name, owner.__dict__[name])  # put back after the test
     emulator.apply()
@@ -52,6 +52,33 @@ def test_delays_and_visibility_work_as_in_moto(patched: None) -> None:
     counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert counts["ApproximateNumberOfMessagesNotVisible"] == "2"
     assert counts["ApproximateNumberOfMessages"] == "0"
+
+
+def test_a_fifo_deduplication_id_holds_for_five_minutes_after_its_message_is_deleted(
+        patched: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # moto forgets an id once its message is deleted; SQS does not. A stream batch retried after its
+    # notifications were delivered queued them again and the customer got a second 'completed' call.
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url, _ = _queue(sqs, "notes.fifo", FifoQueue="true")
+
+    def send(dedup: str) -> None:
+        sqs.send_message(QueueUrl=url, MessageBody=dedup, MessageGroupId="task", MessageDeduplicationId=dedup)
+
+    def drain() -> list[str]:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        for m in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return [m["Body"] for m in got]
+
+    send("ntf_1_cb")
+    assert drain() == ["ntf_1_cb"]
+    send("ntf_1_cb")  # accepted, as SQS does, but not delivered again
+    send("ntf_2_cb")
+    assert drain() == ["ntf_2_cb"]
+    later = emulator._now_ms() + 301_000
+    monkeypatch.setattr(emulator, "_now_ms", lambda: later)
+    send("ntf_1_cb")  # the interval is over: a new message
+    assert drain() == ["ntf_1_cb"]
 
 
 def test_messages_past_retention_are_not_returned_and_the_check_reads_no_queue_attributes(
