@@ -17,6 +17,7 @@ Everything is wired from template.yaml's function Events (infra/wiring.py).
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import os
@@ -222,7 +223,7 @@ class StreamSource:
         return handled
 
     def _record(self, record: dict[str, Any]) -> dict[str, Any]:
-        ddb = dict(record["dynamodb"])
+        ddb = _base64_binaries(dict(record["dynamodb"]))
         created = ddb.get("ApproximateCreationDateTime")
         if isinstance(created, datetime):
             ddb["ApproximateCreationDateTime"] = created.replace(tzinfo=created.tzinfo or UTC).timestamp()
@@ -235,6 +236,18 @@ class StreamSource:
             "dynamodb": ddb,
             "eventSourceARN": self.arn,
         }
+
+
+def _base64_binaries(value: Any) -> Any:
+    """`value` with every binary value as base64 text, as a Lambda event (JSON) carries it: boto3 hands
+    the stream's B values as bytes, and a handler must see what it sees on AWS."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dict):
+        return {k: _base64_binaries(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_base64_binaries(v) for v in value]
+    return value
 
 
 def start_streams_at_tip(provisioner: Provisioner) -> dict[str, dict[str, str]]:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bench.capacity import WriteUnits, item_size, tasks_table, write_units
+from taskhook.adapters.dynamo import packing
 from taskhook.container import container
 from taskhook.intake.validation import CreateTaskRequest
 from taskhook.model import lifecycle
@@ -27,6 +28,13 @@ from .conftest import Provisioned
 
 START = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
 ANSWER_HEADERS = {"content-type": "application/json", "content-length": "17"}
+
+
+@pytest.fixture
+def plain_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows stored as they were before packing (adapters/dynamo/packing.py): the issue's DynamoDB
+    Local figures, which these tests reproduce, are for values stored plain."""
+    monkeypatch.setattr(packing, "pack", lambda text: None)
 
 
 @dataclass
@@ -72,7 +80,7 @@ def run_task(aws: Provisioned, request_body: str | None, answer: str) -> Lifecyc
     })
 
 
-def test_a_plain_task_costs_what_dynamodb_local_reports_for_todays_table(aws: Provisioned) -> None:
+def test_a_plain_task_costs_what_dynamodb_local_reports_for_todays_table(aws: Provisioned, plain_rows: None) -> None:
     run = run_task(aws, None, '{"ok": true}')
 
     assert all(item_size(item) < 1024 for item in run.items.values())
@@ -85,7 +93,7 @@ def test_a_plain_task_costs_what_dynamodb_local_reports_for_todays_table(aws: Pr
 
 @pytest.mark.parametrize(("answer_bytes", "finish_units"), [(10 * 1024, 35), (100 * 1024, 305)])
 def test_a_large_answer_is_paid_on_the_table_and_on_every_index_holding_it(
-        aws: Provisioned, answer_bytes: int, finish_units: int) -> None:
+        aws: Provisioned, answer_bytes: int, finish_units: int, plain_rows: None) -> None:
     run = run_task(aws, None, "x" * answer_bytes)
 
     units = run.units["finish"]

@@ -17,6 +17,10 @@ Tasks table key design
   carry them (``deadlineAt`` = startedAt + maxWaitTime), so the scheduler's timeout sweep reads
   only tasks that can still time out.
 
+A request body, a function task's ``args`` and a ``result`` large enough to gain are stored
+compressed, in ``bodyZ``, ``argsZ`` and ``resultZ`` instead (packing.py): the size of the row is
+what every write of it is billed on.
+
 Values that may be any JSON (a function task's ``args``, ``result`` and ``output``) are stored as
 JSON strings (``JSON_ATTRIBUTES``): DynamoDB's own types cannot hold every JSON value (floats as
 Decimals, empty strings in sets), and a stream image gives them back as the same strings.
@@ -29,7 +33,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import BooleanAttribute, JSONAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    JSONAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -102,6 +113,10 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         method = UnicodeAttribute(null=True)
         headers = MapAttribute(null=True)  # type: ignore[var-annotated]
         body = UnicodeAttribute(null=True)
+        # body, args and result compressed when that makes the row smaller (packing.py)
+        bodyZ = BinaryAttribute(null=True, legacy_encoding=False)
+        argsZ = BinaryAttribute(null=True, legacy_encoding=False)
+        resultZ = BinaryAttribute(null=True, legacy_encoding=False)
         maxWaitTime = NumberAttribute(null=True)
         timeout = NumberAttribute(null=True)
         delayUntil = UnicodeAttribute(null=True)

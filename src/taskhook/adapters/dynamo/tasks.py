@@ -9,6 +9,7 @@ from pynamodb.exceptions import PutError, QueryError, ScanError, UpdateError
 from pynamodb.models import Model
 
 from taskhook.adapters.dynamo.errors import CONDITION_FAILED, code_of, domain_error
+from taskhook.adapters.dynamo.packing import pack_fields, unpack_fields
 from taskhook.adapters.dynamo.tables import ACTIVE_SHARD, DELAYED_SHARD
 from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.lifecycle import Transition
@@ -50,6 +51,7 @@ class DynamoTaskRepository:
     def _to_task(self, item: Model) -> Task:
         data = item.attribute_values.copy()
         data.setdefault("statusVersion", None)  # a row from before status versions: unknown, not 1
+        unpack_fields(data)
         for name in _MAPS:
             value = data.get(name)
             if value is not None and hasattr(value, "as_dict"):
@@ -59,6 +61,7 @@ class DynamoTaskRepository:
     def put_new(self, task: Task) -> None:
         data = task.model_dump(mode="json", exclude_none=True)
         data.update(_index_attributes(task))
+        pack_fields(data)
         item = self._model(**{k: v for k, v in data.items() if v is not None})
         try:
             item.save(condition=self._model.id.does_not_exist())  # type: ignore[attr-defined]
@@ -76,6 +79,7 @@ class DynamoTaskRepository:
         model: Any = self._model
         after = Task.model_validate({**task.model_dump(), **transition.changes, "status": transition.target})
         fields = {**transition.changes, "status": transition.target.value, **_index_attributes(after)}
+        pack_fields(fields)
         actions = [_next_version(model)]
         if transition.changes_status:  # the same value as the new version: both read the old one
             actions.append(model.statusVersion.set((model.version | 1) + 1))
