@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
@@ -30,14 +31,16 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from taskhook.adapters.sqs import PutBack, poll_of, put_backs_of, task_id_of, team_of
+from taskhook.adapters.sqs import Hold, PutBack, poll_of, put_backs_of, task_id_of, team_of
 from taskhook.container import container
 
 from .redelivery import RedeliverLater
 
 logger = Logger(service="taskhook-executor")
+T = TypeVar("T")
 DEFAULT_TIME_LEFT = 300.0
 PUT_BACK_WINDOW = 0.05  # seconds the first put-back waits for others of its invocation to share its send
+HOLD_WINDOW = 0.05  # the same for visibility changes (a claimed run waits at most this before its call)
 
 
 def _time_left(context: Any) -> float:
@@ -45,18 +48,19 @@ def _time_left(context: Any) -> float:
     return remaining() / 1000.0 if remaining else DEFAULT_TIME_LEFT
 
 
-class PutBackSender:
-    """An invocation's put-backs, sent as they are decided: the first one waits PUT_BACK_WINDOW for
-    the others (the gate decides within milliseconds), and those that came meanwhile go in the
-    same SendMessageBatch; the put-backs of a batch never wait for its slowest call."""
+class Grouped(Generic[T]):
+    """An invocation's SQS batch calls, made as they are decided: the first entry waits `window` for
+    the others (a batch's records decide within milliseconds of each other), and those that came
+    meanwhile go in the same call (`call(entries)` returns the indexes that failed); nothing waits for
+    the batch's slowest record."""
 
-    def __init__(self, window: float = PUT_BACK_WINDOW) -> None:
-        self._window = window
+    def __init__(self, call: Callable[[list[T]], list[int]], what: str, window: float = PUT_BACK_WINDOW) -> None:
+        self._call, self._what, self._window = call, what, window
         self._lock = threading.Lock()
-        self._pending: list[tuple[PutBack, list[bool], threading.Event]] = []
+        self._pending: list[tuple[T, list[bool], threading.Event]] = []
 
-    def send(self, entry: PutBack) -> bool:
-        """Send `entry` (with whatever others come within the window); False when it was not sent."""
+    def send(self, entry: T) -> bool:
+        """Send `entry` (with whatever others come within the window); False when it was not done."""
         result: list[bool] = []
         done = threading.Event()
         with self._lock:
@@ -67,31 +71,64 @@ class PutBackSender:
             with self._lock:
                 group, self._pending = self._pending, []
             try:
-                failed = set(container().sqs_messages.put_back([e for e, _, _ in group]))
-            except Exception:  # noqa: BLE001 - none sent: each message stays for SQS to redeliver
-                logger.exception("put-back send failed")
+                failed = set(self._call([e for e, _, _ in group]))
+            except Exception:  # noqa: BLE001 - none done: each message stays for SQS to redeliver
+                logger.exception("%s failed", self._what)
                 failed = set(range(len(group)))
-            for index, (_, sent, event) in enumerate(group):
-                sent.append(index not in failed)
+            for index, (_, outcome, event) in enumerate(group):
+                outcome.append(index not in failed)
                 event.set()
-            polls = sum(1 for e, _, _ in group if e.poll)
-            teams = sorted({e.team or "?" for e, _, _ in group if not e.poll})
-            logger.info("put back %d task(s) of %s, sent %d next poll(s) (%d not sent)", len(group) - polls,
-                        ", ".join(teams) or "-", polls, len(failed))
+            self.log([e for e, _, _ in group], len(failed))
         done.wait()
         return result[0]
 
+    def log(self, entries: list[T], failed: int) -> None:
+        logger.debug("%s: %d, %d failed", self._what, len(entries), failed)
 
-def process_record(record: SQSRecord, context: Any, put_back: PutBackSender | None = None) -> str:
+
+class PutBackSender(Grouped[PutBack]):
+    """An invocation's put-backs and next polls (new messages), a SendMessageBatch per group."""
+
+    def __init__(self, window: float = PUT_BACK_WINDOW) -> None:
+        super().__init__(lambda entries: container().sqs_messages.put_back(entries), "put-back send", window)
+
+    def log(self, entries: list[PutBack], failed: int) -> None:
+        polls = sum(1 for e in entries if e.poll)
+        teams = sorted({e.team or "?" for e in entries if not e.poll})
+        logger.info("put back %d task(s) of %s, sent %d next poll(s) (%d not sent)", len(entries) - polls,
+                    ", ".join(teams) or "-", polls, failed)
+
+
+class HoldSender(Grouped[Hold]):
+    """An invocation's visibility changes (a claimed task held for its run, a task coming back after a
+    backoff), a ChangeMessageVisibilityBatch per group: about one SQS request per ten tasks instead
+    of one per task."""
+
+    def __init__(self, window: float | None = None) -> None:
+        super().__init__(lambda entries: container().sqs_messages.hold_many(entries), "visibility change",
+                         HOLD_WINDOW if window is None else window)
+
+
+class HoldFailed(Exception):
+    """A visibility change was not made: the record fails, and SQS delivers its message again when
+    its current visibility ends."""
+
+
+def process_record(record: SQSRecord, context: Any, put_back: PutBackSender | None = None,
+                   holds: HoldSender | None = None) -> str:
     """Run one record. A put-back goes through `put_back` (the invocation's sender, which groups
     those decided at about the same time), or is sent alone when there is none; a put-back not
-    sent leaves the message for SQS to deliver again."""
+    sent leaves the message for SQS to deliver again. Visibility changes go through `holds` the
+    same way."""
     task_id = task_id_of(record.body)
     put_backs = put_backs_of(record.body)
     messages = container().sqs_messages
 
     def hold(seconds: float) -> None:
-        messages.hold(record.event_source_arn, record.receipt_handle, seconds)
+        if holds is None:
+            messages.hold(record.event_source_arn, record.receipt_handle, seconds)
+        elif not holds.send(Hold(record.event_source_arn, record.receipt_handle, seconds)):
+            raise HoldFailed(f"task {task_id}: its message's visibility was not changed")
 
     def send_poll(token: str, delay: int) -> bool:
         """A polling task's next poll: a new message (its receive count starts at zero, so polls never
@@ -143,7 +180,7 @@ def hold_until_claimed(event: dict[str, Any]) -> None:
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     hold_until_claimed(event)
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    put_back = PutBackSender()
+    put_back, holds = PutBackSender(), HoldSender()
     # One thread per record of this invocation (the local runner runs several invocations in one
     # process, as Lambda runs them in several).
     with ThreadPoolExecutor(max_workers=max(1, len(event.get("Records") or ())),
@@ -151,6 +188,6 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
         async def record_handler(record: SQSRecord) -> str:
             return await asyncio.get_running_loop().run_in_executor(threads, process_record, record, context,
-                                                                    put_back)
+                                                                    put_back, holds)
 
         return async_process_partial_response(event, record_handler, processor, context)

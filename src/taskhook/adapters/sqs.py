@@ -66,6 +66,15 @@ class PutBack:
     poll: str | None = None  # a polling task's next poll: its poll token
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A received message kept invisible for `seconds` from now."""
+
+    queue_arn: str
+    receipt_handle: str
+    seconds: float
+
+
 def put_backs_of(body: str) -> int:
     """How many times the message's task was put back (0 for a message from the outbox or sweep)."""
     value = json.loads(body).get("putBacks", 0)
@@ -125,6 +134,14 @@ class SqsMessages:
                 VisibilityTimeout=_visibility(seconds),
             )
 
+    def hold_many(self, holds: list[Hold]) -> list[int]:
+        """Set the visibility of each message, ten to a ChangeMessageVisibilityBatch and one queue per
+        call (each entry its own timeout); returns the indexes not changed."""
+        return batch_calls(self._client.change_message_visibility_batch, [h.queue_arn for h in holds],
+                           self._url_of_arn,
+                           lambda i: {"ReceiptHandle": holds[i].receipt_handle,
+                                      "VisibilityTimeout": _visibility(holds[i].seconds)})
+
     def hold_all(self, queue_arn: str, receipt_handles: list[str], seconds: float) -> int:
         """Set the visibility of several messages of one queue, ten to a ChangeMessageVisibilityBatch;
         returns how many were changed (a message already deleted or expired is simply not)."""
@@ -173,6 +190,13 @@ def send_batches(client: Any, queues: Sequence[K], url_of: Callable[[K], str],
                  entry: Callable[[int], dict[str, Any]]) -> list[int]:
     """Send message i (`entry(i)`: its body and delay) to `queues[i]`, ten to a SendMessageBatch and
     one queue per call; returns the indexes not sent. A call that fails sends none of its ten."""
+    return batch_calls(client.send_message_batch, queues, url_of, entry)
+
+
+def batch_calls(call: Callable[..., Any], queues: Sequence[K], url_of: Callable[[K], str],
+                entry: Callable[[int], dict[str, Any]]) -> list[int]:
+    """One of SQS's batch calls for entry i (`entry(i)`) on `queues[i]`, ten to a call and one queue
+    per call; returns the indexes that failed. A call that fails fails all of its ten."""
     by_queue: dict[K, list[int]] = {}
     for index, queue in enumerate(queues):
         by_queue.setdefault(queue, []).append(index)
@@ -181,11 +205,10 @@ def send_batches(client: Any, queues: Sequence[K], url_of: Callable[[K], str],
         for start in range(0, len(indexes), 10):
             chunk = indexes[start:start + 10]
             try:
-                answer = client.send_message_batch(QueueUrl=url_of(queue),
-                                                   Entries=[{"Id": str(i), **entry(i)} for i in chunk])
-            except Exception as exc:  # noqa: BLE001 - none of the chunk was sent; the caller keeps those
-                log.warning("SendMessageBatch of %d message(s) to %s failed: %s", len(chunk), queue,
-                            type(exc).__name__)
+                answer = call(QueueUrl=url_of(queue), Entries=[{"Id": str(i), **entry(i)} for i in chunk])
+            except Exception as exc:  # noqa: BLE001 - none of the chunk was done; the caller keeps those
+                log.warning("%s of %d message(s) on %s failed: %s", getattr(call, "__name__", "batch call"),
+                            len(chunk), queue, type(exc).__name__)
                 failed += chunk
                 continue
             failed += [int(e["Id"]) for e in answer.get("Failed") or []]
