@@ -31,6 +31,7 @@ FULL: dict[str, Any] = {
     "e2eTasks": 2000, "e2eRepeats": 3, "e2eClients": 8,
     "pacedTasks": 100, "pacedRate": 5.0, "pacedRepeats": 3,
     "delayTasks": 300, "delaySpread": [2.0, 60.0],
+    "largeAnswerTasks": 300, "largeAnswerBytes": 65536,
     "idleSeconds": 10.0, "warmupTasks": 50, "vaultTasks": 500, "providerTasks": 100, "providerPolls": 3,
     "fairBurst": 500, "fairShare": 2, "fairSlowSeconds": 1.0, "fairBTasks": 20, "fairBRate": 4.0,
 }
@@ -39,6 +40,7 @@ QUICK: dict[str, Any] = {
     "e2eTasks": 100, "e2eRepeats": 2, "e2eClients": 8,
     "pacedTasks": 20, "pacedRate": 5.0, "pacedRepeats": 1,
     "delayTasks": 40, "delaySpread": [2.0, 8.0],
+    "largeAnswerTasks": 20, "largeAnswerBytes": 65536,
     "idleSeconds": 3.0, "warmupTasks": 10, "vaultTasks": 50, "providerTasks": 20, "providerPolls": 3,
     "fairBurst": 100, "fairShare": 2, "fairSlowSeconds": 1.0, "fairBTasks": 8, "fairBRate": 4.0,
 }
@@ -75,16 +77,41 @@ def summarize_e2e(runs: list[dict[str, Any]], system: str) -> dict[str, Any]:
         "otherProcessesCpuSeconds": spread([r["usage"]["otherProcessesCpuSeconds"] for r in runs]),
     }
     if system == "taskhook":
-        costs = [cost.per_task(r["awsCalls"], r["created"]) for r in runs]
+        costs = [run_cost(r) for r in runs]
         summary["awsRequestsPerTask"] = spread([c["awsRequestsPerTask"] for c in costs])
         summary["billedRequestsPerTask"] = spread([c["billedRequestsPerTask"] for c in costs])
         summary["usdPerMillionTasks"] = spread([c["usdPerMillionTasks"] for c in costs])
+        summary["usdPerMillionTasksProvisioned"] = spread([c["usdPerMillionTasksProvisioned"] for c in costs])
+        summary["writeUnitsPerTask"] = spread([(c["dynamodb"] or {}).get("writeUnitsPerTask") for c in costs])
+        summary["readUnitsPerTask"] = spread([(c["dynamodb"] or {}).get("readUnitsPerTask") for c in costs])
         summary["usdPerMillionTasksLambdaDuration"] = spread(
             [c["cost"]["lambda.arm64.gbSecond"]["usdPerMillionTasks"] for c in costs])
         median_run = sorted(costs, key=lambda c: c["usdPerMillionTasks"])[len(costs) // 2]
         summary["costOfMedianRun"] = median_run
         summary["terminalStatuses"] = [r["terminalStatuses"] for r in runs]
     return summary
+
+
+def run_cost(run: dict[str, Any]) -> dict[str, Any]:
+    """The cost model of one Taskhook run: its calls, its tasks' stream records, its CPU, its sizes."""
+    return cost.per_task(run["awsCalls"], max(1, run["created"]), run.get("streamUnits"),
+                         run["usage"]["cpuSeconds"], run.get("sizes"))
+
+
+def run_large_answer(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The e2e run again, the target answering `largeAnswerBytes` of JSON (stored inline up to
+    the inline limit, 64 KB): what a large answer costs beside the 1 KB one."""
+    size = cfg["largeAnswerBytes"]
+    bench.say(f"e2e taskhook, {size // 1024} KB answers: {cfg['largeAnswerTasks']} tasks, {cfg['e2eClients']} clients")
+    bench.target.configure(answer_bytes=size)
+    try:
+        run = e2e.taskhook(bench, cfg["largeAnswerTasks"], cfg["e2eClients"])
+    finally:
+        bench.target.configure(answer_bytes=e2e.ANSWER_BYTES)
+    summary = summarize_e2e([run], "taskhook")
+    bench.say(f"  taskhook: {run['tasksPerSecond']} tasks/s, ${summary['usdPerMillionTasks']['median']:.2f} per "
+              f"million on demand, {summary['writeUnitsPerTask']['median']:.2f} WCU per task")
+    return {"runs": [run], "summary": summary}
 
 
 def summarize_paced(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -174,6 +201,7 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
             bench.say(f"starting redis-server and a Celery worker (pool {pool}, concurrency {concurrency})")
             peer_started = ThreadPoolExecutor(max_workers=1).submit(peer.start)
         stack.start()
+        target.configure(answer_bytes=e2e.ANSWER_BYTES)
         bench.key = stack.state["devKey"]
         if peer_started:
             peer_started.result()
@@ -209,6 +237,15 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
                           f"p99 {run['e2eMs'].get('p99')} ms, calls/task {run['callsPerTask']}"
                           + (f", statuses {run['terminalStatuses']}" if system == "taskhook" else ""))
         scenarios["e2e"] = {system: {"runs": r, "summary": summarize_e2e(r, system)} for system, r in runs.items() if r}
+        for system in ("taskhook", "celery") if peer else ("taskhook",):
+            if system in scenarios["e2e"]:
+                s = scenarios["e2e"][system]["summary"]
+                bench.say(f"  {system} median: " + (
+                    f"${s['usdPerMillionTasks']['median']:.2f} per million on demand, "
+                    f"${s['usdPerMillionTasksProvisioned']['median']:.2f} provisioned, "
+                    f"{s['writeUnitsPerTask']['median']:.2f} WCU + {s['readUnitsPerTask']['median']:.2f} RCU per task"
+                    if system == "taskhook" else f"{s['tasksPerSecond']['median']:.1f} tasks/s"))
+        scenarios["e2eLargeAnswer"] = run_large_answer(bench, cfg)
 
         scenarios["vault"] = run_vault(bench, cfg)
         scenarios["providers"] = run_providers(bench, cfg)
@@ -268,6 +305,9 @@ def resummarize(results: dict[str, Any]) -> dict[str, Any]:
     scenarios = results["scenarios"]
     for system, entry in scenarios.get("e2e", {}).items():
         entry["summary"] = summarize_e2e(entry["runs"], system)
+    large = scenarios.get("e2eLargeAnswer")
+    if large:
+        large["summary"] = summarize_e2e(large["runs"], "taskhook")
     for entry in scenarios.get("e2ePaced", {}).values():
         entry["summary"] = summarize_paced(entry["runs"])
     for entry in scenarios.get("api", {}).values():
@@ -310,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run_all(cfg, not args.no_peer, args.celery_pool, args.celery_concurrency)
     args.out.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
     report.write(args.out, args.report)
+    print(report.cost_summary(results))
     print(f"[bench] wrote {args.out} and {args.report} in {results['wallSeconds']:.0f}s", file=sys.stderr)
     return 0
 

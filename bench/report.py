@@ -95,9 +95,20 @@ def _headline(results: dict[str, Any]) -> list[str]:
     if e2e:
         rows.append(["AWS requests per task", f"{mmm(e2e['awsRequestsPerTask'], 2)} "
                      f"({mmm(e2e['billedRequestsPerTask'], 2)} billed)"])
-        rows.append(["Cost per million tasks on AWS", f"${mmm(e2e['usdPerMillionTasks'], 2)}, of which Lambda "
-                     f"duration ${mmm(e2e.get('usdPerMillionTasksLambdaDuration'), 2)} (local wall times); prices: "
-                     f"{e2e['costOfMedianRun']['prices']['source']}, {e2e['costOfMedianRun']['prices']['region']}"])
+        cost_row = f"${mmm(e2e['usdPerMillionTasks'], 2)} on demand"
+        if e2e.get("usdPerMillionTasksProvisioned"):
+            cost_row += f", ${mmm(e2e['usdPerMillionTasksProvisioned'], 2)} provisioned (70 %)"
+        large = s.get("e2eLargeAnswer", {}).get("summary")
+        if large:
+            cost_row += (f"; with 64 KB answers ${mmm(large['usdPerMillionTasks'], 2)} / "
+                         f"${mmm(large['usdPerMillionTasksProvisioned'], 2)}")
+        prices = e2e["costOfMedianRun"]["prices"]
+        rows.append(["Cost per million tasks on AWS (1 KB body and answer)", cost_row + f"; of which Lambda "
+                     f"duration ${mmm(e2e.get('usdPerMillionTasksLambdaDuration'), 2)}; prices: "
+                     f"{prices['region']}, as of {prices['asOf']}"])
+        if e2e.get("writeUnitsPerTask"):
+            rows.append(["DynamoDB units per task (1 KB)", f"{mmm(e2e['writeUnitsPerTask'], 2)} WCU, "
+                         f"{mmm(e2e['readUnitsPerTask'], 2)} RCU"])
         cpu = e2e["cpuSecondsPer1000"]
         rows.append(["CPU seconds per 1000 tasks", f"Taskhook's code {mmm(cpu['own'], 2)}, emulator "
                      f"{mmm(cpu['infrastructure'], 2)}"])
@@ -248,43 +259,195 @@ def _delay(results: dict[str, Any]) -> list[str]:
                       _num(d["lateP50Ms"])]])]
 
 
+def _cost_runs(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, cost of the median run) of the 1 KB e2e run and of the large-answer run."""
+    scenarios = results["scenarios"]
+    out = []
+    for key in ("e2e", "e2eLargeAnswer"):
+        entry = scenarios.get(key, {})
+        entry = entry.get("taskhook", entry) if key == "e2e" else entry
+        summary = entry.get("summary") if entry else None
+        if summary and summary.get("costOfMedianRun"):
+            c = summary["costOfMedianRun"]
+            answer = c.get("sizes", {}).get("answerBytes")
+            label = f"{answer / 1024:g} KB answer" if answer and answer >= 1024 else f"{answer or '?'} B answer"
+            out.append((label, c))
+    return out
+
+
+def _usd(value: Any) -> str:
+    return DASH if value is None else f"${value:,.2f}"
+
+
+def _dynamo_rows(runs: list[tuple[str, dict[str, Any]]]) -> list[list[str]]:
+    keys: list[tuple[str, str]] = []
+    for _label, c in runs:
+        for table, indexes in (c.get("dynamodb") or {}).get("byTable", {}).items():
+            for index in indexes:
+                if (table, index) not in keys:
+                    keys.append((table, index))
+    rows = []
+    for table, index in keys:
+        row = [table, index or "(table)"]
+        for _label, c in runs:
+            entry = (c.get("dynamodb") or {}).get("byTable", {}).get(table, {}).get(index, {})
+            row += [f"{entry.get('write', 0):.3f}", f"{entry.get('read', 0):.3f}"]
+        rows.append(row)
+    totals = ["**all tables**", ""]
+    for _label, c in runs:
+        d = c.get("dynamodb") or {}
+        totals += [f"**{d.get('writeUnitsPerTask', 0):.3f}**", f"**{d.get('readUnitsPerTask', 0):.3f}**"]
+    return rows + [totals]
+
+
+def _change_rows(label: str, c: dict[str, Any]) -> list[list[str]]:
+    changes = (c.get("dynamodb") or {}).get("tasksTableChanges", {})
+    indexes = sorted({i for ch in changes.values() for i in ch["indexes"]})
+    rows = []
+    for change, ch in changes.items():
+        total = ch["table"] + sum(ch["indexes"].values())
+        rows.append([label, change, f"{ch['perTask']:.3f}", _num(ch["itemBytesMax"]), f"{ch['table']:g}",
+                     ", ".join(f"{i} {ch['indexes'].get(i, 0):g}" for i in indexes if ch["indexes"].get(i)) or DASH,
+                     f"{total:g}"])
+    return rows
+
+
 def _cost(results: dict[str, Any]) -> list[str]:
-    e2e = results["scenarios"].get("e2e", {}).get("taskhook")
-    if not e2e:
+    runs = _cost_runs(results)
+    if not runs:
         return []
-    c = e2e["summary"]["costOfMedianRun"]
+    from . import units
+
+    label, c = runs[0]
     prices = cost.load_prices()
+    assumptions = prices["assumptions"]
+    api = c.get("api", {"deployed": "rest", "other": "http", "chalice": "rest"})
+    api_name = {"rest": "REST API", "http": "HTTP API"}
+    headline = []
+    for run_label, rc in runs:
+        d = rc.get("dynamodb") or {}
+        other = rc.get("usdPerMillionTasksOtherApi", {})
+        wall = rc.get("usdPerMillionTasksLambdaWallTime", {})
+        headline.append([run_label, f"**{_usd(rc['usdPerMillionTasks'])}**",
+                         f"**{_usd(rc.get('usdPerMillionTasksProvisioned'))}**",
+                         f"{_usd(other.get('onDemand'))} / {_usd(other.get('provisioned'))}",
+                         f"{_usd(wall.get('onDemand'))} / {_usd(wall.get('provisioned'))}",
+                         f"{d.get('writeUnitsPerTask', 0):.2f}", f"{d.get('readUnitsPerTask', 0):.2f}",
+                         f"{rc['awsRequestsPerTask']:.2f} ({rc['billedRequestsPerTask']:.2f} billed)",
+                         str(rc["tasks"])])
+    size_rows = []
+    for run_label, rc in runs:
+        z = rc.get("sizes", {})
+        size_rows.append([run_label, _num(z.get("createRequestBytes")), _num(z.get("requestBodyBytes")),
+                          _num(z.get("answerBytes")),
+                          ", ".join(f"{t} {_num(b)}"
+                                    for t, b in (rc.get("dynamodb") or {}).get("largestItems", {}).items() if b)])
+    change_rows = [row for run_label, rc in runs for row in _change_rows(run_label, rc)]
     rows = [[r["function"], r["service"], r["operation"], f"{r['perTask']:.3f}",
              f"{r['emptyReceivesPerTask']:.3f}" if r["emptyReceivesPerTask"] else "",
              r["billedAs"] or "not billed per request"] for r in c["requests"]]
     lambda_rows = [[fn, f"{v['invocationsPerTask']:.3f}", _num(v["recordsPerInvocation"], 2),
                     _num(v["msPerInvocation"], 1)] for fn, v in c["lambda"].items()]
-    cost_rows = [[entry, f"{line['perTask']:.4f}", f"${prices['prices'][entry]['usd']:.10g} per "
-                  f"{prices['prices'][entry]['per']:,}", f"${line['usdPerMillionTasks']:.3f}"]
-                 for entry, line in sorted(c["cost"].items())]
+    duration_rows = []
+    for run_label, rc in runs:
+        ld = rc.get("lambdaDuration", {})
+        duration_rows.append([run_label, _num(1000 * ld["cpuSecondsPerTask"], 1) if "cpuSecondsPerTask" in ld else DASH,
+                              _num(1000 * ld.get("callLatencySecondsPerTask", 0), 1),
+                              _num(1000 * ld["estimateSecondsPerTask"], 1) if "estimateSecondsPerTask" in ld else DASH,
+                              _num(1000 * ld.get("wallSecondsPerTask", 0), 1)])
+    entries = sorted({e for _l, rc in runs for e in rc["cost"]})
+    cost_rows = []
+    for entry in entries:
+        price = prices["prices"][entry]
+        row = [entry, f"${price['usd']:.10g} per {price['per']:,}"]
+        for _l, rc in runs:
+            line = rc["cost"].get(entry, {"perTask": 0.0, "usdPerMillionTasks": 0.0})
+            row += [f"{line['perTask']:.4f}", f"${line['usdPerMillionTasks']:.3f}"]
+        cost_rows.append(row)
+    utilisation = assumptions["provisionedUtilisation"]["value"]
+    for entry, hourly in (("dynamodb.writeRequestUnit", "dynamodb.provisioned.wcuHour"),
+                          ("dynamodb.readRequestUnit", "dynamodb.provisioned.rcuHour")):
+        row = [f"{entry}, provisioned", f"${prices['prices'][hourly]['usd']:g} per unit-hour at "
+               f"{utilisation:.0%} use"]
+        for _l, rc in runs:
+            line = rc.get("provisionedDynamodb", {}).get(entry, {"perTask": 0.0, "usdPerMillionTasks": 0.0})
+            row += [f"{line['perTask']:.4f}", f"${line['usdPerMillionTasks']:.3f}"]
+        cost_rows.append(row)
+    note_rows = [[note, f"{per:.3f}"] for note, per in (c.get("dynamodb") or {}).get("notesPerTask", {}).items()]
     price_rows = [[name, f"${p['usd']:.10g}", f"{p['per']:,}", p["what"]] for name, p in prices["prices"].items()]
     text = (cost.__doc__ or "").split("Approximations (printed in the report):")[1].strip()
     approximations = [" ".join(part.split()) for part in text.lstrip("- ").split("\n- ")]
+    latency = ", ".join(f"{k} {v} ms" for k, v in assumptions["awsCallLatencyMs"]["value"].items())
+    labels = [run_label for run_label, _ in runs]
     return [
-        "## AWS requests per task and cost on AWS", "",
+        "## Cost on AWS per million tasks", "",
+        f"Pricing basis: **{prices['region']}**, {prices['currency']}, prices as of **{prices['asOf']}** "
+        f"({prices['source']}, `bench/prices.json`). Plain HTTP tasks through the whole local stack "
+        "(create, stream dispatch, lane, executor, finish), each task's body a realistic 1 KB JSON document and "
+        "the target's answer the JSON of the size named (stored inline in the task up to 64 KB). "
+        f"The API as template.yaml deploys it: **{api_name[api['deployed']]}**; the {api_name[api['other']]} "
+        f"beside it is the lever; the Chalice deploy path deploys a {api_name[api['chalice']]} "
+        f"(${prices['prices'][cost.API_ENTRY[api['chalice']]]['usd']:.2f} per million requests). "
+        f"Provisioned: DynamoDB capacity bought by the hour at {utilisation:.0%} utilisation, everything else "
+        "the same. "
+        "Lambda duration: the estimate (measured CPU + AWS calls x assumed latency); the wall-time column is "
+        "the upper bound (local wall time, moto's latency included).", "",
+        *_table(["answer", "on demand", f"provisioned {utilisation:.0%}",
+                 f"{api_name[api['other']]} instead: on demand / provisioned",
+                 "Lambda at local wall time: on demand / provisioned", "WCU / task", "RCU / task",
+                 "AWS requests / task", "tasks in the run"], headline),
+        "### DynamoDB capacity units per task, per table and per index", "",
+        "From the items the stack wrote and read (`bench/units.py`, DynamoDB's rules in `bench/capacity.py`): "
+        "the tasks table's writes from its stream's old and new images (the run's own tasks), every other call "
+        "priced in the process that made it (`infra/aws_calls.py`). (table) is the table itself; an index row is "
+        "what writing or querying that index costs.", "",
+        *_table(["table", "index", *[h for lbl in labels for h in (f"{lbl}: WCU", f"{lbl}: RCU")]], _dynamo_rows(runs)),
+        "The tasks table's writes by change (from the stream): units per write of that change, on the table "
+        "and on each index it touches (a status change moves the item between index keys: a delete and a put).", "",
+        *_table(["answer", "change", "writes per task", "largest item, bytes", "table WCU", "index WCU", "total WCU"],
+                change_rows),
+        "Sizes the figures assume (bytes): the create request (`POST /v1/tasks`'s JSON), the task's body inside "
+        "it, the target's answer, and the largest item priced per table.", "",
+        *_table(["answer", "create request", "task body", "answer", "largest item per table"], size_rows),
+        *(["Calls priced as lower bounds or apart, per task (1 KB run; `bench/units.py` assumptions):", "",
+           *_table(["table, operation: note", "per task"], note_rows)] if note_rows else []),
+        f"### AWS requests per task ({label}, {c['tasks']} tasks)", "",
         "Counted, not estimated: every process of the stack wraps botocore's `BaseClient._make_api_call` "
         "(`infra/aws_calls.py`, on when `TASKHOOK_AWS_CALL_LOG` is set), which also sees PynamoDB's and "
-        "Powertools' clients, and attributes each call to the Lambda it ran in. Figures per created task of the "
-        f"e2e run with the median cost ({c['tasks']} tasks).", "",
+        "Powertools' clients, and attributes each call to the Lambda it ran in (also on the worker threads "
+        "a handler submits to). DynamoDB calls are billed by the units above, not per call.", "",
         *_table(["function", "service", "operation", "per task", "+ empty receives", "billed as"], rows),
         f"AWS requests per task: {c['awsRequestsPerTask']:.3f}, of which billed per request on AWS: "
         f"{c['billedRequestsPerTask']:.3f} (by service: "
         + ", ".join(f"{k} {v}" for k, v in c["requestsPerTaskByService"].items()) + ").", "",
         *_table(["Lambda function", "invocations per task", "records per invocation", "ms per invocation (local)"],
                 lambda_rows),
-        f"### Cost per million tasks: ${c['usdPerMillionTasks']:.2f}", "",
-        f"Lambda memory {c['memoryGb']:g} GB (template.yaml `Globals.Function.MemorySize`).", "",
-        *_table(["price entry", "units per task", "price", "$ per million tasks"], cost_rows),
+        f"Lambda duration per task, ms (memory {c['memoryGb']:g} GB, template.yaml `Globals.Function.MemorySize`): "
+        f"CPU = the api and runner processes' CPU over the run per task; calls = the AWS calls made inside "
+        f"invocations x the assumed latency ({latency}); the estimate is their sum; wall = local wall time.", "",
+        *_table(["answer", "CPU", "calls x latency", "estimate (used)", "local wall (upper bound)"], duration_rows),
+        "### Cost lines", "",
+        *_table(["price entry", "price",
+                 *[h for lbl in labels for h in (f"{lbl}: units / task", f"{lbl}: $ / million")]],
+                cost_rows),
         f"Price table (`bench/prices.json`), region {prices['region']}, {prices['currency']}. "
         f"**{prices['source']}** — {prices['note']}", "",
         *_table(["entry", "price", "per", "what"], price_rows),
-        "Approximations:", "", *[f"- {a}" for a in approximations if a], "",
+        "Assumptions (`bench/prices.json`): " + "; ".join(
+            f"{name}: {value['value']} ({value['what']})" for name, value in assumptions.items()
+            if isinstance(value, dict)), "",
+        "Approximations:", "", *[f"- {a}" for a in approximations if a],
+        *[f"- {a}" for a in units.ASSUMPTIONS], "",
     ]
+
+
+def cost_summary(results: dict[str, Any]) -> str:
+    """What `make bench` prints at the end: the cost table, the units per table and index, the
+    sizes, and the requests per task (the report holds the rest)."""
+    lines = _cost(results)
+    end = next((i for i, line in enumerate(lines) if line.startswith("### AWS requests per task")), len(lines))
+    requests = next((line for line in lines[end:] if line.startswith("AWS requests per task:")), "")
+    return "\n".join([*lines[:end], requests]).rstrip() + "\n"
 
 
 def _vault(results: dict[str, Any]) -> list[str]:

@@ -140,6 +140,19 @@ class LocalStack:
     def aws_counts(self) -> dict[str, Any]:
         return aws_calls.read_counts(self.call_dir)
 
+    def stream_units(self, task_ids: list[str]) -> dict[str, Any]:
+        """The write units of every tasks-table stream record of these tasks (bench/units.py):
+        each write priced from its old and new image, per table, index and change."""
+        from .capacity import TASKS_TABLE, tasks_table
+        from .units import read_stream, stream_units
+
+        env = self.state["env"]
+        arn = self.boto("dynamodb").describe_table(TableName=env["TASKS_TABLE"])["Table"]["LatestStreamArn"]
+        records = read_stream(self.boto("dynamodbstreams"), arn)
+        table = tasks_table()
+        assert table.name == TASKS_TABLE
+        return stream_units(table, records, set(task_ids)).as_dict()
+
     def boto(self, service: str) -> Any:
         import boto3
 
@@ -209,8 +222,17 @@ class Target:
             connection.close()
 
     def configure(self, fail: float = 0.0, hang: float = 0.0, close: float = 0.0, hang_seconds: float = 5.0,
-                  seed: int = 1) -> None:
-        self._get(f"/__config?fail={fail}&hang={hang}&close={close}&hang_seconds={hang_seconds}&seed={seed}", "POST")
+                  seed: int = 1, answer_bytes: int | None = None) -> None:
+        """The faults drawn per call; `answer_bytes`: the size of a 200's JSON answer (0: `{"ok": true}`,
+        None: unchanged)."""
+        size = "" if answer_bytes is None else f"&answer_bytes={answer_bytes}"
+        self._get(f"/__config?fail={fail}&hang={hang}&close={close}&hang_seconds={hang_seconds}&seed={seed}{size}",
+                  "POST")
+
+    def answer_bytes(self) -> int:
+        """The size of the JSON a 200 answers now (0: `{"ok": true}`, 12 bytes)."""
+        size = int(self._get("/__config", "POST").get("answer_bytes", 0))
+        return size or 12
 
     def count(self, prefix: str) -> int:
         return int(self._get(f"/__count?prefix={prefix}")["count"])

@@ -8,7 +8,10 @@ at random per request from the current configuration:
 - `fail`  : answer 503;
 - `hang`  : hold the request `hang_seconds` (past the caller's timeout), then drop the connection;
 - `close` : drop the connection without answering.
-Control endpoints (not recorded): `POST /__config?fail=0.3&hang=0.02&close=0.02&hang_seconds=5&seed=1`,
+A call that is answered 200 gets `{"ok": true}`, or with `answer_bytes=N` (N >= 200) a realistic
+JSON document of exactly N bytes (bench/payloads.py).
+Control endpoints (not recorded):
+`POST /__config?fail=0.3&hang=0.02&close=0.02&hang_seconds=5&seed=1&answer_bytes=1024`,
 `GET /__count?prefix=/e2e/`, `GET /__calls?prefix=/e2e/` (JSON [[path, time, answer], ...]),
 `POST /__reset`.
 """
@@ -27,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from bench.payloads import json_document
+
 OK_BODY = b'{"ok": true}'
 FAIL_BODY = b'{"error": "unavailable"}'
 
@@ -35,7 +40,9 @@ class State:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.calls: list[tuple[str, float, str]] = []
-        self.config: dict[str, float] = {"fail": 0.0, "hang": 0.0, "close": 0.0, "hang_seconds": 5.0}
+        self.config: dict[str, float] = {"fail": 0.0, "hang": 0.0, "close": 0.0, "hang_seconds": 5.0,
+                                         "answer_bytes": 0}
+        self.answer = OK_BODY
         self.random = random.Random(1)
 
     def draw(self) -> str:
@@ -81,6 +88,10 @@ class Handler(BaseHTTPRequestHandler):
             for name in ("fail", "hang", "close", "hang_seconds"):
                 if name in query:
                     STATE.config[name] = float(query[name][0])
+            if "answer_bytes" in query:
+                size = int(query["answer_bytes"][0])
+                STATE.config["answer_bytes"] = size
+                STATE.answer = json_document(size).encode() if size else OK_BODY
             if "seed" in query:
                 with STATE.lock:
                     STATE.random = random.Random(int(query["seed"][0]))
@@ -114,7 +125,7 @@ class Handler(BaseHTTPRequestHandler):
         elif answer == "503":
             self._reply(503, FAIL_BODY)
         else:
-            self._reply(200, OK_BODY)
+            self._reply(200, STATE.answer)
 
     def _drop(self) -> None:
         self.close_connection = True

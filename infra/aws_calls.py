@@ -8,6 +8,13 @@ invoked (executor, stream dispatcher, sweep, dead letters), or "" for calls outs
 (the runner's own polling: on AWS, Lambda's event source mappings make those). Invocations and
 their wall time are counted too (Lambda requests and GB-seconds).
 
+DynamoDB calls are priced as well: the capacity units each consumed, per table and per index
+(bench/units.py `call_units`, the tables' layout from template.yaml and the functions' environment).
+To price a write the log asks DynamoDB for the item it replaced or wrote (`ReturnValues`,
+`ReturnValuesOnConditionCheckFailure`) when the caller did not, and removes that from the answer
+before the caller sees it. The tasks table's successful writes are priced from its stream instead
+(both images); the harness reads it.
+
 Each process writes `<dir>/<role>-<pid>.json` atomically, every FLUSH_SECONDS while its counts
 change and at exit. When the variable is unset nothing is patched and nothing runs.
 """
@@ -39,6 +46,9 @@ class CallLog:
         self.calls: Counter[str] = Counter()  # "function|service|operation"
         self.empty_receives: Counter[str] = Counter()  # "function|queue name"
         self.invocations: dict[str, dict[str, float]] = {}
+        self.units: Counter[str] = Counter()  # "function|table|index|write or read" -> capacity units
+        self.unit_notes: Counter[str] = Counter()  # "function|table|operation|note"
+        self.largest: dict[str, int] = {}  # table -> the largest item priced, bytes
         self._lock = threading.Lock()
         self._version = 0
         self._written = -1
@@ -49,6 +59,18 @@ class CallLog:
             self.calls[f"{function}|{service}|{operation}"] += 1
             if empty:
                 self.empty_receives[f"{function}|{service}|{operation}"] += 1
+            self._version += 1
+
+    def count_units(self, ledger: Any) -> None:
+        """Add a `bench.units.Ledger` of one call, under the current function."""
+        function = _function.get()
+        with self._lock:
+            for key, units in ledger.units.items():
+                self.units[f"{function}|{key}"] += units
+            for key, count in ledger.notes.items():
+                self.unit_notes[f"{function}|{key}"] += count
+            for table, size in ledger.largest.items():
+                self.largest[table] = max(self.largest.get(table, 0), size)
             self._version += 1
 
     def count_invocation(self, function: str, records: int, seconds: float) -> None:
@@ -67,6 +89,8 @@ class CallLog:
                 "role": self.role, "pid": os.getpid(), "updated": time.time(),
                 "calls": dict(self.calls), "emptyReceives": dict(self.empty_receives),
                 "invocations": {k: dict(v) for k, v in self.invocations.items()},
+                "dynamoUnits": dict(self.units), "dynamoNotes": dict(self.unit_notes),
+                "largestItems": dict(self.largest),
             }
             version = self._version
         tmp = self.path.with_name(f".{self.path.name}.tmp")
@@ -81,7 +105,44 @@ class CallLog:
 _log: CallLog | None = None
 
 
-def _patch_botocore(log: CallLog) -> None:
+def _dynamo_layout() -> Any:
+    """The tables of template.yaml by the physical names this process's environment gives them."""
+    from bench.units import layout_from_env
+    from infra.local_stack import ENV_PREFIX
+    from infra.template import load_template
+
+    return layout_from_env(load_template(), os.environ, os.environ.get(ENV_PREFIX))
+
+
+def _priced_call(log: CallLog, layout: Any, original: Any, client: Any, operation_name: str,
+                 api_params: dict[str, Any]) -> Any:
+    """One DynamoDB call, priced (bench/units.py); the caller sees the answer it asked for."""
+    from botocore.exceptions import ClientError
+
+    from bench.units import call_units, hide_injected, injected_params
+
+    extra = injected_params(operation_name, api_params)
+    params = {**api_params, **extra}
+    try:
+        answer = original(client, operation_name, params)
+    except ClientError as exc:
+        _price(log, call_units, layout, operation_name, params, None, exc.response)
+        hide_injected(extra, exc.response)
+        raise
+    _price(log, call_units, layout, operation_name, params, answer)
+    hide_injected(extra, answer)
+    return answer
+
+
+def _price(log: CallLog, compute: Any, *args: Any) -> None:
+    try:
+        log.count_units(compute(*args))
+    except Exception:  # noqa: BLE001 - pricing must never break the call it prices
+        with log._lock:
+            log.unit_notes["|?|?|not priced"] += 1
+
+
+def _patch_botocore(log: CallLog, layout: Any = None) -> None:
     from botocore.client import BaseClient
 
     original = BaseClient._make_api_call
@@ -91,7 +152,10 @@ def _patch_botocore(log: CallLog) -> None:
     def counted(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
         service = self.meta.service_model.service_name
         try:
-            answer = original(self, operation_name, api_params)
+            if service == "dynamodb" and layout is not None:
+                answer = _priced_call(log, layout, original, self, operation_name, api_params)
+            else:
+                answer = original(self, operation_name, api_params)
         except Exception:
             log.count_call(service, operation_name)  # an error answer is a billed request too
             raise
@@ -139,6 +203,23 @@ def _patch_runner(log: CallLog, runner: ModuleType) -> None:
     runner.invoke = invoke  # type: ignore[attr-defined]
 
 
+def _patch_thread_pools() -> None:
+    """A call a handler makes on a worker thread of its own pool (the executor runs each record of
+    a batch on one: `loop.run_in_executor`, which does not carry context variables) belongs to the
+    invocation that submitted it: every submit runs in the submitter's context."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    original = ThreadPoolExecutor.submit
+    if getattr(original, "_taskhook_context", False):
+        return
+
+    def submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return original(self, contextvars.copy_context().run, fn, *args, **kwargs)
+
+    submit._taskhook_context = True  # type: ignore[attr-defined]
+    ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+
+
 def _flush_forever(log: CallLog) -> None:
     while True:
         time.sleep(FLUSH_SECONDS)
@@ -155,7 +236,8 @@ def install_from_env(role: str, runner: ModuleType | None = None) -> CallLog | N
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     log = CallLog(path, role)
-    _patch_botocore(log)
+    _patch_botocore(log, _dynamo_layout())
+    _patch_thread_pools()
     if role == "api":
         _patch_api_gateway(log)
     if runner is not None:
@@ -167,9 +249,13 @@ def install_from_env(role: str, runner: ModuleType | None = None) -> CallLog | N
 
 
 def read_counts(directory: Path) -> dict[str, Any]:
-    """Every process's counts in `directory`, added up: {"calls", "emptyReceives", "invocations"}."""
+    """Every process's counts in `directory`, added up: {"calls", "emptyReceives", "invocations",
+    "dynamoUnits", "dynamoNotes", "largestItems"}."""
     calls: Counter[str] = Counter()
     empty: Counter[str] = Counter()
+    units: Counter[str] = Counter()
+    notes: Counter[str] = Counter()
+    largest: dict[str, int] = {}
     invocations: dict[str, dict[str, float]] = {}
     for path in sorted(directory.glob("*.json")):
         try:
@@ -178,11 +264,16 @@ def read_counts(directory: Path) -> dict[str, Any]:
             continue
         calls.update(data.get("calls", {}))
         empty.update(data.get("emptyReceives", {}))
+        units.update(data.get("dynamoUnits", {}))
+        notes.update(data.get("dynamoNotes", {}))
+        for table, size in data.get("largestItems", {}).items():
+            largest[table] = max(largest.get(table, 0), size)
         for function, entry in data.get("invocations", {}).items():
             total = invocations.setdefault(function, {"count": 0, "records": 0, "seconds": 0.0})
             for key in total:
                 total[key] += entry.get(key, 0)
-    return {"calls": dict(calls), "emptyReceives": dict(empty), "invocations": invocations}
+    return {"calls": dict(calls), "emptyReceives": dict(empty), "invocations": invocations,
+            "dynamoUnits": dict(units), "dynamoNotes": dict(notes), "largestItems": largest}
 
 
 def difference(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
@@ -197,4 +288,8 @@ def difference(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
             invocations[function] = {"count": 0, "records": 0, "seconds": 0.0, **delta}
     return {"calls": sub(after["calls"], before["calls"]),
             "emptyReceives": sub(after["emptyReceives"], before["emptyReceives"]),
-            "invocations": invocations}
+            "invocations": invocations,
+            "dynamoUnits": sub(after.get("dynamoUnits", {}), before.get("dynamoUnits", {})),
+            "dynamoNotes": sub(after.get("dynamoNotes", {}), before.get("dynamoNotes", {})),
+            # the largest item seen up to the end of the window (not per window)
+            "largestItems": dict(after.get("largestItems", {}))}

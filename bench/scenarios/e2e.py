@@ -3,6 +3,7 @@ the Celery peer. Latency = the target receiving the request minus the create cal
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -12,11 +13,14 @@ from typing import Any
 from infra import aws_calls
 
 from ..load import ApiClient, fan_out, latency_summary, paced
+from ..payloads import json_document
 from ..system import Meter
 from . import Bench, wait_terminal
 
 SETTLE = 1.0  # after the last call: the final write and delete land, the call logs flush (0.5 s)
-BODY = '{"event": "bench", "n": 1}'
+REQUEST_BODY_BYTES = 1024  # the task's body: a realistic 1 KB JSON document (bench/payloads.py)
+ANSWER_BYTES = 1024  # the target's answer, the same kind (the harness sets it; 64 KB in its own scenario)
+BODY = json_document(REQUEST_BODY_BYTES, "request")
 
 
 def task_body(url: str) -> dict[str, Any]:
@@ -113,6 +117,11 @@ def _run(bench: Bench, system: str, n: int, clients: int, rate: float | None,
         states = wait_terminal(bench.stack, ids, timeout=60)
         run["terminalStatuses"] = dict(Counter(s.get("status", "missing") for s in states.values()))
         run["missingTasks"] = len(ids) - len(states)
+        run["streamUnits"] = bench.stack.stream_units(ids)
+        sample = task_body(f"{bench.target.base}{prefix}0")
+        run["sizes"] = {"requestBodyBytes": len(str(sample["body"]).encode()),
+                        "createRequestBytes": len(json.dumps(sample).encode()),
+                        "answerBytes": bench.target.answer_bytes()}
     return run
 
 

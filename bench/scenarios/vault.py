@@ -47,7 +47,8 @@ def run(bench: Bench, n: int, clients: int) -> dict[str, Any]:
     with bench.alone("taskhook"):
         result = _run(bench, "taskhook", n, clients, None, submit, make_client, bench.taskhook_pids(), prefix)
     result["kms"] = kms_figures(result["awsCalls"], max(1, result["created"]))
-    result["cost"] = cost.per_task(result["awsCalls"], max(1, result["created"]))
+    result["cost"] = cost.per_task(result["awsCalls"], max(1, result["created"]), result.get("streamUnits"),
+                                   result["usage"]["cpuSeconds"], result.get("sizes"))
     return result
 
 

@@ -144,11 +144,12 @@ def test_index_rules_are_dynamodb_locals(endpoint: str, credentials: None) -> No
 
 # ---- 3. the tasks table, written by the repository ---------------------------------------------------
 
-def create_tasks_table(ddb: Any) -> str:
+def create_tasks_table(ddb: Any, stream: bool = False) -> str:
     name = f"tasks-{uuid.uuid4().hex[:8]}"
     props = load_template()["Resources"][TASKS_TABLE]["Properties"]
-    ddb.create_table(TableName=name, **{k: props[k] for k in (
-        "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")})
+    names = ("BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
+    extra = {"StreamSpecification": {"StreamEnabled": True, **props["StreamSpecification"]}} if stream else {}
+    ddb.create_table(TableName=name, **{k: props[k] for k in names}, **extra)
     return name
 
 
@@ -198,3 +199,92 @@ def test_the_repositorys_writes_cost_what_the_calculator_says(endpoint: str, cre
         computed = [write_units(table, None, created), write_units(table, created, after_claim),
                     write_units(table, after_claim, finished)]
         assert billed == computed, (request_body and len(request_body), answer_bytes)
+
+
+# ---- 4. the bench's accounting (infra/aws_calls.py + bench/units.py) on the emulator's own figures -----
+
+def reported(consumed: dict[str, Any], kind: str) -> dict[str, float]:
+    """An answer's ConsumedCapacity as the call log keys its units: "table|index|write"."""
+    name = consumed["TableName"]
+    out = {f"{name}||{kind}": float(consumed.get("Table", consumed)["CapacityUnits"])}
+    for index, units in consumed.get("GlobalSecondaryIndexes", {}).items():
+        out[f"{name}|{index}|{kind}"] = float(units["CapacityUnits"])
+    return {k: v for k, v in out.items() if v}
+
+
+def test_the_call_logs_units_are_dynamodb_locals(endpoint: str, credentials: None, tmp_path: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every call through the bench's call log, priced by it, against ReturnConsumedCapacity=INDEXES:
+    a table without a stream priced in the calling process (puts, a replacing put, a growing update,
+    a delete, reads both ways, an index query), and the tasks table's writes priced from its stream."""
+    from botocore.client import BaseClient
+
+    from bench.units import Layout, read_stream, stream_units
+    from infra import aws_calls
+
+    ddb = client(endpoint)
+    plain = f"plain-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(
+        TableName=plain, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "g")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[{"IndexName": "byG", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "ALL"}}])
+    tasks = create_tasks_table(ddb, stream=True)
+    described = ddb.describe_table(TableName=plain)["Table"]
+    plain_table = table_from_template({"Resources": {plain: {"Properties": described}}}, plain)
+    layout = Layout({plain: plain_table, tasks: tasks_table()}, frozenset({tasks}))
+    monkeypatch.setattr(BaseClient, "_make_api_call", BaseClient._make_api_call)  # undone after the test
+    log = aws_calls.CallLog(tmp_path, "test")
+    aws_calls._patch_botocore(log, layout)
+
+    def priced(kind: str, call: Any, **params: Any) -> None:
+        before = dict(log.units)
+        answer = call(ReturnConsumedCapacity="INDEXES", **params)
+        delta = {k[1:]: v - before.get(k, 0) for k, v in log.units.items() if v - before.get(k, 0)}
+        expected = reported(answer["ConsumedCapacity"], kind)
+        assert delta == {k.replace(plain, plain_table.name, 1): v for k, v in expected.items()}, params
+
+    big, small = "x" * 2500, "y"
+    priced("write", ddb.put_item, TableName=plain, Item={"pk": {"S": "a"}, "g": {"S": "1"}, "v": {"S": big}})
+    priced("write", ddb.put_item, TableName=plain, Item={"pk": {"S": "a"}, "g": {"S": "2"}, "v": {"S": small}})
+    priced("write", ddb.update_item, TableName=plain, Key={"pk": {"S": "a"}}, UpdateExpression="SET v = :v",
+           ExpressionAttributeValues={":v": {"S": big * 2}})
+    priced("read", ddb.get_item, TableName=plain, Key={"pk": {"S": "a"}})
+    priced("read", ddb.get_item, TableName=plain, Key={"pk": {"S": "a"}}, ConsistentRead=True)
+    priced("read", ddb.query, TableName=plain, IndexName="byG", KeyConditionExpression="g = :g",
+           ExpressionAttributeValues={":g": {"S": "2"}})
+    priced("write", ddb.delete_item, TableName=plain, Key={"pk": {"S": "a"}})
+
+    # The tasks table: what the repository's writes consumed, against the stream's pricing.
+    model = build_task_model(tasks, REGION, endpoint)
+    repository = DynamoTaskRepository(model)
+    billed: dict[str, float] = {}
+
+    def ask_for_indexes(params: dict[str, Any], **_: Any) -> None:
+        params["ReturnConsumedCapacity"] = "INDEXES"
+
+    def record(parsed: dict[str, Any], **_: Any) -> None:
+        for key, units in reported(parsed["ConsumedCapacity"], "write").items():
+            billed[key] = billed.get(key, 0) + units
+
+    events = model._get_connection().connection.client.meta.events  # type: ignore[attr-defined]
+    for operation in ("PutItem", "UpdateItem"):
+        events.register(f"before-parameter-build.dynamodb.{operation}", ask_for_indexes)
+        events.register(f"after-call.dynamodb.{operation}", record)
+    request = CreateTaskRequest(targetUrl="https://api.example.com/webhook", body="b" * 1024)
+    task = Task(id=str(uuid.uuid4()), teamId="team-0123456789", status=TaskStatus.PENDING, retryCount=0,
+                createdAt=iso(START), updatedAt=iso(START), **request.model_dump(exclude_none=True))
+    repository.put_new(task)
+    claimed = repository.apply(task, lifecycle.claim(task, uuid.uuid4().hex, START + timedelta(seconds=1)))
+    document = result_document(Attempt(200, {"content-type": "application/json"}, b"a" * 3000, 0, None), 65536, None)
+    repository.apply(claimed, lifecycle.finish(claimed, TaskStatus.COMPLETED, START + timedelta(seconds=2),
+                                               claimed.claimToken, lifecycle.TaskChanges(result=document)))
+    streams = boto3.client("dynamodbstreams", endpoint_url=endpoint, region_name=REGION)
+    records = read_stream(streams, ddb.describe_table(TableName=tasks)["Table"]["LatestStreamArn"])
+
+    from_stream = stream_units(tasks_table(), records, {task.id}).ledger.units
+    assert len(records) == 3
+    assert {k.replace(TASKS_TABLE, tasks, 1): v for k, v in from_stream.items()} == billed
+    # and the call log left those writes to the stream (not priced twice)
+    assert not any(key.startswith(f"|{TASKS_TABLE}||write") for key in log.units)
