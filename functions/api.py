@@ -103,3 +103,10 @@ def get_task(task_id: str) -> Response:
 def cancel_task(task_id: str) -> Response:
     key = _authenticate()
     return json_response({"task": container().task_service.cancel(key.team_id, task_id).public()})
+
+
+@api.route("/v1/usage", methods=["GET"])
+@endpoint
+def usage() -> Response:
+    key = _authenticate()
+    return json_response(container().usage_service.usage(key.team_id, _request().query_params))

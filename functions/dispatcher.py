@@ -3,8 +3,9 @@ kept so that a deployed stack keeps its stream mapping and position).
 
 For each batch of task changes it dispatches new tasks to their SQS lanes (the stream is the
 outbox: no task is lost between the API's write and the queue), queues the customers'
-notifications and pushes live changes to WebSocket subscribers: `taskhook.dispatch.stream`, in a few
-calls per batch. Changes whose effects failed are reported by sequence number
+notifications, pushes live changes to WebSocket subscribers, deletes an expired task's S3 objects and
+keeps each team's counters and usage: `taskhook.dispatch.stream`, in a few calls per batch.
+Changes whose effects failed are reported by sequence number
 (ReportBatchItemFailures), so Lambda (or the local runner) retries from the earliest of them.
 
 Powertools' BatchProcessor runs a handler per record; the work here is batched across records,
@@ -31,8 +32,11 @@ logger = Logger(service="taskhook-dispatcher")
 
 
 def change_of(record: DynamoDBRecord) -> Change | None:
-    if record.dynamodb is None or record.event_name is DynamoDBRecordEventName.REMOVE:
+    if record.dynamodb is None:
         return None
+    if record.event_name is DynamoDBRecordEventName.REMOVE:  # TTL's delete (or the local expiry's)
+        gone = task_from_image(record.dynamodb.old_image)
+        return Change(str(record.dynamodb.sequence_number), gone, gone, removed=True) if gone else None
     new = task_from_image(record.dynamodb.new_image)
     if new is None:
         return None

@@ -8,8 +8,12 @@ when no local stack is running and the usual AWS_* variables and table names are
     taskhook client-tokens revoke cli_0123456789ab
     taskhook client-tokens list --team acme
     taskhook teams set-limits --team acme --rps 10 --burst 20 [--concurrency 8]   (--rps 0: no limit)
+    taskhook teams set-retention --team acme --days 90   (finished tasks kept 90 days; 0: the default)
     taskhook teams set-destination-limit --team acme --host api.replicate.com --concurrency 2 [--rps 5]
     taskhook teams show --team acme
+    taskhook stats show --team acme        (the team's task counts by status, from TeamStats)
+    taskhook stats recount --team acme     (rebuild them from the tasks table: a Scan; operators only)
+    taskhook retention expire-local [--team acme] [--as-of 2027-01-01T00:00:00Z]   (the local stack's TTL, now)
     taskhook vault …   (the team's token vault; see `taskhook vault --help`)
     eval "$(taskhook env)"   (in another shell: URL, KEY and WS of the running make run)
 
@@ -59,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     limits.add_argument("--rps", type=float, help="API requests per second (0: no limit for this team)")
     limits.add_argument("--burst", type=int, help="requests at once (0 or unset: one second's worth)")
     limits.add_argument("--concurrency", type=int, help="the team's tasks running at once (0: no share)")
+    retention = teams.add_parser("set-retention", help="days the team's finished tasks are kept (docs/retention.md)")
+    retention.add_argument("--team", required=True)
+    retention.add_argument("--days", type=int, required=True, help="1-3650 (0: the deployment's default)")
     destination = teams.add_parser("set-destination-limit",
                                    help="limit a team's calls to one host (0 or unset everywhere: removed)")
     destination.add_argument("--team", required=True)
@@ -68,6 +75,17 @@ def _parser() -> argparse.ArgumentParser:
     destination.add_argument("--burst", type=int, help="calls at once under --rps (unset: one second's worth)")
     show = teams.add_parser("show", help="a team's plan as set and as in force")
     show.add_argument("--team", required=True)
+    stats_parser = groups.add_parser("stats", help="a team's task counts by status (TeamStats)")
+    stats = stats_parser.add_subparsers(dest="action", required=True)
+    stats.add_parser("show", help="the counts as kept from the stream").add_argument("--team", required=True)
+    stats.add_parser("recount", help="rebuild the counts from the tasks table (a Scan of the whole table: "
+                                     "run it while the team is quiet)").add_argument("--team", required=True)
+    retention_parser = groups.add_parser("retention", help="the local stack's expiry of finished tasks")
+    retention_actions = retention_parser.add_subparsers(dest="action", required=True)
+    expire = retention_actions.add_parser("expire-local", help="delete the expired tasks now (local stack only; "
+                                                               "AWS's TTL does it there)")
+    expire.add_argument("--team", help="only this team's tasks")
+    expire.add_argument("--as-of", help="expire as if it were this moment (ISO 8601), e.g. to try a retention")
     add_vault_parser(groups)
     groups.add_parser("env", help="shell lines that set URL, KEY (the dev key) and WS for the running local stack")
     return parser
@@ -111,7 +129,7 @@ def _teams(args: argparse.Namespace) -> None:
     from taskhook.container import container
     from taskhook.intake.api_keys import check_team_id
     from taskhook.model.errors import ValidationFailed
-    from taskhook.model.plan import DestinationLimit, TeamPlan, with_destination, with_limits
+    from taskhook.model.plan import DestinationLimit, TeamPlan, with_destination, with_limits, with_retention
 
     check_team_id(args.team)
     store = container().plan_store
@@ -121,12 +139,48 @@ def _teams(args: argparse.Namespace) -> None:
             raise ValidationFailed("give at least one of --rps, --burst, --concurrency")
         stored = with_limits(stored, args.rps, args.burst, args.concurrency)
         store.save(args.team, stored)
+    elif args.action == "set-retention":
+        stored = with_retention(stored, args.days)
+        store.save(args.team, stored)
     elif args.action == "set-destination-limit":
         limit = DestinationLimit(args.concurrency, args.rps, args.burst)
         stored = with_destination(stored, args.host, limit)
         store.save(args.team, stored)
     in_force = container().plan_book.plan_of(args.team)
     print(json.dumps({"team": args.team, "plan": _stored_view(stored), "inForce": in_force.public()}))
+
+
+def _stats(args: argparse.Namespace) -> None:
+    from taskhook.container import container
+    from taskhook.dispatch.recount import recount
+    from taskhook.intake.api_keys import check_team_id
+
+    check_team_id(args.team)
+    stats = container().team_stats
+    if args.action == "recount":
+        counts = recount(container().task_repository.statuses_of_team(args.team), args.team, stats)
+    else:
+        counts = stats.counts(args.team)
+    print(json.dumps({"team": args.team, "counts": {s.value: n for s, n in sorted(counts.items())},
+                      "total": container().task_counts.total(args.team, None)}))
+
+
+def _retention(args: argparse.Namespace, state: dict[str, object] | None) -> int:
+    import time
+
+    from taskhook.container import container
+    from taskhook.model.clock import parse_iso
+
+    if not state:
+        print("taskhook: no local stack is running (on AWS, DynamoDB's TTL expires tasks)", file=sys.stderr)
+        return 2
+    try:
+        now = parse_iso(args.as_of).timestamp() if args.as_of else time.time()
+    except ValueError:
+        print("taskhook: --as-of must be an ISO 8601 moment, e.g. 2027-01-01T00:00:00Z", file=sys.stderr)
+        return 2
+    print(json.dumps({"expired": container().local_expiry.expire(now, args.team)}))
+    return 0
 
 
 def _stored_view(plan: object) -> dict[str, object]:
@@ -161,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             _teams(args)
         elif args.group == "vault":
             run_vault(args)
+        elif args.group == "stats":
+            _stats(args)
+        elif args.group == "retention":
+            return _retention(args, state)
         else:
             _client_tokens(args)
     except TaskhookError as exc:

@@ -11,6 +11,9 @@
   failure retries from the failed record (it never skips one); the position is checkpointed in
   the state directory, so a restarted runner resumes where it stopped.
 - Schedule: invokes the scheduled handler every period (TASKHOOK_SCHEDULE_SECONDS overrides it).
+- Expiry: what DynamoDB's TTL does on AWS, which the emulator does not: every
+  TASKHOOK_EXPIRY_SECONDS (default 60) the expired task rows are deleted (adapters/dynamo/expiry.py),
+  and their REMOVE records reach the stream handler as TTL's do (docs/retention.md).
 
 Everything is wired from template.yaml's function Events (infra/wiring.py).
 """
@@ -43,6 +46,7 @@ REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or
 IDLE_MIN, IDLE_MAX = 0.02, 0.2
 LONG_POLL = 2  # seconds, for queues without lanes (notifications, dead letters)
 SHARD_REFRESH_SECONDS = 60.0
+EXPIRY_SECONDS = 60.0
 
 
 @dataclass
@@ -343,6 +347,18 @@ class Runner:
             except Exception as exc:  # noqa: BLE001
                 print(f"[runner] {source.handler}: {type(exc).__name__}: {exc}", flush=True)
 
+    def _expiry_loop(self, period: float) -> None:
+        from taskhook.container import container
+
+        while not self.stopping.wait(period):
+            try:
+                expired = container().local_expiry.expire(time.time())
+            except Exception as exc:  # noqa: BLE001 - the next period tries again
+                print(f"[runner] expiry: {type(exc).__name__}: {exc}", flush=True)
+                continue
+            if expired:
+                print(f"[runner] expiry: {expired} expired task(s) deleted", flush=True)
+
     def start(self) -> list[threading.Thread]:
         threads = [threading.Thread(target=self._loop, args=(f"lanes-{i}", self._lanes_step), daemon=True)
                    for i in range(self.workers)]
@@ -356,6 +372,8 @@ class Runner:
         threads += [threading.Thread(target=self._loop, args=(s.source.handler, s.poll_once), daemon=True)
                     for s in self.streams]
         threads += [threading.Thread(target=self._schedule_loop, args=(s,), daemon=True) for s in self.schedules]
+        expiry = float(os.environ.get("TASKHOOK_EXPIRY_SECONDS") or EXPIRY_SECONDS)
+        threads.append(threading.Thread(target=self._expiry_loop, args=(expiry,), daemon=True))
         for thread in threads:
             thread.start()
         return threads

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from taskhook.model.limits import MAX_DOWNLOAD_URL_TTL
+from taskhook.model.retention import DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS
 
 # The names below are the contract with template.yaml (Globals.Function.Environment)
 # and with the local stack, which resolves that same block against the emulator.
@@ -34,6 +35,10 @@ ENV_WEBSOCKET_MANAGEMENT_URL = "WEBSOCKET_MANAGEMENT_URL"
 ENV_SECRETS_KEY_ID = "SECRETS_KEY_ID"
 ENV_VAULT_TABLE = "VAULT_TABLE"
 ENV_LIMITS_TABLE = "LIMITS_TABLE"
+# Per team: its tasks' counts by status and its usage per UTC day (dispatch/counters.py).
+ENV_TEAM_STATS_TABLE = "TEAM_STATS_TABLE"
+# Days a finished task is kept unless its team's plan says otherwise (template.yaml's RetentionDays).
+ENV_TASK_RETENTION_DAYS = "TASK_RETENTION_DAYS"
 # The default plan (model/plan.py): template.yaml's RateLimitRps, RateLimitBurst, TeamConcurrency.
 ENV_DEFAULT_RPS = "TASKHOOK_DEFAULT_RPS"
 ENV_DEFAULT_BURST = "TASKHOOK_DEFAULT_BURST"
@@ -66,6 +71,8 @@ class Settings:
     connections_table: str = "taskhook-connections"
     vault_table: str = "taskhook-vault"
     limits_table: str = "taskhook-limits"
+    team_stats_table: str = "taskhook-team-stats"
+    retention_days: int = DEFAULT_RETENTION_DAYS
     # The default plan: API requests per second and burst per team, executor share (0: none).
     default_rps: float = 0.0
     default_burst: int = 0
@@ -112,6 +119,9 @@ class Settings:
             connections_table=env.get(ENV_CONNECTIONS_TABLE, defaults.connections_table),
             vault_table=env.get(ENV_VAULT_TABLE, defaults.vault_table),
             limits_table=env.get(ENV_LIMITS_TABLE, defaults.limits_table),
+            team_stats_table=env.get(ENV_TEAM_STATS_TABLE, defaults.team_stats_table),
+            retention_days=max(MIN_RETENTION_DAYS, min(MAX_RETENTION_DAYS, int(
+                env.get(ENV_TASK_RETENTION_DAYS) or defaults.retention_days))),
             default_rps=max(0.0, float(env.get(ENV_DEFAULT_RPS) or 0)),
             default_burst=max(0, int(env.get(ENV_DEFAULT_BURST) or 0)),
             default_concurrency=max(0, int(env.get(ENV_DEFAULT_CONCURRENCY) or 0)),

@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from pynamodb.models import Model
 
     from taskhook.adapters.dynamo.connections import DynamoConnectionStore
+    from taskhook.adapters.dynamo.expiry import LocalExpiry
     from taskhook.adapters.dynamo.idempotency import PowertoolsIdempotency
     from taskhook.adapters.dynamo.leases import DynamoLeaseStore
     from taskhook.adapters.dynamo.plans import DynamoPlanStore
     from taskhook.adapters.dynamo.rate_limits import DynamoRateLimiter
     from taskhook.adapters.dynamo.tasks import DynamoApiKeyRepository, DynamoTaskRepository
+    from taskhook.adapters.dynamo.team_stats import DynamoTeamStats
     from taskhook.adapters.dynamo.vault import DynamoVaultStore
     from taskhook.adapters.http import OutboundPolicy
     from taskhook.adapters.kms import KmsCipher
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from taskhook.intake.function_tasks import FunctionTaskService
     from taskhook.intake.rate_limit import RateGate
     from taskhook.intake.tasks import TaskService
+    from taskhook.intake.usage import UsageService
     from taskhook.intake.vault import VaultService
     from taskhook.model.outputs import DownloadLinks
     from taskhook.model.plan import PlanBook
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
     from taskhook.notify.delivery import NotificationDeliverer
     from taskhook.notify.live import LiveFeed
     from taskhook.notify.secrets import TeamSecretsService
-    from taskhook.ports import ApiKey
+    from taskhook.ports import ApiKey, TaskCounts
     from taskhook.run.executor import Executor
     from taskhook.run.functions.registry import Registry
     from taskhook.run.poll import Poller
@@ -98,7 +101,38 @@ class Container:
     def task_repository(self) -> DynamoTaskRepository:
         from taskhook.adapters.dynamo.tasks import DynamoTaskRepository
 
-        return DynamoTaskRepository(self.task_model)
+        return DynamoTaskRepository(self.task_model, retention_days=self.retention_days)
+
+    def retention_days(self, team_id: str) -> int:
+        """Days a finished task of the team is kept: its plan's retentionDays, else the deployment's
+        (TASK_RETENTION_DAYS). Read through the plan cache when a task becomes terminal; a throttled
+        Teams table with nothing cached gives the default rather than fail the task's ending."""
+        from taskhook.model.errors import Busy
+
+        try:
+            return self.plan_book.plan_of(team_id).retention_days or self.settings.retention_days
+        except Busy:
+            return self.settings.retention_days
+
+    @cached_property
+    def team_stats(self) -> DynamoTeamStats:
+        """Each team's task counts by status and usage per day (the TeamStats table)."""
+        from taskhook.adapters.dynamo.team_stats import DynamoTeamStats
+
+        return DynamoTeamStats(self.client("dynamodb"), self.settings.team_stats_table)
+
+    @cached_property
+    def local_expiry(self) -> LocalExpiry:
+        """The local stack's TTL stand-in (infra/runner.py); never used on AWS, where TTL expires rows."""
+        from taskhook.adapters.dynamo.expiry import LocalExpiry
+
+        return LocalExpiry(self.client("dynamodb"), self.settings.tasks_table)
+
+    @property
+    def task_counts(self) -> TaskCounts:
+        """ports.TaskCounts for the list's `pagination.total` (one GetItem of TeamStats): the list's
+        wiring is the lead's (issue 15, part A); the operator's `stats show` reads it today."""
+        return self.team_stats
 
     @cached_property
     def api_key_repository(self) -> DynamoApiKeyRepository:
@@ -186,7 +220,7 @@ class Container:
 
         cfg = self.settings
         defaults = TeamPlan(rps=cfg.default_rps or None, burst=cfg.default_burst or None,
-                            concurrency=cfg.default_concurrency or None)
+                            concurrency=cfg.default_concurrency or None, retention_days=cfg.retention_days)
         return PlanBook(self.plan_store.load, defaults)
 
     @cached_property
@@ -216,6 +250,13 @@ class Container:
                 check_references(self.vault_store, team_id, headers)
 
         return TaskService(self.task_repository, outbound=self.outbound_policy, check_tokens=check_tokens)
+
+    @cached_property
+    def usage_service(self) -> UsageService:
+        """GET /v1/usage: a team's usage per day from TeamStats."""
+        from taskhook.intake.usage import UsageService
+
+        return UsageService(self.team_stats)
 
     @cached_property
     def callback_service(self) -> CallbackService:
@@ -282,11 +323,15 @@ class Container:
 
     @cached_property
     def change_feed(self) -> ChangeFeed:
+        from taskhook.dispatch.counters import TeamCounters
+        from taskhook.dispatch.expired_objects import ExpiredObjects
         from taskhook.dispatch.outbox import TaskOutbox
         from taskhook.dispatch.stream import ChangeFeed
         from taskhook.notify.changes import NotificationFanout
 
-        return ChangeFeed([TaskOutbox(self.task_queue), NotificationFanout(self.notification_queue), self.live_feed])
+        return ChangeFeed([TaskOutbox(self.task_queue), NotificationFanout(self.notification_queue), self.live_feed],
+                          removal_consumers=[ExpiredObjects(self.object_store)],
+                          counters=TeamCounters(self.team_stats))
 
     @cached_property
     def executor(self) -> Executor:

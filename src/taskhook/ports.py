@@ -10,13 +10,17 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from taskhook.model.lifecycle import Transition
 from taskhook.model.listing import ListQuery
 from taskhook.model.plan import TeamPlan
+from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from taskhook.dispatch.outbox import Dispatch
     from taskhook.model.change import Change
     from taskhook.model.rate import RateDecision
     from taskhook.model.tokens import VaultToken
+    from taskhook.model.usage import DayUsage, Tally
     from taskhook.notify.live import Opener, Subscription
     from taskhook.notify.rules import Notification
     from taskhook.notify.secrets import SigningSecret, StoredSecrets
@@ -167,6 +171,33 @@ class ChangeConsumer(Protocol):
         """Act on a batch of the stream's changes; return the indexes whose effect failed."""
 
 
+class CountingConsumer(Protocol):
+    def count(self, changes: list[Change], before: int) -> list[int]:
+        """Count `changes[:before]` (those after the earliest failure of the other consumers come
+        again); return the indexes whose effect failed."""
+
+
+class TaskCounts(Protocol):
+    def total(self, team_id: str, status: TaskStatus | None) -> int: ...
+
+
+class TeamStatsStore(Protocol):
+    """The TeamStats table: each team's counts by status and its usage per UTC day."""
+
+    def add(self, tally: Tally, token: str) -> None:
+        """Add the tally, all or nothing (Busy: nothing written); a repeat with the same token
+        (within DynamoDB's 10 minutes) adds nothing."""
+
+    def total(self, team_id: str, status: TaskStatus | None) -> int: ...
+
+    def counts(self, team_id: str) -> dict[TaskStatus, int]: ...
+
+    def usage(self, team_id: str, first: date, last: date) -> dict[date, DayUsage]:
+        """The team's usage of each day from `first` to `last` (inclusive) that has any."""
+
+    def set_counts(self, team_id: str, counts: Mapping[TaskStatus, int]) -> None: ...
+
+
 # ---- run ------------------------------------------------------------------------------------
 
 
@@ -181,6 +212,9 @@ class ProgressStore(Protocol):
 
 class OutputStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def delete_many(self, keys: list[str]) -> None:
+        """Delete these objects (an absent one is no error)."""
 
     def put_file(self, key: str, path: str, content_type: str) -> int: ...
 

@@ -7,17 +7,19 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
+from datetime import date
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
 from taskhook.dispatch.lanes import Lane
 from taskhook.dispatch.outbox import Dispatch
-from taskhook.model.errors import Conflict, NotFound, Undecryptable
+from taskhook.model.errors import Busy, Conflict, NotFound, Undecryptable
 from taskhook.model.lifecycle import Transition
 from taskhook.model.limits import MAX_TOKENS_PER_TEAM, SQS_MAX_DELAY
 from taskhook.model.listing import ListQuery
 from taskhook.model.plan import TeamPlan
 from taskhook.model.rate import RateDecision
+from taskhook.model.retention import DEFAULT_RETENTION_DAYS, expires_at
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task, deadline_of
 from taskhook.model.tokens import (
@@ -27,6 +29,7 @@ from taskhook.model.tokens import (
     name_taken,
     too_many_tokens,
 )
+from taskhook.model.usage import DayUsage, Tally
 from taskhook.notify.live import Opener, Subscription
 from taskhook.notify.rules import Notification
 from taskhook.notify.secrets import SigningSecret, StoredSecrets
@@ -37,7 +40,8 @@ SQS_MAX_BATCH_BYTES = 1_048_576  # SQS's (and moto's) ceiling for one message, a
 
 
 class InMemoryTaskRepository:
-    def __init__(self) -> None:
+    def __init__(self, retention_days: Callable[[str], int] = lambda team_id: DEFAULT_RETENTION_DAYS) -> None:
+        self._retention_days = retention_days
         self._rows: dict[str, Task] = {}
         self._lock = threading.Lock()
         self.writes = 0
@@ -71,6 +75,8 @@ class InMemoryTaskRepository:
             data["version"] = row.version + 1
             if transition.changes_status:
                 data["statusVersion"] = data["version"]
+            if transition.target in TERMINAL and data.get("completedAt"):
+                data["expiresAt"] = expires_at(data["completedAt"], self._retention_days(row.teamId))
             stored = Task.model_validate(data)
             self._rows[task.id] = stored
             self.writes += 1
@@ -131,6 +137,10 @@ class InMemoryObjectStore:
             data = handle.read()
         self.objects[key] = (data, content_type)
         return len(data)
+
+    def delete_many(self, keys: list[str]) -> None:
+        for key in keys:
+            self.objects.pop(key, None)
 
     def presigned_url(self, key: str, expires_in: int, filename: str | None = None) -> str:
         """Names the key (quoted, as S3 does), the expiry and, like S3's response-content-disposition,
@@ -521,3 +531,40 @@ class InMemoryVaultStore:
         if token is None:
             raise NotFound(TOKEN_NOT_FOUND)
         return token
+
+
+class InMemoryTeamStats:
+    """The TeamStats table: counts and usage added per token (a repeated token adds nothing, as
+    DynamoDB's ClientRequestToken within 10 minutes); `unavailable` makes every add fail (Busy)."""
+
+    def __init__(self, unavailable: bool = False) -> None:
+        self.unavailable = unavailable
+        self.count_rows: dict[str, dict[TaskStatus, int]] = {}
+        self.days: dict[tuple[str, date], DayUsage] = {}
+        self.tokens: list[str] = []
+
+    def add(self, tally: Tally, token: str) -> None:
+        if self.unavailable:
+            raise Busy("team stats not written")
+        if token in self.tokens:
+            return
+        self.tokens.append(token)
+        for team, counts in tally.counts.items():
+            row = self.count_rows.setdefault(team, {})
+            for status, delta in counts.items():
+                row[status] = row.get(status, 0) + delta
+        for key, usage in tally.usage.items():
+            self.days.setdefault(key, DayUsage()).add(usage)
+
+    def counts(self, team_id: str) -> dict[TaskStatus, int]:
+        return dict(self.count_rows.get(team_id, {}))
+
+    def total(self, team_id: str, status: TaskStatus | None) -> int:
+        counts = self.counts(team_id)
+        return max(0, counts.get(status, 0)) if status else sum(max(0, n) for n in counts.values())
+
+    def usage(self, team_id: str, first: date, last: date) -> dict[date, DayUsage]:
+        return {day: copy.copy(u) for (team, day), u in self.days.items() if team == team_id and first <= day <= last}
+
+    def set_counts(self, team_id: str, counts: Mapping[TaskStatus, int]) -> None:
+        self.count_rows[team_id] = dict(counts)

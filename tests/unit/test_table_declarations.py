@@ -195,6 +195,8 @@ RAW_TABLES: dict[str, tuple[str, TableDecl]] = {
     "vault_table": ("taskhook.adapters.dynamo.vault", TableDecl(Key("teamId", "S"), Key("id", "S"))),
     # Limits (adapters/dynamo/rate_limits.py, leases.py): one item per bucket or lease set, by `key`.
     "limits_table": ("taskhook.adapters.dynamo.rate_limits", TableDecl(Key("key", "S"), None)),
+    # TeamStats (adapters/dynamo/team_stats.py): per team a `counts` item and `day#YYYY-MM-DD` items.
+    "team_stats_table": ("taskhook.adapters.dynamo.team_stats", TableDecl(Key("teamId", "S"), Key("key", "S"))),
     # DynamoConnectionStore: put_item of connectionId/topic/teamId (all "S"), delete_item with
     # Key={"connectionId", "topic"}, and a Query of IndexName=TEAM_INDEX on "teamId = :t" that reads
     # connectionId and topic back: the table's own keys, which KEYS_ONLY projects. The index's range

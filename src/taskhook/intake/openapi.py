@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taskhook.intake.callbacks import CALLBACK_NOT_FOUND, CompleteTaskRequest
 from taskhook.intake.function_tasks import NamedTaskRequest
+from taskhook.intake.usage import MAX_USAGE_DAYS
 from taskhook.intake.validation import CreateTaskRequest
 from taskhook.model.errors import RATE_LIMIT_EXCEEDED
 from taskhook.model.limits import (
@@ -181,10 +182,35 @@ class DeletedToken(BaseModel):
     deleted: bool
 
 
+class UsageFigures(BaseModel):
+    """What a team used (docs/retention.md#usage says exactly what each figure counts)."""
+
+    tasksCreated: int = Field(ge=0, description="Tasks created")
+    attempts: int = Field(ge=0, description="Executor runs (one per claim: first runs, retries, takeovers)")
+    polls: int = Field(ge=0, description="A provider job's status polls")
+    bytesStored: int = Field(ge=0, description="Bytes the tasks stored: request bodies at creation, results "
+                                               "and output files when they finished")
+
+
+class UsageDay(UsageFigures):
+    date: str = Field(description="The UTC day, YYYY-MM-DD")
+
+
+class UsagePeriod(BaseModel):
+    from_: str = Field(alias="from", description="The first UTC day, YYYY-MM-DD")
+    to: str = Field(description="The last UTC day, YYYY-MM-DD")
+    days: list[UsageDay] = Field(description="Every day of the period, oldest first (zeros where nothing was used)")
+    totals: UsageFigures
+
+
+class UsageEnvelope(BaseModel):
+    usage: UsagePeriod
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     CreateTaskRequest, TaskEnvelope, TaskList, Error, NamedTaskRequest, NamedTaskCreated, NamedTaskDetails,
     TaskStarted, TaskResult, SigningSecrets, CreateTokenRequest, RotateTokenRequest, TokenEnvelope, TokenList,
-    DeletedToken, CompleteTaskRequest,
+    DeletedToken, CompleteTaskRequest, UsageEnvelope,
 )
 
 # What the validators of CreateTaskRequest and NamedTaskRequest enforce (intake/validation.py,
@@ -560,6 +586,17 @@ def _document(registry: Registry | None) -> dict[str, Any]:
                 },
             },
             **_vault_paths(),
+            "/v1/usage": {"get": {
+                "summary": "The team's usage per UTC day: tasks created, attempts, polls, bytes stored",
+                "parameters": [
+                    _param("from", "query", {"type": "string", "format": "date"},
+                           "The first UTC day, YYYY-MM-DD (default: the first of this month)"),
+                    _param("to", "query", {"type": "string", "format": "date"},
+                           f"The last UTC day, YYYY-MM-DD (default: today); at most {MAX_USAGE_DAYS} days in all"),
+                ],
+                "responses": {"200": {"description": "The period's days and totals", **_json("UsageEnvelope")},
+                              **_errors(400, 401)},
+            }},
             "/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "OK"}}}},
             "/openapi.json": {"get": {"summary": "This document", "security": [],
                                       "responses": {"200": {"description": "OpenAPI 3.1",

@@ -52,6 +52,8 @@ class TeamPlan:
     burst: int | None = None  # bucket size; None with an rps: one second's worth
     concurrency: int | None = None  # executor share: tasks of the team running at once
     destinations: Mapping[str, DestinationLimit] = field(default_factory=dict)  # by lowercase host
+    # Days a finished task is kept (model/retention.py, 1-3650); None: the deployment's default.
+    retention_days: int | None = None
 
     @property
     def effective_burst(self) -> int | None:
@@ -64,6 +66,7 @@ class TeamPlan:
         return {
             "rps": self.rps, "burst": self.effective_burst, "concurrency": self.concurrency,
             "destinations": {host: limit.public() for host, limit in sorted(self.destinations.items())},
+            "retentionDays": self.retention_days,
         }
 
 
@@ -124,7 +127,17 @@ def resolved(stored: TeamPlan | None, defaults: TeamPlan) -> TeamPlan:
         rps=rps, burst=pick(stored.burst, defaults.burst) if rps else None,
         concurrency=pick(stored.concurrency, defaults.concurrency),
         destinations=dict(stored.destinations),
+        retention_days=stored.retention_days or defaults.retention_days,
     )
+
+
+def with_retention(plan: TeamPlan, days: int) -> TeamPlan:
+    """`plan` with the team's retention set (0: back to the deployment's default)."""
+    from taskhook.model.retention import check_retention_days
+
+    if days:
+        check_retention_days(days)
+    return replace(plan, retention_days=days or None)
 
 
 def with_destination(plan: TeamPlan, host: str, limit: DestinationLimit | None) -> TeamPlan:

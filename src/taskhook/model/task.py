@@ -100,6 +100,9 @@ class Task(BaseModel):
     # version): an old image may be stale (re-delivered or concurrent records), the new one not.
     # None: a row written before status versions (the images are compared).
     statusVersion: int | None = 1
+    # When a terminal task's row expires (epoch seconds; DynamoDB's TTL attribute): completedAt +
+    # its team's retention (model/retention.py). None while the task is not terminal. Never shown.
+    expiresAt: int | None = None
 
     def public(self) -> dict[str, Any]:
         """The task as clients see it: no empty fields, numbers as JSON numbers."""

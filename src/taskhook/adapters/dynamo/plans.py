@@ -3,7 +3,8 @@
 The plan is one map on the team's row, next to the webhook signing secrets (team_secrets.py),
 written with UpdateItem on `plan` alone so that neither write touches the other's attributes.
 Values: `rps` and `burst` (API rate limit), `concurrency` (executor share), `destinations` (a map
-of host to its own `concurrency` / `rps` / `burst`); an absent value is the deployment's default,
+of host to its own `concurrency` / `rps` / `burst`), `retentionDays` (how long the team's finished
+tasks are kept, model/retention.py); an absent value is the deployment's default,
 0 is "no limit" for this team.
 """
 
@@ -33,10 +34,12 @@ class DynamoPlanStore:
             host: DestinationLimit(_int(m, "concurrency"), _number(m, "rps"), _int(m, "burst"))
             for host, m in ((h, limit["M"]) for h, limit in plan.get("destinations", {}).get("M", {}).items())
         }
-        return TeamPlan(_number(plan, "rps"), _int(plan, "burst"), _int(plan, "concurrency"), destinations)
+        return TeamPlan(_number(plan, "rps"), _int(plan, "burst"), _int(plan, "concurrency"), destinations,
+                        retention_days=_int(plan, "retentionDays"))
 
     def save(self, team_id: str, plan: TeamPlan) -> None:
-        value: dict[str, Any] = _numbers({"rps": plan.rps, "burst": plan.burst, "concurrency": plan.concurrency})
+        value: dict[str, Any] = _numbers({"rps": plan.rps, "burst": plan.burst, "concurrency": plan.concurrency,
+                                          "retentionDays": plan.retention_days})
         value["destinations"] = {"M": {
             host: {"M": _numbers({"concurrency": limit.concurrency, "rps": limit.rps, "burst": limit.burst})}
             for host, limit in plan.destinations.items()

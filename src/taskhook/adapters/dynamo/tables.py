@@ -151,6 +151,7 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         callbackHash = UnicodeAttribute(null=True)
         version = NumberAttribute(null=True)
         statusVersion = NumberAttribute(null=True)
+        expiresAt = NumberAttribute(null=True)  # a terminal task's TTL, epoch seconds (model/retention.py)
         # notification id -> delivery state, written by adapters/notification_log.py
         notifications = MapAttribute(null=True)  # type: ignore[var-annotated]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 from pynamodb.exceptions import PutError, QueryError, ScanError, UpdateError
@@ -14,6 +14,7 @@ from taskhook.adapters.dynamo.tables import ACTIVE_SHARD, DELAYED_SHARD
 from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.lifecycle import Transition
 from taskhook.model.listing import ListQuery
+from taskhook.model.retention import DEFAULT_RETENTION_DAYS, expires_at
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task, deadline_of
 from taskhook.ports import API_KEY_KIND, ApiKey
@@ -45,8 +46,10 @@ def _index_attributes(task: Task) -> dict[str, Any]:
 
 
 class DynamoTaskRepository:
-    def __init__(self, model: type[Model]) -> None:
+    def __init__(self, model: type[Model],
+                 retention_days: Callable[[str], int] = lambda team_id: DEFAULT_RETENTION_DAYS) -> None:
         self._model = model
+        self._retention_days = retention_days  # a team's retention (model/retention.py), for expiresAt
 
     def _to_task(self, item: Model) -> Task:
         data = item.attribute_values.copy()
@@ -80,6 +83,8 @@ class DynamoTaskRepository:
         after = Task.model_validate({**task.model_dump(), **transition.changes, "status": transition.target})
         fields = {**transition.changes, "status": transition.target.value, **_index_attributes(after)}
         pack_fields(fields)
+        if transition.target in TERMINAL and after.completedAt:  # the row's TTL (model/retention.py)
+            fields["expiresAt"] = expires_at(after.completedAt, self._retention_days(task.teamId))
         actions = [_next_version(model)]
         if transition.changes_status:  # the same value as the new version: both read the old one
             actions.append(model.statusVersion.set((model.version | 1) + 1))
@@ -172,6 +177,17 @@ class DynamoTaskRepository:
         try:
             for row in model.scan(model.status.is_in(*open_statuses), page_size=SCAN_PAGE_SIZE):
                 yield self._to_task(row)
+        except ScanError as exc:
+            raise domain_error(exc, "Conflict") from exc
+
+    def statuses_of_team(self, team_id: str) -> Iterator[TaskStatus]:
+        """The status of each of the team's rows: a Scan of the whole table, filtered on the team,
+        reading the status only (the operator's recount, dispatch/recount.py; never a request path)."""
+        model: Any = self._model
+        try:
+            for row in model.scan(model.teamId == team_id, page_size=SCAN_PAGE_SIZE,
+                                  attributes_to_get=["status"]):
+                yield TaskStatus(row.status)
         except ScanError as exc:
             raise domain_error(exc, "Conflict") from exc
 

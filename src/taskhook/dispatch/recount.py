@@ -1,0 +1,18 @@
+"""`bin/taskhook stats recount --team T`: rebuild a team's counts by status from its task rows, for
+what the stream-kept counters cannot promise (dispatch/counters.py's docstring). Operators only:
+the rows come from a Scan of the whole table (adapters/dynamo/tasks.py `statuses_of_team`), and
+changes streamed while it runs may be lost or counted twice, so run it while the team is quiet."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from taskhook.model.status import TaskStatus
+from taskhook.ports import TeamStatsStore
+
+
+def recount(statuses: Iterable[TaskStatus], team_id: str, stats: TeamStatsStore) -> dict[TaskStatus, int]:
+    counts = Counter(statuses)
+    stats.set_counts(team_id, counts)
+    return dict(counts)

@@ -1,0 +1,73 @@
+"""GET /v1/usage: a team's usage per UTC day over a period (model/usage.py says what each figure
+counts), from the TeamStats table (one Query), with the period's totals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from taskhook.model.clock import utcnow
+from taskhook.model.errors import ValidationFailed
+from taskhook.model.usage import DayUsage
+from taskhook.ports import TeamStatsStore
+
+MAX_USAGE_DAYS = 366
+
+
+def estimated_cost(totals: DayUsage) -> dict[str, Any] | None:
+    """The estimated AWS cost of `totals`: the seam for the bench's cost model.
+    TODO(issue 15, lead): fill from bench/capacity.py's model (the per-task units and the price table
+    the bench reports) once merged; None until then, and the answer leaves `estimatedCost` out."""
+    return None
+
+
+def _date(params: Mapping[str, str], name: str, default: date) -> date:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        if len(raw) != 10:
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be a date YYYY-MM-DD") from None
+
+
+def parse_period(params: Mapping[str, str] | None, today: date) -> tuple[date, date]:
+    """`from` and `to` (inclusive, UTC days): default the first of this month to today."""
+    params = params or {}
+    unknown = sorted(set(params) - {"from", "to"})
+    if unknown:
+        raise ValidationFailed(f"Unknown query parameter: {unknown[0]}")
+    first = _date(params, "from", today.replace(day=1))
+    last = _date(params, "to", today)
+    if first > last:
+        raise ValidationFailed("from must not be after to")
+    if (last - first).days + 1 > MAX_USAGE_DAYS:
+        raise ValidationFailed(f"the period must be at most {MAX_USAGE_DAYS} days")
+    return first, last
+
+
+@dataclass
+class UsageService:
+    stats: TeamStatsStore
+    clock: Callable[[], datetime] = utcnow
+
+    def usage(self, team_id: str, params: Mapping[str, str] | None) -> dict[str, Any]:
+        first, last = parse_period(params, self.clock().date())
+        stored = self.stats.usage(team_id, first, last)
+        days, totals = [], DayUsage()
+        day = first
+        while day <= last:
+            usage = stored.get(day, DayUsage())
+            totals.add(usage)
+            days.append({"date": day.isoformat(), **usage.public()})
+            day += timedelta(days=1)
+        out: dict[str, Any] = {"from": first.isoformat(), "to": last.isoformat(), "days": days,
+                               "totals": totals.public()}
+        cost = estimated_cost(totals)
+        if cost is not None:
+            out["estimatedCost"] = cost
+        return {"usage": out}
