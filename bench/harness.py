@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from . import cost, report
+from . import cost, cost_rates, report
 from .celery_peer import CONCURRENCY, POOL, CeleryPeer
 from .load import spread
 from .scenarios import Bench, api, delay, e2e, fairness, idle, providers, vault
@@ -350,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run_all(cfg, not args.no_peer, args.celery_pool, args.celery_concurrency)
     args.out.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
     report.write(args.out, args.report)
+    cost_rates.write(results)  # GET /v1/usage's estimate: the same model as the report
     print(report.cost_summary(results))
     print(f"[bench] wrote {args.out} and {args.report} in {results['wallSeconds']:.0f}s", file=sys.stderr)
     return 0

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
+from bench import cost_rates as bench_rates
 from taskhook.intake.usage import UsageService, parse_period
+from taskhook.model import cost_rates
 from taskhook.model.errors import ValidationFailed
 from taskhook.model.usage import DayUsage, Tally
 from tests.support.fakes import InMemoryTeamStats
@@ -51,4 +55,14 @@ def test_every_day_is_listed_with_the_periods_totals_and_only_the_teams_usage() 
     assert usage["days"][1] == {"date": "2026-03-02", "tasksCreated": 3, "attempts": 4, "polls": 1, "bytesStored": 100}
     assert usage["days"][0] == {"date": "2026-03-01", "tasksCreated": 0, "attempts": 0, "polls": 0, "bytesStored": 0}
     assert usage["totals"] == {"tasksCreated": 4, "attempts": 5, "polls": 1, "bytesStored": 110}
-    assert "estimatedCost" not in usage  # the cost model's seam (estimated_cost) answers None for now
+    cost = usage["estimatedCost"]
+    assert cost["onDemandUsd"] == round(4 * cost_rates.USD_PER_TASK, 6)
+    assert cost["provisionedUsd"] == round(4 * cost_rates.USD_PER_TASK_PROVISIONED, 6)
+    assert cost_rates.MEASURED in cost["basis"] and cost_rates.PRICES in cost["basis"]
+
+
+def test_the_estimate_is_the_benchs_own_figure() -> None:
+    """model/cost_rates.py is what bench/cost_rates.py writes from the committed bench/results.json:
+    the API's estimate and bench/report.md are one model."""
+    results = json.loads((Path(__file__).resolve().parents[2] / "bench" / "results.json").read_text())
+    assert bench_rates.render(bench_rates.rates(results)) == Path(cost_rates.__file__).read_text()

@@ -196,11 +196,21 @@ class UsageDay(UsageFigures):
     date: str = Field(description="The UTC day, YYYY-MM-DD")
 
 
+class EstimatedCost(BaseModel):
+    """The period's tasks times what one task costs as `make bench` measured it (bench/report.md)."""
+
+    onDemandUsd: float = Field(ge=0, description="On demand (DynamoDB on-demand capacity)")
+    provisionedUsd: float = Field(ge=0, description="With DynamoDB provisioned capacity at 70 % utilisation")
+    usdPerMillionTasks: float = Field(ge=0, description="The measured cost of a million tasks, on demand")
+    basis: str = Field(description="Which measurement and which prices; what the estimate leaves out")
+
+
 class UsagePeriod(BaseModel):
     from_: str = Field(alias="from", description="The first UTC day, YYYY-MM-DD")
     to: str = Field(description="The last UTC day, YYYY-MM-DD")
     days: list[UsageDay] = Field(description="Every day of the period, oldest first (zeros where nothing was used)")
     totals: UsageFigures
+    estimatedCost: EstimatedCost
 
 
 class UsageEnvelope(BaseModel):

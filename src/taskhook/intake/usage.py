@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from taskhook.model import cost_rates
 from taskhook.model.clock import utcnow
 from taskhook.model.errors import ValidationFailed
 from taskhook.model.usage import DayUsage
@@ -16,11 +17,18 @@ from taskhook.ports import TeamStatsStore
 MAX_USAGE_DAYS = 366
 
 
-def estimated_cost(totals: DayUsage) -> dict[str, Any] | None:
-    """The estimated AWS cost of `totals`: the seam for the bench's cost model.
-    TODO(issue 15, lead): fill from bench/capacity.py's model (the per-task units and the price table
-    the bench reports) once merged; None until then, and the answer leaves `estimatedCost` out."""
-    return None
+def estimated_cost(totals: DayUsage) -> dict[str, Any]:
+    """The estimated AWS cost of the period's tasks: the tasks created times what one task costs as
+    `make bench` measured it (model/cost_rates.py, written from bench/results.json: a plain HTTP task
+    with a 1 KB body and a 1 KB answer, one attempt, every request, unit and Lambda second counted).
+    An estimate of the usual task, stated as such: retries, polls and large bodies cost more than it."""
+    return {
+        "onDemandUsd": round(totals.tasksCreated * cost_rates.USD_PER_TASK, 6),
+        "provisionedUsd": round(totals.tasksCreated * cost_rates.USD_PER_TASK_PROVISIONED, 6),
+        "usdPerMillionTasks": round(cost_rates.USD_PER_TASK * 1_000_000, 2),
+        "basis": f"{cost_rates.MEASURED}; prices: {cost_rates.PRICES}. Per task created; retries, polls "
+                 "and bodies over 1 KB cost more.",
+    }
 
 
 def _date(params: Mapping[str, str], name: str, default: date) -> date:
@@ -67,7 +75,5 @@ class UsageService:
             day += timedelta(days=1)
         out: dict[str, Any] = {"from": first.isoformat(), "to": last.isoformat(), "days": days,
                                "totals": totals.public()}
-        cost = estimated_cost(totals)
-        if cost is not None:
-            out["estimatedCost"] = cost
+        out["estimatedCost"] = estimated_cost(totals)
         return {"usage": out}

@@ -1,0 +1,54 @@
+"""The bench's cost per task, as the API's usage estimate reads it (GET /v1/usage `estimatedCost`):
+`make bench` / `make bench-quick` write src/taskhook/model/cost_rates.py from bench/results.json, so
+the estimate and the report are one model (a test checks they agree).
+
+    python -m bench.cost_rates [--results bench/results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RATES_FILE = HERE.parent / "src" / "taskhook" / "model" / "cost_rates.py"
+SCENARIO = "e2e"  # a plain HTTP task: 1 KB JSON body, 1 KB JSON answer, one attempt
+
+
+def rates(results: dict[str, Any]) -> dict[str, Any]:
+    summary = results["scenarios"][SCENARIO]["taskhook"]["summary"]
+    prices = summary["costOfMedianRun"]["prices"]
+    return {
+        "USD_PER_TASK": summary["usdPerMillionTasks"]["median"] / 1_000_000,
+        "USD_PER_TASK_PROVISIONED": summary["usdPerMillionTasksProvisioned"]["median"] / 1_000_000,
+        "WRITE_UNITS_PER_TASK": summary["writeUnitsPerTask"]["median"],
+        "READ_UNITS_PER_TASK": summary["readUnitsPerTask"]["median"],
+        "MEASURED": f"bench/results.json of {results['date']} ({results['config']['mode']} run, commit "
+                    f"{results['git']['commit'][:10]}), scenario {SCENARIO!r}",
+        "PRICES": f"{prices['source']} ({prices['region']}, on demand; provisioned at 70 % utilisation)",
+    }
+
+
+def render(values: dict[str, Any]) -> str:
+    lines = ['"""What one task costs on AWS, as `make bench` measured it (bench/cost_rates.py writes this file',
+             'from bench/results.json: do not edit). GET /v1/usage multiplies it by the tasks created."""',
+             "", "from __future__ import annotations", ""]
+    lines += [f"{name} = {value!r}" for name, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write(results: dict[str, Any], path: Path = RATES_FILE) -> None:
+    path.write_text(render(rates(results)), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--results", type=Path, default=HERE / "results.json")
+    args = parser.parse_args(argv)
+    write(json.loads(args.results.read_text()))
+
+
+if __name__ == "__main__":
+    main()
