@@ -11,6 +11,7 @@ when no local stack is running and the usual AWS_* variables and table names are
     taskhook teams set-destination-limit --team acme --host api.replicate.com --concurrency 2 [--rps 5]
     taskhook teams show --team acme
     taskhook vault …   (the team's token vault; see `taskhook vault --help`)
+    taskhook upgrade-tasks [--resume '<key>']   (one-off: tasks items to the byTeamPhase layout, docs/upgrading.md)
     eval "$(taskhook env)"   (in another shell: URL, KEY and WS of the running make run)
 
 Revoking a key or token also closes the WebSocket connections it opened (through the WebSocket
@@ -69,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     show = teams.add_parser("show", help="a team's plan as set and as in force")
     show.add_argument("--team", required=True)
     add_vault_parser(groups)
+    upgrade = groups.add_parser("upgrade-tasks", help="one-off, idempotent: give every task item its teamPhase "
+                                                       "and drop teamStatus (docs/upgrading.md)")
+    upgrade.add_argument("--resume", help="the last \"resume\" value printed, to go on from there")
+    upgrade.add_argument("--page-size", type=int, default=500, help="items per Scan page (500)")
     groups.add_parser("env", help="shell lines that set URL, KEY (the dev key) and WS for the running local stack")
     return parser
 
@@ -135,6 +140,27 @@ def _stored_view(plan: object) -> dict[str, object]:
     return {k: v for k, v in asdict(plan).items() if v not in (None, {})}  # type: ignore[call-overload]
 
 
+def _upgrade_tasks(args: argparse.Namespace) -> None:
+    """One JSON line per Scan page (its `resume` goes back in as --resume), then the totals."""
+    from taskhook.container import container
+    from taskhook.model.errors import ValidationFailed
+
+    try:
+        start = json.loads(args.resume) if args.resume else None
+    except ValueError:
+        raise ValidationFailed("--resume takes the \"resume\" value a page printed") from None
+    if args.page_size < 1:
+        raise ValidationFailed("--page-size must be at least 1")
+    totals = {"scanned": 0, "updated": 0, "skipped": 0}
+    for page in container().team_phase_backfill.pages(start, page_size=args.page_size):
+        for name in totals:
+            totals[name] += getattr(page, name)
+        resume = json.dumps(page.resume, separators=(",", ":")) if page.resume else None
+        print(json.dumps({"scanned": page.scanned, "updated": page.updated, "skipped": page.skipped,
+                          "resume": resume}), flush=True)
+    print(json.dumps({"done": True, **totals}))
+
+
 def _env(state: dict[str, object] | None) -> int:
     """`eval "$(bin/taskhook env)"`: the running stack's API URL, dev key and WebSocket URL, as the
     README's examples use them (and as TASKHOOK_URL / TASKHOOK_API_KEY, the client's names)."""
@@ -161,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             _teams(args)
         elif args.group == "vault":
             run_vault(args)
+        elif args.group == "upgrade-tasks":
+            _upgrade_tasks(args)
         else:
             _client_tokens(args)
     except TaskhookError as exc:

@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 
     from taskhook.adapters.dynamo.connections import DynamoConnectionStore
     from taskhook.adapters.dynamo.idempotency import PowertoolsIdempotency
+    from taskhook.adapters.dynamo.index_counts import IndexCounts
     from taskhook.adapters.dynamo.leases import DynamoLeaseStore
     from taskhook.adapters.dynamo.plans import DynamoPlanStore
     from taskhook.adapters.dynamo.rate_limits import DynamoRateLimiter
+    from taskhook.adapters.dynamo.task_backfill import TeamPhaseBackfill
     from taskhook.adapters.dynamo.tasks import DynamoApiKeyRepository, DynamoTaskRepository
     from taskhook.adapters.dynamo.vault import DynamoVaultStore
     from taskhook.adapters.http import OutboundPolicy
@@ -99,6 +101,21 @@ class Container:
         from taskhook.adapters.dynamo.tasks import DynamoTaskRepository
 
         return DynamoTaskRepository(self.task_model)
+
+    @cached_property
+    def team_phase_backfill(self) -> TeamPhaseBackfill:
+        """The one-off upgrade of old tasks items (`taskhook upgrade-tasks`, docs/upgrading.md)."""
+        from taskhook.adapters.dynamo.task_backfill import TeamPhaseBackfill
+
+        return TeamPhaseBackfill(self.client("dynamodb"), self.settings.tasks_table)
+
+    @cached_property
+    def task_counts(self) -> IndexCounts:
+        """`pagination.total`. FALLBACK: counted from the byTeamPhase index on every list call
+        (adapters/dynamo/index_counts.py); the TeamStats counters replace it."""
+        from taskhook.adapters.dynamo.index_counts import IndexCounts
+
+        return IndexCounts(self.task_model, self.task_repository.pages)
 
     @cached_property
     def api_key_repository(self) -> DynamoApiKeyRepository:
@@ -215,7 +232,8 @@ class Container:
             if references(headers):  # the Vault table's client only for a task that names a token
                 check_references(self.vault_store, team_id, headers)
 
-        return TaskService(self.task_repository, outbound=self.outbound_policy, check_tokens=check_tokens)
+        return TaskService(self.task_repository, outbound=self.outbound_policy, check_tokens=check_tokens,
+                           counts=self.task_counts)
 
     @cached_property
     def callback_service(self) -> CallbackService:
