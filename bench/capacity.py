@@ -92,11 +92,24 @@ def table_from_template(template: Mapping[str, Any], logical_id: str) -> Table:
     return Table(name=logical_id, keys=_key_names(props["KeySchema"]), indexes=indexes)
 
 
-def tasks_table() -> Table:
-    """The tasks table as template.yaml declares it today."""
-    from infra.template import load_template
+def tasks_table_properties(parameters: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The tasks table's Properties in template.yaml, its conditions resolved with the parameters'
+    defaults, or `parameters` (e.g. {"TasksIndexStage": "1"}: an upgrade's first stage)."""
+    from infra.template import Resolver, load_template
 
-    return table_from_template(load_template(), TASKS_TABLE)
+    def no_resource(logical_id: str) -> dict[str, str]:
+        raise KeyError(logical_id)
+
+    template = load_template()
+    resolver = Resolver(template, no_resource, overrides=dict(parameters or {}))
+    props: dict[str, Any] = resolver.resolve(template["Resources"][TASKS_TABLE]["Properties"])
+    return props
+
+
+def tasks_table(parameters: Mapping[str, str] | None = None) -> Table:
+    """The tasks table as template.yaml declares it (at the parameters' defaults, or `parameters`)."""
+    return table_from_template({"Resources": {TASKS_TABLE: {"Properties": tasks_table_properties(parameters)}}},
+                               TASKS_TABLE)
 
 
 # ---- item size ----------------------------------------------------------------------------------

@@ -80,8 +80,8 @@ def create_task() -> Response:
 def list_tasks() -> Response:
     key = _authenticate()
     query = parse_list_query(_request().query_params)
-    tasks, total = container().task_service.list(key.team_id, query)
-    return json_response({"tasks": [_view(t) for t in tasks], "pagination": pagination(total, query)})
+    page, total = container().task_service.list(key.team_id, query)
+    return json_response({"tasks": [_view(t) for t in page.tasks], "pagination": pagination(total, query, page)})
 
 
 @api.route("/v1/tasks/{task_id}", methods=["GET"])

@@ -15,6 +15,7 @@ when no local stack is running and the usual AWS_* variables and table names are
     taskhook stats recount --team acme     (rebuild them from the tasks table: a Scan; operators only)
     taskhook retention expire-local [--team acme] [--as-of 2027-01-01T00:00:00Z]   (the local stack's TTL, now)
     taskhook vault …   (the team's token vault; see `taskhook vault --help`)
+    taskhook upgrade-tasks [--resume '<key>']   (one-off: tasks items to the byTeamPhase layout, docs/upgrading.md)
     eval "$(taskhook env)"   (in another shell: URL, KEY and WS of the running make run)
 
 Revoking a key or token also closes the WebSocket connections it opened (through the WebSocket
@@ -87,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     expire.add_argument("--team", help="only this team's tasks")
     expire.add_argument("--as-of", help="expire as if it were this moment (ISO 8601), e.g. to try a retention")
     add_vault_parser(groups)
+    upgrade = groups.add_parser("upgrade-tasks", help="one-off, idempotent: give every task item its teamPhase "
+                                                       "and drop teamStatus (docs/upgrading.md)")
+    upgrade.add_argument("--resume", help="the last \"resume\" value printed, to go on from there")
+    upgrade.add_argument("--page-size", type=int, default=500, help="items per Scan page (500)")
     groups.add_parser("env", help="shell lines that set URL, KEY (the dev key) and WS for the running local stack")
     return parser
 
@@ -189,6 +194,27 @@ def _stored_view(plan: object) -> dict[str, object]:
     return {k: v for k, v in asdict(plan).items() if v not in (None, {})}  # type: ignore[call-overload]
 
 
+def _upgrade_tasks(args: argparse.Namespace) -> None:
+    """One JSON line per Scan page (its `resume` goes back in as --resume), then the totals."""
+    from taskhook.container import container
+    from taskhook.model.errors import ValidationFailed
+
+    try:
+        start = json.loads(args.resume) if args.resume else None
+    except ValueError:
+        raise ValidationFailed("--resume takes the \"resume\" value a page printed") from None
+    if args.page_size < 1:
+        raise ValidationFailed("--page-size must be at least 1")
+    totals = {"scanned": 0, "updated": 0, "skipped": 0}
+    for page in container().team_phase_backfill.pages(start, page_size=args.page_size):
+        for name in totals:
+            totals[name] += getattr(page, name)
+        resume = json.dumps(page.resume, separators=(",", ":")) if page.resume else None
+        print(json.dumps({"scanned": page.scanned, "updated": page.updated, "skipped": page.skipped,
+                          "resume": resume}), flush=True)
+    print(json.dumps({"done": True, **totals}))
+
+
 def _env(state: dict[str, object] | None) -> int:
     """`eval "$(bin/taskhook env)"`: the running stack's API URL, dev key and WebSocket URL, as the
     README's examples use them (and as TASKHOOK_URL / TASKHOOK_API_KEY, the client's names)."""
@@ -219,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             _stats(args)
         elif args.group == "retention":
             return _retention(args, state)
+        elif args.group == "upgrade-tasks":
+            _upgrade_tasks(args)
         else:
             _client_tokens(args)
     except TaskhookError as exc:

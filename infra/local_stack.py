@@ -214,6 +214,7 @@ class LocalStack:
         if self.embedded:
             self._save_dev_key(dev_key)
             if self.restored.get("items"):
+                upgrade_restored_tasks()
                 self.recovered = self._recover()
 
         # The WebSocket endpoint and its management-API twin; the stream dispatcher pushes through the latter.
@@ -323,6 +324,15 @@ class LocalStack:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def upgrade_restored_tasks() -> int:
+    """Items saved by an older version (no `teamPhase`, a `teamStatus`) brought to this version's
+    layout, as `taskhook upgrade-tasks` does on AWS (docs/upgrading.md): else the lists would not
+    show them. One Scan of what needs it; nothing to do after the first start. Items updated."""
+    from taskhook.container import container
+
+    return sum(page.updated for page in container().team_phase_backfill.pages())
 
 
 def _data_line(stack: LocalStack) -> str:

@@ -1,5 +1,8 @@
 """Reads template.yaml (CloudFormation short-form tags included) and resolves its intrinsics
-against a local account, so the local stack provisions exactly what the template declares."""
+against a local account, so the local stack provisions exactly what the template declares.
+Conditions are evaluated with the parameters' values (their defaults unless overridden), so an
+`Fn::If` picks its branch and `!Ref AWS::NoValue` drops the list element or property it stands
+for, as CloudFormation does (the tasks table's staged indexes, docs/upgrading.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,14 @@ from typing import Any
 import yaml
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+NO_VALUE = "AWS::NoValue"
+
+
+class _NoValue:
+    """What `!Ref AWS::NoValue` resolves to: removed from the list or mapping that holds it."""
+
+
+_DROPPED = _NoValue()
 
 
 class _Loader(yaml.SafeLoader):
@@ -69,11 +80,40 @@ class Resolver:
             return str(params[name].get("Default", ""))
         return self.physical(name)["Ref"]
 
+    def condition(self, name: str) -> bool:
+        """A named condition of the template's Conditions section, evaluated."""
+        return self._truth(self.template.get("Conditions", {})[name])
+
+    def _truth(self, value: Any) -> bool:
+        if isinstance(value, dict) and len(value) == 1:
+            (function, args), = value.items()
+            if function == "Condition":
+                return self.condition(args)
+            if function == "Fn::Equals":
+                left, right = (self.resolve(a) for a in args)
+                return str(left) == str(right)
+            if function == "Fn::Not":
+                return not self._truth(args[0])
+            if function == "Fn::And":
+                return all(self._truth(a) for a in args)
+            if function == "Fn::Or":
+                return any(self._truth(a) for a in args)
+        raise ValueError(f"not a condition: {value!r}")
+
     def resolve(self, value: Any) -> Any:
+        resolved = self._resolve(value)
+        return None if resolved is _DROPPED else resolved
+
+    def _resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [r for r in (self._resolve(v) for v in value) if r is not _DROPPED]
         if not isinstance(value, dict):
             return value
+        if set(value) == {"Ref"} and value["Ref"] == NO_VALUE:
+            return _DROPPED
+        if set(value) == {"Fn::If"}:
+            name, when_true, when_false = value["Fn::If"]
+            return self._resolve(when_true if self.condition(name) else when_false)
         if set(value) == {"Ref"}:
             return self.parameter(value["Ref"])
         if set(value) == {"Fn::GetAtt"}:
@@ -82,7 +122,7 @@ class Resolver:
         if set(value) == {"Fn::Sub"}:
             text = value["Fn::Sub"]
             return re.sub(r"\$\{([^}!]+)\}", lambda m: self._sub_var(m.group(1)), text)
-        return {k: self.resolve(v) for k, v in value.items()}
+        return {k: r for k, r in ((k, self._resolve(v)) for k, v in value.items()) if r is not _DROPPED}
 
     def _sub_var(self, name: str) -> str:
         if "." in name and not name.startswith("AWS::"):

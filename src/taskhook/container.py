@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from taskhook.adapters.dynamo.leases import DynamoLeaseStore
     from taskhook.adapters.dynamo.plans import DynamoPlanStore
     from taskhook.adapters.dynamo.rate_limits import DynamoRateLimiter
+    from taskhook.adapters.dynamo.task_backfill import TeamPhaseBackfill
     from taskhook.adapters.dynamo.tasks import DynamoApiKeyRepository, DynamoTaskRepository
     from taskhook.adapters.dynamo.team_stats import DynamoTeamStats
     from taskhook.adapters.dynamo.vault import DynamoVaultStore
@@ -130,9 +131,16 @@ class Container:
 
     @property
     def task_counts(self) -> TaskCounts:
-        """ports.TaskCounts for the list's `pagination.total` (one GetItem of TeamStats): the list's
-        wiring is the lead's (issue 15, part A); the operator's `stats show` reads it today."""
+        """ports.TaskCounts: the list's `pagination.total`, one GetItem of TeamStats (the counters the
+        stream keeps, dispatch/counters.py), never a count of the rows."""
         return self.team_stats
+
+    @cached_property
+    def team_phase_backfill(self) -> TeamPhaseBackfill:
+        """The one-off upgrade of old tasks items (`taskhook upgrade-tasks`, docs/upgrading.md)."""
+        from taskhook.adapters.dynamo.task_backfill import TeamPhaseBackfill
+
+        return TeamPhaseBackfill(self.client("dynamodb"), self.settings.tasks_table)
 
     @cached_property
     def api_key_repository(self) -> DynamoApiKeyRepository:
@@ -249,7 +257,8 @@ class Container:
             if references(headers):  # the Vault table's client only for a task that names a token
                 check_references(self.vault_store, team_id, headers)
 
-        return TaskService(self.task_repository, outbound=self.outbound_policy, check_tokens=check_tokens)
+        return TaskService(self.task_repository, outbound=self.outbound_policy, check_tokens=check_tokens,
+                           counts=self.task_counts)
 
     @cached_property
     def usage_service(self) -> UsageService:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from taskhook.model.lifecycle import Transition
-from taskhook.model.listing import ListQuery
+from taskhook.model.listing import ListPage, ListQuery
 from taskhook.model.plan import TeamPlan
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
@@ -39,8 +39,10 @@ class TaskRepository(Protocol):
         IllegalTransition (before writing) for a move the lifecycle forbids or an unknown field,
         Conflict when the condition fails, NotFound if the row is gone. Returns the stored task."""
 
-    def list_for_team(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
-        """One page of a team's tasks and the total matching the query (an index query)."""
+    def list_for_team(self, team_id: str, query: ListQuery) -> ListPage:
+        """One page of a team's tasks, ordered by (createdAt, id) as the query asks, after its
+        `after` position if it has one, and whether more rows follow. Never reads every
+        matching task: the total is TaskCounts' answer."""
 
     def delayed_due_before(self, moment: str) -> list[Task]:
         """Delayed tasks whose delayUntil is at or before `moment` (the sparse delayed index)."""
@@ -59,6 +61,14 @@ class TaskRepository(Protocol):
         only while the task is `processing` under `claim_token` and its stored progress is not
         above `progress`. Raises Conflict otherwise (the claim was lost: timeout, takeover),
         NotFound if the row is gone. Not a status transition: the status stays `processing`."""
+
+
+class TaskCounts(Protocol):
+    """How many tasks a team has (`pagination.total`), kept apart from the rows so that a list
+    never counts them by reading them (the TeamStats counters maintained from the stream)."""
+
+    def total(self, team_id: str, status: TaskStatus | None) -> int:
+        """The team's tasks in `status` (None: all of them)."""
 
 
 API_KEY_KIND = "api"
@@ -175,10 +185,6 @@ class CountingConsumer(Protocol):
     def count(self, changes: list[Change], before: int) -> list[int]:
         """Count `changes[:before]` (those after the earliest failure of the other consumers come
         again); return the indexes whose effect failed."""
-
-
-class TaskCounts(Protocol):
-    def total(self, team_id: str, status: TaskStatus | None) -> int: ...
 
 
 class TeamStatsStore(Protocol):

@@ -26,7 +26,8 @@ import requests
 from .conftest import ROOT, Stack, clean_env, free_port
 
 DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "vault.md", ROOT / "docs" / "limits.md",
-             ROOT / "docs" / "providers.md", ROOT / "docs" / "waiting.md", ROOT / "docs" / "retention.md"]
+             ROOT / "docs" / "providers.md", ROOT / "docs" / "waiting.md", ROOT / "docs" / "retention.md",
+             ROOT / "docs" / "upgrading.md"]
 BLOCK_TIMEOUT = 90
 
 # The make commands the documents show, and what runs each exactly as written.

@@ -1,4 +1,4 @@
-"""`GET /v1/tasks`: offset pagination, sort order and the status filter, over HTTP."""
+"""`GET /v1/tasks`: offset and cursor pagination, sort order and the status filter, over HTTP."""
 
 from __future__ import annotations
 
@@ -55,7 +55,24 @@ def test_limit_and_offset(
     team, tasks = seven
     body = page(team, limit=3, offset=offset)
     assert ids(body["tasks"]) == [tasks[i]["id"] for i in expected]
+    cursor = body["pagination"].pop("nextCursor", None)
+    assert (cursor is not None) is has_more  # the cursor is there exactly when more follow
     assert body["pagination"] == {"total": 7, "limit": 3, "offset": offset, "hasMore": has_more}
+
+
+def test_cursor_pages_cover_every_task_once_in_order(seven: tuple[Client, list[dict[str, Any]]]) -> None:
+    team, tasks = seven
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 2, "sortOrder": "asc"}
+    while True:
+        body = page(team, **params)
+        seen += ids(body["tasks"])
+        if not body["pagination"]["hasMore"]:
+            break
+        params["cursor"] = body["pagination"]["nextCursor"]
+    assert seen == ids(tasks)
+    response = team.list(cursor=params["cursor"])  # made for sortOrder=asc: refused with desc
+    assert (response.status_code, response.json()) == (400, {"error": "cursor is not valid for this query"})
 
 
 def test_pages_cover_every_task_once(seven: tuple[Client, list[dict[str, Any]]]) -> None:
@@ -85,6 +102,7 @@ def test_status_filter(seven: tuple[Client, list[dict[str, Any]]]) -> None:
 
     delayed = page(team, status="delayed", sortOrder="asc", limit=2, offset=2)
     assert ids(delayed["tasks"]) == [tasks[3]["id"], tasks[5]["id"]]
+    assert delayed["pagination"].pop("nextCursor")
     assert delayed["pagination"] == {"total": 5, "limit": 2, "offset": 2, "hasMore": True}
 
     for status in ("pending", "processing", "completed", "failed", "timeout", "waiting", "polling"):

@@ -23,10 +23,17 @@ from typing import Any
 import boto3
 import pytest
 
-from bench.capacity import TASKS_TABLE, WriteUnits, item_size, table_from_template, tasks_table, write_units
+from bench.capacity import (
+    TASKS_TABLE,
+    WriteUnits,
+    item_size,
+    table_from_template,
+    tasks_table,
+    tasks_table_properties,
+    write_units,
+)
 from infra.local_stack import free_port, wait_for_port
 from infra.localstack_env import LIB
-from infra.template import load_template
 from taskhook.adapters.dynamo.tables import build_task_model
 from taskhook.adapters.dynamo.tasks import DynamoTaskRepository
 from taskhook.intake.validation import CreateTaskRequest
@@ -146,7 +153,7 @@ def test_index_rules_are_dynamodb_locals(endpoint: str, credentials: None) -> No
 
 def create_tasks_table(ddb: Any, stream: bool = False) -> str:
     name = f"tasks-{uuid.uuid4().hex[:8]}"
-    props = load_template()["Resources"][TASKS_TABLE]["Properties"]
+    props = tasks_table_properties()
     names = ("BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
     extra = {"StreamSpecification": {"StreamEnabled": True, **props["StreamSpecification"]}} if stream else {}
     ddb.create_table(TableName=name, **{k: props[k] for k in names}, **extra)

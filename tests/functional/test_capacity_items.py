@@ -1,7 +1,12 @@
 """bench/capacity.py on the tasks table's real items: the repository (PynamoDB) writes a task's
 create, claim and finish to moto, the items are read back raw (DynamoDB JSON) after each write,
-and the calculator, given template.yaml's table, must give the units DynamoDB Local reports for
-today's table (issue 15: create 3 WCU, claim 5, finish 5; a 10 KB answer's finish 35, 100 KB 305).
+and the calculator, given template.yaml's table, must give the units DynamoDB Local reports
+(tests/functional/test_capacity_dynamodb_local.py checks the same writes against it).
+
+Expected figures: the byTeamPhase layout (one KEYS_ONLY list index instead of byTeam and
+byTeamStatus, both ALL). A plain task: create 2 WCU, claim 2, finish 4 = 8 (the old layout, as
+issue 15 measured it on DynamoDB Local: 3 + 5 + 5 = 13). A 10 KB answer's finish 14 (was 35),
+100 KB 104 (was 305): the answer is paid on the table only, no list index holds it.
 """
 
 from __future__ import annotations
@@ -80,26 +85,28 @@ def run_task(aws: Provisioned, request_body: str | None, answer: str) -> Lifecyc
     })
 
 
-def test_a_plain_task_costs_what_dynamodb_local_reports_for_todays_table(aws: Provisioned, plain_rows: None) -> None:
+def test_a_plain_task_costs_8_write_units(aws: Provisioned) -> None:
     run = run_task(aws, None, '{"ok": true}')
 
     assert all(item_size(item) < 1024 for item in run.items.values())
-    # Issue 15, DynamoDB Local (ReturnConsumedCapacity=INDEXES): create 3, claim 5, finish 5.
-    assert run.units["create"] == WriteUnits(table=1, indexes={"byTeam": 1, "byTeamStatus": 1})
-    assert run.units["claim"] == WriteUnits(table=1, indexes={"byTeam": 1, "byTeamStatus": 2, "activeDeadline": 1})
-    assert run.units["finish"] == WriteUnits(table=1, indexes={"byTeam": 1, "byTeamStatus": 2, "activeDeadline": 1})
-    assert [u.total for u in run.units.values()] == [3, 5, 5]
+    # byTeamPhase: put at create; the claim leaves it alone (same key, nothing projected); the
+    # finish moves it from <team>#open to <team>#completed (delete + put). activeDeadline (sparse,
+    # ALL): the claim enters it, the finish leaves it. (The old layout: 3, 5, 5.)
+    assert run.units["create"] == WriteUnits(table=1, indexes={"byTeamPhase": 1})
+    assert run.units["claim"] == WriteUnits(table=1, indexes={"activeDeadline": 1})
+    assert run.units["finish"] == WriteUnits(table=1, indexes={"byTeamPhase": 2, "activeDeadline": 1})
+    assert [u.total for u in run.units.values()] == [2, 2, 4]
 
 
-@pytest.mark.parametrize(("answer_bytes", "finish_units"), [(10 * 1024, 35), (100 * 1024, 305)])
-def test_a_large_answer_is_paid_on_the_table_and_on_every_index_holding_it(
+@pytest.mark.parametrize(("answer_bytes", "finish_units"), [(10 * 1024, 14), (100 * 1024, 104)])
+def test_a_large_answer_is_paid_on_the_table_only(
         aws: Provisioned, answer_bytes: int, finish_units: int, plain_rows: None) -> None:
     run = run_task(aws, None, "x" * answer_bytes)
 
     units = run.units["finish"]
     copy = units.table
     assert copy == answer_bytes // 1024 + 1
-    # byTeam rewrites the entry in place; byTeamStatus deletes the old 1 KB entry and puts the
-    # new one; activeDeadline deletes the old 1 KB entry (the task leaves it).
-    assert units.indexes == {"byTeam": copy, "byTeamStatus": 1 + copy, "activeDeadline": 1}
+    # byTeamPhase moves its keys-only entry (delete + put, 1 each); activeDeadline deletes the old
+    # 1 KB entry (the task leaves it). (The old layout: byTeam copy, byTeamStatus 1 + copy: 35, 305.)
+    assert units.indexes == {"byTeamPhase": 2, "activeDeadline": 1}
     assert units.total == finish_units

@@ -19,7 +19,7 @@ from taskhook.model.lifecycle import IllegalTransition, Transition
 from taskhook.model.listing import ListQuery
 from taskhook.model.status import CANCELLABLE, TaskStatus
 from taskhook.model.task import Task
-from taskhook.ports import TaskRepository
+from taskhook.ports import TaskCounts, TaskRepository
 from tests.support.fakes import InMemoryTaskRepository
 
 from .conftest import Provisioned
@@ -41,6 +41,12 @@ class Store:
     kind: str
     repository: TaskRepository
     aws: Provisioned | None = None
+    counts: TaskCounts | None = None
+
+    def list(self, team: str, query: ListQuery) -> tuple[list[Task], int]:
+        """A page's rows and the total (the counts: the fake's rows, or the index fallback)."""
+        assert self.counts is not None
+        return self.repository.list_for_team(team, query).tasks, self.counts.total(team, query.status)
 
     def raw(self, task_id: str) -> dict[str, Any] | None:
         """The stored DynamoDB item, as boto3 sees it (Dynamo variant only)."""
@@ -52,15 +58,16 @@ class Store:
 @pytest.fixture(params=["memory", "dynamo"])
 def store(request: pytest.FixtureRequest) -> Iterator[Store]:
     if request.param == "memory":
-        yield Store("memory", InMemoryTaskRepository())
+        repository = InMemoryTaskRepository()
+        yield Store("memory", repository, counts=repository)
     else:
         aws: Provisioned = request.getfixturevalue("aws")
-        yield Store("dynamo", container().task_service.repository, aws)
+        yield Store("dynamo", container().task_service.repository, aws, container().task_counts)
 
 
 @pytest.fixture
 def dynamo(aws: Provisioned) -> Store:
-    return Store("dynamo", container().task_service.repository, aws)
+    return Store("dynamo", container().task_service.repository, aws, container().task_counts)
 
 
 def created_at(n: int) -> str:
@@ -306,14 +313,14 @@ def ids(tasks: list[Task]) -> list[str]:
 
 def test_list_is_newest_first_by_default(listed: tuple[Store, list[Task]]) -> None:
     store, tasks = listed
-    page, total = store.repository.list_for_team(TEAM, ListQuery())
+    page, total = store.list(TEAM, ListQuery())
     assert total == 7
     assert ids(page) == ids(tasks)[::-1]
 
 
 def test_list_ascending_is_oldest_first(listed: tuple[Store, list[Task]]) -> None:
     store, tasks = listed
-    page, total = store.repository.list_for_team(TEAM, ListQuery(descending=False))
+    page, total = store.list(TEAM, ListQuery(descending=False))
     assert total == 7
     assert ids(page) == ids(tasks)
     assert page[1].status is S.CANCELLED  # rows come back as stored, after transitions
@@ -322,7 +329,7 @@ def test_list_ascending_is_oldest_first(listed: tuple[Store, list[Task]]) -> Non
 @pytest.mark.parametrize(("offset", "expected"), [(0, [6, 5, 4]), (3, [3, 2, 1]), (6, [0]), (7, []), (50, [])])
 def test_list_offset_and_limit(listed: tuple[Store, list[Task]], offset: int, expected: list[int]) -> None:
     store, tasks = listed
-    page, total = store.repository.list_for_team(TEAM, ListQuery(limit=3, offset=offset))
+    page, total = store.list(TEAM, ListQuery(limit=3, offset=offset))
     assert total == 7
     assert ids(page) == [tasks[i].id for i in expected]
 
@@ -331,7 +338,7 @@ def test_list_pages_ascending(listed: tuple[Store, list[Task]]) -> None:
     store, tasks = listed
     seen: list[str] = []
     for offset in (0, 2, 4, 6):
-        page, total = store.repository.list_for_team(TEAM, ListQuery(limit=2, offset=offset, descending=False))
+        page, total = store.list(TEAM, ListQuery(limit=2, offset=offset, descending=False))
         assert total == 7
         seen += ids(page)
     assert seen == ids(tasks)
@@ -339,31 +346,31 @@ def test_list_pages_ascending(listed: tuple[Store, list[Task]]) -> None:
 
 def test_list_filtered_by_status(listed: tuple[Store, list[Task]]) -> None:
     store, tasks = listed
-    cancelled, total = store.repository.list_for_team(TEAM, ListQuery(status=S.CANCELLED))
+    cancelled, total = store.list(TEAM, ListQuery(status=S.CANCELLED))
     assert total == 2
     assert ids(cancelled) == [tasks[4].id, tasks[1].id]
     assert all(t.status is S.CANCELLED for t in cancelled)
 
-    pending, total = store.repository.list_for_team(TEAM, ListQuery(status=S.PENDING, descending=False))
+    pending, total = store.list(TEAM, ListQuery(status=S.PENDING, descending=False))
     assert total == 5
     assert ids(pending) == [tasks[i].id for i in (0, 2, 3, 5, 6)]
 
-    page, total = store.repository.list_for_team(TEAM, ListQuery(status=S.PENDING, limit=2, offset=4))
+    page, total = store.list(TEAM, ListQuery(status=S.PENDING, limit=2, offset=4))
     assert total == 5
     assert ids(page) == [tasks[0].id]
 
-    nothing, total = store.repository.list_for_team(TEAM, ListQuery(status=S.COMPLETED))
+    nothing, total = store.list(TEAM, ListQuery(status=S.COMPLETED))
     assert (nothing, total) == ([], 0)
 
 
 def test_list_only_shows_the_teams_own_tasks(listed: tuple[Store, list[Task]]) -> None:
     store, _ = listed
-    page, total = store.repository.list_for_team(OTHER_TEAM, ListQuery())
+    page, total = store.list(OTHER_TEAM, ListQuery())
     assert total == 2
     assert {t.teamId for t in page} == {OTHER_TEAM}
     assert ids(page) == [f"task-{OTHER_TEAM}-0103", f"task-{OTHER_TEAM}-0101"]
-    assert store.repository.list_for_team("team-nobody", ListQuery()) == ([], 0)
-    filtered, total = store.repository.list_for_team(OTHER_TEAM, ListQuery(status=S.CANCELLED))
+    assert store.list("team-nobody", ListQuery()) == ([], 0)
+    filtered, total = store.list(OTHER_TEAM, ListQuery(status=S.CANCELLED))
     assert (filtered, total) == ([], 0)
 
 
@@ -392,7 +399,7 @@ def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> RecordedCalls:
 
 @pytest.mark.parametrize("status", [None, S.PENDING, S.CANCELLED])
 @pytest.mark.parametrize("offset", [0, 3])
-def test_list_is_an_index_query_never_a_scan(
+def test_list_reads_index_keys_then_the_pages_items_never_a_scan(
     dynamo: Store, dynamodb_calls: RecordedCalls, status: TaskStatus | None, offset: int
 ) -> None:
     for n in range(6):
@@ -401,17 +408,27 @@ def test_list_is_an_index_query_never_a_scan(
                                                      from_=frozenset({S.PENDING})))
     dynamodb_calls.calls.clear()
 
-    page, total = dynamo.repository.list_for_team(TEAM, ListQuery(status=status, limit=2, offset=offset))
+    page = dynamo.repository.list_for_team(TEAM, ListQuery(status=status, limit=2, offset=offset))
 
-    assert total == {None: 6, S.PENDING: 5, S.CANCELLED: 1}[status]
+    assert len(page.tasks) == {None: 2, S.PENDING: 2, S.CANCELLED: 1 - min(offset, 1)}[status]
     operations = dynamodb_calls.operations()
-    assert "Scan" not in operations
-    assert "Query" in operations
-    assert set(operations) == {"Query"}, operations
-    expected_index = "byTeam" if status is None else "byTeamStatus"
-    for _, params in dynamodb_calls.calls:
-        assert params["TableName"] == dynamo.aws.env["TASKS_TABLE"]  # type: ignore[union-attr]
-        assert params.get("IndexName") == expected_index
+    assert set(operations) <= {"Query", "BatchGetItem"}, operations
+    phases = {params["ExpressionAttributeValues"][":0"]["S"] for name, params in dynamodb_calls.calls
+              if name == "Query"}
+    for name, params in dynamodb_calls.calls:
+        if name == "Query":
+            assert params["TableName"] == dynamo.aws.env["TASKS_TABLE"]  # type: ignore[union-attr]
+            assert params["IndexName"] == "byTeamPhase"
+        else:
+            assert params.get("ConsistentRead", False) is False  # eventually consistent, as the index is
+            (table, request), = params["RequestItems"].items()
+            assert table == dynamo.aws.env["TASKS_TABLE"]  # type: ignore[union-attr]
+            # The page's items only: an offset skips keys. An open filter reads the items it skips
+            # and one more match (the keys cannot tell the status): that is what tells hasMore.
+            assert len(request["Keys"]) <= (offset + 2 + 1 if status is S.PENDING else 2)
+    expected = {None: {f"{TEAM}#{p}" for p in ("open", "completed", "failed", "timeout", "cancelled")},
+                S.PENDING: {f"{TEAM}#open"}, S.CANCELLED: {f"{TEAM}#cancelled"}}[status]
+    assert phases == expected
 
 
 # ---- delayed tasks and the sparse delayedDue index ----------------------------------------------
@@ -420,13 +437,13 @@ def test_list_is_an_index_query_never_a_scan(
 def test_delayed_task_is_listed_as_delayed_until_promoted(store: Store) -> None:
     task = make_task(20, status=S.DELAYED, delayUntil="2099-01-01T00:00:00.000Z")
     store.repository.put_new(task)
-    delayed, total = store.repository.list_for_team(TEAM, ListQuery(status=S.DELAYED))
+    delayed, total = store.list(TEAM, ListQuery(status=S.DELAYED))
     assert (ids(delayed), total) == ([task.id], 1)
 
     store.repository.apply(task, Transition(S.PENDING, {"updatedAt": created_at(21)}, from_=frozenset({S.DELAYED})))
 
-    assert store.repository.list_for_team(TEAM, ListQuery(status=S.DELAYED)) == ([], 0)
-    pending, total = store.repository.list_for_team(TEAM, ListQuery(status=S.PENDING))
+    assert store.list(TEAM, ListQuery(status=S.DELAYED)) == ([], 0)
+    pending, total = store.list(TEAM, ListQuery(status=S.PENDING))
     assert (ids(pending), total) == ([task.id], 1)
     stored = store.repository.get(task.id)
     assert stored is not None and stored.status is S.PENDING
@@ -456,12 +473,12 @@ def test_only_delayed_rows_carry_the_sparse_index_attributes(dynamo: Store) -> N
     assert item is not None
     assert item["delayedShard"] == {"S": "delayed"}
     assert item["dueAt"] == {"S": due}
-    assert item["teamStatus"] == {"S": f"{TEAM}#delayed"}
+    assert item["teamPhase"] == {"S": f"{TEAM}#open"} and "teamStatus" not in item
     for task in (pending, plain):
         item = dynamo.raw(task.id)
         assert item is not None
         assert "delayedShard" not in item and "dueAt" not in item
-        assert item["teamStatus"] == {"S": f"{TEAM}#pending"}
+        assert item["teamPhase"] == {"S": f"{TEAM}#open"}
     assert _delayed_index_ids(dynamo) == {delayed.id}
 
     dynamo.repository.apply(delayed, Transition(S.PENDING, {"updatedAt": created_at(33)}, from_=frozenset({S.DELAYED})))
@@ -469,7 +486,7 @@ def test_only_delayed_rows_carry_the_sparse_index_attributes(dynamo: Store) -> N
     item = dynamo.raw(delayed.id)
     assert item is not None
     assert "delayedShard" not in item and "dueAt" not in item
-    assert item["teamStatus"] == {"S": f"{TEAM}#pending"}
+    assert item["teamPhase"] == {"S": f"{TEAM}#open"}
     assert item["delayUntil"] == {"S": due}
     assert _delayed_index_ids(dynamo) == set()
 
@@ -485,7 +502,7 @@ def test_cancelling_a_delayed_task_leaves_the_delayed_index(dynamo: Store) -> No
     item = dynamo.raw(task.id)
     assert item is not None
     assert item["status"] == {"S": "cancelled"}
-    assert item["teamStatus"] == {"S": f"{TEAM}#cancelled"}
+    assert item["teamPhase"] == {"S": f"{TEAM}#cancelled"}
     assert "delayedShard" not in item and "dueAt" not in item
     assert _delayed_index_ids(dynamo) == set()
 

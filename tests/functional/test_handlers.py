@@ -210,7 +210,7 @@ def test_api_creates_a_task_from_an_api_gateway_event(aws: Provisioned) -> None:
     assert (task["teamId"], task["status"], task["priority"]) == (TEAM, "pending", 9)
     assert task["targetUrl"] == "https://api.example.com/webhook"
     item = row(aws, task["id"])
-    assert item["teamStatus"] == {"S": f"{TEAM}#pending"}
+    assert item["teamPhase"] == {"S": f"{TEAM}#open"}
     assert item["body"] == {"S": '{"orderId": 42}'}
     assert item["onCompleteUrl"] == {"S": "https://hooks.example.com/taskhook"}
 

@@ -16,7 +16,7 @@ from taskhook.dispatch.outbox import Dispatch
 from taskhook.model.errors import Busy, Conflict, NotFound, Undecryptable
 from taskhook.model.lifecycle import Transition
 from taskhook.model.limits import MAX_TOKENS_PER_TEAM, SQS_MAX_DELAY
-from taskhook.model.listing import ListQuery
+from taskhook.model.listing import ListPage, ListQuery, Position
 from taskhook.model.plan import TeamPlan
 from taskhook.model.rate import RateDecision
 from taskhook.model.retention import DEFAULT_RETENTION_DAYS, expires_at
@@ -82,13 +82,20 @@ class InMemoryTaskRepository:
             self.writes += 1
             return stored.model_copy(deep=True)
 
-    def list_for_team(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
-        rows = [
-            r for r in self._rows.values()
-            if r.teamId == team_id and (query.status is None or r.status == query.status)
-        ]
-        rows.sort(key=lambda r: r.createdAt, reverse=query.descending)
-        return [r.model_copy(deep=True) for r in rows[query.offset: query.offset + query.limit]], len(rows)
+    def _matching(self, team_id: str, status: TaskStatus | None) -> list[Task]:
+        return [r for r in self._rows.values() if r.teamId == team_id and (status is None or r.status == status)]
+
+    def list_for_team(self, team_id: str, query: ListQuery) -> ListPage:
+        rows = sorted(self._matching(team_id, query.status), key=Position.of, reverse=query.descending)
+        if query.after is not None:
+            after = query.after
+            rows = [r for r in rows if (Position.of(r) < after if query.descending else Position.of(r) > after)]
+        page = rows[query.offset: query.offset + query.limit]
+        return ListPage([r.model_copy(deep=True) for r in page], has_more=query.offset + query.limit < len(rows))
+
+    def total(self, team_id: str, status: TaskStatus | None) -> int:
+        """ports.TaskCounts, counted from the rows."""
+        return len(self._matching(team_id, status))
 
 
     def delayed_due_before(self, moment: str) -> list[Task]:

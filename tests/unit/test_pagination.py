@@ -1,12 +1,24 @@
-"""`GET /v1/tasks` query parsing and the `pagination` object (seed 002)."""
+"""`GET /v1/tasks` query parsing, the `pagination` object (seed 002) and the opaque cursor."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
-from taskhook.intake.listing import ListQuery, pagination, parse_list_query
+from taskhook.intake.listing import (
+    CURSOR_WITH_OFFSET,
+    INVALID_CURSOR,
+    ListQuery,
+    encode_cursor,
+    pagination,
+    parse_list_query,
+)
 from taskhook.model.errors import ValidationFailed
+from taskhook.model.listing import ListPage, Position
 from taskhook.model.status import TaskStatus
+from taskhook.model.task import Task
 
 LIMIT = "limit must be an integer between 1 and 100"
 OFFSET = "offset must be an integer >= 0"
@@ -73,27 +85,73 @@ def test_invalid_query_gives_its_exact_message(params: dict[str, str], message: 
     assert error_of(params) == message
 
 
-@pytest.mark.parametrize(
-    ("total", "limit", "offset", "has_more"),
-    [
-        (0, 50, 0, False),  # nothing at all
-        (150, 10, 0, True),  # seed 002's example
-        (10, 10, 0, False),  # the page ends exactly at the last task
-        (11, 10, 0, True),  # one more task after the page
-        (11, 10, 1, False),  # ... which the next offset reaches
-        (11, 10, 10, False),  # the last, partial page
-        (100, 50, 50, False),
-        (101, 50, 50, True),
-        (5, 10, 20, False),  # offset past the end
-        (1, 1, 0, False),
-        (2, 1, 0, True),
-    ],
-)
-def test_pagination_object(total: int, limit: int, offset: int, has_more: bool) -> None:
-    query = ListQuery(limit=limit, offset=offset)
-    assert pagination(total, query) == {
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-        "hasMore": has_more,
-    }
+def task(n: int) -> Task:
+    return Task(id=f"task-{n}", teamId="team", status=TaskStatus.PENDING, createdAt=f"2024-01-15T10:30:0{n}.000Z")
+
+
+@pytest.mark.parametrize("has_more", [False, True])
+def test_pagination_object(has_more: bool) -> None:
+    query = ListQuery(limit=2, offset=4)
+    page = ListPage([task(1), task(2)], has_more=has_more)
+    expected: dict[str, object] = {"total": 150, "limit": 2, "offset": 4, "hasMore": has_more}
+    if has_more:  # the cursor names the last row returned, for this query
+        expected["nextCursor"] = encode_cursor(Position("2024-01-15T10:30:02.000Z", "task-2"), query)
+    assert pagination(150, query, page) == expected
+    assert pagination(0, ListQuery(), ListPage([], has_more=False)) == {
+        "total": 0, "limit": 50, "offset": 0, "hasMore": False}
+
+
+# ---- the cursor ---------------------------------------------------------------------------------
+
+POSITION = Position("2024-01-15T10:30:00.123Z", "550e8400-e29b-41d4-a716-446655440000")
+
+
+@pytest.mark.parametrize("params", [{}, {"status": "pending"}, {"status": "completed", "sortOrder": "asc"},
+                                    {"sortOrder": "asc", "limit": "7"}])
+def test_a_cursor_gives_back_its_position_for_the_query_it_was_made_for(params: dict[str, str]) -> None:
+    query = parse_list_query(params)
+    cursor = encode_cursor(POSITION, query)
+    assert set(cursor) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")  # base64url
+    again = parse_list_query({**params, "cursor": cursor, "limit": "3"})
+    assert again.after == POSITION
+    assert (again.status, again.descending, again.limit, again.offset) == (query.status, query.descending, 3, 0)
+
+
+def raw_cursor(fields: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(fields).encode()).rstrip(b"=").decode()
+
+
+GOOD = {"v": 1, "at": POSITION.created_at, "id": POSITION.task_id, "status": None, "sort": "desc"}
+
+
+@pytest.mark.parametrize("cursor", [
+    "x", "!!!!", "not a cursor", "é" * 8, "A" * 600, base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    raw_cursor([1, 2]), raw_cursor("text"), raw_cursor({**GOOD, "extra": 1}),
+    raw_cursor({k: v for k, v in GOOD.items() if k != "id"}), raw_cursor({**GOOD, "v": 2}),
+    raw_cursor({**GOOD, "at": ""}), raw_cursor({**GOOD, "at": "yesterday"}), raw_cursor({**GOOD, "at": 5}),
+    raw_cursor({**GOOD, "at": "2024-01-15 10:30:00"}), raw_cursor({**GOOD, "id": ""}),
+    raw_cursor({**GOOD, "id": "x" * 129}), raw_cursor({**GOOD, "id": None}),
+], ids=lambda c: c[:24])
+def test_a_malformed_cursor_is_a_400(cursor: str) -> None:
+    assert error_of({"cursor": cursor}) == INVALID_CURSOR
+
+
+@pytest.mark.parametrize(("made_for", "used_with"), [
+    ({}, {"status": "pending"}),
+    ({"status": "pending"}, {}),
+    ({"status": "pending"}, {"status": "processing"}),
+    ({"status": "completed"}, {"status": "failed"}),
+    ({}, {"sortOrder": "asc"}),
+    ({"sortOrder": "asc", "status": "failed"}, {"status": "failed"}),
+])
+def test_a_cursor_used_with_another_filter_or_order_is_a_400(made_for: dict[str, str],
+                                                             used_with: dict[str, str]) -> None:
+    cursor = encode_cursor(POSITION, parse_list_query(made_for))
+    assert error_of({**used_with, "cursor": cursor}) == INVALID_CURSOR
+
+
+def test_a_cursor_with_an_offset_is_a_400() -> None:
+    cursor = encode_cursor(POSITION, ListQuery())
+    assert error_of({"cursor": cursor, "offset": "10"}) == CURSOR_WITH_OFFSET
+    assert parse_list_query({"cursor": cursor, "offset": "0"}).after == POSITION
+    assert parse_list_query({"cursor": ""}).after is None

@@ -77,6 +77,7 @@ def make_service(repository: InMemoryTaskRepository, fake_time: FakeTime) -> Tas
         new_id=SequentialIds(),
         sleep=fake_time.sleep,
         monotonic=fake_time.monotonic,
+        counts=repository,
     )
 
 
@@ -228,38 +229,43 @@ def ids_of(tasks: list[Task]) -> list[str]:
     return [t.id for t in tasks]
 
 
+def listed_ids(service: TaskService, team: str, params: dict[str, str]) -> tuple[list[str], int]:
+    page, total = service.list(team, parse_list_query(params))
+    return ids_of(page.tasks), total
+
+
 def test_list_sees_only_the_teams_tasks_newest_first(service: TaskService, listed: list[Task]) -> None:
-    tasks, total = service.list(TEAM, parse_list_query({}))
+    page, total = service.list(TEAM, parse_list_query({}))
     assert total == 5
-    assert ids_of(tasks) == ids_of(listed)[::-1]
-    assert all(t.teamId == TEAM for t in tasks)
+    assert ids_of(page.tasks) == ids_of(listed)[::-1]
+    assert all(t.teamId == TEAM for t in page.tasks)
 
     other, other_total = service.list(OTHER_TEAM, parse_list_query({}))
-    assert other_total == 2 and all(t.teamId == OTHER_TEAM for t in other)
-    assert not set(ids_of(other)) & set(ids_of(listed))
+    assert other_total == 2 and all(t.teamId == OTHER_TEAM for t in other.tasks)
+    assert not set(ids_of(other.tasks)) & set(ids_of(listed))
 
 
 def test_list_ascending(service: TaskService, listed: list[Task]) -> None:
-    tasks, _ = service.list(TEAM, parse_list_query({"sortOrder": "asc"}))
-    assert ids_of(tasks) == ids_of(listed)
+    assert listed_ids(service, TEAM, {"sortOrder": "asc"})[0] == ids_of(listed)
 
 
 def test_list_pages_with_limit_and_offset(service: TaskService, listed: list[Task]) -> None:
-    tasks, total = service.list(TEAM, parse_list_query({"limit": "2", "offset": "1", "sortOrder": "asc"}))
-    assert (ids_of(tasks), total) == (ids_of(listed)[1:3], 5)
-    tasks, total = service.list(TEAM, parse_list_query({"offset": "10"}))
-    assert (tasks, total) == ([], 5)
+    assert listed_ids(service, TEAM, {"limit": "2", "offset": "1", "sortOrder": "asc"}) == (ids_of(listed)[1:3], 5)
+    assert listed_ids(service, TEAM, {"offset": "10"}) == ([], 5)
 
 
 def test_list_filters_by_status(service: TaskService, listed: list[Task]) -> None:
     service.cancel(TEAM, listed[1].id)
     service.cancel(TEAM, listed[3].id)
 
-    cancelled, total = service.list(TEAM, parse_list_query({"status": "cancelled"}))
-    assert (ids_of(cancelled), total) == ([listed[3].id, listed[1].id], 2)
-    pending, total = service.list(TEAM, parse_list_query({"status": "pending"}))
-    assert (ids_of(pending), total) == ([listed[4].id, listed[2].id, listed[0].id], 3)
-    assert service.list(TEAM, parse_list_query({"status": "failed"})) == ([], 0)
+    assert listed_ids(service, TEAM, {"status": "cancelled"}) == ([listed[3].id, listed[1].id], 2)
+    assert listed_ids(service, TEAM, {"status": "pending"}) == ([listed[4].id, listed[2].id, listed[0].id], 3)
+    assert listed_ids(service, TEAM, {"status": "failed"}) == ([], 0)
+
+
+def test_list_without_counts_says_what_is_missing(repo: InMemoryTaskRepository) -> None:
+    with pytest.raises(TypeError, match="TaskCounts"):
+        TaskService(repository=repo).list(TEAM, parse_list_query({}))
 
 
 # ---------------------------------------------------------------------------------------------

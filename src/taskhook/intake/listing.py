@@ -1,15 +1,33 @@
-"""Offset pagination as seed 002 describes it (`limit`, `offset`, `sortOrder`, `pagination`)."""
+"""Pagination as seed 002 describes it (`limit`, `offset`, `sortOrder`, `pagination`), and the
+opaque `cursor` beside it: `pagination.nextCursor` (when `hasMore`) names the last row returned,
+and the next request passes it back as `?cursor=` to go on from there without reading the rows
+before it (an offset reads every key before it).
+
+A cursor is base64url (no padding) of a small JSON: the position (the row's `createdAt` and id)
+and the filter and sort order it was made for. It is valid only for that same `status` and
+`sortOrder`, and not together with an `offset`; `limit` may change from page to page. It carries
+no team: a position only says where to start within the caller's own tasks.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping
 from typing import Any
 
+from taskhook.model.clock import iso, parse_iso
 from taskhook.model.errors import ValidationFailed
-from taskhook.model.listing import DEFAULT_LIMIT, MAX_LIMIT, ListQuery
+from taskhook.model.listing import DEFAULT_LIMIT, MAX_LIMIT, ListPage, ListQuery, Position
 from taskhook.model.status import TaskStatus
 
 STATUS_VALUES = ", ".join(s.value for s in TaskStatus)
+CURSOR_VERSION = 1
+MAX_CURSOR_LENGTH = 512
+MAX_CURSOR_ID_LENGTH = 128
+INVALID_CURSOR = "cursor is not valid for this query"
+CURSOR_WITH_OFFSET = "cursor and offset cannot be used together"
 
 
 def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
@@ -27,7 +45,7 @@ def _int_param(params: Mapping[str, str], name: str, default: int, low: int, hig
 
 def parse_list_query(params: Mapping[str, str] | None) -> ListQuery:
     params = params or {}
-    unknown = sorted(set(params) - {"status", "limit", "offset", "sortOrder"})
+    unknown = sorted(set(params) - {"status", "limit", "offset", "sortOrder", "cursor"})
     if unknown:
         raise ValidationFailed(f"Unknown query parameter: {unknown[0]}")
     status = None
@@ -39,18 +57,70 @@ def parse_list_query(params: Mapping[str, str] | None) -> ListQuery:
     sort_order = params.get("sortOrder") or "desc"
     if sort_order not in ("asc", "desc"):
         raise ValidationFailed("sortOrder must be one of: asc, desc")
-    return ListQuery(
+    query = ListQuery(
         status=status,
         limit=_int_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
         offset=_int_param(params, "offset", 0, 0, None),
         descending=sort_order == "desc",
     )
+    cursor = params.get("cursor")
+    if cursor is None or cursor == "":
+        return query
+    if query.offset:
+        raise ValidationFailed(CURSOR_WITH_OFFSET)
+    return ListQuery(status=query.status, limit=query.limit, offset=0, descending=query.descending,
+                     after=decode_cursor(cursor, query))
 
 
-def pagination(total: int, query: ListQuery) -> dict[str, Any]:
-    return {
+def _cursor_fields(position: Position, query: ListQuery) -> dict[str, Any]:
+    return {"v": CURSOR_VERSION, "at": position.created_at, "id": position.task_id,
+            "status": query.status.value if query.status else None,
+            "sort": "desc" if query.descending else "asc"}
+
+
+def encode_cursor(position: Position, query: ListQuery) -> str:
+    raw = json.dumps(_cursor_fields(position, query), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str, query: ListQuery) -> Position:
+    """The position `cursor` names; 400 when it is malformed or was made for another query."""
+    if len(cursor) > MAX_CURSOR_LENGTH or not cursor.isascii():
+        raise ValidationFailed(INVALID_CURSOR)
+    try:
+        fields = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValidationFailed(INVALID_CURSOR) from None
+    if not isinstance(fields, dict) or set(fields) != {"v", "at", "id", "status", "sort"}:
+        raise ValidationFailed(INVALID_CURSOR)
+    created_at, task_id = fields["at"], fields["id"]
+    if not (isinstance(created_at, str) and isinstance(task_id, str)
+            and 0 < len(task_id) <= MAX_CURSOR_ID_LENGTH and _is_timestamp(created_at)):
+        raise ValidationFailed(INVALID_CURSOR)
+    position = Position(created_at, task_id)
+    if fields != _cursor_fields(position, query):  # the version, the filter and the sort order
+        raise ValidationFailed(INVALID_CURSOR)
+    return position
+
+
+def _is_timestamp(value: str) -> bool:
+    """A `createdAt` as Taskhook writes it (model/clock.py iso), nothing else."""
+    try:
+        return iso(parse_iso(value)) == value
+    except (ValueError, OverflowError):
+        return False
+
+
+def pagination(total: int, query: ListQuery, page: ListPage) -> dict[str, Any]:
+    """Seed 002's object; `hasMore` is the page's own (a row after it matched when it was read),
+    and `nextCursor` is there exactly when `hasMore` is true."""
+    out: dict[str, Any] = {
         "total": total,
         "limit": query.limit,
         "offset": query.offset,
-        "hasMore": query.offset + query.limit < total,
+        "hasMore": page.has_more,
     }
+    position = page.next_position
+    if position is not None:
+        out["nextCursor"] = encode_cursor(position, query)
+    return out

@@ -59,6 +59,8 @@ class Pagination(BaseModel):
     limit: int
     offset: int
     hasMore: bool
+    nextCursor: str | None = Field(default=None, description=(
+        "Present when hasMore: pass it as `cursor` to get the next page (same status and sortOrder, no offset)"))
 
 
 class TaskList(BaseModel):
@@ -556,6 +558,9 @@ def _document(registry: Registry | None) -> dict[str, Any]:
                         _param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "Offset"),
                         _param("sortOrder", "query", {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
                                "Sort by creation time"),
+                        _param("cursor", "query", {"type": "string", "maxLength": 512},
+                               "A page's pagination.nextCursor: the page after it, read from there (not with offset; "
+                               "the same status and sortOrder, else 400)"),
                     ],
                     "responses": {"200": {"description": "A page", **_json("TaskList")}, **_errors(400, 401, 429)},
                 },

@@ -13,10 +13,10 @@ from taskhook.model import lifecycle
 from taskhook.model.clock import iso, parse_iso, utcnow
 from taskhook.model.errors import AccessDenied, BlockedTarget, Conflict, NotFound, ValidationFailed
 from taskhook.model.limits import MAX_LONG_POLL_SECONDS
-from taskhook.model.listing import ListQuery
+from taskhook.model.listing import ListPage, ListQuery
 from taskhook.model.status import CANCELLABLE, TERMINAL, TaskStatus
 from taskhook.model.task import Task
-from taskhook.ports import DestinationPolicy, Idempotency, TaskRepository
+from taskhook.ports import DestinationPolicy, Idempotency, TaskCounts, TaskRepository
 
 CANCEL_ATTEMPTS = 5
 
@@ -41,6 +41,8 @@ class TaskService:
     outbound: DestinationPolicy | None = None
     # The Token Vault's check of `tok_…` header references (intake/vault.py): 400 `Unknown token …`.
     check_tokens: Callable[[str, dict[str, str]], None] | None = None
+    # `pagination.total` (ports.TaskCounts): required by list(), unused by everything else.
+    counts: TaskCounts | None = None
 
     def _check_targets(self, request: CreateTaskRequest) -> None:
         if self.outbound is None:
@@ -107,8 +109,13 @@ class TaskService:
             if task.status != start_status:
                 return task
 
-    def list(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
-        return self.repository.list_for_team(team_id, query)
+    def list(self, team_id: str, query: ListQuery) -> tuple[ListPage, int]:
+        """One page of the team's tasks (the repository reads the page, never every match) and
+        the total matching the query's status (the counts)."""
+        if self.counts is None:
+            raise TypeError("TaskService.counts is not set: list() needs ports.TaskCounts")
+        page = self.repository.list_for_team(team_id, query)
+        return page, self.counts.total(team_id, query.status)
 
     def cancel(self, team_id: str, task_id: str) -> Task:
         task = self.get(team_id, task_id)

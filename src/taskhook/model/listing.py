@@ -1,5 +1,6 @@
-"""What a list request asks for (seed 002: `status`, `limit`, `offset`, `sortOrder`): the value the
-task repository answers. Parsing it from a request: intake/listing.py."""
+"""What a list request asks for (seed 002: `status`, `limit`, `offset`, `sortOrder`, and the
+`cursor` of a page before) and what the task repository answers. Parsing a request and writing
+the cursor: intake/listing.py."""
 
 from __future__ import annotations
 
@@ -7,8 +8,22 @@ from dataclasses import dataclass
 
 from taskhook.model.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from taskhook.model.status import TaskStatus
+from taskhook.model.task import Task
 
 DEFAULT_LIMIT, MAX_LIMIT = DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A place in a team's list: the last row a page returned. Rows are ordered by
+    (createdAt, id), so two tasks created in the same millisecond still have one order."""
+
+    created_at: str
+    task_id: str
+
+    @staticmethod
+    def of(task: Task) -> Position:
+        return Position(task.createdAt, task.id)
 
 
 @dataclass(frozen=True)
@@ -17,3 +32,16 @@ class ListQuery:
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     descending: bool = True
+    after: Position | None = None  # a cursor's position: only rows after it (in this order)
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list: its rows, and whether a row after the last one matches the query."""
+
+    tasks: list[Task]
+    has_more: bool
+
+    @property
+    def next_position(self) -> Position | None:
+        return Position.of(self.tasks[-1]) if self.has_more and self.tasks else None

@@ -4,11 +4,15 @@ Tasks table key design
 ----------------------
 - Primary key: ``id`` (the task's UUID). Every read and every transition addresses one row by id;
   transitions are ``UpdateItem`` calls conditioned on the row's current ``status``.
-- GSI ``byTeam``: ``teamId`` / ``createdAt``. Lists a team's tasks newest or oldest first
-  (``createdAt`` is ISO 8601 UTC with milliseconds, so string order is time order).
-- GSI ``byTeamStatus``: ``teamStatus`` (``"<teamId>#<status>"``) / ``createdAt``. The same list
-  filtered by status, still one index query, never a scan. ``teamStatus`` is rewritten by every
-  transition.
+- GSI ``byTeamPhase`` (KEYS_ONLY): ``teamPhase`` / ``createdAt``. ``teamPhase`` is
+  ``"<teamId>#open"`` while the task is not final and ``"<teamId>#<status>"`` once it is
+  (completed, failed, timeout, cancelled), so a task's entry is written twice in its life: put at
+  create, moved (delete + put) when it ends. A claim, a progress write, a retry or the delivery
+  log changes neither key nor projection and so never writes the index. Lists read keys here,
+  newest or oldest first (``createdAt`` is ISO 8601 UTC with milliseconds, so string order is time
+  order), then the page's items by BatchGetItem (adapters/dynamo/task_pages.py). It replaced
+  ``byTeam`` and ``byTeamStatus`` (both ALL: every write of any attribute rewrote both copies);
+  template.yaml's ``TasksIndexStage`` keeps those two while an older stack upgrades.
 - GSI ``delayedDue`` (sparse): ``delayedShard`` / ``dueAt``. Only ``delayed`` rows carry these two
   attributes, so the scheduler's query of "delayed tasks due before T" reads only those rows.
   ``delayedShard`` is a constant today; spreading it over N values is how it scales past one
@@ -41,19 +45,26 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from taskhook.config import CLIENT_POOL_SIZE
+from taskhook.model.status import TERMINAL, TaskStatus
 
 DELAYED_SHARD = "delayed"
-TEAM_INDEX = "byTeam"
-TEAM_STATUS_INDEX = "byTeamStatus"
+TEAM_PHASE_INDEX = "byTeamPhase"
+OPEN_PHASE = "open"  # every status that is not final shares one partition of byTeamPhase
 DELAYED_INDEX = "delayedDue"
 ACTIVE_SHARD = "active"
 ACTIVE_INDEX = "activeDeadline"
 KEY_ID_INDEX = "byKeyId"
 JSON_ATTRIBUTES = ("args", "result", "output", "outputs", "poll")
+
+
+def team_phase(team_id: str, status: TaskStatus | None) -> str:
+    """The ``teamPhase`` of a task of `team_id` in `status` (None: the open partition)."""
+    phase = status.value if status in TERMINAL else OPEN_PHASE
+    return f"{team_id}#{phase}"
 
 
 def _meta(table_name: str, region: str, host: str | None) -> type:
@@ -64,20 +75,12 @@ def _meta(table_name: str, region: str, host: str | None) -> type:
 
 
 def build_task_model(table_name: str, region: str, host: str | None) -> type[Model]:
-    class TeamIndex(GlobalSecondaryIndex["TaskModel"]):
+    class TeamPhaseIndex(GlobalSecondaryIndex["TaskModel"]):
         class Meta:
-            index_name = TEAM_INDEX
-            projection = AllProjection()
+            index_name = TEAM_PHASE_INDEX
+            projection = KeysOnlyProjection()
 
-        teamId = UnicodeAttribute(hash_key=True)
-        createdAt = UnicodeAttribute(range_key=True)
-
-    class TeamStatusIndex(GlobalSecondaryIndex["TaskModel"]):
-        class Meta:
-            index_name = TEAM_STATUS_INDEX
-            projection = AllProjection()
-
-        teamStatus = UnicodeAttribute(hash_key=True)
+        teamPhase = UnicodeAttribute(hash_key=True)
         createdAt = UnicodeAttribute(range_key=True)
 
     class DelayedIndex(GlobalSecondaryIndex["TaskModel"]):
@@ -101,7 +104,7 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
 
         id = UnicodeAttribute(hash_key=True)
         teamId = UnicodeAttribute()
-        teamStatus = UnicodeAttribute()
+        teamPhase = UnicodeAttribute()
         kind = UnicodeAttribute(default="http")
         status = UnicodeAttribute()
         namespace = UnicodeAttribute(null=True)
@@ -155,8 +158,7 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         # notification id -> delivery state, written by adapters/notification_log.py
         notifications = MapAttribute(null=True)  # type: ignore[var-annotated]
 
-        by_team = TeamIndex()
-        by_team_status = TeamStatusIndex()
+        by_team_phase = TeamPhaseIndex()
         delayed_due = DelayedIndex()
         active_deadline = ActiveIndex()
 

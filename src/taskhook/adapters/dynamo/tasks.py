@@ -10,10 +10,11 @@ from pynamodb.models import Model
 
 from taskhook.adapters.dynamo.errors import CONDITION_FAILED, code_of, domain_error
 from taskhook.adapters.dynamo.packing import pack_fields, unpack_fields
-from taskhook.adapters.dynamo.tables import ACTIVE_SHARD, DELAYED_SHARD
+from taskhook.adapters.dynamo.tables import ACTIVE_SHARD, DELAYED_SHARD, team_phase
+from taskhook.adapters.dynamo.task_pages import TaskPages
 from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.lifecycle import Transition
-from taskhook.model.listing import ListQuery
+from taskhook.model.listing import ListPage, ListQuery
 from taskhook.model.retention import DEFAULT_RETENTION_DAYS, expires_at
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task, deadline_of
@@ -33,11 +34,12 @@ def _next_version(model: Any) -> Any:
 
 
 def _index_attributes(task: Task) -> dict[str, Any]:
-    """The attributes that place a row in the GSIs; recomputed on every write from the row."""
+    """The attributes that place a row in the GSIs; recomputed on every write from the row (an
+    unchanged value writes no index: DynamoDB compares the keys and the projection)."""
     delayed = task.status is TaskStatus.DELAYED and task.delayUntil is not None
     deadline = deadline_of(task)
     return {
-        "teamStatus": f"{task.teamId}#{task.status.value}",
+        "teamPhase": team_phase(task.teamId, task.status),
         "delayedShard": DELAYED_SHARD if delayed else None,
         "dueAt": task.delayUntil if delayed else None,
         "activeShard": ACTIVE_SHARD if deadline else None,
@@ -50,6 +52,7 @@ class DynamoTaskRepository:
                  retention_days: Callable[[str], int] = lambda team_id: DEFAULT_RETENTION_DAYS) -> None:
         self._model = model
         self._retention_days = retention_days  # a team's retention (model/retention.py), for expiresAt
+        self.pages = TaskPages(model, self._to_task)
 
     def _to_task(self, item: Model) -> Task:
         data = item.attribute_values.copy()
@@ -112,33 +115,9 @@ class DynamoTaskRepository:
             raise Conflict(f"Task is {current.status.value}") from exc
         raise domain_error(exc, "Conflict") from exc
 
-    def list_for_team(self, team_id: str, query: ListQuery) -> tuple[list[Task], int]:
-        model: Any = self._model
-        if query.status is None:
-            index, hash_key = model.by_team, team_id
-        else:
-            index, hash_key = model.by_team_status, f"{team_id}#{query.status.value}"
-        try:
-            total = index.count(hash_key)
-            tasks: list[Task] = []
-            if query.offset < total:
-                # Offset pagination reads and skips `offset` rows: an index query either way,
-                # and pages deep into a huge team are the price of the seed's offset contract.
-                rows = index.query(
-                    hash_key,
-                    scan_index_forward=not query.descending,
-                    page_size=min(query.offset + query.limit, 1000),
-                )
-                for position, row in enumerate(rows):
-                    if position < query.offset:
-                        continue
-                    tasks.append(self._to_task(row))
-                    if len(tasks) == query.limit:
-                        break
-        except QueryError as exc:
-            raise domain_error(exc, "Conflict") from exc
-        return tasks, total
-
+    def list_for_team(self, team_id: str, query: ListQuery) -> ListPage:
+        """Keys from byTeamPhase, then the page's items (adapters/dynamo/task_pages.py)."""
+        return self.pages.page(team_id, query)
 
     def _query_until(self, index: Any, shard: str, moment: str) -> list[Task]:
         model: Any = self._model
