@@ -80,9 +80,24 @@ def _key_names(schema: Iterable[Mapping[str, str]]) -> tuple[str, ...]:
     return tuple(k["AttributeName"] for k in sorted(schema, key=lambda k: order[k["KeyType"]]))
 
 
+def _key_properties(template: Mapping[str, Any], logical_id: str) -> Mapping[str, Any]:
+    """A table's KeySchema and GlobalSecondaryIndexes, its conditions (`Fn::If`, `AWS::NoValue`: the
+    tasks table's staged indexes) resolved with the parameters' defaults."""
+    props = template["Resources"][logical_id]["Properties"]
+    if "Conditions" not in template:
+        return props  # type: ignore[no-any-return]
+    from infra.template import Resolver
+
+    def no_resource(logical: str) -> dict[str, str]:
+        raise KeyError(logical)
+
+    resolver = Resolver(template, no_resource)
+    return {name: resolver.resolve(props[name]) for name in ("KeySchema", "GlobalSecondaryIndexes") if name in props}
+
+
 def table_from_template(template: Mapping[str, Any], logical_id: str) -> Table:
     """A table's keys and GSIs as an AWS::DynamoDB::Table resource of `template` declares them."""
-    props = template["Resources"][logical_id]["Properties"]
+    props = _key_properties(template, logical_id)
     indexes = tuple(
         Index(name=gsi["IndexName"], keys=_key_names(gsi["KeySchema"]),
               projection=gsi.get("Projection", {}).get("ProjectionType", "ALL"),

@@ -163,10 +163,36 @@ class Client:
     def list(self, **params: Any) -> requests.Response:
         return self.request("GET", "/v1/tasks", params=params)
 
-    def total(self) -> int:
-        response = self.list()
-        assert response.status_code == 200, response.text
-        return int(response.json()["pagination"]["total"])
+    def listed(self, **params: Any) -> requests.Response:
+        """GET /v1/tasks, waiting out a 429's Retry-After (a rate-limited team's count is not refused)."""
+        for _ in range(20):
+            response = self.list(**params)
+            if response.status_code != 429:
+                return response
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+        return response
+
+    def total(self, status: str | None = None, timeout: float = 20.0) -> int:
+        """The team's tasks (in `status`): `pagination.total` once it agrees with the tasks the list
+        walks page by page. The total comes from counters the tasks stream keeps, so it may lag a write
+        by a moment: a check that nothing was stored reads what is there, and the counters are
+        checked to come to it."""
+        filters = {"status": status} if status else {}
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.listed(**filters, limit=100)
+            assert response.status_code == 200, response.text
+            reported = int(response.json()["pagination"]["total"])
+            seen, body = len(response.json()["tasks"]), response.json()
+            while body["pagination"].get("nextCursor"):
+                more = self.listed(**filters, limit=100, cursor=body["pagination"]["nextCursor"])
+                assert more.status_code == 200, more.text
+                body = more.json()
+                seen += len(body["tasks"])
+            if reported == seen:
+                return seen
+            assert time.monotonic() < deadline, f"pagination.total says {reported}, the list walks {seen} tasks"
+            time.sleep(0.2)
 
     def cancel(self, task_id: str) -> requests.Response:
         return self.request("POST", f"/v1/tasks/{task_id}/cancel")

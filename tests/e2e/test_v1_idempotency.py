@@ -24,7 +24,7 @@ def test_same_key_and_body_returns_the_first_task(team: Client) -> None:
     assert second.json()["task"] == first.json()["task"]
     assert third.json()["task"]["id"] == first.json()["task"]["id"]
     listed = team.list().json()
-    assert listed["pagination"]["total"] == 1
+    assert team.total() == 1
     assert [t["id"] for t in listed["tasks"]] == [first.json()["task"]["id"]]
 
 

@@ -84,6 +84,21 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
 
 
 @pytest.fixture
+def counted_from_rows(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The list's `pagination.total` counted from the rows (tests/support/index_counts.py) instead of
+    the TeamStats counters: those are kept by the tasks stream, which these tests do not run, so they
+    stay at 0 here. For the tests of the list's own semantics; the counters' tests are
+    test_team_stats.py and the end-to-end ones, where the stream runs."""
+    from taskhook.container import Container, container
+    from tests.support.index_counts import IndexCounts
+
+    monkeypatch.setattr(Container, "task_counts",
+                        property(lambda self: IndexCounts(self.task_model, self.task_repository.pages)))
+    reset_container()
+    assert isinstance(container().task_counts, IndexCounts)
+
+
+@pytest.fixture
 def atomic_dynamo_writes(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> None:
     """DynamoDB applies the writes to one item one at a time, each checking its condition against
     the item as the one before left it; moto checks and writes without a lock, so two threads can

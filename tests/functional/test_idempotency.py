@@ -89,7 +89,7 @@ def test_powertools_record_lives_in_the_idempotency_table_with_a_24h_expiry(aws:
     assert "value-1" in item["data"]["S"]
 
 
-def test_create_idempotent_stores_one_task(aws: Provisioned) -> None:
+def test_create_idempotent_stores_one_task(aws: Provisioned, counted_from_rows: None) -> None:
     service = container().task_service
     request = parse_create_request({"targetUrl": URL, "priority": 8})
 
@@ -100,7 +100,8 @@ def test_create_idempotent_stores_one_task(aws: Provisioned) -> None:
 
     assert created is True and created_again is False
     assert again == first
-    assert service.list("team-a", ListQuery()) == ([first], 1)
+    page, total = service.list("team-a", ListQuery())
+    assert (page.tasks, total) == ([first], 1)
     with pytest.raises(Conflict):
         service.create_idempotent(
             "team-a", "key-1", parse_create_request({"targetUrl": URL, "priority": 9}), container().idempotency

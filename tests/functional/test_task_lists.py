@@ -83,7 +83,7 @@ def walk_by_cursor(params: dict[str, str], limit: int) -> Iterator[dict[str, Any
 
 
 @pytest.mark.parametrize("descending", [True, False], ids=["desc", "asc"])
-def test_every_filter_by_offset_and_by_cursor(aws: Provisioned, descending: bool) -> None:
+def test_every_filter_by_offset_and_by_cursor(aws: Provisioned, counted_from_rows: None, descending: bool) -> None:
     tasks = seeded(aws)  # one seeding for every filter: a moto account costs seconds
     for status in FILTERS:
         want = expected(tasks, status, descending)
@@ -234,7 +234,7 @@ def table_items(aws: Provisioned) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: item["id"]["S"])
 
 
-def test_the_handler_pages_by_cursor(aws: Provisioned) -> None:
+def test_the_handler_pages_by_cursor(aws: Provisioned, counted_from_rows: None) -> None:
     tasks = seeded(aws, 12)
     key, _ = container().api_key_service.create(TEAM, name="lists")
     status, body = call(list_event(key, {"limit": "5", "status": "completed"}))

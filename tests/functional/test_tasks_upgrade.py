@@ -131,7 +131,7 @@ def test_the_stages_change_one_index_each_from_the_old_layout() -> None:
     assert tasks_table_properties() == tasks_table_properties({"TasksIndexStage": "3"})  # the default: the end
 
 
-def test_an_old_table_upgrades_in_place_and_lists_every_task(aws: Provisioned) -> None:
+def test_an_old_table_upgrades_in_place_and_lists_every_task(aws: Provisioned, counted_from_rows: None) -> None:
     ddb = aws.client("dynamodb")
     table = create_old_table(aws)
     tasks = old_tasks()
@@ -187,7 +187,8 @@ def test_the_backfill_leaves_an_item_the_new_code_wrote_meanwhile(aws: Provision
     assert "Item" not in ddb.get_item(TableName=table, Key={"id": {"S": task.id}})
 
 
-def test_the_local_stack_upgrades_items_restored_from_an_older_snapshot(aws: Provisioned) -> None:
+def test_the_local_stack_upgrades_items_restored_from_an_older_snapshot(
+        aws: Provisioned, counted_from_rows: None) -> None:
     """`make run` keeps items across restarts (infra/snapshot.py) and provisions the tables anew:
     items saved by the old version come back into the new table without `teamPhase`."""
     ddb = aws.client("dynamodb")
