@@ -13,6 +13,7 @@ when no local stack is running and the usual AWS_* variables and table names are
     taskhook teams show --team acme
     taskhook stats show --team acme        (the team's task counts by status, from TeamStats)
     taskhook stats recount --team acme     (rebuild them from the tasks table: a Scan; operators only)
+    taskhook stats recount --all           (every team's, in one Scan: after an upgrade)
     taskhook retention expire-local [--team acme] [--as-of 2027-01-01T00:00:00Z]   (the local stack's TTL, now)
     taskhook vault …   (the team's token vault; see `taskhook vault --help`)
     taskhook upgrade-tasks [--resume '<key>']   (one-off: tasks items to the byTeamPhase layout, docs/upgrading.md)
@@ -79,8 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     stats_parser = groups.add_parser("stats", help="a team's task counts by status (TeamStats)")
     stats = stats_parser.add_subparsers(dest="action", required=True)
     stats.add_parser("show", help="the counts as kept from the stream").add_argument("--team", required=True)
-    stats.add_parser("recount", help="rebuild the counts from the tasks table (a Scan of the whole table: "
-                                     "run it while the team is quiet)").add_argument("--team", required=True)
+    recount_parser = stats.add_parser("recount", help="rebuild the counts from the tasks table (a Scan of the "
+                                                      "whole table: run it while the team is quiet)")
+    recount_parser.add_argument("--team")
+    recount_parser.add_argument("--all", action="store_true",
+                                help="every team's, in one Scan (after an upgrade, docs/upgrading.md)")
     retention_parser = groups.add_parser("retention", help="the local stack's expiry of finished tasks")
     retention_actions = retention_parser.add_subparsers(dest="action", required=True)
     expire = retention_actions.add_parser("expire-local", help="delete the expired tasks now (local stack only; "
@@ -157,11 +161,20 @@ def _teams(args: argparse.Namespace) -> None:
 
 def _stats(args: argparse.Namespace) -> None:
     from taskhook.container import container
-    from taskhook.dispatch.recount import recount
+    from taskhook.dispatch.recount import recount, recount_all
     from taskhook.intake.api_keys import check_team_id
+    from taskhook.model.errors import ValidationFailed
 
-    check_team_id(args.team)
     stats = container().team_stats
+    if args.action == "recount" and getattr(args, "all", False):
+        if args.team:
+            raise ValidationFailed("give --team or --all, not both")
+        teams = recount_all(container().task_repository.team_statuses(), stats)
+        print(json.dumps({"teams": len(teams), "tasks": sum(sum(c.values()) for c in teams.values())}))
+        return
+    if not args.team:
+        raise ValidationFailed("--team is required (or --all with recount)")
+    check_team_id(args.team)
     if args.action == "recount":
         counts = recount(container().task_repository.statuses_of_team(args.team), args.team, stats)
     else:

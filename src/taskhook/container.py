@@ -140,7 +140,7 @@ class Container:
         """The one-off upgrade of old tasks items (`taskhook upgrade-tasks`, docs/upgrading.md)."""
         from taskhook.adapters.dynamo.task_backfill import TeamPhaseBackfill
 
-        return TeamPhaseBackfill(self.client("dynamodb"), self.settings.tasks_table)
+        return TeamPhaseBackfill(self.client("dynamodb"), self.settings.tasks_table, self.retention_days)
 
     @cached_property
     def api_key_repository(self) -> DynamoApiKeyRepository:

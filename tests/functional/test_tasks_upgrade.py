@@ -21,6 +21,8 @@ from taskhook.intake.listing import parse_list_query
 from taskhook.model import lifecycle
 from taskhook.model.clock import parse_iso
 from taskhook.model.listing import Position
+from taskhook.model.plan import TeamPlan
+from taskhook.model.retention import DEFAULT_RETENTION_DAYS, expires_at
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task
 
@@ -207,3 +209,36 @@ def test_the_local_stack_upgrades_items_restored_from_an_older_snapshot(
 def test_a_bad_resume_value_is_refused(aws: Provisioned, resume: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["upgrade-tasks", "--resume", resume]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_the_upgrade_gives_old_finished_tasks_their_expiry_and_every_team_its_counts(aws: Provisioned) -> None:
+    """Issue 15.6: old items backfilled for TTL (a finished task without `expiresAt` gets its
+    completion plus its team's retention) and for the counters (TeamStats is new: `stats recount
+    --all` counts every team's rows in one Scan), so that old tasks expire and the list's total
+    counts them, as the new ones."""
+    ddb = aws.client("dynamodb")
+    table = create_old_table(aws)
+    stage_update(aws, "1")
+    done = "2026-11-02T10:00:00.000Z"
+    tasks = [t.model_copy(update={"completedAt": done}) if t.status in TERMINAL else t for t in old_tasks()]
+    for task in tasks:
+        ddb.put_item(TableName=table, Item=old_item(task))
+    container().plan_store.save("team-b", TeamPlan(retention_days=90))
+
+    assert run_cli("upgrade-tasks")[-1] == {"done": True, "scanned": len(tasks), "updated": len(tasks), "skipped": 0}
+    for task in tasks:
+        item = ddb.get_item(TableName=table, Key={"id": {"S": task.id}})["Item"]
+        if task.status in TERMINAL:
+            days = 90 if task.teamId == "team-b" else DEFAULT_RETENTION_DAYS
+            assert item["expiresAt"] == {"N": str(expires_at(done, days))}, task.id
+        else:
+            assert "expiresAt" not in item, task.id
+    assert run_cli("upgrade-tasks")[-1]["updated"] == 0  # idempotent
+
+    assert container().task_counts.total("team-a", None) == 0  # the counters know nothing of old tasks yet
+    assert run_cli("stats", "recount", "--all") == [{"teams": 2, "tasks": len(tasks)}]
+    for team in TEAMS:
+        for status in (None, *TaskStatus):
+            want = len([t for t in tasks if t.teamId == team and (status is None or t.status is status)])
+            assert container().task_counts.total(team, status) == want, (team, status)
+            assert listed(team, {"status": status.value} if status else {})[1] == want

@@ -159,6 +159,16 @@ class DynamoTaskRepository:
         except ScanError as exc:
             raise domain_error(exc, "Conflict") from exc
 
+    def team_statuses(self) -> Iterator[tuple[str, TaskStatus]]:
+        """(team, status) of every row: one Scan of the whole table reading those two attributes (the
+        operator's `stats recount --all`, after an upgrade; never a request path)."""
+        model: Any = self._model
+        try:
+            for row in model.scan(page_size=SCAN_PAGE_SIZE, attributes_to_get=["teamId", "status"]):
+                yield row.teamId, TaskStatus(row.status)
+        except ScanError as exc:
+            raise domain_error(exc, "Conflict") from exc
+
     def statuses_of_team(self, team_id: str) -> Iterator[TaskStatus]:
         """The status of each of the team's rows: a Scan of the whole table, filtered on the team,
         reading the status only (the operator's recount, dispatch/recount.py; never a request path)."""
