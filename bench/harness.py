@@ -2,6 +2,7 @@
 peer, writes bench/results.json and renders bench/report.md from it.
 
     python -m bench.harness [--quick] [--no-peer] [--out bench/results.json]
+    python -m bench.harness [--quick] --only lists   # one scenario alone, merged into results.json
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from . import cost, cost_rates, report
 from .celery_peer import CONCURRENCY, POOL, CeleryPeer
 from .load import spread
-from .scenarios import Bench, api, delay, e2e, fairness, idle, providers, vault
+from .scenarios import Bench, api, delay, e2e, fairness, idle, lists, providers, vault
 from .stack import LocalStack, Target
 from .system import git_commit, machine, now_iso
 
@@ -34,6 +35,7 @@ FULL: dict[str, Any] = {
     "largeAnswerTasks": 300, "largeAnswerBytes": 65536,
     "idleSeconds": 10.0, "warmupTasks": 50, "vaultTasks": 500, "providerTasks": 100, "providerPolls": 3,
     "fairBurst": 500, "fairShare": 2, "fairSlowSeconds": 1.0, "fairBTasks": 20, "fairBRate": 4.0,
+    "listSizes": [1000, 10000, 100000], "listRepeats": 3, "listThorough": True,
 }
 QUICK: dict[str, Any] = {
     "apiClients": [1, 8, 32], "apiSeconds": 2.0, "apiRepeats": 1,
@@ -43,6 +45,7 @@ QUICK: dict[str, Any] = {
     "largeAnswerTasks": 20, "largeAnswerBytes": 65536,
     "idleSeconds": 3.0, "warmupTasks": 10, "vaultTasks": 50, "providerTasks": 20, "providerPolls": 3,
     "fairBurst": 100, "fairShare": 2, "fairSlowSeconds": 1.0, "fairBTasks": 8, "fairBRate": 4.0,
+    "listSizes": [1000, 10000], "listRepeats": 1, "listThorough": False,
 }
 
 
@@ -184,6 +187,14 @@ def run_providers(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def run_lists(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
+    sizes = cfg["listSizes"]
+    bench.say(f"lists: one team seeded with {', '.join(f'{n:,}' for n in sizes)} tasks; GET /v1/tasks first page, "
+              f"cursor, status filters and offsets, {cfg['listRepeats']} calls each")
+    with bench.alone("taskhook"):  # the Celery peer frozen meanwhile
+        return lists.run(bench, sizes, cfg["listRepeats"], cfg["listThorough"])
+
+
 def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
             only: str | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"schema": 1, "date": now_iso(), "git": git_commit(), "machine": machine(),
@@ -214,6 +225,9 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
             return results
         if only == "providers":
             scenarios["providers"] = run_providers(bench, cfg)
+            return results
+        if only == "lists":
+            scenarios["lists"] = run_lists(bench, cfg)
             return results
 
         bench.say(f"idle: {cfg['idleSeconds']:g}s of the stack doing nothing")
@@ -279,6 +293,7 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
         scenarios["api"] = api_levels
 
         scenarios["fairness"] = run_fairness(bench, cfg)
+        scenarios["lists"] = run_lists(bench, cfg)  # last: it leaves 100k rows in the table
 
         if peer and "celery" in scenarios["e2e"]:
             results["ratios"] = ratios(scenarios["e2e"]["taskhook"]["summary"], scenarios["e2e"]["celery"]["summary"],
@@ -327,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--celery-concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--report", type=Path, default=HERE / "report.md")
-    parser.add_argument("--only", choices=["fairness", "vault", "providers"],
+    parser.add_argument("--only", choices=["fairness", "vault", "providers", "lists"],
                         help="run this scenario alone and merge it into the existing results.json")
     parser.add_argument("--resummarize", action="store_true",
                         help="recompute the summaries of an existing results.json from its raw runs, then render")

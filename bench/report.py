@@ -507,6 +507,113 @@ def _fairness(results: dict[str, Any]) -> list[str]:
                      "A most in flight", "put-back batches", "AWS calls per task"], rows)]
 
 
+LIST_CALLS = {
+    "first": "first page", "cursor90": "page by cursor, 90 % in", "failed": "status=failed",
+    "delayed": "status=delayed (open)", "pending": "status=pending (open, none match)",
+}
+
+
+def _list_call_label(name: str) -> str:
+    if name.startswith("offset") and name != "offset90":
+        return f"offset={name[len('offset'):]}"
+    return "offset at 90 %" if name == "offset90" else LIST_CALLS.get(name, name)
+
+
+def _offset_note(li: dict[str, Any]) -> str:
+    """What the offsets cost beyond the first page, from the measured index reads."""
+    parts = []
+    rate = None  # offset rows skipped per RCU of keys, from the deepest offset measured
+    deepest = 0
+    for size, entry in li["sizes"].items():
+        first = entry["calls"].get("first", {}).get("rcuByTableIndex", {})
+        base = sum(v for k, v in first.items() if k.endswith("|byTeamPhase"))
+        for name, c in entry["calls"].items():
+            if not name.startswith("offset"):
+                continue
+            keys = sum(v for k, v in c["rcuByTableIndex"].items() if k.endswith("|byTeamPhase"))
+            offset = int(c["params"]["offset"])
+            parts.append(f"offset={offset:,} at {int(size):,} tasks reads {keys:g} RCU of index keys "
+                         f"({keys - base:+g} over the first page, {c['rcuPerCall']:g} RCU in all)")
+            if offset > deepest and keys > base:
+                deepest, rate = offset, offset / (keys - base)
+    if not parts:
+        return "offsets were not measured."
+    note = ("an offset reads every index key before it, in each partition it merges: " + "; ".join(parts) + ".")
+    if rate:
+        note += f" That is about 1 RCU per {rate:,.0f} rows skipped"
+        largest = max(int(n) for n in li["sizes"])
+        if "offset90" not in li["sizes"][str(largest)]["calls"]:
+            note += (f"; an offset 90 % into {largest:,} tasks (not measured in this run; on moto each of its "
+                     f"key pages re-examines the whole table) would read about {0.9 * largest / rate:,.0f} RCU of keys")
+        note += (". An offset's cost follows the offset (and each partition reads whole key pages of up to "
+                 "1,000, so a little more once the partitions are full), so an offset near the end grows with "
+                 "the team.")
+    return note
+
+
+def _lists(results: dict[str, Any]) -> list[str]:
+    li = results["scenarios"].get("lists")
+    if not li:
+        return []
+    sizes = list(li["sizes"])
+    names: list[str] = []
+    for entry in li["sizes"].values():
+        names += [n for n in entry["calls"] if n not in names]
+    shallow = [n for n in names if n.startswith("offset") and n != "offset90"]
+    names = [n for n in names if n not in shallow] + (["offset (5000, or 90 % of 1k)"] if shallow else [])
+
+    def call(entry: dict[str, Any], name: str) -> dict[str, Any] | None:
+        if name.startswith("offset ("):
+            found = [entry["calls"][n] for n in entry["calls"] if n.startswith("offset") and n != "offset90"]
+            return found[0] if found else None
+        return entry["calls"].get(name)
+
+    def cell(entry: dict[str, Any], name: str, field: str, digits: int = 1) -> str:
+        c = call(entry, name)
+        return DASH if c is None else _num(float(c[field]), digits)
+
+    header = ["call (limit 100)"] + [f"{int(n):,}: RCU" for n in sizes] + [f"{int(n):,}: p50 ms" for n in sizes]
+    rows = []
+    for name in names:
+        label = name if name.startswith("offset (") else _list_call_label(name)
+        rows.append([label] + [cell(li["sizes"][n], name, "rcuPerCall") for n in sizes]
+                    + [cell(li["sizes"][n], name, "p50Ms", 0) for n in sizes])
+    detail = []
+    for n in sizes:
+        entry = li["sizes"][n]
+        for name, c in entry["calls"].items():
+            detail.append([f"{int(n):,}", _list_call_label(name), str(c["repeats"]), str(c["rows"]), f"{c['total']:,}",
+                           ", ".join(f"{k} {v:g}" for k, v in c["rcuByTableIndex"].items()),
+                           ", ".join(f"{k} {v:g}" for k, v in c["dynamoCallsPerCall"].items())])
+    seeding = [[f"{int(n):,}", f"{e['seeding']['added']:,}", _num(e["seeding"]["seedSeconds"]),
+                f"{e['seeding']['itemsPerSecond']:,}",
+                ", ".join(f"{s} {k:,}" for s, k in sorted(e["mix"].items()))] for n, e in li["sizes"].items()]
+    return ["## Lists as a team grows", "",
+            f"One team seeded with {', '.join(f'{int(n):,}' for n in sizes)} tasks (`bench/scenarios/lists.py`: "
+            "BatchWriteItem of the repository's own rows, "
+            f"{li['openTasks']} open (delayed), the rest mostly completed, 5 % failed, 2 % cancelled, 1 % timeout; "
+            "the team's TeamStats counts set to the mix). Each call is `GET /v1/tasks` through the API with the "
+            f"team's key, limit {li['page']}, the median of {li['repeats']} calls (deep offsets: one). "
+            "RCU per call: DynamoDB's rules applied to what the API read (the byTeamPhase Query of keys, the "
+            "BatchGetItem of the page's items at 0.5 RCU each, the TeamStats GetItem of the total, the key's "
+            "lookup when not cached).", "",
+            *_table(header, rows),
+            "Flat: the first page, a page reached by cursor, and a status filter read about the same units at "
+            "every size once each partition holds a page (about 50 RCU of them is the page's 100 items, each "
+            "rounded up to 0.5 RCU by BatchGetItem; 1.5 RCU the key, plan and TeamStats GetItems; a partition "
+            "with fewer than 100 tasks answers a short page for less; the index keys a merged page reads are "
+            "bounded by five partitions of 101 keys). An open-status filter reads the open "
+            "partition's items, bounded by the team's open tasks, not its history. Not flat: "
+            + _offset_note(li) + " The cursor is the way to go deep. Latency here is not flat either, and that "
+            "is the emulator: moto's Query of an index examines every item of the table (`Table.query` in "
+            "moto/dynamodb/models/table.py), so each of a call's Queries (up to five partitions) takes longer as "
+            "the table grows, whatever the API reads; DynamoDB reads only the partition's range a Query asks "
+            "for, and the read units above are what it bills.", "",
+            *_table(["tasks", "call", "calls", "rows", "total", "RCU per call by table|index",
+                     "DynamoDB calls per call"], detail),
+            *_table(["size", "tasks added", "seed s", "items/s", "mix"], seeding)]
+
+
 def _idle(results: dict[str, Any]) -> list[str]:
     i = results["scenarios"].get("idle")
     if not i:
@@ -653,6 +760,7 @@ def render(results: dict[str, Any], soak: dict[str, Any] | None) -> str:
     ]
     lines += _headline(results) + _machine(results) + _api(results) + _e2e(results) + _ratios(results)
     lines += _delay(results) + _cost(results) + _vault(results) + _providers(results) + _fairness(results)
+    lines += _lists(results)
     lines += _idle(results) + _soak(soak)
     lines += _findings(results) + _reproduce()
     return "\n".join(lines).rstrip() + "\n"
