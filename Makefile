@@ -72,7 +72,7 @@ bench: $(VENV)/.bench-installed ## benchmarks + Celery peer (~15 min): bench/res
 	command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
 	$(PY) -m bench.harness
 
-bench-quick: $(VENV)/.bench-installed ## the same, fewer and smaller runs (under 2 minutes)
+bench-quick: $(VENV)/.bench-installed ## the same, fewer and smaller runs (about 3 minutes)
 	command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
 	$(PY) -m bench.harness --quick
 

@@ -336,7 +336,7 @@ def resummarize(results: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer, smaller runs (under 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer, smaller runs (about 3 minutes)")
     parser.add_argument("--no-peer", action="store_true", help="skip the Celery peer")
     parser.add_argument("--celery-pool", default=POOL)
     parser.add_argument("--celery-concurrency", type=int, default=CONCURRENCY)

@@ -40,8 +40,8 @@ MAKE_COMMANDS = {
     "make package": "tests/functional/test_deploy_paths.py",
     "make deploy-sam": "tests/functional/test_deploy_paths.py (without AWS credentials: the clear refusal)",
     "make deploy-chalice": "tests/functional/test_deploy_paths.py (without AWS credentials: the clear refusal)",
-    "make bench": "not run by a test: 15 minutes with the Celery peer; its figures are bench/report.md's",
-    "make bench-quick": "not run by a test: the same harness as make bench, 2 minutes",
+    "make bench": "not run by a test: 20 minutes with the Celery peer; its figures are bench/report.md's",
+    "make bench-quick": "not run by a test: the same harness as make bench, 3 minutes",
     "make soak": "not run by a test: 30 minutes; tests/e2e/test_soak.py runs the same soak briefly",
     "TASKHOOK_TASK_MODULES=builtin,tasks.reports make run": "not run by a test: it needs the reader's "
                                                               "tasks/reports.py (the block above it)",
