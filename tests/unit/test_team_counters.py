@@ -3,6 +3,7 @@ no change is counted twice when the feed's batch is retried."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import date
 from typing import Any
@@ -217,3 +218,20 @@ def test_the_dispatcher_reads_a_remove_record_as_a_removal() -> None:
     assert change is not None and change.removed
     assert (change.sequence, change.new.id, change.new.status, change.new.expiresAt) == ("42", "t1", S.COMPLETED,
                                                                                         1769947200)
+
+
+def test_a_results_own_body_size_is_not_counted_as_stored_bytes() -> None:
+    """A polling task's result is the provider's final JSON verbatim, a function task's whatever the
+    function returned: a `bodySize` in it names no stored body. Counted, a huge one made the
+    counters' ADD a number DynamoDB refuses (over 38 digits, or past 1E126), so the stream batch
+    failed on every retry; a negative one lowered the team's bytes. Only the executor's own
+    `results/<team>/<task>/body` adds its size, within what the executor reads of an answer."""
+    claimed = claim("1b", task(kind="function"))
+    for size, key in ((10**40 + 7, "results/acme/t1/body"), (-5_000, "results/acme/t1/body"),
+                      (True, "results/acme/t1/body"), (5_000, "results/beta/t9/body"), (5_000, None)):
+        result = {"bodySize": size, "bodyKey": key}
+        day = tally([finish("1c", claimed.new, result=result)]).usage[("acme", DAY)]
+        assert day.bytesStored == len(json.dumps(result, separators=(",", ":")).encode())
+    own = {"statusCode": 200, "headers": {}, "duration": 1, "bodyKey": "results/acme/t1/body", "bodySize": 70_000}
+    day = tally([finish("1c", claim("1b", task()).new, result=own)]).usage[("acme", DAY)]
+    assert day.bytesStored == len(json.dumps(own, separators=(",", ":")).encode()) + 70_000

@@ -66,3 +66,10 @@ def test_the_estimate_is_the_benchs_own_figure() -> None:
     the API's estimate and bench/report.md are one model."""
     results = json.loads((Path(__file__).resolve().parents[2] / "bench" / "results.json").read_text())
     assert bench_rates.render(bench_rates.rates(results)) == Path(cost_rates.__file__).read_text()
+
+
+def test_the_last_representable_day_is_a_period_not_a_500() -> None:
+    """`to=9999-12-31` is a valid date: listing its days must not step past date.max."""
+    service = UsageService(InMemoryTeamStats(), clock=lambda: datetime(2026, 3, 4, tzinfo=UTC))
+    usage = service.usage("acme", {"from": "9999-12-30", "to": "9999-12-31"})["usage"]
+    assert [d["date"] for d in usage["days"]] == ["9999-12-30", "9999-12-31"]

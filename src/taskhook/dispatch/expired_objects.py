@@ -19,6 +19,17 @@ from taskhook.ports import OutputStore
 DELETE_BATCH = 1000  # keys per DeleteObjects
 
 
+def _own(task: Task, key: Any) -> bool:
+    """Whether `key` is one of the task's own objects (`results/<team>/<task>/body`,
+    `outputs/<team>/<task>/<file>`): a polling task's result is the provider's JSON and a function
+    task's what the function returned, so a `bodyKey` in it may name anything,
+    and only the task's own prefix may be deleted with it."""
+    if not isinstance(key, str):
+        return False
+    own = key == f"results/{task.teamId}/{task.id}/body" or key.startswith(f"outputs/{task.teamId}/{task.id}/")
+    return own and ".." not in key.split("/")
+
+
 def object_keys(task: Task) -> list[str]:
     keys: list[Any] = []
     if isinstance(task.result, dict):
@@ -26,7 +37,7 @@ def object_keys(task: Task) -> list[str]:
     if task.output:
         keys.append(task.output.get("key"))
     keys += [item.get("key") for item in task.outputs or []]
-    return [key for key in keys if isinstance(key, str) and key]
+    return [key for key in keys if _own(task, key)]
 
 
 @dataclass

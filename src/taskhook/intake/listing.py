@@ -37,7 +37,10 @@ def _int_param(params: Mapping[str, str], name: str, default: int, low: int, hig
     message = f"{name} must be an integer between {low} and {high}" if high else f"{name} must be an integer >= {low}"
     if not (raw.isascii() and raw.isdigit()):
         raise ValidationFailed(message)
-    value = int(raw)
+    try:
+        value = int(raw)
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+        raise ValidationFailed(message) from None
     if value < low or (high is not None and value > high):
         raise ValidationFailed(message)
     return value

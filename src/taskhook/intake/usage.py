@@ -67,12 +67,11 @@ class UsageService:
         first, last = parse_period(params, self.clock().date())
         stored = self.stats.usage(team_id, first, last)
         days, totals = [], DayUsage()
-        day = first
-        while day <= last:
+        for n in range((last - first).days + 1):  # never a day past `last` (date.max ends the range)
+            day = first + timedelta(days=n)
             usage = stored.get(day, DayUsage())
             totals.add(usage)
             days.append({"date": day.isoformat(), **usage.public()})
-            day += timedelta(days=1)
         out: dict[str, Any] = {"from": first.isoformat(), "to": last.isoformat(), "days": days,
                                "totals": totals.public()}
         out["estimatedCost"] = estimated_cost(totals)

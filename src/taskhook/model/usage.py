@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
+from taskhook.model.limits import MAX_RESPONSE_BYTES
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 
@@ -76,12 +77,24 @@ def request_bytes(task: Task) -> int:
     return size + (_json_size(task.args) if task.args else 0)
 
 
+def _stored_body(task: Task) -> bool:
+    """Whether the result names the answer body the executor stored (run/executor.py's key, with its
+    size): a polling task's result is the provider's JSON and a function task's what the function
+    returned, and a `bodySize` in it is not ours to count (unbounded, it could break the counters'
+    ADD or lower them)."""
+    result = task.result
+    if not isinstance(result, dict) or result.get("bodyKey") != f"results/{task.teamId}/{task.id}/body":
+        return False
+    size = result.get("bodySize")
+    return isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= MAX_RESPONSE_BYTES
+
+
 def outcome_bytes(task: Task) -> int:
     """A finished task's stored outcome: its result, the S3 body it names, its output files."""
     size = 0
     if task.result is not None:
         size += _json_size(task.result)
-        if isinstance(task.result, dict) and isinstance(task.result.get("bodySize"), int):
+        if _stored_body(task):
             size += task.result["bodySize"]
     if task.output and isinstance(task.output.get("size"), int):
         size += task.output["size"]
