@@ -107,13 +107,15 @@ class Container:
     def retention_days(self, team_id: str) -> int:
         """Days a finished task of the team is kept: its plan's retentionDays, else the deployment's
         (TASK_RETENTION_DAYS). Read through the plan cache when a task becomes terminal; a throttled
-        Teams table with nothing cached gives the default rather than fail the task's ending."""
+        Teams table with nothing cached gives the longest retention there is rather than fail the
+        task's ending: a task kept too long costs a little storage, one deleted too early is lost."""
         from taskhook.model.errors import Busy
+        from taskhook.model.retention import MAX_RETENTION_DAYS
 
         try:
             return self.plan_book.plan_of(team_id).retention_days or self.settings.retention_days
         except Busy:
-            return self.settings.retention_days
+            return MAX_RETENTION_DAYS
 
     @cached_property
     def team_stats(self) -> DynamoTeamStats:

@@ -174,3 +174,17 @@ def test_a_transaction_not_written_is_busy_and_the_consumer_reports_the_batch_fa
         changes = [Change("1", None, a_task(0), inserted=True), Change("2", None, a_task(1), inserted=True)]
         assert counters.count(changes, 2) == [0, 1]
     stubber.assert_no_pending_responses()
+
+
+def test_a_throttled_plan_read_keeps_the_task_longest_rather_than_expire_it_early(
+        aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attacker's note: a team with a 10-year retention whose plan read is throttled when a task
+    ends must not have it expire after the 30-day default."""
+    from taskhook.model.errors import Busy
+    from taskhook.model.retention import MAX_RETENTION_DAYS
+
+    def throttled(team_id: str) -> None:
+        raise Busy()
+
+    monkeypatch.setattr(container().plan_book, "plan_of", throttled)
+    assert container().retention_days("team-long") == MAX_RETENTION_DAYS

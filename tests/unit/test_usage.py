@@ -73,3 +73,9 @@ def test_the_last_representable_day_is_a_period_not_a_500() -> None:
     service = UsageService(InMemoryTeamStats(), clock=lambda: datetime(2026, 3, 4, tzinfo=UTC))
     usage = service.usage("acme", {"from": "9999-12-30", "to": "9999-12-31"})["usage"]
     assert [d["date"] for d in usage["days"]] == ["9999-12-30", "9999-12-31"]
+
+
+@pytest.mark.parametrize("raw", ["2026-W10-1", "20260301", "2026-3-01", "２０２６-03-01"])
+def test_only_a_calendar_date_is_a_day(raw: str) -> None:
+    with pytest.raises(ValidationFailed, match="from must be a date YYYY-MM-DD"):
+        parse_period({"from": raw}, TODAY)

@@ -3,6 +3,7 @@ counts), from the TeamStats table (one Query), with the period's totals."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -15,6 +16,7 @@ from taskhook.model.usage import DayUsage
 from taskhook.ports import TeamStatsStore
 
 MAX_USAGE_DAYS = 366
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def estimated_cost(totals: DayUsage) -> dict[str, Any]:
@@ -36,7 +38,7 @@ def _date(params: Mapping[str, str], name: str, default: date) -> date:
     if raw is None or raw == "":
         return default
     try:
-        if len(raw) != 10:
+        if not _DAY.fullmatch(raw):  # date.fromisoformat also takes week dates (2026-W10-1)
             raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
