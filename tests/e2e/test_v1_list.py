@@ -22,6 +22,9 @@ def seven(stack: Stack) -> tuple[Client, list[dict[str, Any]]]:
         tasks[i] = response.json()["task"]
     created = [t["createdAt"] for t in tasks]
     assert created == sorted(created) and len(set(created)) == 7, "createdAt must order the tasks"
+    # `pagination.total` comes from counters the tasks stream keeps: wait until they have counted
+    # these changes (Client.total: until the total agrees with the tasks the list walks).
+    assert (team.total(status="delayed"), team.total(status="cancelled"), team.total()) == (5, 2, 7)
     return team, tasks
 
 
