@@ -77,14 +77,14 @@ def tally(changes: list[Change]) -> Tally:
         if change.removed:
             out.count(team, new.status, -1)
             continue
-        if change.old is None or change.inserted:
+        if change.inserted:
             out.count(team, new.status, +1)
             day = out.day(team, _day(new.createdAt))
             day.tasksCreated += 1
             day.bytesStored += request_bytes(new)
             continue
-        if not _written(change):
-            continue
+        if change.old is None or not _written(change):
+            continue  # a MODIFY without its old image (LocalStack streams some) tells no move to count
         day = out.day(team, _day(new.updatedAt or new.createdAt))
         if status_changed(change.old, new) and change.old.status != new.status:
             out.count(team, change.old.status, -1)
