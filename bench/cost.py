@@ -16,11 +16,13 @@ Approximations (printed in the report):
 - DynamoDB Streams reads by the runner stand for Lambda's stream trigger, which AWS does not bill.
 - Lambda requests: the invocations counted locally (one per API request; one per batch the runner
   handed a handler). Lambda duration, two figures: the estimate the totals use = the CPU seconds the
-  stack's api and runner processes spent per task (measured; the runner's include the local
-  pollers' work, so it is high) + every AWS call made inside an invocation x a typical in-region
-  latency (prices.json `assumptions`; calls of one batch run concurrently on AWS, so the serial sum
-  is high too), x the template's MemorySize; and the local wall time of the invocations x
-  MemorySize, an upper bound (it includes moto's latency, which is not AWS's). The target's answer
+  stack's api and runner processes spent per task (measured on a whole core; the runner's include
+  the local pollers' work, so it is high), divided by the share of a vCPU the template's MemorySize
+  buys (one vCPU at 1,769 MB: at 512 MB a CPU-bound millisecond bills about 3.5) + every AWS call
+  made inside an invocation x a typical in-region latency (prices.json `assumptions`; calls of one
+  batch run concurrently on AWS, so the serial sum is high too), x the template's MemorySize; and
+  the local wall time of the invocations x MemorySize (moto's latency in it, which is not AWS's,
+  on whole cores, which Lambda's 512 MB is not). The target's answer
   time is not in either (the bench's target answers on loopback at once): each 100 ms a customer's
   endpoint takes adds 0.1 s x MemorySize per task, less when a batch's calls overlap.
 - API Gateway: one request per create (the bench's clients do not poll and fetch no result),
@@ -61,6 +63,13 @@ def memory_gb() -> float:
 
     template = load_template()
     return float(template.get("Globals", {}).get("Function", {}).get("MemorySize", 128)) / 1024
+
+
+def vcpu_share(gb: float, assumptions: Mapping[str, Any]) -> float:
+    """The share of one vCPU a function of `gb` gets: Lambda allocates CPU in proportion to memory,
+    one vCPU at 1,769 MB (prices.json `lambdaVcpuMemoryMb`), so a CPU-bound millisecond measured on
+    a whole core takes 1 / share milliseconds of billed duration below that."""
+    return min(1.0, gb * 1024 / float(assumptions["lambdaVcpuMemoryMb"]["value"]))
 
 
 def deployed_api(template: Mapping[str, Any] | None = None) -> str:
@@ -148,9 +157,9 @@ def _line(prices: Mapping[str, Any], entry: str, amount: float) -> dict[str, flo
 
 
 def lambda_duration(calls: Mapping[str, Any], tasks: int, cpu_seconds: Mapping[str, float | None] | None,
-                    assumptions: Mapping[str, Any]) -> dict[str, Any]:
-    """Seconds of Lambda duration per task: the estimate (CPU + calls x assumed latency) and the
-    local wall time (an upper bound)."""
+                    assumptions: Mapping[str, Any], gb: float) -> dict[str, Any]:
+    """Seconds of Lambda duration per task: the estimate (CPU stretched by the function's vCPU share
+    at `gb`, + calls x assumed latency) and the local wall time."""
     invocations = calls.get("invocations", {})
     wall = sum(v["seconds"] for v in invocations.values()) / tasks
     latency_ms = assumptions["awsCallLatencyMs"]["value"]
@@ -164,8 +173,10 @@ def lambda_duration(calls: Mapping[str, Any], tasks: int, cpu_seconds: Mapping[s
                               "callLatencySecondsPerTask": round(in_invocations / tasks, 5)}
     if cpu_seconds:
         cpu = sum(cpu_seconds.get(p) or 0.0 for p in STACK_PROCESSES) / tasks
+        share = vcpu_share(gb, assumptions)
         result["cpuSecondsPerTask"] = round(cpu, 5)
-        result["estimateSecondsPerTask"] = round(cpu + in_invocations / tasks, 5)
+        result["vcpuShare"] = round(share, 4)
+        result["estimateSecondsPerTask"] = round(cpu / share + in_invocations / tasks, 5)
     return result
 
 
@@ -197,9 +208,10 @@ def per_task(calls: dict[str, Any], tasks: int, stream: Mapping[str, Any] | None
         units[READ_UNIT] += dynamo["readUnitsPerTask"]
     invocations = calls.get("invocations", {})
     units["lambda.request"] += sum(v["count"] for v in invocations.values()) / tasks
-    duration = lambda_duration(calls, tasks, cpu_seconds, assumptions)
+    gb = memory_gb()
+    duration = lambda_duration(calls, tasks, cpu_seconds, assumptions, gb)
     seconds = duration.get("estimateSecondsPerTask", duration["wallSecondsPerTask"])
-    units["lambda.arm64.gbSecond"] += seconds * memory_gb()
+    units["lambda.arm64.gbSecond"] += seconds * gb
     api = deployed_api()
     api_requests = invocations.get("api", {}).get("count", 0) / tasks
     units[API_ENTRY[api]] += api_requests

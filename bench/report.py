@@ -300,6 +300,11 @@ def _dynamo_rows(runs: list[tuple[str, dict[str, Any]]]) -> list[list[str]]:
     return rows + [totals]
 
 
+def _vcpu(runs: list[tuple[str, dict[str, Any]]]) -> str:
+    shares = {rc.get("lambdaDuration", {}).get("vcpuShare") for _l, rc in runs} - {None}
+    return ", ".join(f"{share:.3f} vCPU" for share in sorted(shares)) or "not measured"
+
+
 def _change_rows(label: str, c: dict[str, Any]) -> list[list[str]]:
     changes = (c.get("dynamodb") or {}).get("tasksTableChanges", {})
     indexes = sorted({i for ch in changes.values() for i in ch["indexes"]})
@@ -390,8 +395,9 @@ def _cost(results: dict[str, Any]) -> list[str]:
         f"(${prices['prices'][cost.API_ENTRY[api['chalice']]]['usd']:.2f} per million requests). "
         f"Provisioned: DynamoDB capacity bought by the hour at {utilisation:.0%} utilisation, everything else "
         "the same. "
-        "Lambda duration: the estimate (measured CPU + AWS calls x assumed latency); the wall-time column is "
-        "the upper bound (local wall time, moto's latency included).", "",
+        "Lambda duration: the estimate (measured CPU stretched by the vCPU share the memory buys + AWS calls x "
+        "assumed latency); the wall-time column prices the local wall time instead (moto's latency included, "
+        "on whole cores).", "",
         *_table(["answer", "on demand", f"provisioned {utilisation:.0%}",
                  f"{api_name[api['other']]} instead: on demand / provisioned",
                  "Lambda at local wall time: on demand / provisioned", "WCU / task", "RCU / task",
@@ -423,9 +429,11 @@ def _cost(results: dict[str, Any]) -> list[str]:
         *_table(["Lambda function", "invocations per task", "records per invocation", "ms per invocation (local)"],
                 lambda_rows),
         f"Lambda duration per task, ms (memory {c['memoryGb']:g} GB, template.yaml `Globals.Function.MemorySize`): "
-        f"CPU = the api and runner processes' CPU over the run per task; calls = the AWS calls made inside "
-        f"invocations x the assumed latency ({latency}); the estimate is their sum; wall = local wall time.", "",
-        *_table(["answer", "CPU", "calls x latency", "estimate (used)", "local wall (upper bound)"], duration_rows),
+        f"CPU = the api and runner processes' CPU over the run per task, on whole cores; on Lambda it runs on "
+        f"the share of a vCPU the memory buys ({_vcpu(runs)}: one vCPU at 1,769 MB), so it bills 1 / share as long; "
+        f"calls = the AWS calls made inside invocations x the assumed latency ({latency}); the estimate is "
+        f"CPU / share + calls; wall = local wall time (whole cores, moto's latency in it).", "",
+        *_table(["answer", "CPU", "calls x latency", "estimate (used)", "local wall"], duration_rows),
         "### Cost lines", "",
         *_table(["price entry", "price",
                  *[h for lbl in labels for h in (f"{lbl}: units / task", f"{lbl}: $ / million")]],

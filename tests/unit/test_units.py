@@ -232,5 +232,10 @@ def test_units_are_priced_on_demand_and_provisioned() -> None:
     assert priced["provisionedDynamodb"]["dynamodb.writeRequestUnit"]["usdPerMillionTasks"] == pytest.approx(
         7 * 1e6 * 0.00065 / 2520, abs=1e-4)
     assert priced["usdPerMillionTasksProvisioned"] < priced["usdPerMillionTasks"]
-    # Lambda: 0.1 s CPU per task + 2 DynamoDB calls x 5 ms, not the 0.1 s wall time per invocation.
-    assert priced["lambdaDuration"]["estimateSecondsPerTask"] == pytest.approx(0.1 + 0.01)
+    # Lambda: 0.1 s CPU per task on a whole core, stretched by the vCPU share template.yaml's 512 MB buys
+    # (512 / 1769), + 2 DynamoDB calls x 5 ms; not the 0.1 s wall time per invocation.
+    assert cost.memory_gb() == 0.5
+    assert priced["lambdaDuration"]["vcpuShare"] == pytest.approx(512 / 1769, abs=1e-4)
+    assert priced["lambdaDuration"]["estimateSecondsPerTask"] == pytest.approx(0.1 * 1769 / 512 + 0.01, abs=1e-4)
+    assert priced["cost"]["lambda.arm64.gbSecond"]["perTask"] == pytest.approx((0.1 * 1769 / 512 + 0.01) * 0.5,
+                                                                                abs=1e-4)
