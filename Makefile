@@ -24,7 +24,7 @@ CHALICE_VENV := .venv-chalice
 CHALICE := $(CHALICE_VENV)/bin/chalice
 CHALICE_STAMP := $(CHALICE_VENV)/.installed
 
-.PHONY: run test test-localstack bench-emulators lint unit functional e2e bench bench-quick soak package package-chalice package-sam deploy-sam deploy-chalice keys clean
+.PHONY: browser run test test-localstack bench-emulators lint unit functional e2e bench bench-quick soak package package-chalice package-sam deploy-sam deploy-chalice keys clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 run: $(STAMP) ## the whole local stack on http://127.0.0.1:$(PORT); keeps its data (.taskhook/data) unless FRESH=1
 	$(PY) -m infra.local_stack $(if $(filter-out 0,$(FRESH)),--fresh)
 
+# The browser tests (tests/e2e/test_*_browser.py) drive Debian's Chromium through Playwright, which
+# downloads no browser of its own.
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
@@ -43,13 +48,13 @@ lint: $(STAMP)
 # Two workers, a test file each at a time: the end-to-end files wait on real backoffs and delays
 # far more than they compute, and each worker runs its own local stack.
 # The SAM CLI and Chalice's Python 3.12 venv too: tests/functional/test_deploy_paths.py runs `make package`.
-test: lint $(SAM_STAMP) $(CHALICE_STAMP) ## lint, then unit, functional and end-to-end tests (both deploy artifacts built)
+test: lint $(SAM_STAMP) $(CHALICE_STAMP) browser ## lint, then unit, functional and end-to-end tests (both deploy artifacts built)
 	$(PY) -m pytest -n 2 --dist loadfile
 
 # The e2e suite (the brief soak included) against LocalStack in host mode (no Docker): its own
 # Python 3.13 environment (.venv-localstack, pinned in infra/localstack-requirements.txt),
 # DynamoDB Local from npm and this machine's JDK; started on loopback, stopped at the end.
-test-localstack: $(STAMP) ## the e2e suite against LocalStack (README, "LocalStack")
+test-localstack: $(STAMP) browser ## the e2e suite against LocalStack (README, "LocalStack")
 	$(PY) -m infra.localstack_env $(ARGS)
 
 bench-emulators: $(STAMP) ## per-operation latency, moto vs LocalStack side by side (bench/emulators.json)

@@ -27,6 +27,7 @@ import requests
 
 from bench.stack import clean_env as bench_clean_env
 from bench.stack import external_endpoint, free_port, pid_alive  # noqa: F401 - shared with the e2e tests
+from tests.support.browser import Watched, chromium, watch
 from tests.support.targets import TargetServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -327,6 +328,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def target() -> Iterator[TargetServer]:
     with shared_target() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (tests/support/browser.py), one per test worker."""
+    with chromium() as running:
+        yield running
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Watched]:
+    """A fresh browser context and page, watched for errors, dialogs and outside requests."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        yield watch(context.new_page())
+    finally:
+        context.close()
 
 
 @pytest.fixture
