@@ -11,6 +11,7 @@ from chalice import Chalice, Rate
 from functions import dead_letter, deliverer, dispatcher, executor, live, sweeper
 from functions.api import api
 from functions.callbacks import callbacks
+from functions.default_route import unrouted_requests
 from functions.docs import docs
 from functions.function_tasks import function_tasks
 from functions.responses import uniform_errors
@@ -30,6 +31,7 @@ app.register_blueprint(function_tasks)
 app.register_blueprint(webhook_secrets)
 app.register_blueprint(vault)
 app.register_middleware(uniform_errors, "http")  # Chalice's own 405/415/500 answer {"error": …} too
+app.register_middleware(unrouted_requests, "http")  # the HTTP API's $default route: 404, as REST's gateway
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 
 

@@ -17,7 +17,9 @@ from taskhook.model.errors import TaskhookError
 
 logger = Logger(service="taskhook-api")
 
-NOT_FOUND = "Not found"  # a path no route serves (locally infra/api_server.py; on AWS template.yaml)
+# A path no route serves: locally infra/api_server.py, on the SAM template's HTTP API functions/default_route.py,
+# on the Chalice path's REST API its gateway response (infra/gateway_responses.py).
+NOT_FOUND = "Not found"
 _CHALICE_ERRORS = {
     "MethodNotAllowedError": "Method not allowed",
     "UnsupportedMediaType": "Content-Type must be application/json",

@@ -241,15 +241,18 @@ def test_deploying_without_credentials_stops_with_a_clear_message(built: Path, t
 
 
 def _sam_api_routes() -> set[tuple[str, str]]:
-    """(path, METHOD) of every API Gateway route template.yaml sends to the API function."""
+    """(path, METHOD) of every HTTP API route template.yaml sends to the API function (its `$default`
+    route, an HttpApi event with neither Path nor Method, is no route of the app: it answers 404)."""
     return {(e["Properties"]["Path"], e["Properties"]["Method"].upper())
-            for e in _template_functions()["ApiFunction"]["Properties"]["Events"].values() if e["Type"] == "Api"}
+            for e in _template_functions()["ApiFunction"]["Properties"]["Events"].values()
+            if e["Type"] == "HttpApi" and "Path" in e["Properties"]}
 
 
 def test_the_sam_api_routes_are_exactly_the_chalice_apps_routes() -> None:
-    """Chalice routes on the API Gateway resource (requestContext.resourcePath): behind a catch-all
-    `/{proxy+}` every request would answer 405. So the template declares each route of the app, as
-    `chalice package` does; API Gateway then passes the route and its path parameters as Chalice expects."""
+    """Chalice routes on the matched route's path template (requestContext.resourcePath): behind a
+    catch-all `/{proxy+}` every request would answer 405. So the template declares each route of the
+    app, as `chalice package` does (a REST API there, an HTTP API here, payload format 1.0); API
+    Gateway then passes the route and its path parameters as Chalice expects."""
     import app as lambdas
 
     chalice_routes = {(path, method) for path, methods in lambdas.app.routes.items() for method in methods}
@@ -272,7 +275,7 @@ def test_both_paths_give_the_executors_the_public_api_url(chalice_sam: dict[str,
     artifacts the executors get the API's own URL unless configured otherwise, and only they do (the
     API's URL depends on the API function: the API function cannot depend on it)."""
     for template, api_url in (
-        (sam_template, {"Fn::Sub": "https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod"}),
+        (sam_template, {"Fn::Sub": "https://${ServerlessHttpApi}.execute-api.${AWS::Region}.amazonaws.com"}),
         (chalice_sam, {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"}),
     ):
         for function in _functions(template).values():

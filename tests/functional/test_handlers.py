@@ -10,6 +10,7 @@ and to rebuild the adapters after an environment change, as the other functional
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import time
@@ -26,6 +27,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from standardwebhooks.webhooks import Webhook
 
 import app as lambdas
+from functions.responses import NOT_FOUND
 from infra.template import load_template
 from taskhook.adapters.dynamo.packing import PACKED, packed_name, unpack
 from taskhook.container import container, reset_container
@@ -71,7 +73,10 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def set_header(event: dict[str, Any], name: str, value: str) -> None:
-    """API Gateway sends every header twice: `headers` (last value) and `multiValueHeaders`."""
+    """API Gateway sends every header twice: `headers` (last value) and `multiValueHeaders`. A
+    header the sample has already is replaced under its own spelling (an HTTP API passes some names
+    in lower case)."""
+    name = next((k for k in event["headers"] if k.lower() == name.lower()), name)
     event["headers"][name] = value
     event["multiValueHeaders"][name] = [value]
 
@@ -200,7 +205,7 @@ def dispatch_through_the_stream(aws: Provisioned, task_id: str, lane: str,
     return messages
 
 
-# ---- app: the REST API (API Gateway REST proxy events) ---------------------------------------
+# ---- app: the API (API Gateway proxy events, payload format 1.0: Chalice's REST API, SAM's HTTP API) --
 
 def test_api_creates_a_task_from_an_api_gateway_event(aws: Provisioned) -> None:
     status, body = invoke_api(create_task_event(api_key(), priority=9))
@@ -255,18 +260,98 @@ def test_api_idempotency_key_replays_the_first_answer(aws: Provisioned) -> None:
     assert aws.client("dynamodb").scan(TableName=aws.env["TASKS_TABLE"], Select="COUNT")["Count"] == 1
 
 
+def _http_api_event(sample: str, key: str | None = None) -> dict[str, Any]:
+    """A sample of what template.yaml's HTTP API sends the API function (payload format 1.0)."""
+    event = load_event(sample)
+    assert (event["version"], event["requestContext"]["stage"]) == ("1.0", "$default")
+    if key is not None:
+        set_header(event, "Authorization", f"Bearer {key}")
+    return event
+
+
+def _template_route(event: dict[str, Any]) -> dict[str, Any]:
+    """The template's ApiFunction event that routes this request to the function."""
+    events = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"].values()
+    (route,) = [e["Properties"] for e in events if e["Type"] == "HttpApi"
+                and e["Properties"].get("Path") == event["resource"]
+                and e["Properties"].get("Method") == event["httpMethod"]]
+    assert route["PayloadFormatVersion"] == "1.0"  # the REST-shaped event Chalice reads
+    return route
+
+
 def test_api_behind_the_sam_templates_route(aws: Provisioned) -> None:
-    """template.yaml declares one API Gateway route per Chalice route (a catch-all /{proxy+} made
-    Chalice answer 405 to every request): the event a SAM-deployed API sends is served."""
-    event = load_event("api_gateway_sam_create_task.json")
-    set_header(event, "Authorization", f"Bearer {api_key()}")
-    template_api = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"].values()
-    assert {"Path": event["resource"], "Method": event["httpMethod"]} in [e["Properties"] for e in template_api]
+    """template.yaml declares one HTTP API route per Chalice route, payload format 1.0: the event it
+    sends (resourcePath the route's template, stage `$default`) is served, and the task stored."""
+    event = _http_api_event("http_api_create_task.json", api_key())
+    _template_route(event)
 
     status, body = invoke_api(event)
 
     assert status == 201, (status, body)
     assert body["task"]["status"] == "pending"
+    assert row(aws, body["task"]["id"])["teamPhase"] == {"S": f"{TEAM}#open"}
+
+
+def test_api_reads_a_task_through_the_http_apis_route(aws: Provisioned) -> None:
+    """A route with a path parameter and a query string, as the HTTP API sends them."""
+    key = api_key()
+    task = create_task(key)
+    event = _http_api_event("http_api_get_task.json", key)
+    _template_route(event)
+    event["pathParameters"]["task_id"] = task["id"]
+    event["path"] = event["requestContext"]["path"] = f"/v1/tasks/{task['id']}"
+
+    answer = lambdas.app(event, context("ApiFunction"))
+
+    assert answer["statusCode"] == 200, answer
+    assert json.loads(answer["body"])["task"]["id"] == task["id"]
+    assert answer["headers"]["Content-Type"] == "application/json"
+    assert not answer.get("isBase64Encoded")  # HTTP APIs decode a base64 body whatever its type
+    # The query string is read: a wait out of range is refused.
+    event["queryStringParameters"], event["multiValueQueryStringParameters"] = {"wait": "99"}, {"wait": ["99"]}
+    status, body = invoke_api(event)
+    assert status == 400 and "wait" in body["error"]
+
+
+def test_a_body_the_http_api_base64_encodes_is_read(aws: Provisioned) -> None:
+    """An HTTP API base64-encodes a body whose Content-Type is not a text type (curl -d sends
+    application/x-www-form-urlencoded), REST did not: the app reads it all the same."""
+    event = _http_api_event("http_api_create_task.json", api_key())
+    set_header(event, "Content-Type", "application/x-www-form-urlencoded")
+    event["body"], event["isBase64Encoded"] = base64.b64encode(event["body"].encode()).decode(), True
+
+    status, body = invoke_api(event)
+
+    assert status == 201, (status, body)
+    assert row(aws, body["task"]["id"])["body"] == {"S": '{"orderId": 42}'}
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", "/v1/task/0f8fad5b-d9cb-469f-a165-70867728950e", None),  # the sample: a path no route serves
+    ("DELETE", "/v1/tasks", None),  # a route's path, a method it does not take
+    ("POST", "/v1/tasks/create", '{"targetUrl": "https://api.example.com/webhook"}'),
+])
+def test_a_request_no_route_serves_is_a_json_404_from_the_default_route(
+        aws: Provisioned, method: str, path: str, body: str | None) -> None:
+    """An HTTP API has no gateway responses: template.yaml's `$default` route sends every request no
+    route matches to the API function (resourcePath `$default`), which answers 404 `{"error": "Not
+    found"}` as the REST API's gateway did, never a 5xx, repeats nothing of the request and writes
+    nothing."""
+    key = api_key()
+    event = _http_api_event("http_api_unknown_path.json", key)
+    events = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"].values()
+    assert [e for e in events if e["Type"] == "HttpApi" and "Path" not in e["Properties"]
+            and "Method" not in e["Properties"]]  # SAM's $default route: neither Path nor Method
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = method
+    event["path"] = event["requestContext"]["path"] = path
+    event["body"] = body
+
+    answer = lambdas.app(event, context("ApiFunction"))
+
+    assert (answer["statusCode"], json.loads(answer["body"])) == (404, {"error": NOT_FOUND})
+    assert answer["headers"]["Content-Type"] == "application/json"
+    assert key not in json.dumps(answer)
+    assert aws.client("dynamodb").scan(TableName=aws.env["TASKS_TABLE"], Select="COUNT")["Count"] == 0
 
 
 # ---- on_task_change: the tasks table's stream (NEW_AND_OLD_IMAGES) ----------------------------

@@ -1,7 +1,9 @@
-"""template.yaml: API Gateway's own answers (a path no route serves, a refused content type, any
-4xx or 5xx it makes before or instead of the function) are `{"error": …}` like the app's, and
-repeat nothing of the request. API Gateway's default answer to an unknown path is 403 with a
-message that quotes the request's Authorization header: the caller's API key."""
+"""The Chalice path's REST API (`make package` merges infra/gateway_responses.py into it): API
+Gateway's own answers (a path no route serves, a refused content type, any 4xx or 5xx it makes before
+or instead of the function) are `{"error": …}` like the app's, and repeat nothing of the request. API
+Gateway's default answer to an unknown path is 403 with a message that quotes the request's
+Authorization header: the caller's API key. (template.yaml deploys an HTTP API, which has no gateway
+responses: tests/unit/test_http_api_template.py.)"""
 
 from __future__ import annotations
 
@@ -12,13 +14,12 @@ from typing import Any
 import pytest
 
 from functions.responses import NOT_FOUND
-from infra.gateway_responses import CHALICE_API, merge_template
+from infra.gateway_responses import CHALICE_API, GATEWAY_RESPONSES, merge_template
 from infra.state import ROOT
-from infra.template import load_template
 
 REQUIRED = {"MISSING_AUTHENTICATION_TOKEN", "UNSUPPORTED_MEDIA_TYPE", "DEFAULT_4XX", "DEFAULT_5XX"}
 # API Gateway's response types (AWS::ApiGateway::GatewayResponse ResponseType) and SAM's Gateway
-# Response Object: cfn-lint does not check Globals.Api of an implicit API, so this test does.
+# Response Object: cfn-lint does not check a merge template, so this test does.
 RESPONSE_TYPES = {
     "ACCESS_DENIED", "API_CONFIGURATION_ERROR", "AUTHORIZER_CONFIGURATION_ERROR", "AUTHORIZER_FAILURE",
     "BAD_REQUEST_PARAMETERS", "BAD_REQUEST_BODY", "DEFAULT_4XX", "DEFAULT_5XX", "EXPIRED_TOKEN",
@@ -30,7 +31,7 @@ PROPERTIES = {"StatusCode", "ResponseTemplates", "ResponseParameters"}
 
 
 def gateway_responses() -> dict[str, Any]:
-    return dict(load_template().get("Globals", {}).get("Api", {}).get("GatewayResponses", {}))
+    return dict(GATEWAY_RESPONSES)
 
 
 def test_the_template_replaces_api_gateways_default_error_answers() -> None:
