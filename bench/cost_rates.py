@@ -25,9 +25,14 @@ def rates(results: dict[str, Any]) -> dict[str, Any]:
         "USD_PER_TASK": median["usdPerMillionTasks"] / 1_000_000,
         "USD_PER_TASK_PROVISIONED": median["usdPerMillionTasksProvisioned"] / 1_000_000,
         "MEASURED": f"bench/results.json of {results['date']} ({results['config']['mode']} run, commit "
-                    f"{results['git']['commit'][:10]}), scenario {SCENARIO!r}",
+                    f"{results['git']['commit'][:10]}), scenario {SCENARIO!r}" + _repriced(results),
         "PRICES": f"{prices['source']} ({prices['region']}, on demand; provisioned at 70 % utilisation)",
     }
+
+
+def _repriced(results: dict[str, Any]) -> str:
+    repriced = results.get("repriced")
+    return f", repriced {repriced['date']} at commit {repriced['git'][:10]}" if repriced else ""
 
 
 def render(values: dict[str, Any]) -> str:

@@ -349,8 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.resummarize:
         results = resummarize(json.loads(args.out.read_text()))
+        results["repriced"] = {"date": now_iso(), "git": git_commit()["commit"]}
         args.out.write_text(json.dumps(results, indent=1) + "\n")
         report.write(args.out, args.report)
+        cost_rates.write(results)  # the API's estimate follows the report
+        print(report.cost_summary(results))
         return 0
     cfg = dict(QUICK if args.quick else FULL, mode="quick" if args.quick else "full")
     if args.only:

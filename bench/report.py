@@ -57,6 +57,9 @@ def _machine(results: dict[str, Any]) -> list[str]:
             ["Mode", f"{mode} (`make bench{'-quick' if mode == 'quick' else ''}`), "
                      f"{results.get('wallSeconds', 0):.0f} s"],
             ["Git commit", f"`{git.get('commit')}`" + (" + uncommitted changes" if git.get("dirty") else "")],
+            *([["Repriced", f"{results['repriced']['date']} at `{results['repriced']['git']}`: the same measured "
+                            "runs (calls, items, CPU) priced by that commit's cost model, template and prices "
+                            "(`python -m bench.harness --resummarize`)"]] if results.get("repriced") else []),
             ["CPU", f"{m['cpuModel']}, {m['cores']} cores"],
             ["Memory", f"{m['memoryGiB']} GiB"],
             ["OS", f"{m['os']}"],
