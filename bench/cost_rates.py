@@ -39,8 +39,22 @@ def render(values: dict[str, Any]) -> str:
     lines = ['"""What one task costs on AWS, as `make bench` measured it (bench/cost_rates.py writes this file',
              'from bench/results.json: do not edit). GET /v1/usage multiplies it by the tasks created."""',
              "", "from __future__ import annotations", ""]
-    lines += [f"{name} = {value!r}" for name, value in values.items()]
+    lines += [_assignment(name, value) for name, value in values.items()]
     return "\n".join(lines) + "\n"
+
+
+def _assignment(name: str, value: Any, width: int = 100) -> str:
+    """`NAME = value`, a long string split over lines in parentheses (the project's 120 columns)."""
+    line = f"{name} = {value!r}"
+    if not isinstance(value, str) or len(line) <= width:
+        return line
+    parts, rest = [], value
+    while rest:
+        cut = rest.rfind(" ", 0, width - 8) + 1 if len(rest) > width - 8 else len(rest)
+        cut = cut or min(len(rest), width - 8)
+        parts.append(rest[:cut])
+        rest = rest[cut:]
+    return f"{name} = (\n" + "".join(f"    {part!r}\n" for part in parts) + ")"
 
 
 def write(results: dict[str, Any], path: Path = RATES_FILE) -> None:
