@@ -203,6 +203,9 @@ class TeamStatsStore(Protocol):
 
     def set_counts(self, team_id: str, counts: Mapping[TaskStatus, int]) -> None: ...
 
+    def counted_teams(self) -> Iterator[str]:
+        """Every team that has counts (a Scan: the operator's `stats recount --all` only)."""
+
 
 # ---- run ------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from taskhook.adapters.dynamo.expiry import LocalExpiry
 from taskhook.adapters.dynamo.team_stats import DynamoTeamStats
 from taskhook.container import container
 from taskhook.dispatch.counters import TeamCounters
-from taskhook.dispatch.recount import recount
+from taskhook.dispatch.recount import recount, recount_all
 from taskhook.model import lifecycle
 from taskhook.model.change import Change
 from taskhook.model.plan import TeamPlan
@@ -152,6 +152,19 @@ def test_recount_rebuilds_a_teams_counts_from_its_rows(aws: Provisioned) -> None
     repo = container().task_repository
     assert recount(repo.statuses_of_team(TEAM), TEAM, stats) == {S.COMPLETED: 1, S.PENDING: 1}
     assert stats.counts(TEAM) == {s: int(s in (S.COMPLETED, S.PENDING)) for s in S}
+
+
+def test_recount_all_zeroes_a_team_that_has_counts_but_no_rows_left(aws: Provisioned) -> None:
+    """A team whose every row is gone (expired while the stream consumer was failing, or deleted by
+    hand) kept its old counts after `stats recount --all`, which only visited teams with rows."""
+    repo, stats = container().task_repository, container().team_stats
+    repo.put_new(a_task(0))
+    stats.set_counts(TEAM, {S.PENDING: 3})  # drifted
+    stats.set_counts(OTHER, {S.COMPLETED: 5})  # no row of OTHER's is left
+    assert recount_all(repo.team_statuses(), stats) == {TEAM: {S.PENDING: 1}, OTHER: {}}
+    assert stats.total(TEAM, None) == 1
+    assert stats.counts(OTHER) == {s: 0 for s in S}
+    assert sorted(stats.counted_teams()) == sorted([TEAM, OTHER])
 
 
 def test_a_teams_retention_is_stored_in_its_plan(aws: Provisioned) -> None:

@@ -575,3 +575,6 @@ class InMemoryTeamStats:
 
     def set_counts(self, team_id: str, counts: Mapping[TaskStatus, int]) -> None:
         self.count_rows[team_id] = dict(counts)
+
+    def counted_teams(self) -> Iterator[str]:
+        return iter(list(self.count_rows))

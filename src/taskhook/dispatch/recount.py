@@ -20,10 +20,13 @@ def recount(statuses: Iterable[TaskStatus], team_id: str, stats: TeamStatsStore)
 
 def recount_all(rows: Iterable[tuple[str, TaskStatus]], stats: TeamStatsStore) -> dict[str, dict[TaskStatus, int]]:
     """Every team's counts from one pass over the rows (`stats recount --all`: after an upgrade from
-    a version without counters, docs/upgrading.md)."""
+    a version without counters, docs/upgrading.md); a team that has counts but no row left is set
+    to zero."""
     by_team: dict[str, Counter[TaskStatus]] = {}
     for team_id, status in rows:
         by_team.setdefault(team_id, Counter())[status] += 1
+    for team_id in list(stats.counted_teams()):
+        by_team.setdefault(team_id, Counter())
     for team_id, counts in by_team.items():
         stats.set_counts(team_id, counts)
     return {team_id: dict(counts) for team_id, counts in by_team.items()}

@@ -5,7 +5,7 @@ dispatch/counters.py writes it from the stream; the list's total and GET /v1/usa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
@@ -96,3 +96,17 @@ class DynamoTeamStats:
         values = {s.value: {"N": str(counts.get(s, 0))} for s in TaskStatus}
         with busy_when_throttled():
             self._client.put_item(TableName=self._table, Item={**self._key(team_id, COUNTS), **values})
+
+    def counted_teams(self) -> Iterator[str]:
+        """Every team with a counts item: one Scan of the table, reading keys only (operators)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table, "FilterExpression": "#k = :c", "ProjectionExpression": "teamId",
+            "ExpressionAttributeNames": {"#k": "key"}, "ExpressionAttributeValues": {":c": {"S": COUNTS}},
+        }
+        while True:
+            with busy_when_throttled():
+                page = self._client.scan(**kwargs)
+            yield from (item["teamId"]["S"] for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
