@@ -32,11 +32,11 @@ def _authenticate() -> ApiKey:
     return authenticated(_request())
 
 
-def _view(task: Task) -> dict[str, Any]:
+def _view(task: Task, with_attempts: bool = True) -> dict[str, Any]:
     """The v1 task; a function task's output, and each file a provider task's outputs copied, gets
     its presigned download link."""
     links = container().download_links
-    return v1_task(task, links.url_for(task) if task.output else None, links.urls_for_outputs(task))
+    return v1_task(task, links.url_for(task) if task.output else None, links.urls_for_outputs(task), with_attempts)
 
 
 def _wait_seconds(params: dict[str, str]) -> float:
@@ -52,6 +52,13 @@ def _wait_seconds(params: dict[str, str]) -> float:
     return value
 
 
+def _idempotency_key() -> str | None:
+    value: str | None = _request().headers.get("idempotency-key")
+    if value is not None and not 0 < len(value) <= MAX_IDEMPOTENCY_KEY:
+        raise ValidationFailed(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    return value
+
+
 @api.route("/health", methods=["GET"])
 @endpoint
 def health() -> Response:
@@ -64,11 +71,9 @@ def create_task() -> Response:
     key = _authenticate()
     request = parse_create_request(decode_json_object(_request().raw_body))
     service = container().task_service
-    idempotency_key = _request().headers.get("idempotency-key")
+    idempotency_key = _idempotency_key()
     if idempotency_key is None:
         return json_response({"task": service.create(key.team_id, request).public()}, 201)
-    if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-        raise ValidationFailed(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
     idempotency = container().idempotency
     idempotency.register_lambda_context(api.lambda_context)
     task, created = service.create_idempotent(key.team_id, idempotency_key, request, idempotency)
@@ -81,7 +86,8 @@ def list_tasks() -> Response:
     key = _authenticate()
     query = parse_list_query(_request().query_params)
     page, total = container().task_service.list(key.team_id, query)
-    return json_response({"tasks": [_view(t) for t in page.tasks], "pagination": pagination(total, query, page)})
+    rows = [_view(t, with_attempts=False) for t in page.tasks]
+    return json_response({"tasks": rows, "pagination": pagination(total, query, page)})
 
 
 @api.route("/v1/tasks/{task_id}", methods=["GET"])
@@ -103,6 +109,40 @@ def get_task(task_id: str) -> Response:
 def cancel_task(task_id: str) -> Response:
     key = _authenticate()
     return json_response({"task": container().task_service.cancel(key.team_id, task_id).public()})
+
+
+@api.route("/v1/tasks/{task_id}/retry", methods=["POST"], content_types=BODY_TYPES)
+@endpoint
+def retry_task(task_id: str) -> Response:
+    """A failed or timeout task again: a new task with the same request and `retryOf`."""
+    key = _authenticate()
+    service = container().task_service
+    idempotency_key = _idempotency_key()
+    if idempotency_key is None:
+        return json_response({"task": service.retry(key.team_id, task_id).public()}, 201)
+    idempotency = container().idempotency
+    idempotency.register_lambda_context(api.lambda_context)
+    task, created = service.retry_idempotent(key.team_id, idempotency_key, task_id, idempotency)
+    return json_response({"task": task.public()}, 201 if created else 200)
+
+
+@api.route("/v1/tasks/{task_id}/notifications/{notification_id}/resend", methods=["POST"], content_types=BODY_TYPES)
+@endpoint
+def resend_notification(task_id: str, notification_id: str) -> Response:
+    """A failed delivery of the task's notification, queued again (202)."""
+    key = _authenticate()
+    view = container().notification_resender.resend(key.team_id, task_id, notification_id)
+    return json_response({"notification": view}, 202)
+
+
+@api.route("/v1/stats", methods=["GET"])
+@endpoint
+def stats() -> Response:
+    """Counts by status, tasks finished per minute (last hour), the lanes' and DLQ's depths."""
+    key = _authenticate()
+    if _request().query_params:
+        raise ValidationFailed(f"Unknown query parameter: {sorted(_request().query_params)[0]}")
+    return json_response(container().stats_service.overview(key.team_id))
 
 
 @api.route("/v1/usage", methods=["GET"])

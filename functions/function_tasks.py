@@ -44,6 +44,14 @@ def _download_url(task: Task) -> str | None:
     return container().download_links.url_for(task)
 
 
+@function_tasks.route("/v1/functions", methods=["GET"])
+@endpoint
+def list_functions() -> Response:
+    """The task catalogue: every registered function task, its display name and argument schema."""
+    _authenticate()
+    return json_response({"functions": container().function_task_service.catalogue()})
+
+
 @function_tasks.route("/tasks/create", methods=["POST"], content_types=BODY_TYPES)
 @endpoint
 def create_named_task() -> Response:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from taskhook.intake.client_tokens import ClientTokenService
     from taskhook.intake.function_tasks import FunctionTaskService
     from taskhook.intake.rate_limit import RateGate
+    from taskhook.intake.stats import StatsService
     from taskhook.intake.tasks import TaskService
     from taskhook.intake.usage import UsageService
     from taskhook.intake.vault import VaultService
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from taskhook.notify.access import CredentialCheck, LiveAccess
     from taskhook.notify.delivery import NotificationDeliverer
     from taskhook.notify.live import LiveFeed
+    from taskhook.notify.resend import NotificationResender
     from taskhook.notify.secrets import TeamSecretsService
     from taskhook.ports import ApiKey, TaskCounts
     from taskhook.run.executor import Executor
@@ -179,6 +181,17 @@ class Container:
         cfg = self.settings
         return SqsMessages(self.client("sqs"), (cfg.queue_high_url, cfg.queue_normal_url, cfg.queue_low_url,
                                                 cfg.dlq_url))
+
+    @cached_property
+    def stats_service(self) -> StatsService:
+        """GET /v1/stats: counts, tasks finished per minute, queue depths."""
+        from taskhook.adapters.sqs import SqsQueueDepths
+        from taskhook.intake.stats import StatsService
+
+        cfg = self.settings
+        urls = {"high": cfg.queue_high_url, "normal": cfg.queue_normal_url, "low": cfg.queue_low_url,
+                "deadLetter": cfg.dlq_url}
+        return StatsService(self.team_stats, SqsQueueDepths(self.client("sqs"), urls))
 
     @cached_property
     def notification_queue(self) -> SqsNotificationQueue:
@@ -449,6 +462,15 @@ class Container:
 
         store = DynamoSecretStore(self.client("dynamodb"), self.settings.teams_table, self.cipher)
         return TeamSecretsService(store)
+
+    @cached_property
+    def notification_resender(self) -> NotificationResender:
+        """POST /v1/tasks/{id}/notifications/{notification_id}/resend."""
+        from taskhook.adapters.dynamo.notification_log import DynamoNotificationLog
+        from taskhook.notify.resend import NotificationResender
+
+        return NotificationResender(self.task_repository, DynamoNotificationLog(self.task_model),
+                                    self.notification_queue)
 
     @cached_property
     def deliverer(self) -> NotificationDeliverer:

@@ -201,10 +201,20 @@ class TeamStatsStore(Protocol):
     def usage(self, team_id: str, first: date, last: date) -> dict[date, DayUsage]:
         """The team's usage of each day from `first` to `last` (inclusive) that has any."""
 
+    def finished(self, team_id: str, first: str, last: str) -> dict[str, dict[str, int]]:
+        """Tasks finished per UTC minute from `first` to `last` (`YYYY-MM-DDTHH:MM`, inclusive), only
+        the minutes with any: {minute: {"completed": n, "failed": n}}."""
+
     def set_counts(self, team_id: str, counts: Mapping[TaskStatus, int]) -> None: ...
 
     def counted_teams(self) -> Iterator[str]:
         """Every team that has counts (a Scan: the operator's `stats recount --all` only)."""
+
+
+class QueueDepths(Protocol):
+    def depths(self) -> dict[str, dict[str, int]]:
+        """Each lane's and the dead-letter queue's messages (approximate, SQS's attributes):
+        {"high"|"normal"|"low"|"deadLetter": {"visible", "inFlight", "delayed"}}."""
 
 
 # ---- run ------------------------------------------------------------------------------------
@@ -257,6 +267,10 @@ class NotificationQueue(Protocol):
 class DeliveryLog(Protocol):
     def record(self, notification: Notification, url: str, status: str, attempts: int, error: str | None) -> None:
         """Remember the delivery's state on its task (what clients see as `notifications`)."""
+
+    def requeue_failed(self, task_id: str, notification_id: str) -> None:
+        """Mark a `failed` delivery `queued` again (a resend), in one conditional write: Conflict
+        unless it is failed (a second resend at the same time loses), NotFound if the task is gone."""
 
 
 class Cipher(Protocol):

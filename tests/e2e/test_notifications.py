@@ -105,8 +105,8 @@ def test_a_failing_receiver_gets_the_notification_on_the_third_attempt(team: Cli
         if notes and notes[0]["status"] == "delivered":
             break
         time.sleep(0.3)
-    assert notes == [{"url": done_url, "kind": "onComplete", "status": "delivered", "attempts": 3,
-                      "taskStatus": "completed", "sequence": notes[0]["sequence"]}]
+    assert notes == [{"id": notes[0]["id"], "url": done_url, "kind": "onComplete", "status": "delivered",
+                      "attempts": 3, "taskStatus": "completed", "sequence": notes[0]["sequence"]}]
 
 
 def test_rotation_keeps_both_secrets_valid(team: Client, receiver: TargetServer) -> None:

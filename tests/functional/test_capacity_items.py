@@ -110,3 +110,35 @@ def test_a_large_answer_is_paid_on_the_table_only(
     # 1 KB entry (the task leaves it). (The old layout: byTeam copy, byTeamStatus 1 + copy: 35, 305.)
     assert units.indexes == {"byTeamPhase": 2, "activeDeadline": 1}
     assert units.total == finish_units
+
+
+
+def test_a_first_attempt_that_completes_stores_no_history(aws: Provisioned) -> None:
+    """The attempt history (model/attempt_log.py) of a task whose only attempt completed is read from
+    the task itself: the finish writes no byte more (8 WCU, as before)."""
+    run = run_task(aws, None, '{"ok": true}')
+
+    item = run.items["finish"]
+    assert "attempts" not in item and "attemptsTotal" not in item
+    task = container().task_service.repository.get(item["id"]["S"])
+    assert task is not None and task.public()["attempts"] == [
+        {"attempt": 1, "startedAt": iso(START + timedelta(seconds=1)), "finishedAt": iso(START + timedelta(seconds=2)),
+         "durationMs": 1000, "outcome": "completed", "statusCode": 200}]
+    assert [u.total for u in run.units.values()] == [2, 2, 4]
+
+
+def test_a_retry_stores_one_compact_entry_of_about_200_bytes(aws: Provisioned) -> None:
+    """The retry's write records its attempt (same write), one compact JSON string."""
+    repository = container().task_service.repository
+    stamp = iso(START)
+    task = Task(id=str(uuid.uuid4()), teamId="team-0123456789", status=TaskStatus.PENDING, createdAt=stamp,
+                targetUrl="https://api.example.com/webhook")
+    repository.put_new(task)
+    claimed = repository.apply(task, lifecycle.claim(task, "tok", START + timedelta(seconds=1)))
+    repository.apply(claimed, lifecycle.back_off(claimed, "tok", START + timedelta(seconds=2),
+                                                 START + timedelta(seconds=4), "HTTP 503", status_code=503))
+    item = aws.client("dynamodb").get_item(TableName=aws.env["TASKS_TABLE"], Key={"id": {"S": task.id}})["Item"]
+    stored = item["attempts"]["S"]
+    assert stored.startswith('[{"attempt":1,"startedAt":') and ", " not in stored
+    added = item_size({k: item[k] for k in ("attempts", "attemptsTotal")})
+    assert 150 < added < 250, added

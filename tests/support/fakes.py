@@ -86,7 +86,8 @@ class InMemoryTaskRepository:
         return [r for r in self._rows.values() if r.teamId == team_id and (status is None or r.status == status)]
 
     def list_for_team(self, team_id: str, query: ListQuery) -> ListPage:
-        rows = sorted(self._matching(team_id, query.status), key=Position.of, reverse=query.descending)
+        rows = sorted((r for r in self._matching(team_id, query.status) if query.filters.matches(r)),
+                      key=Position.of, reverse=query.descending)
         if query.after is not None:
             after = query.after
             rows = [r for r in rows if (Position.of(r) < after if query.descending else Position.of(r) > after)]
@@ -427,11 +428,11 @@ class InMemoryNotificationQueue:
             chunk = notifications[start:start + SQS_BATCH_SIZE]
             if self.unavailable or sum(len(n.to_message().encode()) for n in chunk) > SQS_MAX_BATCH_BYTES:
                 return list(range(start, len(notifications)))
-            seen = {n.id for n in self.queued}
+            seen = {n.dedup_key for n in self.queued}
             for notification in chunk:
-                if notification.id not in seen:
+                if notification.dedup_key not in seen:
                     self.queued.append(notification)
-                    seen.add(notification.id)
+                    seen.add(notification.dedup_key)
         return []
 
     def of_task(self, task_id: str) -> list[Notification]:
@@ -468,6 +469,18 @@ class InMemoryDeliveryLog:
             if row is None:
                 return
             notifications = {**(row.notifications or {}), notification.id: entry}
+            repository._rows[row.id] = row.model_copy(update={"notifications": notifications})
+
+    def requeue_failed(self, task_id: str, notification_id: str) -> None:
+        repository = self.repository
+        with repository._lock:
+            row = repository._rows.get(task_id)
+            if row is None:
+                raise NotFound()
+            entry = (row.notifications or {}).get(notification_id)
+            if entry is None or entry.get("status") != "failed":
+                raise Conflict("Only a failed notification can be resent")
+            notifications = {**(row.notifications or {}), notification_id: {**entry, "status": "queued"}}
             repository._rows[row.id] = row.model_copy(update={"notifications": notifications})
 
 
@@ -548,6 +561,7 @@ class InMemoryTeamStats:
         self.unavailable = unavailable
         self.count_rows: dict[str, dict[TaskStatus, int]] = {}
         self.days: dict[tuple[str, date], DayUsage] = {}
+        self.minutes: dict[tuple[str, str], dict[str, int]] = {}
         self.tokens: list[str] = []
 
     def add(self, tally: Tally, token: str) -> None:
@@ -562,6 +576,14 @@ class InMemoryTeamStats:
                 row[status] = row.get(status, 0) + delta
         for key, usage in tally.usage.items():
             self.days.setdefault(key, DayUsage()).add(usage)
+        for key, finished in tally.finished.items():
+            row = self.minutes.setdefault(key, {})
+            for outcome, n in finished.items():
+                row[outcome] = row.get(outcome, 0) + n
+
+    def finished(self, team_id: str, first: str, last: str) -> dict[str, dict[str, int]]:
+        return {minute: dict(row) for (team, minute), row in self.minutes.items()
+                if team == team_id and first <= minute <= last}
 
     def counts(self, team_id: str) -> dict[TaskStatus, int]:
         return dict(self.count_rows.get(team_id, {}))

@@ -173,8 +173,9 @@ def test_notification_view_is_a_list_in_sequence_order() -> None:
                "a": {"url": "u", "kind": "callback", "status": "retrying", "attempts": 2, "sequence": "3",
                      "lastError": "HTTP 500"}}
     assert notification_view(entries) == [
-        {"url": "u", "kind": "callback", "status": "retrying", "attempts": 2, "sequence": "3", "lastError": "HTTP 500"},
-        {"url": "u", "kind": "callback", "status": "delivered", "attempts": 1, "sequence": "20"},
+        {"id": "a", "url": "u", "kind": "callback", "status": "retrying", "attempts": 2, "sequence": "3",
+         "lastError": "HTTP 500"},
+        {"id": "b", "url": "u", "kind": "callback", "status": "delivered", "attempts": 1, "sequence": "20"},
     ]
 
 

@@ -174,7 +174,7 @@ class SqsNotificationQueue:
                 answer = self._client.send_message_batch(QueueUrl=self._url, Entries=[
                     {"Id": str(start + i), "MessageBody": n.to_message(), "MessageGroupId": n.task_id,
                      # a stream record retried by Lambda must not notify twice
-                     "MessageDeduplicationId": n.id[-128:]}
+                     "MessageDeduplicationId": n.dedup_key}
                     for i, n in enumerate(batch)
                 ])
             except Exception as exc:  # noqa: BLE001 - nothing from here on was queued
@@ -213,3 +213,30 @@ def batch_calls(call: Callable[..., Any], queues: Sequence[K], url_of: Callable[
                 continue
             failed += [int(e["Id"]) for e in answer.get("Failed") or []]
     return sorted(failed)
+
+
+# SQS's approximate counts, as GET /v1/stats names them.
+DEPTH_ATTRIBUTES = {
+    "ApproximateNumberOfMessages": "visible",
+    "ApproximateNumberOfMessagesNotVisible": "inFlight",
+    "ApproximateNumberOfMessagesDelayed": "delayed",
+}
+
+
+class SqsQueueDepths:
+    """ports.QueueDepths: one GetQueueAttributes per queue (the three lanes and the dead-letter queue)."""
+
+    def __init__(self, client: Any, urls: dict[str, str]) -> None:
+        self._client = client
+        self._urls = urls
+
+    def depths(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for name, url in self._urls.items():
+            if not url:
+                continue
+            with busy_when_throttled():
+                attributes = self._client.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=list(DEPTH_ATTRIBUTES))["Attributes"]
+            out[name] = {label: int(attributes.get(attr, 0)) for attr, label in DEPTH_ATTRIBUTES.items()}
+        return out

@@ -1,11 +1,12 @@
 """Each team's task counts by status and its usage per UTC day, kept from the Tasks table's stream
-(the TeamStats table, adapters/dynamo/team_stats.py): what `pagination.total` and GET /v1/usage read
-instead of the tasks themselves.
+(the TeamStats table, adapters/dynamo/team_stats.py): what `pagination.total`, GET /v1/usage and
+GET /v1/stats read instead of the tasks themselves.
 
 Which record counts how (`tally`), with notify/rules.py's `status_changed` telling a status change
 from a repeated or bookkeeping record:
 - an insert: +1 in its status; the day's `tasksCreated` +1 and its request's bytes;
-- a status change: -1 in the old status, +1 in the new one; on a terminal status, the outcome's bytes;
+- a status change: -1 in the old status, +1 in the new one; on a terminal status, the outcome's bytes,
+  and +1 `completed` or `failed` (failed, timeout) in the team's minute of its completedAt;
 - a claim (a new `claimedAt` on a `processing` row, written with a version bump): `attempts` +1;
 - a poll recorded (`poll.polls` grew): `polls` + the growth;
 - a removal (TTL's delete, or the local stack's expiry): -1 in the removed row's status;
@@ -31,7 +32,10 @@ What remains inexact (`bin/taskhook stats recount --team T` rebuilds a team's co
 
 Cost per (team, batch), on demand: the counts item and each day's usage item the batch touches
 (usually one day), each under 1 KB, written in a transaction: 2 WCU each, so 4 WCU per team and
-batch (a batch with only status changes and no usage, e.g. only removals: 2 WCU). A batch holds up
+batch (a batch with only status changes and no usage, e.g. only removals: 2 WCU). A batch that
+finishes tasks adds each minute item it touches (usually one, under 100 bytes, expiring after
+MINUTE_KEEP_HOURS): 2 WCU more per team and batch, so at most 2 WCU per finished task (a batch
+with one finish) and 2 / n for n finishes of a team in one batch and minute. A batch holds up
 to 100 records (template.yaml's BatchSize); one transaction takes at most 100 items, so a batch of
 more than 50 teams is written in several transactions (each its own token).
 """
@@ -41,7 +45,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 
 from taskhook.model.change import Change
 from taskhook.model.clock import parse_iso
@@ -53,6 +57,15 @@ from taskhook.ports import TeamStatsStore
 
 log = logging.getLogger(__name__)
 TOKEN_LENGTH = 36  # DynamoDB's longest ClientRequestToken
+
+
+# How a finish counts in the per-minute chart (GET /v1/stats); a cancel is not a finish of the run.
+FINISHED_AS = {TaskStatus.COMPLETED: "completed", TaskStatus.FAILED: "failed", TaskStatus.TIMEOUT: "failed"}
+
+
+def minute_of(stamp: str) -> str:
+    """The UTC minute of a timestamp, `YYYY-MM-DDTHH:MM` (the per-minute counters' key)."""
+    return parse_iso(stamp).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def _day(stamp: str) -> date:
@@ -91,6 +104,9 @@ def tally(changes: list[Change]) -> Tally:
             out.count(team, new.status, +1)
             if new.status in TERMINAL:
                 day.bytesStored += outcome_bytes(new)
+                outcome = FINISHED_AS.get(new.status)
+                if outcome is not None and new.completedAt:
+                    out.finish(team, minute_of(new.completedAt), outcome)
         if new.status is TaskStatus.PROCESSING and new.claimedAt and new.claimedAt != change.old.claimedAt:
             day.attempts += 1
         day.polls += _polls(change)

@@ -73,7 +73,7 @@ class Recovery:
                 try:
                     # As when a run takes over a crashed one's claim: the time it held the task is given back.
                     credit = lifecycle.TaskChanges(waitCredit=lifecycle.crash_credit(task, now))
-                    release = lifecycle.requeue(task, task.claimToken, now, task.error, credit)
+                    release = lifecycle.requeue(task, task.claimToken, now, task.error, credit, "crashed")
                     task = self.repository.apply(task, release)
                 except (Conflict, NotFound):
                     continue

@@ -88,8 +88,9 @@ class FunctionTaskService:
             arguments: dict[str, Any] = {}
         elif isinstance(data, dict):
             arguments = data
-        elif "task_data" in definition.binding.model.model_fields:
-            arguments = {"task_data": data}  # a function that takes seed 000's free-form task_data
+        elif "task_data" in definition.binding.model.model_fields or definition.binding.accepts_extra:
+            # seed 000's free-form task_data, as one argument named task_data (task1(**kwargs) gets it)
+            arguments = {"task_data": data}
         else:
             raise ValidationFailed(f"task_data must be a JSON object of the arguments of {definition.qualified_name}")
         return self._start(team_id, definition, arguments, request.callback_url, None)
@@ -126,6 +127,12 @@ class FunctionTaskService:
                     self.outbound.check_url(value, field=name)
                 except BlockedTarget as exc:
                     raise ValidationFailed(f"Invalid arguments for {definition.qualified_name}: {exc}") from None
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        """GET /v1/functions: every registered function task, what it is called and what it takes."""
+        return [{"namespace": d.namespace, "name": d.name, "displayName": d.display_name,
+                 "description": d.description, "argsSchema": d.binding.public_schema()}
+                for d in self.registry.definitions()]
 
     def get(self, team_id: str, task_id: str) -> Task:
         """Any task of the team (seed 000's `GET /tasks/{task_id}`); another team's is 403."""

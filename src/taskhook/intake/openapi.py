@@ -55,7 +55,9 @@ class TaskEnvelope(BaseModel):
 
 
 class Pagination(BaseModel):
-    total: int
+    total: int | None = Field(description=(
+        "Tasks matching status (the team's counters); null under kind, namespace, name or clientId, "
+        "which the counters do not count"))
     limit: int
     offset: int
     hasMore: bool
@@ -219,10 +221,43 @@ class UsageEnvelope(BaseModel):
     usage: UsagePeriod
 
 
+class FunctionEntry(BaseModel):
+    namespace: str
+    name: str
+    displayName: str = Field(description="What people call it; also a valid task_name for POST /tasks/create")
+    description: str
+    argsSchema: dict[str, Any] | None = Field(description="JSON Schema of its arguments, or null")
+
+
+class FunctionCatalogue(BaseModel):
+    functions: list[FunctionEntry]
+
+
+class MinuteFinishes(BaseModel):
+    minute: str = Field(description="The UTC minute, YYYY-MM-DDTHH:MM:00Z")
+    completed: int = Field(ge=0)
+    failed: int = Field(ge=0, description="failed and timeout")
+
+
+class QueueDepth(BaseModel):
+    visible: int = Field(ge=0, description="Messages waiting to be received (SQS's approximate count)")
+    inFlight: int = Field(ge=0, description="Received, not yet deleted")
+    delayed: int = Field(ge=0, description="Not visible yet (DelaySeconds)")
+
+
+class Stats(BaseModel):
+    """GET /v1/stats. Counts and the chart are the team's; the queues are the deployment's."""
+
+    counts: dict[str, int] = Field(description="The team's tasks in each status (every status, 0 included)")
+    finishedPerMinute: list[MinuteFinishes] = Field(
+        description="The last 60 minutes, oldest first (zeros included), by the minute of completedAt")
+    queues: dict[str, QueueDepth] = Field(description="high, normal, low and deadLetter")
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     CreateTaskRequest, TaskEnvelope, TaskList, Error, NamedTaskRequest, NamedTaskCreated, NamedTaskDetails,
     TaskStarted, TaskResult, SigningSecrets, CreateTokenRequest, RotateTokenRequest, TokenEnvelope, TokenList,
-    DeletedToken, CompleteTaskRequest, UsageEnvelope,
+    DeletedToken, CompleteTaskRequest, UsageEnvelope, Stats, FunctionCatalogue,
 )
 
 # What the validators of CreateTaskRequest and NamedTaskRequest enforce (intake/validation.py,
@@ -302,12 +337,16 @@ _NOTIFICATION: dict[str, Any] = {
     "type": "object",
     "description": "One notification of the task (callback_url or onCompleteUrl) and its delivery.",
     "properties": {
-        "url": {"type": "string"}, "kind": {"type": "string"}, "status": {"type": "string"},
+        "id": {"type": "string", "description": "POST /v1/tasks/{task_id}/notifications/{id}/resend"},
+        "url": {"type": "string"}, "kind": {"type": "string"},
+        "status": {"type": "string", "enum": ["retrying", "delivered", "failed", "queued"]},
         "taskStatus": {"type": "string"}, "sequence": {"type": "string"},
         "attempts": {"type": "integer", "minimum": 0}, "lastError": {"type": "string"},
     },
-    "required": ["attempts"],
+    "required": ["id", "attempts"],
 }
+_NOTIFICATION_ENVELOPE: dict[str, Any] = {
+    "type": "object", "properties": {"notification": _NOTIFICATION}, "required": ["notification"]}
 _OUTPUT: dict[str, Any] = {
     "type": "object",
     "description": "A function task's output file; downloadUrl is a presigned link.",
@@ -326,6 +365,21 @@ _COPIED_OUTPUT: dict[str, Any] = {
 }
 
 
+_ATTEMPT: dict[str, Any] = {
+    "type": "object",
+    "description": "One ended attempt, oldest first (at most the last 20; attemptsTotal counts all). outcome "
+                   "retry: nextRetryAt is when the next one may start; crashed: the run stopped answering.",
+    "properties": {
+        "attempt": {"type": "integer", "minimum": 1}, "startedAt": {"type": "string", "format": "date-time"},
+        "finishedAt": {"type": "string", "format": "date-time"}, "durationMs": {"type": "integer", "minimum": 0},
+        "outcome": {"type": "string", "enum": ["completed", "retry", "failed", "timeout", "crashed"]},
+        "statusCode": {"type": "integer"}, "error": {"type": "string"},
+        "nextRetryAt": {"type": "string", "format": "date-time"},
+    },
+    "required": ["attempt", "startedAt", "finishedAt", "durationMs", "outcome"],
+}
+
+
 def _public_task(schema: dict[str, Any]) -> None:
     """The task as `Task.public()` shows it, not as it is stored: only the public fields (an empty
     one is left out), the output's public part, the notifications as a list."""
@@ -334,6 +388,8 @@ def _public_task(schema: dict[str, Any]) -> None:
     schema["properties"]["output"] = _OUTPUT
     schema["properties"]["outputs"] = {"type": "array", "items": _COPIED_OUTPUT}
     schema["properties"]["notifications"] = {"type": "array", "items": _NOTIFICATION}
+    schema["properties"]["attempts"] = {"type": "array", "items": _ATTEMPT, "description": (
+        "The attempt history (GET /v1/tasks/{task_id} only; a list row has attemptsTotal).")}
     schema["required"] = [name for name in schema.get("required", []) if name in schema["properties"]]
 
 
@@ -560,7 +616,18 @@ def _document(registry: Registry | None) -> dict[str, Any]:
                                "Sort by creation time"),
                         _param("cursor", "query", {"type": "string", "maxLength": 512},
                                "A page's pagination.nextCursor: the page after it, read from there (not with offset; "
-                               "the same status and sortOrder, else 400)"),
+                               "the same status, filters and sortOrder, else 400)"),
+                        _param("kind", "query", {"type": "string", "enum": ["http", "provider", "function"]},
+                               "provider: an HTTP task with provider or pollConfig. Filters kind, namespace, name "
+                               "and clientId are applied to the tasks read, at most 500 per request: a page may "
+                               "come back short with hasMore and nextCursor; pagination.total is null"),
+                        _param("namespace", "query", {"type": "string", "maxLength": 200},
+                               "A function task's namespace"),
+                        _param("name", "query", {"type": "string", "maxLength": 200}, "A function task's name"),
+                        _param("clientId", "query", {"type": "string", "maxLength": 200},
+                               "Tasks started with this client token (its id, cli_…)"),
+                        _param("q", "query", {"type": "string", "maxLength": 200},
+                               "Search by id: the task with exactly this id (with the other filters), or none"),
                     ],
                     "responses": {"200": {"description": "A page", **_json("TaskList")}, **_errors(400, 401, 429)},
                 },
@@ -584,6 +651,19 @@ def _document(registry: Registry | None) -> dict[str, Any]:
                     "parameters": [task_id],
                     "responses": {"200": {"description": "The cancelled task", **_json("TaskEnvelope")},
                                   **_errors(401, 403, 404, 409, 415)},
+                },
+            },
+            "/v1/tasks/{task_id}/retry": {
+                "post": {
+                    "summary": "Retry a failed or timeout task: a new task with the same request and retryOf",
+                    "description": "The original stays as it ended. Idempotency-Key is honoured as on create "
+                                   "(the same key again answers 200 with the same new task).",
+                    "parameters": [task_id, _param("Idempotency-Key", "header", {"type": "string"},
+                                                   "Retry once per key (1 to 255 characters)")],
+                    "responses": {"201": {"description": "The new task", **_json("TaskEnvelope")},
+                                  "200": {"description": "The task this Idempotency-Key created",
+                                          **_json("TaskEnvelope")},
+                                  **_errors(400, 401, 403, 404, 409, 415)},
                 },
             },
             **_waiting_paths(task_id),
@@ -611,6 +691,27 @@ def _document(registry: Registry | None) -> dict[str, Any]:
                 ],
                 "responses": {"200": {"description": "The period's days and totals", **_json("UsageEnvelope")},
                               **_errors(400, 401)},
+            }},
+            "/v1/functions": {"get": {
+                "summary": "The task catalogue: every registered function task",
+                "description": "displayName is a valid task_name for POST /tasks/create; argsSchema is the "
+                               "JSON Schema of its arguments (null: it takes none).",
+                "responses": {"200": {"description": "The functions", **_json("FunctionCatalogue")},
+                              **_errors(401)},
+            }},
+            "/v1/tasks/{task_id}/notifications/{notification_id}/resend": {
+                "post": {
+                    "summary": "Resend a notification whose delivery failed (signed, retried and logged as usual)",
+                    "parameters": [task_id, _param("notification_id", "path", {"type": "string"},
+                                                   "The delivery's id (the task's notifications[].id)")],
+                    "responses": {"202": {"description": "Queued", "content": {
+                        "application/json": {"schema": _NOTIFICATION_ENVELOPE}}},
+                                  **_errors(401, 403, 404, 409, 415, 503)},
+                },
+            },
+            "/v1/stats": {"get": {
+                "summary": "Overview: counts by status, tasks finished per minute (last hour), queue depths",
+                "responses": {"200": {"description": "The overview", **_json("Stats")}, **_errors(400, 401)},
             }},
             "/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "OK"}}}},
             "/openapi.json": {"get": {"summary": "This document", "security": [],

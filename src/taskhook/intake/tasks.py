@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from taskhook.intake.retries import retry_of
 from taskhook.intake.validation import CreateTaskRequest
 from taskhook.model import lifecycle
 from taskhook.model.clock import iso, parse_iso, utcnow
@@ -44,10 +45,10 @@ class TaskService:
     # `pagination.total` (ports.TaskCounts): required by list(), unused by everything else.
     counts: TaskCounts | None = None
 
-    def _check_targets(self, request: CreateTaskRequest) -> None:
+    def _check_targets(self, request: CreateTaskRequest | Task) -> None:
         if self.outbound is None:
             return
-        for name in ("targetUrl", "onCompleteUrl"):
+        for name in ("targetUrl", "onCompleteUrl", *(("callbackUrl",) if isinstance(request, Task) else ())):
             url = getattr(request, name)
             if url is None:
                 continue
@@ -92,6 +93,23 @@ class TaskService:
     def get(self, team_id: str, task_id: str) -> Task:
         return team_task(self.repository, team_id, task_id)
 
+    def retry(self, team_id: str, task_id: str) -> Task:
+        """A failed or timeout task again, as a new task (intake/retries.py); its destinations and
+        `tok_` references are checked again, as at create (they may have been blocked or deleted since)."""
+        task = retry_of(self.get(team_id, task_id), self.new_id(), self.clock())
+        self._check_targets(task)
+        if self.check_tokens is not None:
+            self.check_tokens(team_id, task.headers)
+        self.repository.put_new(task)
+        return task
+
+    def retry_idempotent(self, team_id: str, key: str, task_id: str, idempotency: Idempotency) -> tuple[Task, bool]:
+        """Retry once per (team, Idempotency-Key); returns (task, created)."""
+        new_id, replayed = idempotency.run_once(
+            team_id, key, {"retryOf": task_id}, lambda: self.retry(team_id, task_id).id
+        )
+        return self.get(team_id, new_id), not replayed
+
     def wait_for_change(self, team_id: str, task_id: str, wait_seconds: float, interval: float) -> Task:
         """Long poll: the task as soon as its status differs from the one seen at the start,
         or as it is after `wait_seconds`. A terminal task returns at once."""
@@ -109,13 +127,20 @@ class TaskService:
             if task.status != start_status:
                 return task
 
-    def list(self, team_id: str, query: ListQuery) -> tuple[ListPage, int]:
+    def list(self, team_id: str, query: ListQuery) -> tuple[ListPage, int | None]:
         """One page of the team's tasks (the repository reads the page, never every match) and
-        the total matching the query's status (the counts)."""
+        the total matching the query's status (the counts); None (unknown) under a filter the
+        counts do not count. `q` (an id) is one GetItem: that task if it is the team's and matches."""
         if self.counts is None:
             raise TypeError("TaskService.counts is not set: list() needs ports.TaskCounts")
+        if query.task_id is not None:
+            task = self.repository.get(query.task_id)
+            found = (task is not None and task.teamId == team_id and query.filters.matches(task)
+                     and (query.status is None or task.status is query.status) and query.offset == 0
+                     and query.after is None)
+            return ListPage([task] if found and task is not None else [], has_more=False), int(found)
         page = self.repository.list_for_team(team_id, query)
-        return page, self.counts.total(team_id, query.status)
+        return page, None if query.filters.active else self.counts.total(team_id, query.status)
 
     def cancel(self, team_id: str, task_id: str) -> Task:
         task = self.get(team_id, task_id)

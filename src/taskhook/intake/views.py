@@ -22,10 +22,13 @@ from taskhook.model.task import Task
 
 
 def v1_task(task: Task, download_url: str | None = None,
-            output_urls: Sequence[str | None] = ()) -> dict[str, Any]:
+            output_urls: Sequence[str | None] = (), with_attempts: bool = True) -> dict[str, Any]:
     """`download_url`: the function task's `output`; `output_urls`: one per entry of a provider
-    task's `outputs`, in order (None for a file that was not copied)."""
+    task's `outputs`, in order (None for a file that was not copied). `with_attempts=False`: a list
+    row, which shows `attemptsTotal` but not the history (up to 20 entries per task)."""
     view = task.public()
+    if not with_attempts:
+        view.pop("attempts", None)
     if download_url and "output" in view:
         view["output"] = {**view["output"], "downloadUrl": download_url}
     if "outputs" in view:

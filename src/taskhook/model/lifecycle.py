@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
+from taskhook.model import attempt_log
 from taskhook.model.clock import iso, parse_iso
 from taskhook.model.status import CANCELLABLE, TaskStatus
 from taskhook.model.task import Task
@@ -75,6 +76,8 @@ class TaskChanges(TypedDict, total=False):
     poll: dict[str, Any] | None
     outputs: list[dict[str, Any]] | None
     callbackHash: str | None
+    attempts: list[dict[str, Any]] | None
+    attemptsTotal: int | None
 
 
 CHANGEABLE = frozenset(TaskChanges.__annotations__)
@@ -133,6 +136,7 @@ def claim(task: Task, token: str, now: datetime) -> Transition:
     changes = TaskChanges(claimToken=token, claimedAt=stamp, startedAt=task.startedAt or stamp, updatedAt=stamp)
     if task.status is _S.PROCESSING and task.claimedAt:
         changes["waitCredit"] = crash_credit(task, now)
+        changes.update(_attempt_ended(task, now, "crashed", error="the run holding the task stopped answering"))
     return Transition(_S.PROCESSING, changes, from_=frozenset({task.status}), expect={"claimToken": task.claimToken})
 
 
@@ -150,14 +154,34 @@ def crash_credit(task: Task, now: datetime) -> float:
     return (task.waitCredit or 0) + max(0.0, held)
 
 
+def _attempt_ended(task: Task, now: datetime, outcome: str, status_code: int | None = None,
+                   error: str | None = None, next_retry_at: str | None = None) -> TaskChanges:
+    """The attempt history's entry for the attempt that ends with this write (model/attempt_log.py):
+    only a run's attempt (a processing claim or a polling job) has one to record."""
+    if task.status not in (_S.PROCESSING, _S.POLLING):
+        return TaskChanges()
+    if outcome == "completed" and not task.attempts:
+        # A first attempt that completes is stored as nothing: the task's own startedAt, completedAt
+        # and result say it all (attempt_log.view), and most tasks end so (issue 15: bytes are billed).
+        return TaskChanges()
+    recorded = attempt_log.ended(task, now, outcome, status_code=status_code, error=error,
+                                 next_retry_at=next_retry_at)
+    changes = TaskChanges()
+    if recorded:
+        changes["attempts"] = recorded["attempts"]
+        changes["attemptsTotal"] = recorded["attemptsTotal"]
+    return changes
+
+
 def finish(task: Task, status: TaskStatus, now: datetime, token: str | None,
-           changes: TaskChanges | None = None) -> Transition:
-    """The run holding claim `token` (None: the task has no claim) ends the task with `status`."""
+           changes: TaskChanges | None = None, status_code: int | None = None) -> Transition:
+    """The run holding claim `token` (None: the task has no claim) ends the task with `status`,
+    recording its attempt (`status_code`: the target's answer, if any)."""
     stamp = iso(now)
-    return Transition(
-        status, TaskChanges(completedAt=stamp, updatedAt=stamp, claimToken=None, **(changes or {})),
-        from_=frozenset({task.status}), expect={"claimToken": token},
-    )
+    changes = TaskChanges(completedAt=stamp, updatedAt=stamp, claimToken=None, **(changes or {}))
+    changes.update(_attempt_ended(task, now, status.value if status.value in attempt_log.OUTCOMES else "failed",
+                                  status_code, changes.get("error")))
+    return Transition(status, changes, from_=frozenset({task.status}), expect={"claimToken": token})
 
 
 def timeout_error(task: Task, cause: str | None = None) -> str:
@@ -166,28 +190,28 @@ def timeout_error(task: Task, cause: str | None = None) -> str:
 
 
 def time_out(task: Task, now: datetime, token: str | None, cause: str | None = None,
-             changes: TaskChanges | None = None) -> Transition:
+             changes: TaskChanges | None = None, status_code: int | None = None) -> Transition:
     """maxWaitTime has passed since the task first started."""
-    return finish(task, _S.TIMEOUT, now, token, TaskChanges(error=timeout_error(task, cause), **(changes or {})))
+    return finish(task, _S.TIMEOUT, now, token, TaskChanges(error=timeout_error(task, cause), **(changes or {})),
+                  status_code)
 
 
 def back_off(task: Task, token: str, now: datetime, retry_at: datetime, error: str | None,
-             changes: TaskChanges | None = None) -> Transition:
+             changes: TaskChanges | None = None, status_code: int | None = None) -> Transition:
     """A retryable failure: one more retry used, back to pending until `retry_at`."""
-    return Transition(
-        _S.PENDING,
-        TaskChanges(retryCount=task.retryCount + 1, error=error, claimToken=None, updatedAt=iso(now),
-                    retryAt=iso(retry_at), **(changes or {})),
-        from_=frozenset({_S.PROCESSING}), expect={"claimToken": token},
-    )
+    changes = TaskChanges(retryCount=task.retryCount + 1, error=error, claimToken=None, updatedAt=iso(now),
+                          retryAt=iso(retry_at), **(changes or {}))
+    changes.update(_attempt_ended(task, now, "retry", status_code, error, iso(retry_at)))
+    return Transition(_S.PENDING, changes, from_=frozenset({_S.PROCESSING}), expect={"claimToken": token})
 
 
-def requeue(task: Task, token: str, now: datetime, error: str | None, changes: TaskChanges | None = None) -> Transition:
-    """The invocation ran out of time, not the task: back to pending without using a retry."""
-    return Transition(
-        _S.PENDING, TaskChanges(error=error, claimToken=None, updatedAt=iso(now), **(changes or {})),
-        from_=frozenset({_S.PROCESSING}), expect={"claimToken": token},
-    )
+def requeue(task: Task, token: str, now: datetime, error: str | None, changes: TaskChanges | None = None,
+            outcome: str = "retry") -> Transition:
+    """The invocation ran out of time, not the task (or, `crashed`, the local stack restarted under
+    the run): back to pending without using a retry."""
+    changes = TaskChanges(error=error, claimToken=None, updatedAt=iso(now), **(changes or {}))
+    changes.update(_attempt_ended(task, now, outcome, error=error))
+    return Transition(_S.PENDING, changes, from_=frozenset({_S.PROCESSING}), expect={"claimToken": token})
 
 
 def mark_dispatched(task: Task, now: datetime) -> Transition:
@@ -200,12 +224,11 @@ def mark_dispatched(task: Task, now: datetime) -> Transition:
 def dead_letter(task: Task, now: datetime) -> Transition:
     """SQS gave up on the task's message (maxReceiveCount): it fails, whatever unfinished state it is in."""
     stamp = iso(now)
-    return Transition(
-        _S.FAILED,
-        TaskChanges(error="delivery abandoned: its message reached the dead-letter queue (maxReceiveCount)",
-                    completedAt=stamp, updatedAt=stamp, claimToken=None),
-        from_=frozenset({task.status}),
-    )
+    error = "delivery abandoned: its message reached the dead-letter queue (maxReceiveCount)"
+    changes = TaskChanges(error=error, completedAt=stamp, updatedAt=stamp, claimToken=None)
+    if task.claimedAt:  # a run held it: the runs that kept failing to answer crashed
+        changes.update(_attempt_ended(task, now, "crashed", error=error))
+    return Transition(_S.FAILED, changes, from_=frozenset({task.status}))
 
 
 def cancel(now: datetime) -> Transition:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from taskhook.model import attempt_log
 from taskhook.model.clock import iso, parse_iso
 from taskhook.model.retry import Backoff
 from taskhook.model.status import TERMINAL, TaskStatus
@@ -16,8 +17,9 @@ from taskhook.model.status import TERMINAL, TaskStatus
 PUBLIC_FIELDS = (
     "id", "teamId", "kind", "namespace", "name", "status", "progress", "message", "targetUrl", "method",
     "headers", "body", "args", "maxWaitTime", "timeout", "delayUntil", "maxRetries", "retryCount",
-    "retryBackoff", "priority", "onCompleteUrl", "callbackUrl", "clientId", "provider", "pollConfig",
-    "waitForCallback", "result", "output", "outputs", "error", "createdAt", "startedAt", "completedAt", "updatedAt",
+    "retryBackoff", "attemptsTotal", "priority", "onCompleteUrl", "callbackUrl", "clientId", "provider", "pollConfig",
+    "waitForCallback", "result", "output", "outputs", "error", "attempts", "retryOf",
+    "createdAt", "startedAt", "completedAt", "updatedAt",
 )
 HTTP_KIND = "http"
 FUNCTION_KIND = "function"
@@ -71,6 +73,12 @@ class Task(BaseModel):
     # {source, error} for a file that was not copied.
     outputs: list[dict[str, Any]] | None = None
     error: str | None = None
+    # The ended attempts, newest last, at most the last 20 (model/attempt_log.py), and how many there
+    # were in all.
+    attempts: list[dict[str, Any]] | None = None
+    attemptsTotal: int | None = None
+    # The failed or timed-out task this one retries (POST /v1/tasks/{id}/retry).
+    retryOf: str | None = None
     createdAt: str
     startedAt: str | None = None
     completedAt: str | None = None
@@ -112,6 +120,9 @@ class Task(BaseModel):
         if self.outputs is not None:
             data["outputs"] = [{k: o[k] for k in (*PUBLIC_OUTPUT_FIELDS, "source", "error") if o.get(k) is not None}
                                for o in self.outputs]
+        history = attempt_log.view(self)
+        if history is not None:
+            data["attempts"], data["attemptsTotal"] = history
         hidden = HTTP_ONLY_FIELDS if self.kind == FUNCTION_KIND else frozenset()
         out: dict[str, Any] = {}
         for name in PUBLIC_FIELDS:
@@ -140,10 +151,12 @@ def deadline_of(task: Task) -> str | None:
 
 
 def notification_view(entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """`notifications: [{url, kind, status, attempts, taskStatus, sequence}]`, oldest first."""
+    """`notifications: [{id, url, kind, status, attempts, taskStatus, sequence}]`, oldest first (the id:
+    POST /v1/tasks/{id}/notifications/{notification_id}/resend)."""
     view = []
-    for entry in entries.values():
-        item: dict[str, Any] = {k: entry[k] for k in ("url", "kind", "status", "taskStatus", "sequence") if k in entry}
+    for notification_id, entry in entries.items():
+        item: dict[str, Any] = {"id": notification_id}
+        item.update({k: entry[k] for k in ("url", "kind", "status", "taskStatus", "sequence") if k in entry})
         item["attempts"] = int(entry.get("attempts", 0))
         if entry.get("lastError") and entry.get("status") != "delivered":
             item["lastError"] = entry["lastError"]

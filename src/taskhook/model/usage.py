@@ -54,6 +54,12 @@ class Tally:
 
     counts: dict[str, Counter[TaskStatus]] = field(default_factory=dict)
     usage: dict[tuple[str, date], DayUsage] = field(default_factory=dict)
+    # Per team and UTC minute ("YYYY-MM-DDTHH:MM" of completedAt): tasks finished `completed` and
+    # `failed` (failed or timeout), for GET /v1/stats's chart.
+    finished: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
+
+    def finish(self, team_id: str, minute: str, outcome: str) -> None:
+        self.finished.setdefault((team_id, minute), Counter())[outcome] += 1
 
     def count(self, team_id: str, status: TaskStatus, delta: int) -> None:
         self.counts.setdefault(team_id, Counter())[status] += delta
@@ -64,7 +70,8 @@ class Tally:
     def nonzero(self) -> Tally:
         """The same tally without its zero entries (a team whose changes cancel out writes nothing)."""
         counts = {team: Counter({s: n for s, n in c.items() if n}) for team, c in self.counts.items()}
-        return Tally({t: c for t, c in counts.items() if c}, {k: u for k, u in self.usage.items() if u})
+        return Tally({t: c for t, c in counts.items() if c}, {k: u for k, u in self.usage.items() if u},
+                     {k: c for k, c in self.finished.items() if c})
 
 
 def _json_size(value: Any) -> int:

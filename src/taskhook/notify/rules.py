@@ -37,6 +37,13 @@ class Notification:
     sequence: str
     body: dict[str, Any] = field(default_factory=dict)
     output_key: str | None = None
+    # A resend's: the queue's deduplication key is the id plus this, so the FIFO queue does not drop
+    # it as a repeat of the first send (the id, the receiver's `webhook-id`, stays the same).
+    resend: str = ""
+
+    @property
+    def dedup_key(self) -> str:
+        return (self.id + self.resend)[-128:]
 
     def to_message(self) -> str:
         return json.dumps({
@@ -88,16 +95,39 @@ def notifications_for(old: Task | None, new: Task, sequence: str) -> list[Notifi
     out: list[Notification] = []
     callback = getattr(new, "callbackUrl", None)
     if callback:
-        out.append(Notification(
-            id=f"ntf_{new.id}_{sequence}_cb", task_id=new.id, team_id=new.teamId, kind=CALLBACK, url=callback,
-            status=status, sequence=sequence,
-            body={"task_id": new.id, "status": status, "sequence": sequence},
-            output_key=_output_key(new),
-        ))
+        out.append(_callback(new, callback, status, sequence))
     if new.onCompleteUrl and new.status in TERMINAL:
-        out.append(Notification(
-            id=f"ntf_{new.id}_{sequence}_oc", task_id=new.id, team_id=new.teamId, kind=ON_COMPLETE,
-            url=new.onCompleteUrl, status=status, sequence=sequence,
-            body={"task": new.public(), "sequence": sequence},
-        ))
+        out.append(_on_complete(new, new.onCompleteUrl, status, sequence))
     return out
+
+
+def _callback(task: Task, url: str, status: str, sequence: str) -> Notification:
+    return Notification(
+        id=f"ntf_{task.id}_{sequence}_cb", task_id=task.id, team_id=task.teamId, kind=CALLBACK, url=url,
+        status=status, sequence=sequence, body={"task_id": task.id, "status": status, "sequence": sequence},
+        output_key=_output_key(task),
+    )
+
+
+def _on_complete(task: Task, url: str, status: str, sequence: str) -> Notification:
+    return Notification(
+        id=f"ntf_{task.id}_{sequence}_oc", task_id=task.id, team_id=task.teamId, kind=ON_COMPLETE, url=url,
+        status=status, sequence=sequence, body={"task": task.public(), "sequence": sequence},
+    )
+
+
+def rebuilt(task: Task, notification_id: str) -> Notification | None:
+    """The notification the task's delivery log entry `notification_id` recorded, made again from the
+    task (the URL the client gave, not the one with the query parameters added); None if there is
+    none. An onComplete body is the task as it is now: a terminal task does not change."""
+    entry = (task.notifications or {}).get(notification_id)
+    if entry is None:
+        return None
+    status, sequence = str(entry.get("taskStatus", "")), str(entry.get("sequence", ""))
+    if entry.get("kind") == CALLBACK and task.callbackUrl:
+        made = _callback(task, task.callbackUrl, status, sequence)
+    elif entry.get("kind") == ON_COMPLETE and task.onCompleteUrl:
+        made = _on_complete(task, task.onCompleteUrl, status, sequence)
+    else:
+        return None
+    return made if made.id == notification_id else None

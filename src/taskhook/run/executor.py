@@ -199,24 +199,27 @@ class Executor:
     def _deadline_passed(self, task: Task, now: datetime) -> bool:
         return task.startedAt is not None and self._wait_left(task, now) <= 0
 
-    def _finish(self, task: Task, token: str | None, status: TaskStatus, changes: TaskChanges) -> Outcome:
-        return self._end(task, lifecycle.finish(task, status, self.clock(), token, changes), status)
+    def _finish(self, task: Task, token: str | None, status: TaskStatus, changes: TaskChanges,
+                status_code: int | None = None) -> Outcome:
+        return self._end(task, lifecycle.finish(task, status, self.clock(), token, changes, status_code), status)
 
     def _end(self, task: Task, transition: Transition, status: TaskStatus) -> Outcome:
         return end(self.repository, task, transition, status, "lost the claim; the task was finished elsewhere")
 
     def _finish_timeout(self, task: Task, token: str | None, now: datetime, error: str | None = None,
-                        extra: TaskChanges | None = None) -> Outcome:
-        return self._end(task, lifecycle.time_out(task, self.clock(), token, error, extra), TaskStatus.TIMEOUT)
+                        extra: TaskChanges | None = None, status_code: int | None = None) -> Outcome:
+        return self._end(task, lifecycle.time_out(task, self.clock(), token, error, extra, status_code),
+                         TaskStatus.TIMEOUT)
 
     def _record(self, task: Task, token: str, attempt: Attempt) -> Outcome:
         now = self.clock()
+        code = attempt.status_code
         if attempt.final:
             return self._finish(task, token, TaskStatus.COMPLETED,
-                                TaskChanges(result=self._result_document(task, attempt), error=None))
+                                TaskChanges(result=self._result_document(task, attempt), error=None), code)
         if not attempt.retryable:
-            return self._finish(task, token, TaskStatus.FAILED, TaskChanges(error=attempt.error))
-        return self._retry_or_give_up(task, token, attempt.error, attempt.retry_after, now)
+            return self._finish(task, token, TaskStatus.FAILED, TaskChanges(error=attempt.error), code)
+        return self._retry_or_give_up(task, token, attempt.error, attempt.retry_after, now, status_code=code)
 
     def _result_document(self, task: Task, attempt: Attempt) -> dict[str, Any]:
         """seed 002's `result` of a final answer; a body over INLINE_BODY_LIMIT goes to S3."""
@@ -227,20 +230,22 @@ class Executor:
         return result_document(attempt, INLINE_BODY_LIMIT, key)
 
     def _retry_or_give_up(self, task: Task, token: str, error: str | None, retry_after: float | None,
-                          now: datetime, extra: TaskChanges | None = None) -> Outcome:
+                          now: datetime, extra: TaskChanges | None = None,
+                          status_code: int | None = None) -> Outcome:
         """After a retryable failure: timeout past maxWaitTime, failed after maxRetries, else
         back to pending and the message redelivered after the backoff."""
         extra = extra or TaskChanges()
         if self._deadline_passed(task, now):
-            return self._finish_timeout(task, token, now, error, extra)
+            return self._finish_timeout(task, token, now, error, extra, status_code)
         if task.retryCount >= task.maxRetries:
-            return self._finish(task, token, TaskStatus.FAILED, TaskChanges(error=error, **extra))
+            return self._finish(task, token, TaskStatus.FAILED, TaskChanges(error=error, **extra), status_code)
         policy = RetryPolicy(backoff=task.retryBackoff)
         retry = task.retryCount + 1
         delay = policy.delay(retry, retry_after, *( [self.rand] if self.rand else []))
         try:
             self.repository.apply(
-                task, lifecycle.back_off(task, token, now, now + timedelta(seconds=delay), error, extra))
+                task, lifecycle.back_off(task, token, now, now + timedelta(seconds=delay), error, extra,
+                                         status_code))
         except (Conflict, NotFound):
             return Outcome.done("lost the claim before the retry was recorded")
         return Outcome.again(math.ceil(delay), f"retry {retry} in {delay:.1f}s")

@@ -12,7 +12,10 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
 from taskhook.adapters.dynamo.errors import CONDITION_FAILED, code_of, domain_error
+from taskhook.model.errors import Conflict
 from taskhook.notify.rules import Notification
+
+NOT_FAILED = "Only a failed notification can be resent"
 
 
 class DynamoNotificationLog:
@@ -43,3 +46,14 @@ class DynamoNotificationLog:
 
     def _update(self, task_id: str, action: Any) -> None:
         self._model(task_id).update(actions=[action], condition=self._model.id.exists())
+
+    def requeue_failed(self, task_id: str, notification_id: str) -> None:
+        """ports.DeliveryLog.requeue_failed: `notifications.<id>.status` failed -> queued."""
+        model = self._model
+        status = model.notifications[notification_id]["status"]
+        try:
+            model(task_id).update(actions=[status.set("queued")], condition=model.id.exists() & (status == "failed"))
+        except UpdateError as exc:
+            if code_of(exc) == CONDITION_FAILED:
+                raise Conflict(NOT_FAILED) from exc
+            raise domain_error(exc, "Conflict") from exc

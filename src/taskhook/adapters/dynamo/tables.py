@@ -25,9 +25,10 @@ A request body, a function task's ``args`` and a ``result`` large enough to gain
 compressed, in ``bodyZ``, ``argsZ`` and ``resultZ`` instead (packing.py): the size of the row is
 what every write of it is billed on.
 
-Values that may be any JSON (a function task's ``args``, ``result`` and ``output``) are stored as
-JSON strings (``JSON_ATTRIBUTES``): DynamoDB's own types cannot hold every JSON value (floats as
-Decimals, empty strings in sets), and a stream image gives them back as the same strings.
+Values that may be any JSON (a function task's ``args``, ``result`` and ``output``, the attempt
+history ``attempts``) are stored as JSON strings (``JSON_ATTRIBUTES``): DynamoDB's own types cannot
+hold every JSON value (floats as Decimals, empty strings in sets), and a stream image gives them
+back as the same strings.
 
 The stream is ``NEW_AND_OLD_IMAGES``: the dispatcher (functions/dispatcher.py) reads new tasks and
 status changes from it.
@@ -35,6 +36,7 @@ status changes from it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pynamodb.attributes import (
@@ -58,7 +60,15 @@ DELAYED_INDEX = "delayedDue"
 ACTIVE_SHARD = "active"
 ACTIVE_INDEX = "activeDeadline"
 KEY_ID_INDEX = "byKeyId"
-JSON_ATTRIBUTES = ("args", "result", "output", "outputs", "poll")
+JSON_ATTRIBUTES = ("args", "result", "output", "outputs", "poll", "attempts")
+
+
+class CompactJSONAttribute(JSONAttribute):
+    """JSON without the spaces after separators: the attempt history is written with every attempt's
+    end, and every byte of the item is billed on each write."""
+
+    def serialize(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
 def team_phase(team_id: str, status: TaskStatus | None) -> str:
@@ -137,6 +147,9 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         output = JSONAttribute(null=True)
         outputs = JSONAttribute(null=True)
         error = UnicodeAttribute(null=True)
+        attempts = CompactJSONAttribute(null=True)  # the attempt history (model/attempt_log.py)
+        attemptsTotal = NumberAttribute(null=True)
+        retryOf = UnicodeAttribute(null=True)
         createdAt = UnicodeAttribute()
         startedAt = UnicodeAttribute(null=True)
         completedAt = UnicodeAttribute(null=True)

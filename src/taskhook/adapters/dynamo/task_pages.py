@@ -8,6 +8,9 @@ index keys in order, then the page's items by BatchGetItem (eventually consisten
   never by its history; an offset into such a filter reads the items it skips (the keys cannot tell
   their status).
 - No status: the open partition and the four final ones merged by (createdAt, id).
+- `kind`, `namespace`, `name`, `clientId` (model/listing.py ItemFilter): no index holds them, so the
+  items read are filtered, at most FILTER_EXAMINE_LIMIT per request; when that runs out before the
+  page is full, the page comes back short with `hasMore` and a cursor at the last item examined.
 
 Each partition's keys are ordered by (createdAt, id): DynamoDB orders entries with equal
 ``createdAt`` in no documented way, so a run of equal ``createdAt`` is sorted by id before it is
@@ -35,6 +38,10 @@ from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task
 
 BATCH_GET_MAX = 100  # keys per BatchGetItem request
+# Items a request filtered on kind, namespace, name or clientId examines at most (five BatchGetItem
+# requests): a rare match never makes one request read the team's whole history; the page comes
+# back short, with a cursor from the last item examined.
+FILTER_EXAMINE_LIMIT = 500
 KEY_PAGE_MAX = 1000  # index entries per Query page (KEYS_ONLY entries are about 100 bytes)
 FINAL_STATUSES = tuple(sorted(TERMINAL))
 
@@ -96,26 +103,39 @@ class TaskPages:
     def _page(self, team_id: str, query: ListQuery) -> ListPage:
         # An open status shares its partition with the other open ones: only the items tell.
         check = query.status if query.status is not None and query.status not in TERMINAL else None
+        filters = query.filters
+        filtered = check is not None or filters.active
+        budget = FILTER_EXAMINE_LIMIT if filters.active else None
         keys: Iterator[Position] = self.ordered_keys(team_id, query, query.offset + query.limit + 1)
         skip = query.offset
-        if check is None:
+        if not filtered:
             keys, skip = itertools.islice(keys, query.offset, None), 0  # the offset reads keys only
-        wanted = query.limit + (1 if check is not None else 0)  # unfiltered: the next key tells hasMore
+        wanted = query.limit + (1 if filtered else 0)  # unfiltered: the next key tells hasMore
         found: list[Task] = []
+        examined = 0
+        last: Position | None = None
         while len(found) < wanted:
-            batch = list(itertools.islice(keys, min(BATCH_GET_MAX, skip + wanted - len(found))))
+            size = min(BATCH_GET_MAX, skip + wanted - len(found))
+            if budget is not None and examined + size > budget:
+                size = budget - examined
+                if size <= 0:  # the budget is spent: a short page, resumed after the last item examined
+                    more = next(keys, None) is not None
+                    return ListPage(found[:query.limit], has_more=more, resume_at=last if more else None)
+            batch = list(itertools.islice(keys, size))
             if not batch:
                 break
+            examined += len(batch)
+            last = batch[-1]
             items = self.items(batch)
             for position in batch:
                 task = items.get(position.task_id)
-                if task is None or (check is not None and task.status is not check):
+                if task is None or (check is not None and task.status is not check) or not filters.matches(task):
                     continue
                 if skip:
                     skip -= 1
                 else:
                     found.append(task)
-        if check is not None:
+        if filtered:
             return ListPage(found[:query.limit], has_more=len(found) > query.limit)
         return ListPage(found, has_more=len(found) == query.limit and next(keys, None) is not None)
 

@@ -100,6 +100,12 @@ class ArgsBinding:
     def json_schema(self) -> dict[str, Any]:
         return self.model.model_json_schema()
 
+    def public_schema(self) -> dict[str, Any] | None:
+        """The arguments' JSON Schema for a form (GET /v1/functions), or None when it takes none."""
+        if not self.model.model_fields and not self.accepts_extra:
+            return None
+        return self.json_schema()
+
 
 def bind_arguments(function: Callable[..., Any], namespace: str, name: str, context_type: type) -> ArgsBinding:
     """Read `function`'s signature. Raises TypeError for signatures a JSON body cannot fill."""

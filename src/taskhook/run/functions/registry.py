@@ -43,6 +43,9 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a URL path segment, no dots (
 MAX_FUNCTION_TIMEOUT = LAMBDA_MAX_TIMEOUT
 
 
+MAX_DISPLAY_NAME = 100
+
+
 class UnknownTask(NotFound):
     """404 whose message lists what is registered, so a typo explains itself."""
 
@@ -54,6 +57,9 @@ class TaskDefinition:
     function: Callable[..., Any]
     binding: ArgsBinding
     description: str = ""
+    # What people call it (seed 003's "Example Task"): shown by GET /v1/functions, and a valid
+    # task_name for seed 000's POST /tasks/create. None: its qualified name.
+    display: str | None = None
     # Defaults of the task record (the same fields, and meanings, as an HTTP task's).
     timeout: float = 300
     max_retries: int = 0
@@ -64,6 +70,10 @@ class TaskDefinition:
     @property
     def qualified_name(self) -> str:
         return f"{self.namespace}.{self.name}"
+
+    @property
+    def display_name(self) -> str:
+        return self.display or self.qualified_name
 
     @property
     def is_async(self) -> bool:
@@ -110,6 +120,10 @@ class Registry:
             if known is not None and not _same_function(known.function, definition.function):
                 raise ValueError(f"{definition.qualified_name} is already registered by "
                                  f"{known.function.__module__}.{known.function.__qualname__}")
+            for other_key, other in self._tasks.items():
+                if other_key != key and other.display_name.casefold() == definition.display_name.casefold():
+                    raise ValueError(f"display name {definition.display_name!r} of {definition.qualified_name} "
+                                     f"is already {other.qualified_name}'s")
             self._tasks[key] = definition  # the same function again: a module reload
 
     @overload
@@ -119,13 +133,15 @@ class Registry:
     def task(self, function: None = None, *, namespace: str | None = None, name: str | None = None,
              timeout: float = 300, max_retries: int = 0, retry_backoff: str = "exponential",
              max_wait_time: float = 3600, priority: int = 5, description: str | None = None,
-             ) -> Callable[[F], F]: ...
+             display_name: str | None = None) -> Callable[[F], F]: ...
 
     def task(self, function: Any = None, *, namespace: str | None = None, name: str | None = None,
              timeout: float = 300, max_retries: int = 0, retry_backoff: str = "exponential",
-             max_wait_time: float = 3600, priority: int = 5, description: str | None = None) -> Any:
+             max_wait_time: float = 3600, priority: int = 5, description: str | None = None,
+             display_name: str | None = None) -> Any:
         """Register a function; usable bare (`@function_task`) or with options. The function is
-        returned unchanged (it can still be called directly, in tests for instance)."""
+        returned unchanged (it can still be called directly, in tests for instance). `display_name`:
+        what the task catalogue shows and seed 000's task_name may say (1-100 characters, unique)."""
 
         def register(target: Any) -> Any:
             wrapped = target.__func__ if isinstance(target, staticmethod) else target
@@ -135,6 +151,8 @@ class Registry:
                 if not _SEGMENT.fullmatch(value):
                     raise ValueError(f"task {label} {value!r} must be 1-64 letters, digits, '_' or '-'")
             qualified = f"{task_namespace}.{task_name}"
+            if display_name is not None and not 0 < len(display_name.strip()) <= MAX_DISPLAY_NAME:
+                raise ValueError(f"{qualified}: display_name must be 1-{MAX_DISPLAY_NAME} characters")
             _check_options(qualified, timeout, max_retries, retry_backoff, max_wait_time, priority)
             self.add(TaskDefinition(
                 namespace=task_namespace, name=task_name, function=wrapped,
@@ -142,6 +160,7 @@ class Registry:
                 description=description if description is not None else inspect.getdoc(wrapped) or "",
                 timeout=timeout, max_retries=max_retries, retry_backoff=Backoff(retry_backoff),
                 max_wait_time=max_wait_time, priority=priority,
+                display=display_name.strip() if display_name is not None else None,
             ))
             return target
 
@@ -167,7 +186,13 @@ class Registry:
         return found
 
     def find(self, task_name: str) -> TaskDefinition:
-        """By `namespace.name`, or by a bare name that only one namespace uses (seed 000's task_name)."""
+        """By display name (seed 003's "Example Task", case-insensitive), `namespace.name`, or a bare
+        name that only one namespace uses (seed 000's task_name)."""
+        wanted = task_name.strip().casefold()
+        with self._lock:
+            shown = [d for d in self._tasks.values() if d.display is not None and d.display.casefold() == wanted]
+        if shown:
+            return shown[0]
         namespace, dot, name = task_name.strip().rpartition(".")
         if dot:
             return self.get(namespace, name)

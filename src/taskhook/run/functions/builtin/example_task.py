@@ -11,7 +11,8 @@ from typing import Any
 from taskhook.authoring import TaskStatus, monitored_background_task
 
 
-@monitored_background_task
+# The display name: seed 003's "Example Task", a valid task_name for seed 000's POST /tasks/create.
+@monitored_background_task(display_name="Example Task")
 async def task1(task, **kwargs: Any) -> str:  # type: ignore[no-untyped-def]  # seed 003's exact signature
     """Background task that updates progress."""
     for i in range(3):

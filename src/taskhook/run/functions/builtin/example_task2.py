@@ -27,7 +27,7 @@ class ExampleTaskState2:
     """Seed 003 declares its tasks as static methods of a state class; that works as well."""
 
     @staticmethod
-    @monitored_background_task
+    @monitored_background_task(display_name="Example Task2")
     async def task2_with_args(task: TaskContext, task_args: InputArgs = DEFAULT_TASK_ARGS) -> str:
         """Background task that updates progress with input arguments."""
         for i in range(10):
