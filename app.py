@@ -11,6 +11,7 @@ from chalice import Chalice, Rate
 from functions import dead_letter, deliverer, dispatcher, executor, live, sweeper
 from functions.api import api
 from functions.callbacks import callbacks
+from functions.dashboard import dashboard
 from functions.default_route import unrouted_requests
 from functions.docs import docs
 from functions.function_tasks import function_tasks
@@ -26,6 +27,7 @@ TASKS_STREAM_ARN = os.environ.get(
 app = Chalice(app_name="taskhook")
 app.register_blueprint(api)
 app.register_blueprint(callbacks)
+app.register_blueprint(dashboard)
 app.register_blueprint(docs)
 app.register_blueprint(function_tasks)
 app.register_blueprint(webhook_secrets)

@@ -19,10 +19,20 @@ if TYPE_CHECKING:
     from chalice.app import Request, Response
 
 DEFAULT_ROUTE = "$default"  # an HTTP API payload 1.0 event's resourcePath on the $default route
+# Seed 003's dashboard path with its trailing slash: REST API Gateway routes it to `/admins/tasks`;
+# whether an HTTP API does is not documented, so when it reaches `$default` it is sent there.
+SLASHED_PAGES = {"/admins/tasks/": "../tasks"}
 
 
 def unrouted_requests(request: Request | None, get_response: Callable[[Request | None], Response]) -> Response:
-    """Chalice's HTTP middleware: the `$default` route's requests are 404, every other one is routed."""
+    """Chalice's HTTP middleware: the `$default` route's requests are 404 (a slashed page path a 302
+    to its route), every other one is routed."""
     if request is not None and request.path == DEFAULT_ROUTE:
+        path = str(request.to_original_event().get("path") or "")
+        target = next((to for page, to in SLASHED_PAGES.items() if path.endswith(page)), None)
+        if target is not None and request.method == "GET":
+            from chalice.app import Response
+
+            return Response(body="", status_code=302, headers={"Location": target})
         return error_response(404, NOT_FOUND)
     return get_response(request)

@@ -285,3 +285,17 @@ def test_both_paths_give_the_executors_the_public_api_url(chalice_sam: dict[str,
                 assert value == api_url or (isinstance(value, dict) and api_url in value["Fn::If"]), value
             else:
                 assert value in (None, ""), (function["Properties"]["Handler"], value)
+
+
+def test_both_paths_ship_the_dashboards_static_files(chalice_tree: Path, built: Path) -> None:
+    """The dashboard's page and assets are files, not modules (the digests above compare *.py): the
+    Chalice package (vendor/taskhook) and the SAM layer must both carry every one of them."""
+    source = ROOT / "src" / "taskhook" / "dashboard"
+    expected = {str(p.relative_to(source)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(source.rglob("*")) if p.is_file()}
+    assert {"index.html", "assets/app.js", "assets/dashboard.css"} <= set(expected)
+    for shipped in (chalice_tree / "taskhook" / "dashboard",
+                    built / "sam" / "TaskhookLayer" / "python" / "taskhook" / "dashboard"):
+        found = {str(p.relative_to(shipped)): hashlib.sha256(p.read_bytes()).hexdigest()
+                 for p in sorted(shipped.rglob("*")) if p.is_file()}
+        assert found == expected, shipped

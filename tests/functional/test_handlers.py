@@ -354,6 +354,20 @@ def test_a_request_no_route_serves_is_a_json_404_from_the_default_route(
     assert aws.client("dynamodb").scan(TableName=aws.env["TASKS_TABLE"], Select="COUNT")["Count"] == 0
 
 
+def test_the_dashboards_slashed_path_on_the_default_route_is_sent_to_its_route(aws: Provisioned) -> None:
+    """Seed 003's `/admins/tasks/`: should the HTTP API not match it to `/admins/tasks`, it reaches
+    the `$default` route, which sends the browser there (relative, so a stage or domain prefix stays)."""
+    event = _http_api_event("http_api_unknown_path.json", api_key())
+    event["path"] = event["requestContext"]["path"] = "/admins/tasks/"
+    event["headers"].pop("Authorization", None)
+
+    answer = lambdas.app(event, context("ApiFunction"))
+
+    assert (answer["statusCode"], answer["headers"]["Location"]) == (302, "../tasks")
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = "POST"
+    assert lambdas.app(event, context("ApiFunction"))["statusCode"] == 404
+
+
 # ---- on_task_change: the tasks table's stream (NEW_AND_OLD_IMAGES) ----------------------------
 
 @pytest.mark.parametrize(("priority", "lane"), [(10, "high"), (8, "high"), (5, "normal"), (1, "low")])
