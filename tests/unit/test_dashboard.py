@@ -48,11 +48,14 @@ def test_the_page_is_served_with_or_without_the_slash_its_assets_relative_to_it(
 
 def test_behind_api_gateway_the_slash_reaches_the_same_route_and_is_read_from_the_event() -> None:
     """API Gateway sends `/admins/tasks/` to the `/admins/tasks` route (a route cannot end with a
-    slash); the event's `path` keeps the slash, and the page's asset URLs follow it."""
-    event = json.loads((EVENTS / "api_gateway_sam_create_task.json").read_text())
+    slash); the event's `path` keeps the slash, and the page's asset URLs follow it. (The HTTP API's
+    payload 1.0 event, as template.yaml deploys it; should that API not match the slashed path, its
+    `$default` route redirects: tests/functional/test_handlers.py.)"""
+    event = json.loads((EVENTS / "http_api_get_task.json").read_text())
     event = copy.deepcopy(event)
-    event.update(resource="/admins/tasks", path="/admins/tasks/", httpMethod="GET", body=None, pathParameters=None)
-    event["requestContext"].update(resourcePath="/admins/tasks", httpMethod="GET", path="/Prod/admins/tasks/")
+    event.update(resource="/admins/tasks", path="/admins/tasks/", httpMethod="GET", body=None, pathParameters=None,
+                 queryStringParameters=None, multiValueQueryStringParameters=None)
+    event["requestContext"].update(resourcePath="/admins/tasks", httpMethod="GET", path="/admins/tasks/")
     from app import app as lambdas  # noqa: PLC0415 - the deployed app: every blueprint
 
     answer = lambdas(event, None)
