@@ -114,9 +114,10 @@ def _is_timestamp(value: str) -> bool:
         return False
 
 
-def pagination(total: int, query: ListQuery, page: ListPage) -> dict[str, Any]:
+def pagination(total: int | None, query: ListQuery, page: ListPage) -> dict[str, Any]:
     """Seed 002's object; `hasMore` is the page's own (a row after it matched when it was read),
-    and `nextCursor` is there exactly when `hasMore` is true."""
+    and `nextCursor` is there exactly when `hasMore` is true. `total` is null for a client token's
+    list: nothing counts one client's tasks, and counting them would read them all."""
     out: dict[str, Any] = {
         "total": total,
         "limit": query.limit,

@@ -89,13 +89,21 @@ class TaskService:
         )
         return self.get(team_id, task_id), not replayed
 
-    def get(self, team_id: str, task_id: str) -> Task:
-        return team_task(self.repository, team_id, task_id)
+    def get(self, team_id: str, task_id: str, client_id: str | None = None) -> Task:
+        """The team's task; for a client token (`client_id`), only a task of that client: another
+        client's is 404, as if there were none."""
+        if client_id is None:
+            return team_task(self.repository, team_id, task_id)
+        task = self.repository.get(task_id)
+        if task is None or task.teamId != team_id or task.clientId != client_id:
+            raise NotFound()  # another team's too: a client token learns of its own tasks only
+        return task
 
-    def wait_for_change(self, team_id: str, task_id: str, wait_seconds: float, interval: float) -> Task:
+    def wait_for_change(self, team_id: str, task_id: str, wait_seconds: float, interval: float,
+                        client_id: str | None = None) -> Task:
         """Long poll: the task as soon as its status differs from the one seen at the start,
         or as it is after `wait_seconds`. A terminal task returns at once."""
-        task = self.get(team_id, task_id)
+        task = self.get(team_id, task_id, client_id)
         if wait_seconds <= 0 or task.status in TERMINAL:
             return task
         start_status = task.status
@@ -105,17 +113,18 @@ class TaskService:
             if remaining <= 0:
                 return task
             self.sleep(min(interval, remaining))
-            task = self.get(team_id, task_id)
+            task = self.get(team_id, task_id, client_id)
             if task.status != start_status:
                 return task
 
-    def list(self, team_id: str, query: ListQuery) -> tuple[ListPage, int]:
+    def list(self, team_id: str, query: ListQuery) -> tuple[ListPage, int | None]:
         """One page of the team's tasks (the repository reads the page, never every match) and
-        the total matching the query's status (the counts)."""
+        the total matching the query's status (the counts); None for one client's tasks, which
+        nothing counts."""
         if self.counts is None:
             raise TypeError("TaskService.counts is not set: list() needs ports.TaskCounts")
         page = self.repository.list_for_team(team_id, query)
-        return page, self.counts.total(team_id, query.status)
+        return page, None if query.client_id is not None else self.counts.total(team_id, query.status)
 
     def cancel(self, team_id: str, task_id: str) -> Task:
         task = self.get(team_id, task_id)

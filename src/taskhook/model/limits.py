@@ -54,3 +54,6 @@ SQS_MAX_DELAY = 900  # SQS's longest DelaySeconds: also the retry backoff's ceil
 SQS_MAX_VISIBILITY = 12 * 3600  # SQS's longest visibility timeout
 LAMBDA_MAX_TIMEOUT = 900  # a function task's timeout (each attempt is also cut to the invocation's time)
 MAX_DOWNLOAD_URL_TTL = 7 * 24 * 3600  # SigV4 presigned URLs live at most a week
+# Items a filtered list (a client token's: the index cannot tell a task's client) examines per call
+# at most: past it the page is short and `nextCursor` goes on from the last item examined.
+MAX_FILTERED_ITEMS = 1000

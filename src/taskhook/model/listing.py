@@ -33,6 +33,9 @@ class ListQuery:
     offset: int = 0
     descending: bool = True
     after: Position | None = None  # a cursor's position: only rows after it (in this order)
+    # Only this client's tasks (a client token's reads: its id, the tasks' clientId). The index
+    # cannot tell a task's client: the items are read and filtered, at most MAX_FILTERED_ITEMS a call.
+    client_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,14 @@ class ListPage:
 
     tasks: list[Task]
     has_more: bool
+    # Where the next page starts when it is not after the last row returned: a filtered read that
+    # spent its budget of items stops at the last one it examined (a short page, maybe empty).
+    resume: Position | None = None
 
     @property
     def next_position(self) -> Position | None:
-        return Position.of(self.tasks[-1]) if self.has_more and self.tasks else None
+        if not self.has_more:
+            return None
+        if self.resume is not None:
+            return self.resume
+        return Position.of(self.tasks[-1]) if self.tasks else None

@@ -8,6 +8,10 @@ index keys in order, then the page's items by BatchGetItem (eventually consisten
   never by its history; an offset into such a filter reads the items it skips (the keys cannot tell
   their status).
 - No status: the open partition and the four final ones merged by (createdAt, id).
+- A client (a client token's reads, ``ListQuery.client_id``): no index holds a task's client, so the
+  partitions' items are read and filtered on ``clientId``, at most MAX_FILTERED_ITEMS per call: a
+  page that is not full by then is returned short, its cursor at the last item examined. Cost: one
+  BatchGetItem per 100 of the team's tasks examined, whatever the client's share of them.
 
 Each partition's keys are ordered by (createdAt, id): DynamoDB orders entries with equal
 ``createdAt`` in no documented way, so a run of equal ``createdAt`` is sorted by id before it is
@@ -30,6 +34,7 @@ from pynamodb.models import Model
 
 from taskhook.adapters.dynamo.errors import domain_error
 from taskhook.adapters.dynamo.tables import team_phase
+from taskhook.model.limits import MAX_FILTERED_ITEMS
 from taskhook.model.listing import ListPage, ListQuery, Position
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task
@@ -48,6 +53,10 @@ def partitions(team_id: str, status: TaskStatus | None) -> list[str]:
 
 def _after(position: Position, after: Position | None, descending: bool) -> bool:
     return after is None or (position < after if descending else position > after)
+
+
+def _matches(task: Task, status: TaskStatus | None, client_id: str | None) -> bool:
+    return (status is None or task.status is status) and (client_id is None or task.clientId == client_id)
 
 
 class TaskPages:
@@ -94,28 +103,41 @@ class TaskPages:
             raise domain_error(exc, "Conflict") from exc
 
     def _page(self, team_id: str, query: ListQuery) -> ListPage:
-        # An open status shares its partition with the other open ones: only the items tell.
+        # An open status shares its partition with the other open ones: only the items tell. So
+        # does a client (the index has no clientId): its filter reads at most MAX_FILTERED_ITEMS.
         check = query.status if query.status is not None and query.status not in TERMINAL else None
+        filtered = check is not None or query.client_id is not None
+        budget = MAX_FILTERED_ITEMS if query.client_id is not None else None
         keys: Iterator[Position] = self.ordered_keys(team_id, query, query.offset + query.limit + 1)
         skip = query.offset
-        if check is None:
+        if not filtered:
             keys, skip = itertools.islice(keys, query.offset, None), 0  # the offset reads keys only
-        wanted = query.limit + (1 if check is not None else 0)  # unfiltered: the next key tells hasMore
+        wanted = query.limit + (1 if filtered else 0)  # unfiltered: the next key tells hasMore
         found: list[Task] = []
+        examined: Position | None = None
+        spent = 0
         while len(found) < wanted:
-            batch = list(itertools.islice(keys, min(BATCH_GET_MAX, skip + wanted - len(found))))
+            size = min(BATCH_GET_MAX, skip + wanted - len(found))
+            if budget is not None and spent + size > budget:
+                size = budget - spent
+                if size <= 0:  # the budget is spent: a short page, the next one goes on from here
+                    more = next(keys, None) is not None
+                    return ListPage(found, has_more=more, resume=examined if more else None)
+            batch = list(itertools.islice(keys, size))
             if not batch:
                 break
+            spent += len(batch)
             items = self.items(batch)
             for position in batch:
+                examined = position
                 task = items.get(position.task_id)
-                if task is None or (check is not None and task.status is not check):
+                if task is None or not _matches(task, check, query.client_id):
                     continue
                 if skip:
                     skip -= 1
                 else:
                     found.append(task)
-        if check is not None:
+        if filtered:
             return ListPage(found[:query.limit], has_more=len(found) > query.limit)
         return ListPage(found, has_more=len(found) == query.limit and next(keys, None) is not None)
 
