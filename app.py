@@ -9,12 +9,14 @@ import os
 from chalice import Chalice, Rate
 
 from functions import dead_letter, deliverer, dispatcher, executor, live, sweeper
+from functions.admin import admin
 from functions.api import api
 from functions.callbacks import callbacks
 from functions.dashboard import dashboard
 from functions.default_route import unrouted_requests
 from functions.docs import docs
 from functions.function_tasks import function_tasks
+from functions.live_tickets import live_tickets
 from functions.responses import uniform_errors
 from functions.vault import vault
 from functions.webhook_secrets import webhook_secrets
@@ -26,10 +28,12 @@ TASKS_STREAM_ARN = os.environ.get(
 
 app = Chalice(app_name="taskhook")
 app.register_blueprint(api)
+app.register_blueprint(admin)
 app.register_blueprint(callbacks)
 app.register_blueprint(dashboard)
 app.register_blueprint(docs)
 app.register_blueprint(function_tasks)
+app.register_blueprint(live_tickets)
 app.register_blueprint(webhook_secrets)
 app.register_blueprint(vault)
 app.register_middleware(uniform_errors, "http")  # Chalice's own 405/415/500 answer {"error": …} too

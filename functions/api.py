@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -15,7 +16,7 @@ from taskhook.model.limits import MAX_IDEMPOTENCY_KEY, MAX_LONG_POLL_SECONDS
 from taskhook.model.task import Task
 from taskhook.ports import ApiKey
 
-from .auth import authenticated
+from .auth import authenticated, reader
 from .responses import endpoint, json_response
 
 api = Blueprint(__name__)
@@ -83,9 +84,13 @@ def create_task() -> Response:
 @api.route("/v1/tasks", methods=["GET"])
 @endpoint
 def list_tasks() -> Response:
-    key = _authenticate()
+    """An API key's team's tasks, or a client token's client's (functions/auth.py `reader`): its
+    client filter is forced to the token's own client, whatever `clientId` the query names."""
+    caller = reader(_request())
     query = parse_list_query(_request().query_params)
-    page, total = container().task_service.list(key.team_id, query)
+    if caller.client_id is not None:
+        query = replace(query, filters=replace(query.filters, client_id=caller.client_id))
+    page, total = container().task_service.list(caller.team_id, query)
     rows = [_view(t, with_attempts=False) for t in page.tasks]
     return json_response({"tasks": rows, "pagination": pagination(total, query, page)})
 
@@ -93,13 +98,13 @@ def list_tasks() -> Response:
 @api.route("/v1/tasks/{task_id}", methods=["GET"])
 @endpoint
 def get_task(task_id: str) -> Response:
-    key = _authenticate()
+    caller = reader(_request())
     params = _request().query_params or {}
     unknown = sorted(set(params) - {"wait"})
     if unknown:
         raise ValidationFailed(f"Unknown query parameter: {unknown[0]}")
     task = container().task_service.wait_for_change(
-        key.team_id, task_id, _wait_seconds(params), container().settings.long_poll_interval
+        caller.team_id, task_id, _wait_seconds(params), container().settings.long_poll_interval, caller.client_id
     )
     return json_response({"task": _view(task)})
 

@@ -1,9 +1,11 @@
 """Live feed over WebSocket, seed 003's monitoring (API Gateway WebSocket API: $connect, $default,
 $disconnect).
 
-Connect with `?api_key=<key>` (or an `Authorization: Bearer` header) and optionally
-`task_id=<id>` to watch one task, or `client_token=<ct_…>` (which authenticates by itself) to
-watch every task of that client; with neither, every task of the key's team. A message
+Connect with `?ticket=<wst_…>` (from `POST /v1/live/tickets`: single use, 30 s; it sees what the
+key or client token that asked for it sees), or with `?api_key=<key>` (discouraged: a key in a URL
+ends up in logs; kept for existing clients) or an `Authorization: Bearer` header, and optionally
+`task_id=<id>` to watch one task; or `client_token=<ct_…>` (which authenticates by itself) to
+watch every task of that client. Without `task_id`, every task the credential sees. A message
 `{"action": "subscribe", "task_id": "…"}` adds a task to an open connection. What a connection may
 watch, and when its credential is read again, is decided in taskhook/notify/access.py."""
 
@@ -25,6 +27,9 @@ def _answer(status: int, message: str = "", headers: dict[str, str] | None = Non
 def _opener(params: dict[str, str], headers: dict[str, str]) -> Opener:
     """Who connects: the client token, the api_key parameter or the bearer header (its id kept,
     never its secret, so that revoking it can find the connection)."""
+    ticket = params.get("ticket")
+    if ticket:
+        return container().ticket_redeemer.redeem(ticket)
     token = params.get("client_token")
     if token:
         client = container().client_token_service.identify(token)

@@ -10,7 +10,7 @@ from chalice import Blueprint, Response
 from taskhook.container import container
 from taskhook.intake.validation import decode_json_object
 
-from .auth import authenticated
+from .auth import administrator
 from .responses import endpoint, json_response
 
 vault = Blueprint(__name__)
@@ -18,7 +18,7 @@ BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencod
 
 
 def _team() -> str:
-    return authenticated(vault.current_request).team_id
+    return administrator(vault.current_request).team_id
 
 
 def _body() -> dict[str, Any]:

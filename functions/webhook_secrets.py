@@ -6,7 +6,7 @@ from chalice import Blueprint, Response
 
 from taskhook.container import container
 
-from .auth import authenticated
+from .auth import administrator
 from .responses import endpoint, json_response
 
 webhook_secrets = Blueprint(__name__)
@@ -14,7 +14,7 @@ BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencod
 
 
 def _team() -> str:
-    return authenticated(webhook_secrets.current_request).team_id
+    return administrator(webhook_secrets.current_request).team_id
 
 
 @webhook_secrets.route("/v1/webhooks/secret", methods=["GET"])

@@ -1,7 +1,7 @@
 """`taskhook` operator command: API keys and client tokens for the running local stack (or for AWS
 when no local stack is running and the usual AWS_* variables and table names are set).
 
-    taskhook keys create --team acme [--name ci]
+    taskhook keys create --team acme [--name ci] [--scope tasks|admin]   (default: tasks)
     taskhook keys revoke key_0123456789ab
     taskhook keys list --team acme
     taskhook client-tokens create --team acme --client mobile-app   (alias: tokens)
@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", help="create a key for a team; the key is printed once")
     create.add_argument("--team", required=True)
     create.add_argument("--name", default="")
+    create.add_argument("--scope", choices=["tasks", "admin"], default="tasks",
+                        help="tasks (default): the task routes only; admin: also manage the team "
+                             "(keys, client tokens, webhook secret, vault, limits)")
     revoke = keys.add_parser("revoke", help="revoke a key by its id (key_…)")
     revoke.add_argument("key_id")
     listing = keys.add_parser("list", help="list a team's keys (ids only, never secrets)")
@@ -105,16 +108,16 @@ def _keys(args: argparse.Namespace) -> None:
 
     service = container().api_key_service
     if args.action == "create":
-        secret, key = service.create(args.team, name=args.name)
-        print(json.dumps({"apiKey": secret, "keyId": key.key_id, "team": key.team_id}))
+        secret, key = service.create(args.team, name=args.name, scope=args.scope)
+        print(json.dumps({"apiKey": secret, "keyId": key.key_id, "team": key.team_id, "scope": key.scope}))
     elif args.action == "revoke":
         key = service.revoke(args.key_id)
         print(json.dumps({"keyId": key.key_id, "team": key.team_id, "revokedAt": key.revoked_at}))
     else:
         for key in service.repository.list_for_team(args.team):
             if key.kind == "api":
-                print(json.dumps({"keyId": key.key_id, "name": key.name, "createdAt": key.created_at,
-                                  "revokedAt": key.revoked_at}))
+                print(json.dumps({"keyId": key.key_id, "name": key.name, "scope": key.scope,
+                                  "createdAt": key.created_at, "revokedAt": key.revoked_at}))
 
 
 def _client_tokens(args: argparse.Namespace) -> None:

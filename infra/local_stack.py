@@ -222,6 +222,9 @@ class LocalStack:
         management_port = free_port()
         env["WEBSOCKET_MANAGEMENT_URL"] = f"http://127.0.0.1:{management_port}"
         resources["WEBSOCKET_MANAGEMENT_URL"] = env["WEBSOCKET_MANAGEMENT_URL"]
+        # Where clients connect (GET /v1/live, a ticket's answer): the template's is the WebSocket API's.
+        env[config.ENV_WEBSOCKET_URL] = f"ws://127.0.0.1:{ws_port}/ws"
+        resources[config.ENV_WEBSOCKET_URL] = env[config.ENV_WEBSOCKET_URL]
         ws = self._spawn("websocket", ["-m", "infra.ws_server", "--port", str(ws_port),
                                        "--management-port", str(management_port)])
         api = self._spawn("api", ["-m", "infra.api_server", "--port", str(self.port)])
@@ -271,6 +274,7 @@ class LocalStack:
     def _dev_key(self, wanted: str | None) -> str:
         from taskhook.container import container, reset_container
         from taskhook.model.errors import Unauthorized
+        from taskhook.ports import ADMIN_SCOPE
 
         reset_container()
         service = container().api_key_service
@@ -280,7 +284,8 @@ class LocalStack:
                 return wanted  # an external emulator may already hold it
             except Unauthorized:
                 pass
-        secret, _ = service.create(DEV_TEAM, name="dev key (make run)", secret=wanted or None)
+        # The dev key manages the team too (the README's vault and webhook-secret examples use it).
+        secret, _ = service.create(DEV_TEAM, name="dev key (make run)", secret=wanted or None, scope=ADMIN_SCOPE)
         return secret
 
     def supervise(self) -> int:

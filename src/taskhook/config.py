@@ -32,6 +32,9 @@ ENV_NOTIFICATIONS_QUEUE_URL = "NOTIFICATIONS_QUEUE_URL"
 ENV_TEAMS_TABLE = "TEAMS_TABLE"
 ENV_CONNECTIONS_TABLE = "CONNECTIONS_TABLE"
 ENV_WEBSOCKET_MANAGEMENT_URL = "WEBSOCKET_MANAGEMENT_URL"
+# Where clients open the live feed (GET /v1/live, a ticket's answer): template.yaml gives the WebSocket
+# API's wss:// URL; the local stack its own ws:// one.
+ENV_WEBSOCKET_URL = "TASKHOOK_WEBSOCKET_URL"
 ENV_SECRETS_KEY_ID = "SECRETS_KEY_ID"
 ENV_VAULT_TABLE = "VAULT_TABLE"
 ENV_LIMITS_TABLE = "LIMITS_TABLE"
@@ -79,6 +82,8 @@ class Settings:
     default_concurrency: int = 0
     # API Gateway's management endpoint for the WebSocket API (the local stack runs a twin).
     websocket_management_url: str = ""
+    # The WebSocket API's URL, for clients ("" when not configured).
+    websocket_url: str = ""
     # The KMS key that encrypts secrets at rest (template.yaml's SecretsKey): a key id or ARN, or
     # an alias name; the default is the template's alias under the default prefix.
     secrets_key_id: str = "alias/taskhook-secrets"
@@ -126,6 +131,7 @@ class Settings:
             default_burst=max(0, int(env.get(ENV_DEFAULT_BURST) or 0)),
             default_concurrency=max(0, int(env.get(ENV_DEFAULT_CONCURRENCY) or 0)),
             websocket_management_url=env.get(ENV_WEBSOCKET_MANAGEMENT_URL, ""),
+            websocket_url=env.get(ENV_WEBSOCKET_URL, "").strip(),
             secrets_key_id=env.get(ENV_SECRETS_KEY_ID) or defaults.secrets_key_id,
             endpoint_url=env.get(ENV_ENDPOINT_URL) or None,
             region=env.get(ENV_REGION) or env.get(ENV_DEFAULT_REGION) or defaults.region,

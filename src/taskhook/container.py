@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from taskhook.adapters.dynamo.task_backfill import TeamPhaseBackfill
     from taskhook.adapters.dynamo.tasks import DynamoApiKeyRepository, DynamoTaskRepository
     from taskhook.adapters.dynamo.team_stats import DynamoTeamStats
+    from taskhook.adapters.dynamo.tickets import DynamoTicketStore
     from taskhook.adapters.dynamo.vault import DynamoVaultStore
     from taskhook.adapters.http import OutboundPolicy
     from taskhook.adapters.kms import KmsCipher
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from taskhook.intake.callbacks import CallbackService
     from taskhook.intake.client_tokens import ClientTokenService
     from taskhook.intake.function_tasks import FunctionTaskService
+    from taskhook.intake.live_tickets import LiveTicketService
     from taskhook.intake.rate_limit import RateGate
     from taskhook.intake.stats import StatsService
     from taskhook.intake.tasks import TaskService
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from taskhook.notify.live import LiveFeed
     from taskhook.notify.resend import NotificationResender
     from taskhook.notify.secrets import TeamSecretsService
+    from taskhook.notify.tickets import TicketRedeemer
     from taskhook.ports import ApiKey, TaskCounts
     from taskhook.run.executor import Executor
     from taskhook.run.functions.registry import Registry
@@ -327,6 +330,19 @@ class Container:
 
         return ClientTokenService(self.api_key_repository, on_revoke=self._end_live_connections)
 
+    @cached_property
+    def ticket_store(self) -> DynamoTicketStore:
+        """WebSocket tickets: rows of the API keys table (adapters/dynamo/tickets.py says why)."""
+        from taskhook.adapters.dynamo.tickets import DynamoTicketStore
+
+        return DynamoTicketStore(self.client("dynamodb"), self.settings.api_keys_table)
+
+    @cached_property
+    def live_tickets(self) -> LiveTicketService:
+        from taskhook.intake.live_tickets import LiveTicketService
+
+        return LiveTicketService(self.ticket_store, self.settings.websocket_url)
+
     def _end_live_connections(self, credential: ApiKey) -> int:
         """A revoked key or token: its WebSocket connections end now, in whichever process revokes."""
         return self.live_feed.end_connections_of(credential)
@@ -503,6 +519,12 @@ class Container:
         from taskhook.notify.access import CredentialCheck
 
         return CredentialCheck(self.api_key_repository)
+
+    @cached_property
+    def ticket_redeemer(self) -> TicketRedeemer:
+        from taskhook.notify.tickets import TicketRedeemer
+
+        return TicketRedeemer(self.ticket_store, self.credential_check)
 
     @cached_property
     def live_access(self) -> LiveAccess:

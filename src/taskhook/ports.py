@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from taskhook.dispatch.outbox import Dispatch
     from taskhook.model.change import Change
     from taskhook.model.rate import RateDecision
+    from taskhook.model.tickets import LiveTicket
     from taskhook.model.tokens import VaultToken
     from taskhook.model.usage import DayUsage, Tally
     from taskhook.notify.live import Opener, Subscription
@@ -73,6 +74,12 @@ class TaskCounts(Protocol):
 
 API_KEY_KIND = "api"
 CLIENT_TOKEN_KIND = "client"  # noqa: S105 - a kind, not a secret
+# What an API key may do: "admin" manages the team (keys, client tokens, the webhook secret, the
+# vault, the limits) and its tasks; "tasks" only the tasks. A key stored before scopes existed has
+# none and could already do everything: it reads as "admin", so an upgrade locks nobody out.
+ADMIN_SCOPE = "admin"
+TASKS_SCOPE = "tasks"
+SCOPES = (ADMIN_SCOPE, TASKS_SCOPE)
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ class ApiKey:
     created_at: str
     revoked_at: str | None = None
     kind: str = API_KEY_KIND  # a Bearer key; CLIENT_TOKEN_KIND: a client token (seed 003)
+    scope: str = ADMIN_SCOPE  # an API key's (SCOPES); a client token has none that counts
 
 
 class DestinationPolicy(Protocol):
@@ -103,6 +111,16 @@ class ApiKeyRepository(Protocol):
         """Mark the key revoked (raises NotFound for an unknown key id)."""
 
     def list_for_team(self, team_id: str) -> list[ApiKey]: ...
+
+
+class TicketStore(Protocol):
+    """WebSocket tickets (model/tickets.py), each stored under its hash only."""
+
+    def put(self, ticket_hash: str, ticket: LiveTicket) -> None: ...
+
+    def take(self, ticket_hash: str) -> LiveTicket | None:
+        """The ticket stored under `ticket_hash`, removed in the same atomic step (of two takes at
+        once, one gets it); None when there is none (never issued, or taken already)."""
 
 
 class Idempotency(Protocol):

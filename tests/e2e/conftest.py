@@ -88,10 +88,11 @@ class Stack:
             assert done.returncode == 0, f"infra.cli {args} failed ({done.returncode}):\n{done.stderr}"
         return done
 
-    def create_key(self, team: str, name: str = "e2e") -> dict[str, str]:
-        """A new API key for `team`: {"apiKey", "keyId", "team"}."""
-        out = json.loads(self.cli("keys", "create", "--team", team, "--name", name).stdout)
-        assert out["team"] == team and out["apiKey"] and out["keyId"].startswith("key_")
+    def create_key(self, team: str, name: str = "e2e", scope: str = "tasks") -> dict[str, str]:
+        """A new API key for `team`: {"apiKey", "keyId", "team", "scope"}; `scope` as the CLI's
+        (tasks, its default: the task routes only; admin: the team's keys, vault, secrets too)."""
+        out = json.loads(self.cli("keys", "create", "--team", team, "--name", name, "--scope", scope).stdout)
+        assert out["team"] == team and out["apiKey"] and out["keyId"].startswith("key_") and out["scope"] == scope
         return out
 
     def create_client_token(self, team: str, client: str = "e2e-client") -> dict[str, str]:
@@ -110,7 +111,7 @@ class Stack:
 
     def _make_team(self) -> tuple[str, dict[str, str]]:
         team = f"e2e-{uuid.uuid4().hex[:12]}"
-        return team, self.create_key(team)
+        return team, self.create_key(team, scope="admin")  # the team's own key: its vault and secrets too
 
     def new_team(self) -> Client:
         """A client for a brand-new team (its key made by the CLI), so a test sees only the tasks

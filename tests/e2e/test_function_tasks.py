@@ -346,7 +346,8 @@ def test_client_tokens_belong_to_one_team(stack: Stack, team: Client, other_team
     forged = start_with_token(team, "example_task", "task1", {}, token="ct_" + "x" * 43)
     assert (forged.status_code, forged.json()) == (401, {"error": "Invalid or revoked client token"})
     as_bearer = stack.client(token["clientToken"]).request("POST", "/api/example_task/task/start/task1")
-    assert (as_bearer.status_code, as_bearer.json()) == (401, {"error": "Invalid or revoked API key"})
+    assert (as_bearer.status_code, as_bearer.json()) == (
+        403, {"error": "A client token can only read its client's tasks"})
     stack.cli("client-tokens", "revoke", token["tokenId"])
     revoked = start_with_token(team, "example_task", "task1", {}, token=token["clientToken"])
     assert revoked.status_code == 401

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -203,3 +204,45 @@ def test_a_connection_whose_key_was_revoked_elsewhere_ends_at_its_next_push(
 
     run(scenario())
     assert rows_of_team(stack, team.team) == []
+
+
+# ---- issue 16: WebSocket tickets -------------------------------------------------------------------
+
+def test_a_ticket_opens_the_live_feed_once_at_the_url_the_api_names(stack: Stack, team: Client) -> None:
+    """The dashboard's way in: a ticket from the API (a tasks key suffices), the URL from the API, the
+    ticket taken at the real WebSocket endpoint's $connect, a push received; the same ticket again is 401."""
+    from websockets.exceptions import InvalidStatus
+
+    tasks_key = stack.create_key(team.team, name="dashboard", scope="tasks")["apiKey"]
+    reader = stack.client(tasks_key)
+    answer = reader.request("POST", "/v1/live/tickets")
+    assert answer.status_code == 201, answer.text
+    ticket = answer.json()
+    assert ticket["websocketUrl"] == reader.request("GET", "/v1/live").json()["websocketUrl"]
+    assert ticket["websocketUrl"].startswith("ws://127.0.0.1:") and ticket["websocketUrl"].endswith("/ws")
+    url = f"{ticket['websocketUrl']}?ticket={ticket['ticket']}"
+
+    async def watch() -> str:
+        async with connect(url) as ws:
+            later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # never runs
+            created = reader.request("POST", "/v1/tasks", json={"targetUrl": "https://example.com/x",
+                                                                "delayUntil": later})
+            assert created.status_code == 201, created.text
+            task_id = str(created.json()["task"]["id"])
+            async with asyncio.timeout(CLOSE_WITHIN):
+                async for raw in ws:
+                    if json.loads(raw).get("task_id") == task_id:
+                        return task_id
+        raise AssertionError("no push")
+
+    task_id = run(watch())
+    assert reader.request("POST", f"/v1/tasks/{task_id}/cancel").status_code == 200
+
+    async def again() -> int:
+        try:
+            async with connect(url):
+                return 101
+        except InvalidStatus as exc:
+            return exc.response.status_code
+
+    assert run(again()) == 401

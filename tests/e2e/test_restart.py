@@ -106,7 +106,7 @@ def test_a_restart_keeps_keys_tokens_secrets_and_tasks_and_runs_the_unfinished_o
         tmp_path: Path, target: TargetServer, stacks: list[Stack]) -> None:
     first = start(tmp_path)
     stacks.append(first)
-    key = first.create_key("restart-team")
+    key = first.create_key("restart-team", scope="admin")
     token = first.create_client_token("restart-team")
     revoked = first.create_key("restart-team", name="revoked before the restart")
     first.revoke_key(revoked["keyId"])

@@ -81,8 +81,9 @@ def set_header(event: dict[str, Any], name: str, value: str) -> None:
     event["multiValueHeaders"][name] = [value]
 
 
-def api_key(team: str = TEAM) -> str:
-    secret, _ = container().api_key_service.create(team, name="handler tests")
+def api_key(team: str = TEAM, scope: str = "admin") -> str:
+    """A new key of `team`: the team's own (admin scope) unless asked otherwise."""
+    secret, _ = container().api_key_service.create(team, name="handler tests", scope=scope)
     return str(secret)
 
 

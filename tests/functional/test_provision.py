@@ -155,7 +155,7 @@ def test_every_declared_bucket_exists(aws: Provisioned) -> None:
 
 
 # Points at the WebSocket API, which has no emulator twin: the local stack serves its own and sets it.
-SET_BY_THE_LOCAL_STACK = {"WEBSOCKET_MANAGEMENT_URL"}
+SET_BY_THE_LOCAL_STACK = {"WEBSOCKET_MANAGEMENT_URL", "TASKHOOK_WEBSOCKET_URL"}
 
 
 def test_returned_env_has_every_globals_variable_resolved(aws: Provisioned) -> None:

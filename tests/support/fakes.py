@@ -22,6 +22,7 @@ from taskhook.model.rate import RateDecision
 from taskhook.model.retention import DEFAULT_RETENTION_DAYS, expires_at
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task, deadline_of
+from taskhook.model.tickets import LiveTicket
 from taskhook.model.tokens import (
     TOKEN_NOT_FOUND,
     VaultToken,
@@ -182,6 +183,24 @@ class InMemoryApiKeyRepository:
 
     def list_for_team(self, team_id: str) -> list[ApiKey]:
         return [k for k in self._by_hash.values() if k.team_id == team_id]
+
+
+class InMemoryTicketStore:
+    """WebSocket tickets by hash; `take` removes under a lock, as the conditional delete does."""
+
+    def __init__(self) -> None:
+        self._by_hash: dict[str, LiveTicket] = {}
+        self._lock = threading.Lock()
+
+    def put(self, ticket_hash: str, ticket: LiveTicket) -> None:
+        with self._lock:
+            if ticket_hash in self._by_hash:
+                raise Conflict("ticket exists")
+            self._by_hash[ticket_hash] = ticket
+
+    def take(self, ticket_hash: str) -> LiveTicket | None:
+        with self._lock:
+            return self._by_hash.pop(ticket_hash, None)
 
 
 class InMemoryConnectionStore:

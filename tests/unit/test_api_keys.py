@@ -58,7 +58,8 @@ def test_create_returns_a_th_secret_and_the_key(service: ApiKeyService) -> None:
 
     assert secret.startswith("th_")
     assert len(secret) >= 3 + 43  # 32 random bytes, base64url
-    assert key == ApiKey(key_id=key.key_id, team_id="team-a", name="ci", created_at="2024-01-15T10:30:00.000Z")
+    assert key == ApiKey(key_id=key.key_id, team_id="team-a", name="ci", created_at="2024-01-15T10:30:00.000Z",
+                      scope="tasks")
     assert key.key_id.startswith("key_")
     assert key.revoked_at is None
 
@@ -203,3 +204,57 @@ def test_a_client_tokens_revocation_is_handed_on_too(repo: RecordingRepository) 
         tokens.revoke("key_not_a_token")
 
     assert handed == [revoked] and revoked.kind == "client"
+
+
+# ---------------------------------------------------------------------------------------------
+# scopes (issue 16): tasks by default, admin on request; a client token is no key
+
+
+def test_a_new_key_is_tasks_scoped_unless_asked(service: ApiKeyService) -> None:
+    assert service.create("team-a")[1].scope == "tasks"
+    assert service.create("team-a", scope="admin")[1].scope == "admin"
+
+
+def test_an_unknown_scope_is_refused_and_nothing_stored(service: ApiKeyService, repo: RecordingRepository) -> None:
+    with pytest.raises(ValidationFailed, match="scope must be one of: admin, tasks"):
+        service.create("team-a", scope="root")
+    assert repo.puts == []
+
+
+def test_only_an_admin_key_may_manage_the_team(service: ApiKeyService, repo: RecordingRepository) -> None:
+    from taskhook.intake.api_keys import require_admin
+    from taskhook.model.errors import AccessDenied
+
+    admin = service.create("team-a", scope="admin")[1]
+    assert require_admin(admin) is admin
+    with pytest.raises(AccessDenied, match=r"This key is not allowed to manage the team \(scope: tasks\)"):
+        require_admin(service.create("team-a")[1])
+    token = ClientTokenService(repository=repo, clock=lambda: NOW).create("team-a", "mobile")[1]
+    with pytest.raises(AccessDenied):
+        require_admin(dataclasses.replace(token, scope="admin"))  # a client token never manages, whatever it says
+
+
+def test_a_client_token_as_bearer_is_identified_but_not_an_api_key(service: ApiKeyService,
+                                                                  repo: RecordingRepository) -> None:
+    from taskhook.model.errors import AccessDenied
+
+    secret, token = ClientTokenService(repository=repo, clock=lambda: NOW).create("team-a", "mobile")
+    assert service.identify(f"Bearer {secret}") == token
+    with pytest.raises(AccessDenied, match="A client token can only read its client's tasks"):
+        service.authenticate(f"Bearer {secret}")
+    with pytest.raises(Unauthorized, match="Invalid or revoked client token"):
+        service.identify("Bearer ct_" + "x" * 43)
+
+
+def test_a_team_revokes_its_own_keys_only(service: ApiKeyService, repo: RecordingRepository) -> None:
+    revoked: list[ApiKey] = []
+    service.on_revoke = revoked.append
+    mine = service.create("team-a")[1]
+    theirs = service.create("team-b")[1]
+    token = ClientTokenService(repository=repo, clock=lambda: NOW).create("team-a", "mobile")[1]
+    for key_id in (theirs.key_id, token.key_id, "key_unknown"):
+        with pytest.raises(NotFound, match="API key not found"):
+            service.revoke_of_team("team-a", key_id)
+    assert revoked == []
+    assert service.revoke_of_team("team-a", mine.key_id).revoked_at
+    assert [k.key_id for k in revoked] == [mine.key_id]  # its live connections are ended, as the CLI's

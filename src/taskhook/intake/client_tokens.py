@@ -10,15 +10,16 @@ team's Bearer key: a token identifies a client, it does not authenticate one.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from taskhook.intake.api_keys import check_team_id, hash_key
 from taskhook.model.clock import iso, utcnow
 from taskhook.model.errors import REVOKED_CLIENT_TOKEN, AccessDenied, NotFound, Unauthorized, ValidationFailed
 from taskhook.model.limits import MAX_CLIENT_NAME
-from taskhook.ports import CLIENT_TOKEN_KIND, ApiKey, ApiKeyRepository
+from taskhook.ports import CLIENT_TOKEN_KIND, TASKS_SCOPE, ApiKey, ApiKeyRepository
 
 TOKEN_PREFIX = "ct_"  # noqa: S105 - a prefix, not a secret
 TOKEN_ID_PREFIX = "cli_"  # noqa: S105
@@ -40,7 +41,7 @@ class ClientTokenService:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = hash_key(secret)
         token = ApiKey(key_id=TOKEN_ID_PREFIX + digest[:12], team_id=team_id, name=client,
-                       created_at=iso(self.clock()), kind=CLIENT_TOKEN_KIND)
+                       created_at=iso(self.clock()), kind=CLIENT_TOKEN_KIND, scope=TASKS_SCOPE)
         self.repository.put(digest, token)
         return secret, token
 
@@ -61,6 +62,13 @@ class ClientTokenService:
             raise Unauthorized(REVOKED_CLIENT_TOKEN)
         return token
 
+    def revoke_of_team(self, team_id: str, token_id: str) -> ApiKey:
+        """Revoke one of the team's client tokens; any other id (another team's too) is 404."""
+        token = self.repository.find_by_id(token_id) if token_id.startswith(TOKEN_ID_PREFIX) else None
+        if token is None or token.team_id != team_id or token.kind != CLIENT_TOKEN_KIND:
+            raise NotFound("Client token not found")
+        return self.revoke(token_id)
+
     def revoke(self, token_id: str) -> ApiKey:
         if not token_id.startswith(TOKEN_ID_PREFIX):
             raise NotFound("Client token not found")
@@ -69,4 +77,22 @@ class ClientTokenService:
         return token
 
     def list(self, team_id: str) -> list[ApiKey]:
-        return [k for k in self.repository.list_for_team(team_id) if k.kind == CLIENT_TOKEN_KIND]
+        """The team's client tokens, revoked ones included, oldest first."""
+        tokens = [k for k in self.repository.list_for_team(team_id) if k.kind == CLIENT_TOKEN_KIND]
+        return sorted(tokens, key=lambda k: (k.created_at, k.key_id))
+
+
+def parse_new_client_token(data: Mapping[str, Any]) -> str:
+    """`POST /v1/client-tokens`'s body: `{"client"}` → the client's name (checked again by create)."""
+    unknown = sorted(set(data) - {"client"})
+    if unknown:
+        raise ValidationFailed(f"Unknown field: {unknown[0]}")
+    client = data.get("client")
+    if not isinstance(client, str):
+        raise ValidationFailed(f"client must be 1-{MAX_CLIENT_NAME} characters")
+    return client
+
+
+def public_client_token(token: ApiKey) -> dict[str, object]:
+    """A client token as the API shows it: its id and client, never its secret nor its hash."""
+    return {"id": token.key_id, "client": token.name, "createdAt": token.created_at, "revokedAt": token.revoked_at}

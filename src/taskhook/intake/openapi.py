@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,7 @@ from taskhook.model.errors import RATE_LIMIT_EXCEEDED
 from taskhook.model.limits import (
     DEFAULT_PAGE_SIZE,
     MAX_BODY_BYTES,
+    MAX_CLIENT_NAME,
     MAX_DELAY_DAYS,
     MAX_IDEMPOTENCY_KEY,
     MAX_LONG_POLL_SECONDS,
@@ -57,7 +58,7 @@ class TaskEnvelope(BaseModel):
 class Pagination(BaseModel):
     total: int | None = Field(description=(
         "Tasks matching status (the team's counters); null under kind, namespace, name or clientId, "
-        "which the counters do not count"))
+        "and for a client token's list, which the counters do not count"))
     limit: int
     offset: int
     hasMore: bool
@@ -254,10 +255,91 @@ class Stats(BaseModel):
     queues: dict[str, QueueDepth] = Field(description="high, normal, low and deadLetter")
 
 
+class CreateKeyRequest(BaseModel):
+    """`POST /v1/keys` (admin scope): a new API key of the team."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="", max_length=100, description="What the key is for, e.g. ci")
+    scope: Literal["tasks", "admin"] = Field(default="tasks", description=(
+        "tasks: the task routes only (the default); admin: also the team's keys, client tokens, webhook "
+        "secret, vault and limits"))
+
+
+class ApiKeyView(BaseModel):
+    """An API key as the API shows it: never its secret nor its hash."""
+
+    id: str = Field(pattern=r"^key_[0-9a-f]{12}$")
+    name: str
+    scope: Literal["tasks", "admin"]
+    createdAt: str
+    revokedAt: str | None
+
+
+class ApiKeyList(BaseModel):
+    keys: list[ApiKeyView]
+
+
+class ApiKeyEnvelope(BaseModel):
+    key: ApiKeyView
+
+
+class CreatedApiKey(BaseModel):
+    key: ApiKeyView
+    apiKey: str = Field(description="The key itself (th_…): shown this once, never stored")
+
+
+class CreateClientTokenRequest(BaseModel):
+    """`POST /v1/client-tokens` (admin scope): a token for one client of the team (seed 003's CLIENT_TOKEN)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client: str = Field(min_length=1, max_length=MAX_CLIENT_NAME, description="Who the token is for, e.g. mobile-app")
+
+
+class ClientTokenView(BaseModel):
+    id: str = Field(pattern=r"^cli_[0-9a-f]{12}$")
+    client: str
+    createdAt: str
+    revokedAt: str | None
+
+
+class ClientTokenList(BaseModel):
+    clientTokens: list[ClientTokenView]
+
+
+class ClientTokenEnvelope(BaseModel):
+    clientToken: ClientTokenView
+
+
+class CreatedClientToken(BaseModel):
+    clientToken: ClientTokenView
+    token: str = Field(description="The token itself (ct_…): shown this once, never stored")
+
+
+class LimitsEnvelope(BaseModel):
+    """The team's plan in force: its own values, else the deployment's defaults (null: no limit)."""
+
+    team: str
+    limits: dict[str, Any] = Field(description="rps, burst, concurrency, destinations (by host), retentionDays")
+
+
+class LiveTicket(BaseModel):
+    ticket: str = Field(pattern=r"^wst_", description="Open the WebSocket with ?ticket=…: once, within expiresIn")
+    expiresIn: int = Field(description="Seconds the ticket is good for (30)")
+    websocketUrl: str
+
+
+class LiveEndpoint(BaseModel):
+    websocketUrl: str = Field(description="The WebSocket URL (ws:// locally, wss:// on AWS)")
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     CreateTaskRequest, TaskEnvelope, TaskList, Error, NamedTaskRequest, NamedTaskCreated, NamedTaskDetails,
     TaskStarted, TaskResult, SigningSecrets, CreateTokenRequest, RotateTokenRequest, TokenEnvelope, TokenList,
-    DeletedToken, CompleteTaskRequest, UsageEnvelope, Stats, FunctionCatalogue,
+    DeletedToken, CompleteTaskRequest, UsageEnvelope, Stats, FunctionCatalogue, CreateKeyRequest, ApiKeyList,
+    ApiKeyEnvelope, CreatedApiKey, CreateClientTokenRequest, ClientTokenList, ClientTokenEnvelope, CreatedClientToken,
+    LimitsEnvelope, LiveTicket, LiveEndpoint,
 )
 
 # What the validators of CreateTaskRequest and NamedTaskRequest enforce (intake/validation.py,
@@ -511,7 +593,7 @@ def _rate_limited(paths: dict[str, Any]) -> dict[str, Any]:
 
 def _vault_paths() -> dict[str, Any]:
     token_id = _param("token_id", "path", {"type": "string"}, "The token's id, tok_…")
-    return {
+    paths: dict[str, dict[str, Any]] = {
         "/v1/tokens": {
             "post": {
                 "summary": "Store a secret in the Token Vault; use its tok_ id in a task's headers",
@@ -538,6 +620,60 @@ def _vault_paths() -> dict[str, Any]:
                        "responses": {"200": {"description": "Deleted", **_json("DeletedToken")},
                                      **_errors(401, 404)}},
         },
+    }
+    for operations in paths.values():  # the vault is the team's: admin keys only
+        for operation in operations.values():
+            operation["description"] = ADMIN_ONLY
+            operation["responses"].update(_errors(403))
+    return paths
+
+
+ADMIN_ONLY = ("Admin scope: a tasks-scoped key gets 403 `{\"error\": \"This key is not allowed to manage the "
+              "team (scope: tasks)\"}`, a client token 403 too.")
+
+
+def _admin_paths() -> dict[str, Any]:
+    key_id = _param("key_id", "path", {"type": "string"}, "The key's id, key_…")
+    token_id = _param("token_id", "path", {"type": "string"}, "The client token's id, cli_…")
+    return {
+        "/v1/keys": {
+            "get": {"summary": "The team's API keys (never their secrets)", "description": ADMIN_ONLY,
+                    "responses": {"200": {"description": "The keys, oldest first", **_json("ApiKeyList")},
+                                  **_errors(401, 403)}},
+            "post": {"summary": "Create an API key; its secret is shown once", "description": ADMIN_ONLY,
+                     "requestBody": {"required": True, **_json("CreateKeyRequest")},
+                     "responses": {"201": {"description": "Created", **_json("CreatedApiKey")},
+                                   **_errors(400, 401, 403, 413, 415)}},
+        },
+        "/v1/keys/{key_id}": {"delete": {
+            "summary": "Revoke an API key (the caller's own too); its WebSocket connections close",
+            "description": ADMIN_ONLY, "parameters": [key_id],
+            "responses": {"200": {"description": "Revoked", **_json("ApiKeyEnvelope")}, **_errors(401, 403, 404)}}},
+        "/v1/client-tokens": {
+            "get": {"summary": "The team's client tokens (never their secrets)", "description": ADMIN_ONLY,
+                    "responses": {"200": {"description": "The tokens, oldest first", **_json("ClientTokenList")},
+                                  **_errors(401, 403)}},
+            "post": {"summary": "Create a client token (seed 003's CLIENT_TOKEN); shown once",
+                     "description": ADMIN_ONLY, "requestBody": {"required": True, **_json("CreateClientTokenRequest")},
+                     "responses": {"201": {"description": "Created", **_json("CreatedClientToken")},
+                                   **_errors(400, 401, 403, 413, 415)}},
+        },
+        "/v1/client-tokens/{token_id}": {"delete": {
+            "summary": "Revoke a client token; its WebSocket connections close", "description": ADMIN_ONLY,
+            "parameters": [token_id],
+            "responses": {"200": {"description": "Revoked", **_json("ClientTokenEnvelope")},
+                          **_errors(401, 403, 404)}}},
+        "/v1/limits": {"get": {
+            "summary": "The team's plan in force: rate limit, executor share, destination limits, retention",
+            "description": ADMIN_ONLY,
+            "responses": {"200": {"description": "The limits", **_json("LimitsEnvelope")}, **_errors(401, 403)}}},
+        "/v1/live/tickets": {"post": {
+            "summary": "A single-use WebSocket ticket (30 s): connect with ?ticket=… instead of a key in the URL",
+            "description": "Any API key, or a client token (the ticket then sees that client's tasks only).",
+            "responses": {"201": {"description": "The ticket", **_json("LiveTicket")}, **_errors(401, 415)}}},
+        "/v1/live": {"get": {
+            "summary": "The WebSocket URL of the live feed",
+            "responses": {"200": {"description": "The URL", **_json("LiveEndpoint")}, **_errors(401)}}},
     }
 
 
@@ -604,6 +740,9 @@ def _document(registry: Registry | None) -> dict[str, Any]:
                 },
                 "get": {
                     "summary": "List tasks",
+                    "description": ("Any API key; or a client token (Bearer ct_…): that client's tasks only, "
+                                    "pagination.total null, at most 1000 tasks examined per call (a short page "
+                                    "and nextCursor past that)."),
                     "parameters": [
                         _param("status", "query", {"type": "string", "enum": [s.value for s in TaskStatus]},
                                "Filter by status"),
@@ -635,6 +774,7 @@ def _document(registry: Registry | None) -> dict[str, Any]:
             "/v1/tasks/{task_id}": {
                 "get": {
                     "summary": "Get a task",
+                    "description": "Any API key; or a client token: a task of its client only (404 otherwise).",
                     "parameters": [
                         task_id,
                         _param("wait", "query",
@@ -670,17 +810,21 @@ def _document(registry: Registry | None) -> dict[str, Any]:
             "/v1/webhooks/secret": {
                 "get": {
                     "summary": "The team's webhook signing secrets (Standard Webhooks, whsec_…)",
-                    "responses": {"200": {"description": "The secrets", **_json("SigningSecrets")}, **_errors(401)},
+                    "description": ADMIN_ONLY,
+                    "responses": {"200": {"description": "The secrets", **_json("SigningSecrets")},
+                                  **_errors(401, 403)},
                 },
             },
             "/v1/webhooks/secret/rotate": {
                 "post": {
                     "summary": "Rotate the signing secret; the previous one keeps signing until its expiresAt",
+                    "description": ADMIN_ONLY,
                     "responses": {"200": {"description": "The secrets", **_json("SigningSecrets")},
-                                  **_errors(401, 409, 415)},
+                                  **_errors(401, 403, 409, 415)},
                 },
             },
             **_vault_paths(),
+            **_admin_paths(),
             "/v1/usage": {"get": {
                 "summary": "The team's usage per UTC day: tasks created, attempts, polls, bytes stored",
                 "parameters": [

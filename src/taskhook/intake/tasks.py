@@ -90,8 +90,15 @@ class TaskService:
         )
         return self.get(team_id, task_id), not replayed
 
-    def get(self, team_id: str, task_id: str) -> Task:
-        return team_task(self.repository, team_id, task_id)
+    def get(self, team_id: str, task_id: str, client_id: str | None = None) -> Task:
+        """The team's task; for a client token (`client_id`), only a task of that client: another
+        client's is 404, as if there were none."""
+        if client_id is None:
+            return team_task(self.repository, team_id, task_id)
+        task = self.repository.get(task_id)
+        if task is None or task.teamId != team_id or task.clientId != client_id:
+            raise NotFound()  # another team's too: a client token learns of its own tasks only
+        return task
 
     def retry(self, team_id: str, task_id: str) -> Task:
         """A failed or timeout task again, as a new task (intake/retries.py); its destinations and
@@ -110,10 +117,11 @@ class TaskService:
         )
         return self.get(team_id, new_id), not replayed
 
-    def wait_for_change(self, team_id: str, task_id: str, wait_seconds: float, interval: float) -> Task:
+    def wait_for_change(self, team_id: str, task_id: str, wait_seconds: float, interval: float,
+                        client_id: str | None = None) -> Task:
         """Long poll: the task as soon as its status differs from the one seen at the start,
         or as it is after `wait_seconds`. A terminal task returns at once."""
-        task = self.get(team_id, task_id)
+        task = self.get(team_id, task_id, client_id)
         if wait_seconds <= 0 or task.status in TERMINAL:
             return task
         start_status = task.status
@@ -123,7 +131,7 @@ class TaskService:
             if remaining <= 0:
                 return task
             self.sleep(min(interval, remaining))
-            task = self.get(team_id, task_id)
+            task = self.get(team_id, task_id, client_id)
             if task.status != start_status:
                 return task
 

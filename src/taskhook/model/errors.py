@@ -31,6 +31,13 @@ class ValidationFailed(TaskhookError):
 # What a key or client token that is unknown or revoked is told, wherever it is checked.
 REVOKED_API_KEY = "Invalid or revoked API key"
 REVOKED_CLIENT_TOKEN = "Invalid or revoked client token"  # noqa: S105 - a message, not a secret
+# A client token sent as the Bearer credential of a route other than the two task reads.
+CLIENT_TOKEN_READS_ONLY = "A client token can only read its client's tasks"  # noqa: S105
+
+
+def not_an_admin(scope: str) -> str:
+    """What a key without the admin scope is told by an admin route."""
+    return f"This key is not allowed to manage the team (scope: {scope})"
 
 
 class Unauthorized(TaskhookError):

@@ -199,6 +199,8 @@ def build_api_key_model(table_name: str, region: str, host: str | None) -> type[
         revokedAt = UnicodeAttribute(null=True)
         # "api" (absent on older rows) or "client": a client token (seed 003) lives beside the keys.
         kind = UnicodeAttribute(null=True)
+        # An API key's scope, "admin" or "tasks" (absent on older rows: "admin", ports.ADMIN_SCOPE).
+        scope = UnicodeAttribute(null=True)
 
         by_key_id = KeyIdIndex()
 

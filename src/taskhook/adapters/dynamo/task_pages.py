@@ -11,6 +11,7 @@ index keys in order, then the page's items by BatchGetItem (eventually consisten
 - `kind`, `namespace`, `name`, `clientId` (model/listing.py ItemFilter): no index holds them, so the
   items read are filtered, at most FILTER_EXAMINE_LIMIT per request; when that runs out before the
   page is full, the page comes back short with `hasMore` and a cursor at the last item examined.
+  A client token's list is the `clientId` filter set to its own client (functions/api.py).
 
 Each partition's keys are ordered by (createdAt, id): DynamoDB orders entries with equal
 ``createdAt`` in no documented way, so a run of equal ``createdAt`` is sorted by id before it is

@@ -18,7 +18,7 @@ from taskhook.model.listing import ListPage, ListQuery
 from taskhook.model.retention import DEFAULT_RETENTION_DAYS, expires_at
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task, deadline_of
-from taskhook.ports import API_KEY_KIND, ApiKey
+from taskhook.ports import ADMIN_SCOPE, API_KEY_KIND, TASKS_SCOPE, ApiKey
 
 _MAPS = ("headers", "pollConfig", "notifications")
 SCAN_PAGE_SIZE = 1000  # rows a Scan page examines (up to 1 MB): a page is one request
@@ -190,12 +190,15 @@ class DynamoApiKeyRepository:
         return ApiKey(
             key_id=row.keyId, team_id=row.teamId, name=row.name or "",
             created_at=row.createdAt, revoked_at=row.revokedAt, kind=row.kind or API_KEY_KIND,
+            # No scope: a key made before scopes (it could do everything); a client token never manages.
+            scope=row.scope or (ADMIN_SCOPE if (row.kind or API_KEY_KIND) == API_KEY_KIND else TASKS_SCOPE),
         )
 
     def put(self, key_hash: str, key: ApiKey) -> None:
         self._model(
             keyHash=key_hash, keyId=key.key_id, teamId=key.team_id, name=key.name,
             createdAt=key.created_at, revokedAt=key.revoked_at, kind=key.kind,
+            scope=key.scope,
         ).save()
 
     def find_by_hash(self, key_hash: str) -> ApiKey | None:
