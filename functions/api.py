@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -87,9 +86,10 @@ def list_tasks() -> Response:
     """An API key's team's tasks, or a client token's client's (functions/auth.py `reader`): its
     client filter is forced to the token's own client, whatever `clientId` the query names."""
     caller = reader(_request())
-    query = parse_list_query(_request().query_params)
-    if caller.client_id is not None:
-        query = replace(query, filters=replace(query.filters, client_id=caller.client_id))
+    params = dict(_request().query_params or {})
+    if caller.client_id is not None:  # before the parse: a cursor is read against the filters it was made for
+        params["clientId"] = caller.client_id
+    query = parse_list_query(params)
     page, total = container().task_service.list(caller.team_id, query)
     rows = [_view(t, with_attempts=False) for t in page.tasks]
     return json_response({"tasks": rows, "pagination": pagination(total, query, page)})

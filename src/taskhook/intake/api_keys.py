@@ -112,7 +112,13 @@ class ApiKeyService:
         key = self.repository.find_by_id(key_id) if key_id.startswith("key_") else None
         if key is None or key.team_id != team_id or key.kind != API_KEY_KIND:
             raise NotFound("API key not found")
-        return self.revoke(key_id)
+        return self.revoke(key_id) if not key.revoked_at else self.revoked_again(key)
+
+    def revoked_again(self, key: ApiKey) -> ApiKey:
+        """A key revoked already stays as it was revoked (its `revokedAt` is when that happened);
+        what a revocation ends is ended again, in case the first could not reach everything."""
+        self.on_revoke(key)
+        return key
 
     def list(self, team_id: str) -> list[ApiKey]:
         """The team's API keys, revoked ones included, oldest first."""

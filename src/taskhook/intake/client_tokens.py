@@ -67,6 +67,9 @@ class ClientTokenService:
         token = self.repository.find_by_id(token_id) if token_id.startswith(TOKEN_ID_PREFIX) else None
         if token is None or token.team_id != team_id or token.kind != CLIENT_TOKEN_KIND:
             raise NotFound("Client token not found")
+        if token.revoked_at:  # revoked already: kept as it was revoked (ApiKeyService.revoked_again)
+            self.on_revoke(token)
+            return token
         return self.revoke(token_id)
 
     def revoke(self, token_id: str) -> ApiKey:

@@ -60,7 +60,15 @@ DELAYED_INDEX = "delayedDue"
 ACTIVE_SHARD = "active"
 ACTIVE_INDEX = "activeDeadline"
 KEY_ID_INDEX = "byKeyId"
+KEY_TEAM_INDEX = "byTeam"
+# DynamoDB refuses a partition key (a table's or an index's) over 2048 bytes with a ValidationException,
+# on a read too: an id that long names no row, so a lookup answers "none" without asking.
+PARTITION_KEY_MAX_BYTES = 2048
 JSON_ATTRIBUTES = ("args", "result", "output", "outputs", "poll", "attempts")
+
+
+def fits_partition_key(value: str) -> bool:
+    return len(value.encode("utf-8")) <= PARTITION_KEY_MAX_BYTES
 
 
 class CompactJSONAttribute(JSONAttribute):
@@ -186,6 +194,14 @@ def build_api_key_model(table_name: str, region: str, host: str | None) -> type[
 
         keyId = UnicodeAttribute(hash_key=True)
 
+    class TeamIndex(GlobalSecondaryIndex["ApiKeyModel"]):
+        class Meta:
+            index_name = KEY_TEAM_INDEX
+            projection = AllProjection()
+
+        teamId = UnicodeAttribute(hash_key=True)
+        keyId = UnicodeAttribute(range_key=True)
+
     class ApiKeyModel(Model):
         """One row per API key, keyed by the SHA-256 of the key: the key itself is never stored."""
 
@@ -203,5 +219,6 @@ def build_api_key_model(table_name: str, region: str, host: str | None) -> type[
         scope = UnicodeAttribute(null=True)
 
         by_key_id = KeyIdIndex()
+        by_team = TeamIndex()
 
     return ApiKeyModel

@@ -10,7 +10,7 @@ from pynamodb.models import Model
 
 from taskhook.adapters.dynamo.errors import CONDITION_FAILED, code_of, domain_error
 from taskhook.adapters.dynamo.packing import pack_fields, unpack_fields
-from taskhook.adapters.dynamo.tables import ACTIVE_SHARD, DELAYED_SHARD, team_phase
+from taskhook.adapters.dynamo.tables import ACTIVE_SHARD, DELAYED_SHARD, fits_partition_key, team_phase
 from taskhook.adapters.dynamo.task_pages import TaskPages
 from taskhook.model.errors import Conflict, NotFound
 from taskhook.model.lifecycle import Transition
@@ -75,6 +75,8 @@ class DynamoTaskRepository:
             raise domain_error(exc, "Task already exists") from exc
 
     def get(self, task_id: str) -> Task | None:
+        if not fits_partition_key(task_id):  # a path parameter's id no row can have
+            return None
         try:
             return self._to_task(self._model.get(task_id))
         except self._model.DoesNotExist:
@@ -209,13 +211,15 @@ class DynamoApiKeyRepository:
 
     def find_by_id(self, key_id: str) -> ApiKey | None:
         """One Query of the keyId index (it projects every attribute): the live feed's re-check."""
+        if not fits_partition_key(key_id):
+            return None
         model: Any = self._model
         row = next(iter(model.by_key_id.query(key_id, limit=1)), None)
         return self._to_key(row) if row is not None else None
 
     def revoke(self, key_id: str, revoked_at: str) -> ApiKey:
         model: Any = self._model
-        rows = list(model.by_key_id.query(key_id))
+        rows = list(model.by_key_id.query(key_id)) if fits_partition_key(key_id) else []
         if not rows:
             raise NotFound("API key not found")
         row = model.get(rows[0].keyHash)
@@ -223,5 +227,7 @@ class DynamoApiKeyRepository:
         return self._to_key(row)
 
     def list_for_team(self, team_id: str) -> list[ApiKey]:
-        # Keys are few per team and this is an operator command, not a request path.
-        return [self._to_key(r) for r in self._model.scan(self._model.teamId == team_id)]  # type: ignore[attr-defined]
+        """The team's keys and client tokens: one Query of the byTeam index (never another team's
+        row, nor a ticket's: a ticket has no teamId)."""
+        model: Any = self._model
+        return [self._to_key(r) for r in model.by_team.query(team_id)]

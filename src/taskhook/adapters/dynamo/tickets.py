@@ -4,7 +4,7 @@ used). Why this table and not one of their own: a ticket is a short-lived creden
 its hash exactly as a key is, both functions that touch it (the API's, the WebSocket `$connect`'s)
 already reach this table, and a table costs a template resource, a provisioning step, an IAM grant
 and a config variable more. A ticket row has neither `keyId` nor `teamId` (its team is `ticketTeam`):
-the keyId index (sparse) and the team's key listing (a filter on `teamId`) never see one.
+the keyId and byTeam indexes (sparse) never hold one.
 
 Raw boto3, not the keys' PynamoDB model: the take is one DeleteItem with ReturnValues=ALL_OLD,
 which PynamoDB's Model.delete does not return."""
