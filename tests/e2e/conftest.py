@@ -331,9 +331,12 @@ def target() -> Iterator[TargetServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium (tests/support/browser.py), one per test worker."""
+    """Headless Chromium (tests/support/browser.py), one per test module: Playwright's sync API runs
+    an event loop in the worker's main thread while it is open, and a later test on the same worker
+    that calls asyncio.run() (a function task's executor) failed with "cannot be called from a
+    running event loop"; closed with the module, the loop is gone."""
     with chromium() as running:
         yield running
 

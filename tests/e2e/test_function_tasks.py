@@ -240,7 +240,7 @@ def test_unknown_names_are_404_listing_the_registered_ones(shared: Client, share
      "task_data must be a JSON object of the arguments of example_task2.task2_with_args"),
     ("/tasks/create", '{"task_name": "example_task.task1", "callback_url": "nope"}', 400,
      "callback_url must be a valid HTTP/HTTPS URL"),
-    ("/tasks/create", '{"task_name": "Example Task"}', 404, None),
+    ("/tasks/create", '{"task_name": "No Such Task"}', 404, None),  # "Example Task" is a display name now
 ])
 def test_malformed_requests(shared: Client, path: str, body: str, status: int, error: str | None) -> None:
     response = shared.request("POST", path, data=body, headers={"Content-Type": "application/json"})

@@ -125,7 +125,8 @@ def test_a_websocket_connect_counts_against_the_limit_and_a_refused_one_opens_no
 
 
 # The callback route takes no key (its one-time URL is the credential): there is no team to limit.
-PUBLIC_ROUTES = {"/health", "/openapi.json", "/docs", "/docs/{asset}", "/v1/callbacks/{task_id}/{secret}"}
+PUBLIC_ROUTES = {"/health", "/openapi.json", "/docs", "/docs/{asset}", "/v1/callbacks/{task_id}/{secret}",
+                 "/admins/tasks", "/admins/tasks/assets/{name}", "/dashboard"}  # the dashboard's static files
 
 
 def route_event(path: str, method: str, key: str) -> dict[str, Any]:

@@ -151,8 +151,8 @@ def test_client_tokens_are_made_like_api_keys_but_are_not_api_keys() -> None:
         tokens.authenticate("team-b", secret)
     with pytest.raises(Unauthorized, match="Invalid or revoked client token"):
         tokens.authenticate("team-a", "ct_unknown")
-    with pytest.raises(Unauthorized, match="Invalid or revoked API key"):
-        ApiKeyService(repo).authenticate(f"Bearer {secret}")  # a client token is no Bearer key
+    with pytest.raises(AccessDenied, match="A client token can only read its client's tasks"):
+        ApiKeyService(repo).authenticate(f"Bearer {secret}")  # a client token is no Bearer key (issue 16: 403)
     api_secret, _ = ApiKeyService(repo).create("team-a")
     with pytest.raises(Unauthorized, match="Invalid or revoked client token"):
         tokens.authenticate("team-a", api_secret)  # nor is an API key a client token
