@@ -120,6 +120,9 @@ def test_make_run_starts_the_stack_prints_its_banner_and_stops(tmp_path: Path) -
         text = "".join(banner)
         assert "Taskhook local stack is up" in text, text[-4000:]
         assert f"  API        http://127.0.0.1:{port}" in text
+        assert f"  Dashboard  http://127.0.0.1:{port}/admins/tasks/" in text
+        page = requests.get(f"http://127.0.0.1:{port}/admins/tasks/", timeout=10)
+        assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
         assert 'eval "$(bin/taskhook env)"' in text
         assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).json() == {"status": "ok"}
         shell = subprocess.run(["bash", "-c", 'eval "$(bin/taskhook env)"; echo "$URL $KEY"'], cwd=ROOT, env=env,
