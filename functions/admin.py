@@ -13,10 +13,9 @@ from taskhook.intake.client_tokens import parse_new_client_token, public_client_
 from taskhook.intake.validation import decode_json_object
 
 from .auth import administrator
-from .responses import endpoint, json_response
+from .responses import BODY_TYPES, endpoint, json_response
 
 admin = Blueprint(__name__)
-BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
 def _team() -> str:

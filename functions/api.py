@@ -16,12 +16,10 @@ from taskhook.model.task import Task
 from taskhook.ports import ApiKey
 
 from .auth import authenticated, reader
-from .responses import endpoint, json_response
+from .responses import BODY_TYPES, endpoint, json_response
 
 api = Blueprint(__name__)
 
-# API Gateway and curl send these for JSON bodies; anything else gets Chalice's 415.
-BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
 def _request() -> Any:

@@ -15,10 +15,9 @@ from taskhook.intake.callbacks import callback_view, parse_completion
 from taskhook.intake.validation import decode_json_object
 
 from .auth import authenticated
-from .responses import endpoint, json_response
+from .responses import BODY_TYPES, endpoint, json_response
 
 callbacks = Blueprint(__name__)
-BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
 @callbacks.route("/v1/callbacks/{task_id}/{secret}", methods=["POST"], content_types=BODY_TYPES)

@@ -17,11 +17,10 @@ from taskhook.model.task import Task
 from taskhook.ports import ApiKey
 
 from .auth import authenticated
-from .responses import endpoint, json_response
+from .responses import BODY_TYPES, endpoint, json_response
 
 function_tasks = Blueprint(__name__)
 
-BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
 def _request() -> Any:

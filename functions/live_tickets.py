@@ -9,10 +9,9 @@ from chalice import Blueprint, Response
 from taskhook.container import container
 
 from .auth import reader
-from .responses import endpoint, json_response
+from .responses import BODY_TYPES, endpoint, json_response
 
 live_tickets = Blueprint(__name__)
-BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
 @live_tickets.route("/v1/live/tickets", methods=["POST"], content_types=BODY_TYPES)

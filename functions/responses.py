@@ -20,6 +20,9 @@ logger = Logger(service="taskhook-api")
 # A path no route serves: locally infra/api_server.py, on the SAM template's HTTP API functions/default_route.py,
 # on the Chalice path's REST API its gateway response (infra/gateway_responses.py).
 NOT_FOUND = "Not found"
+# The Content-Types a JSON body comes with (API Gateway and curl send these); anything else gets
+# Chalice's 415 (`{"error": "Content-Type must be application/json"}`).
+BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 _CHALICE_ERRORS = {
     "MethodNotAllowedError": "Method not allowed",
     "UnsupportedMediaType": "Content-Type must be application/json",

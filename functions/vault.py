@@ -11,10 +11,9 @@ from taskhook.container import container
 from taskhook.intake.validation import decode_json_object
 
 from .auth import administrator
-from .responses import endpoint, json_response
+from .responses import BODY_TYPES, endpoint, json_response
 
 vault = Blueprint(__name__)
-BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
 def _team() -> str:

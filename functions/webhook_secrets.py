@@ -7,10 +7,9 @@ from chalice import Blueprint, Response
 from taskhook.container import container
 
 from .auth import administrator
-from .responses import endpoint, json_response
+from .responses import BODY_TYPES, endpoint, json_response
 
 webhook_secrets = Blueprint(__name__)
-BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
 def _team() -> str:
