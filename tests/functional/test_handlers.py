@@ -482,8 +482,14 @@ def test_a_target_call_keeps_the_callers_own_idempotency_key(aws: Provisioned, t
 def test_a_retry_is_a_batch_item_failure_held_for_the_backoff(aws: Provisioned, target: TargetServer) -> None:
     task = create_task(api_key(), targetUrl=target.url("/busy", [{"status": 503, "headers": {"Retry-After": "120"}}]))
     other = create_task(api_key(), targetUrl=target.url("/fine", [200]))
-    messages = dispatch_through_the_stream(aws, task["id"], "normal", RECEIVE_VISIBILITY)
-    messages += dispatch_through_the_stream(aws, other["id"], "normal", RECEIVE_VISIBILITY)
+    # Both through the stream in one batch, then one receive (with its 1 s visibility): two receives
+    # a second apart let the first message come back into the second on a loaded machine.
+    records = [stream_record(aws, "INSERT", new=row(aws, t["id"])) for t in (task, other)]
+    assert lambdas.on_task_change({"Records": records}, context("NotifierFunction", 60)) == {"batchItemFailures": []}
+    received = receive(aws, aws.env["QUEUE_NORMAL_URL"], RECEIVE_VISIBILITY)
+    order = {task["id"]: 0, other["id"]: 1}
+    messages = sorted(received, key=lambda m: order[json.loads(m["Body"])["taskId"]])
+    assert [json.loads(m["Body"])["taskId"] for m in messages] == [task["id"], other["id"]]
     event = sqs_event(aws, "sqs_lane_batch.json", aws.env["QUEUE_NORMAL_URL"], messages)
     started = datetime.now(UTC)
 
