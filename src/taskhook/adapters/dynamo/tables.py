@@ -210,7 +210,8 @@ def build_api_key_model(table_name: str, region: str, host: str | None) -> type[
         keyHash = UnicodeAttribute(hash_key=True)
         keyId = UnicodeAttribute()
         teamId = UnicodeAttribute()
-        name = UnicodeAttribute(default="")
+        # No name: no attribute (DynamoDB Local refuses an empty string; it reads back as "").
+        name = UnicodeAttribute(null=True)
         createdAt = UnicodeAttribute()
         revokedAt = UnicodeAttribute(null=True)
         # "api" (absent on older rows) or "client": a client token (seed 003) lives beside the keys.

@@ -198,7 +198,7 @@ class DynamoApiKeyRepository:
 
     def put(self, key_hash: str, key: ApiKey) -> None:
         self._model(
-            keyHash=key_hash, keyId=key.key_id, teamId=key.team_id, name=key.name,
+            keyHash=key_hash, keyId=key.key_id, teamId=key.team_id, name=key.name or None,
             createdAt=key.created_at, revokedAt=key.revoked_at, kind=key.kind,
             scope=key.scope,
         ).save()

@@ -152,19 +152,23 @@ export async function showAdmin(view) {
   const root = h("section", {class: "admin", "aria-labelledby": "admin-title"}, h("h2", {id: "admin-title"}, "Admin"),
     h("p", {}, "These routes need an API key with the admin scope; a task-only key cannot manage the team."));
   view.append(root);
-  await credentials(root, {id: "api-keys", title: "API keys", base: "/v1/keys", listKey: "keys", itemKey: "key",
-    secretKey: "apiKey", columns: ["name", "scope", "createdAt", "revokedAt"],
-    createFields: [{name: "name", label: "Name"}, {name: "scope", label: "Scope", choices: ["tasks", "admin"]}]});
-  await credentials(root, {id: "client-tokens", title: "Client tokens", base: "/v1/client-tokens", listKey: "clientTokens",
-    itemKey: "clientToken", secretKey: "token", columns: ["client", "createdAt", "revokedAt"],
-    createFields: [{name: "client", label: "Client"}]});
-  await signingSecret(root);
-  await readOnlyList(root, "vault", "Token vault", "GET /v1/tokens", (answer) => {
-    const tokens = answer.tokens || [];
-    if (!tokens.length) return h("p", {}, "No token in the vault.");
-    return h("ul", {class: "vault"}, tokens.map((t) => h("li", {}, h("code", {}, String(t.name)), " ",
-      h("span", {class: "muted"}, `${t.id} · ${t.preview || ""}`), " · updated ", timeElement(t.updatedAt))));
-  });
-  await readOnlyList(root, "limits", "Limits", "GET /v1/limits", (answer) => definitionList(answer.limits || answer));
+  // The sections load at once (each places its own section before its first request, so their order
+  // on the page stays this one): one after the other, five slow reads made the last wait for all.
+  await Promise.all([
+    credentials(root, {id: "api-keys", title: "API keys", base: "/v1/keys", listKey: "keys", itemKey: "key",
+      secretKey: "apiKey", columns: ["name", "scope", "createdAt", "revokedAt"],
+      createFields: [{name: "name", label: "Name"}, {name: "scope", label: "Scope", choices: ["tasks", "admin"]}]}),
+    credentials(root, {id: "client-tokens", title: "Client tokens", base: "/v1/client-tokens", listKey: "clientTokens",
+      itemKey: "clientToken", secretKey: "token", columns: ["client", "createdAt", "revokedAt"],
+      createFields: [{name: "client", label: "Client"}]}),
+    signingSecret(root),
+    readOnlyList(root, "vault", "Token vault", "GET /v1/tokens", (answer) => {
+      const tokens = answer.tokens || [];
+      if (!tokens.length) return h("p", {}, "No token in the vault.");
+      return h("ul", {class: "vault"}, tokens.map((t) => h("li", {}, h("code", {}, String(t.name)), " ",
+        h("span", {class: "muted"}, `${t.id} · ${t.preview || ""}`), " · updated ", timeElement(t.updatedAt))));
+    }),
+    readOnlyList(root, "limits", "Limits", "GET /v1/limits", (answer) => definitionList(answer.limits || answer)),
+  ]);
   return null;
 }
