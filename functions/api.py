@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -13,7 +14,7 @@ from taskhook.intake.views import v1_task
 from taskhook.model.errors import ValidationFailed
 from taskhook.model.limits import MAX_IDEMPOTENCY_KEY, MAX_LONG_POLL_SECONDS
 from taskhook.model.task import Task
-from taskhook.ports import ApiKey
+from taskhook.ports import ApiKey, Idempotency
 
 from .auth import authenticated, reader
 from .responses import BODY_TYPES, endpoint, json_response
@@ -57,6 +58,18 @@ def _idempotency_key() -> str | None:
     return value
 
 
+def _created(make: Callable[[], Task], once: Callable[[str, Idempotency], tuple[Task, bool]]) -> Response:
+    """201 with the task `make` creates; with an Idempotency-Key, `once` under it: 201 the first
+    time, 200 with the same task for a repeat (create and retry answer alike)."""
+    idempotency_key = _idempotency_key()
+    if idempotency_key is None:
+        return json_response({"task": make().public()}, 201)
+    idempotency = container().idempotency
+    idempotency.register_lambda_context(api.lambda_context)
+    task, created = once(idempotency_key, idempotency)
+    return json_response({"task": task.public()}, 201 if created else 200)
+
+
 @api.route("/health", methods=["GET"])
 @endpoint
 def health() -> Response:
@@ -69,13 +82,8 @@ def create_task() -> Response:
     key = _authenticate()
     request = parse_create_request(decode_json_object(_request().raw_body))
     service = container().task_service
-    idempotency_key = _idempotency_key()
-    if idempotency_key is None:
-        return json_response({"task": service.create(key.team_id, request).public()}, 201)
-    idempotency = container().idempotency
-    idempotency.register_lambda_context(api.lambda_context)
-    task, created = service.create_idempotent(key.team_id, idempotency_key, request, idempotency)
-    return json_response({"task": task.public()}, 201 if created else 200)
+    return _created(lambda: service.create(key.team_id, request),
+                    lambda idem, idempotency: service.create_idempotent(key.team_id, idem, request, idempotency))
 
 
 @api.route("/v1/tasks", methods=["GET"])
@@ -120,13 +128,8 @@ def retry_task(task_id: str) -> Response:
     """A failed or timeout task again: a new task with the same request and `retryOf`."""
     key = _authenticate()
     service = container().task_service
-    idempotency_key = _idempotency_key()
-    if idempotency_key is None:
-        return json_response({"task": service.retry(key.team_id, task_id).public()}, 201)
-    idempotency = container().idempotency
-    idempotency.register_lambda_context(api.lambda_context)
-    task, created = service.retry_idempotent(key.team_id, idempotency_key, task_id, idempotency)
-    return json_response({"task": task.public()}, 201 if created else 200)
+    return _created(lambda: service.retry(key.team_id, task_id),
+                    lambda idem, idempotency: service.retry_idempotent(key.team_id, idem, task_id, idempotency))
 
 
 @api.route("/v1/tasks/{task_id}/notifications/{notification_id}/resend", methods=["POST"], content_types=BODY_TYPES)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from taskhook.intake.retries import retry_of
 from taskhook.intake.validation import CreateTaskRequest
@@ -84,10 +85,14 @@ class TaskService:
         self, team_id: str, key: str, request: CreateTaskRequest, idempotency: Idempotency
     ) -> tuple[Task, bool]:
         """Create once per (team, Idempotency-Key); returns (task, created)."""
-        fingerprint = request.model_dump(mode="json")
-        task_id, replayed = idempotency.run_once(
-            team_id, key, fingerprint, lambda: self.create(team_id, request).id
-        )
+        return self._once(team_id, key, request.model_dump(mode="json"), lambda: self.create(team_id, request),
+                          idempotency)
+
+    def _once(self, team_id: str, key: str, fingerprint: dict[str, Any], make: Callable[[], Task],
+              idempotency: Idempotency) -> tuple[Task, bool]:
+        """The task `make` creates, once per (team, Idempotency-Key): a repeat of the same request
+        replays the first one's task; returns (task, created)."""
+        task_id, replayed = idempotency.run_once(team_id, key, fingerprint, lambda: make().id)
         return self.get(team_id, task_id), not replayed
 
     def get(self, team_id: str, task_id: str, client_id: str | None = None) -> Task:
@@ -112,10 +117,7 @@ class TaskService:
 
     def retry_idempotent(self, team_id: str, key: str, task_id: str, idempotency: Idempotency) -> tuple[Task, bool]:
         """Retry once per (team, Idempotency-Key); returns (task, created)."""
-        new_id, replayed = idempotency.run_once(
-            team_id, key, {"retryOf": task_id}, lambda: self.retry(team_id, task_id).id
-        )
-        return self.get(team_id, new_id), not replayed
+        return self._once(team_id, key, {"retryOf": task_id}, lambda: self.retry(team_id, task_id), idempotency)
 
     def wait_for_change(self, team_id: str, task_id: str, wait_seconds: float, interval: float,
                         client_id: str | None = None) -> Task:
