@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools import Logger
@@ -48,6 +49,11 @@ def _time_left(context: Any) -> float:
     return remaining() / 1000.0 if remaining else DEFAULT_TIME_LEFT
 
 
+class _Slot(Generic[T]):
+    def __init__(self, entry: T) -> None:
+        self.entry, self.ok, self.done = entry, False, threading.Event()
+
+
 class Grouped(Generic[T]):
     """An invocation's SQS batch calls, made as they are decided: the first entry waits `window` for
     the others (a batch's records decide within milliseconds of each other), and those that came
@@ -57,30 +63,55 @@ class Grouped(Generic[T]):
     def __init__(self, call: Callable[[list[T]], list[int]], what: str, window: float = PUT_BACK_WINDOW) -> None:
         self._call, self._what, self._window = call, what, window
         self._lock = threading.Lock()
-        self._pending: list[tuple[T, list[bool], threading.Event]] = []
+        self._pending: list[_Slot[T]] = []
+
+    def _add(self, entry: T) -> tuple[_Slot[T], bool]:
+        slot = _Slot(entry)
+        with self._lock:
+            self._pending.append(slot)
+            return slot, len(self._pending) == 1
 
     def send(self, entry: T) -> bool:
         """Send `entry` (with whatever others come within the window); False when it was not done."""
-        result: list[bool] = []
-        done = threading.Event()
-        with self._lock:
-            self._pending.append((entry, result, done))
-            leads = len(self._pending) == 1
+        slot, leads = self._add(entry)
         if leads:
-            time.sleep(self._window)
+            self._lead()
+        slot.done.wait()
+        return slot.ok
+
+    def start(self, entry: T) -> Callable[[], None]:
+        """Send `entry` with its group without waiting for it; returns `withdraw`, which takes the
+        entry back if its group has not gone yet, else waits until it has (so that nothing sent after
+        `withdraw` can overtake it)."""
+        slot, leads = self._add(entry)
+        if leads:
+            threading.Thread(target=self._lead, name=f"{self._what} group", daemon=True).start()
+
+        def withdraw() -> None:
             with self._lock:
-                group, self._pending = self._pending, []
-            try:
-                failed = set(self._call([e for e, _, _ in group]))
-            except Exception:  # noqa: BLE001 - none done: each message stays for SQS to redeliver
-                logger.exception("%s failed", self._what)
-                failed = set(range(len(group)))
-            for index, (_, outcome, event) in enumerate(group):
-                outcome.append(index not in failed)
-                event.set()
-            self.log([e for e, _, _ in group], len(failed))
-        done.wait()
-        return result[0]
+                if slot in self._pending:
+                    self._pending.remove(slot)
+                    slot.done.set()
+                    return
+            slot.done.wait()
+
+        return withdraw
+
+    def _lead(self) -> None:
+        time.sleep(self._window)
+        with self._lock:
+            group, self._pending = self._pending, []
+        if not group:  # every entry was withdrawn
+            return
+        try:
+            failed = set(self._call([slot.entry for slot in group]))
+        except Exception:  # noqa: BLE001 - none done: each message stays for SQS to redeliver
+            logger.exception("%s failed", self._what)
+            failed = set(range(len(group)))
+        for index, slot in enumerate(group):
+            slot.ok = index not in failed
+            slot.done.set()
+        self.log([slot.entry for slot in group], len(failed))
 
     def log(self, entries: list[T], failed: int) -> None:
         logger.debug("%s: %d, %d failed", self._what, len(entries), failed)
@@ -130,14 +161,29 @@ def process_record(record: SQSRecord, context: Any, put_back: PutBackSender | No
         elif not holds.send(Hold(record.event_source_arn, record.receipt_handle, seconds)):
             raise HoldFailed(f"task {task_id}: its message's visibility was not changed")
 
+    withdraw: list[Callable[[], None]] = []
+
+    def hold_for_run(seconds: float) -> None:
+        """The hold of a claimed task for its run: it goes out with the batch's others while the call
+        starts, and a run over before its group goes needs none (the message is deleted). Not made,
+        the message comes back when its current visibility ends and finds the claim held."""
+        if holds is None:
+            messages.hold(record.event_source_arn, record.receipt_handle, seconds)
+        else:
+            withdraw.append(holds.start(Hold(record.event_source_arn, record.receipt_handle, seconds)))
+
     def send_poll(token: str, delay: int) -> bool:
         """A polling task's next poll: a new message (its receive count starts at zero, so polls never
         count towards maxReceiveCount), sent like a put-back; False when it was not sent."""
         entry = PutBack(record.event_source_arn, task_id, 0, delay, poll=token)
         return put_back.send(entry) if put_back is not None else not messages.put_back([entry])
 
-    outcome = container().executor.run(task_id, lambda: _time_left(context), hold, put_backs, team_of(record.body),
-                                       poll_of(record.body), send_poll)
+    try:
+        outcome = container().executor.run(task_id, lambda: _time_left(context), hold_for_run, put_backs,
+                                           team_of(record.body), poll_of(record.body), send_poll, _sent_at(record))
+    finally:
+        for taken_back in withdraw:  # before any hold below, which must not be overtaken by this one
+            taken_back()
     if outcome.put_back:
         entry = PutBack(record.event_source_arn, task_id, put_backs + 1, int(outcome.redeliver_after), outcome.team)
         sent = put_back.send(entry) if put_back is not None else not messages.put_back([entry])
@@ -150,6 +196,14 @@ def process_record(record: SQSRecord, context: Any, put_back: PutBackSender | No
         hold(outcome.redeliver_after)
         raise RedeliverLater(outcome.note)
     return outcome.note
+
+
+def _sent_at(record: SQSRecord) -> datetime | None:
+    """When the message was sent (SQS's SentTimestamp, epoch milliseconds); None if it does not say."""
+    try:
+        return datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _left_for_redelivery(record: SQSRecord, entry: PutBack) -> None:

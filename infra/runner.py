@@ -3,10 +3,13 @@
 - SQS: receives from each queue a function listens to, invokes its handler with the very event
   Lambda would build from ReceiveMessage, deletes only the records the handler did not report
   in `batchItemFailures`, and leaves the rest for SQS to redeliver (and redrive to the DLQ).
-  Lanes are drained in order of their MaximumConcurrency: the high lane first. One lane worker
-  at a time receives (the others run their batches or wait their turn), so an idle or trickling
-  stack costs one short poll of each lane per back-off step, not one per worker: the emulator's
-  time goes to work, not to empty receives.
+  Lanes are drained in order of their MaximumConcurrency: the high lane first. A free lane worker
+  takes its turn at one short poll of each lane, most urgent first (one worker at a time, so a
+  backlog always goes high lane first); finding all three empty, it long-polls one lane (its own:
+  worker i the i-th lane, round the lanes) until a message comes or LANE_LONG_POLL ends, so a task
+  sent to an idle stack is received the moment it arrives (the emulator wakes a long poll), and an
+  idle stack costs a few receives a second. The price: at the very start of a burst, a worker
+  waiting on a lower lane takes that lane's first batch while another takes the high lane's.
 - DynamoDB stream: reads each shard, invokes the handler with stream records, and on a reported
   failure retries from the failed record (it never skips one); the position is checkpointed in
   the state directory, so a restarted runner resumes where it stopped.
@@ -45,6 +48,7 @@ from .wiring import EventSource, event_sources
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 IDLE_MIN, IDLE_MAX = 0.02, 0.2
 LONG_POLL = 2  # seconds, for queues without lanes (notifications, dead letters)
+LANE_LONG_POLL = 2  # seconds an idle lane worker waits on its lane before it polls them all again
 SHARD_REFRESH_SECONDS = 60.0
 EXPIRY_SECONDS = 60.0
 
@@ -318,21 +322,30 @@ class Runner:
             self.stopping.wait(idle)
             idle = min(IDLE_MAX, idle * 2)
 
-    def _lanes_step(self) -> int:
+    def _lanes_step(self, worker: int) -> int:
         with self._receiving:  # one receiver at a time; see the module's docstring
             lane, batch = self._receive_by_priority()
+        if lane is None and not self.stopping.is_set():
+            lane = self.lanes[worker % len(self.lanes)]
+            batch = lane.receive(LANE_LONG_POLL)
         return lane.run(batch) if lane is not None else 0
 
     def _receive_by_priority(self) -> tuple[QueueSource | None, list[dict[str, Any]]]:
-        idle = IDLE_MIN
-        while not self.stopping.is_set():
-            for lane in self.lanes:  # always the most urgent lane that has work
-                batch = lane.receive()
-                if batch:
-                    return lane, batch
-            self.stopping.wait(idle)
-            idle = min(IDLE_MAX, idle * 2)
+        """One short poll of each lane, most urgent first: the first batch found."""
+        for lane in self.lanes:
+            batch = lane.receive()
+            if batch:
+                return lane, batch
         return None, []
+
+    def _lanes_loop(self, worker: int) -> None:
+        """A lane worker: no back-off sleep of its own, the long poll is its wait."""
+        while not self.stopping.is_set():
+            try:
+                self._lanes_step(worker)
+            except Exception as exc:  # noqa: BLE001 - a runner thread must outlive one bad poll
+                print(f"[runner] lanes-{worker}: {type(exc).__name__}: {exc}", flush=True)
+                self.stopping.wait(IDLE_MAX)
 
     def _schedule_loop(self, source: EventSource) -> None:
         period = self.schedule_seconds or source.rate_seconds
@@ -360,7 +373,7 @@ class Runner:
                 print(f"[runner] expiry: {expired} expired task(s) deleted", flush=True)
 
     def start(self) -> list[threading.Thread]:
-        threads = [threading.Thread(target=self._loop, args=(f"lanes-{i}", self._lanes_step), daemon=True)
+        threads = [threading.Thread(target=self._lanes_loop, args=(i,), name=f"lanes-{i}", daemon=True)
                    for i in range(self.workers)]
         # Like Lambda, a queue's function runs several invocations at once (up to its
         # MaximumConcurrency, capped for one machine): a slow batch does not hold the others.

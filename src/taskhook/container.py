@@ -171,7 +171,7 @@ class Container:
     @cached_property
     def task_queue(self) -> SqsTaskQueue:
         from taskhook.adapters.sqs import SqsTaskQueue
-        from taskhook.dispatch.lanes import Lane
+        from taskhook.model.lanes import Lane
 
         cfg = self.settings
         urls = {Lane.HIGH: cfg.queue_high_url, Lane.NORMAL: cfg.queue_normal_url, Lane.LOW: cfg.queue_low_url}
@@ -276,7 +276,7 @@ class Container:
                 check_references(self.vault_store, team_id, headers)
 
         return TaskService(self.task_repository, outbound=self.outbound_policy, check_tokens=check_tokens,
-                           counts=self.task_counts)
+                           counts=self.task_counts, queue=self.task_queue)
 
     @cached_property
     def usage_service(self) -> UsageService:
@@ -316,7 +316,8 @@ class Container:
     def function_task_service(self) -> FunctionTaskService:
         from taskhook.intake.function_tasks import FunctionTaskService
 
-        return FunctionTaskService(self.task_repository, self.task_registry, outbound=self.outbound_policy)
+        return FunctionTaskService(self.task_repository, self.task_registry, outbound=self.outbound_policy,
+                                   queue=self.task_queue)
 
     @cached_property
     def api_key_service(self) -> ApiKeyService:

@@ -16,8 +16,8 @@ from taskhook.model.task import Task
 if TYPE_CHECKING:
     from datetime import date
 
-    from taskhook.dispatch.outbox import Dispatch
     from taskhook.model.change import Change
+    from taskhook.model.dispatch import Dispatch
     from taskhook.model.rate import RateDecision
     from taskhook.model.tickets import LiveTicket
     from taskhook.model.tokens import VaultToken

@@ -20,9 +20,9 @@ from botocore.stub import Stubber
 from taskhook.adapters.dynamo.connections import DynamoConnectionStore
 from taskhook.adapters.dynamo.team_secrets import DynamoSecretStore
 from taskhook.adapters.sqs import SqsMessages, SqsTaskQueue
-from taskhook.dispatch.lanes import Lane
-from taskhook.dispatch.outbox import Dispatch
+from taskhook.model.dispatch import Dispatch
 from taskhook.model.errors import Busy
+from taskhook.model.lanes import Lane
 from taskhook.notify.live import Subscription
 from taskhook.notify.secrets import SigningSecret
 from tests.support.fakes import InMemoryCipher

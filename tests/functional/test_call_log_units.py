@@ -22,7 +22,7 @@ from infra.template import load_template
 from tests.support.targets import TargetServer
 
 from .conftest import REGION, Provisioned
-from .test_handlers import LANES, api_key, context, create_task, dispatch_through_the_stream, row, sqs_event
+from .test_handlers import LANES, api_key, context, create_task, dispatched_at_create, row, sqs_event
 
 # Realistic JSON (names, numbers, nesting), about 1 KB each.
 BODY = json.dumps({"event": "order.created", "orderId": "ord_8f14e45fceea167a", "customer": {
@@ -65,7 +65,7 @@ def test_a_plain_tasks_units_are_the_calculators_for_its_items(
     finally:
         aws_calls._function.reset(token)
     images.append(row(aws, task["id"]))
-    messages = dispatch_through_the_stream(aws, task["id"], "normal")
+    messages = dispatched_at_create(aws, task["id"], "normal")
     token = aws_calls._function.set("app.execute_normal")
     try:
         answer = lambdas.execute_normal(sqs_event(aws, "sqs_lane_batch.json", aws.env[LANES["normal"]], messages),

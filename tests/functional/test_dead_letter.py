@@ -18,7 +18,7 @@ def test_a_poison_message_is_dead_lettered_and_its_task_fails(aws: Provisioned) 
     sqs = aws.client("sqs")
     task = container().task_service.create("team-a", parse_create_request({"targetUrl": "https://x.test/"}))
     lane = aws.env["QUEUE_NORMAL_URL"]
-    sqs.send_message(QueueUrl=lane, MessageBody=json.dumps({"taskId": task.id}))
+    # the create sent the task's message to its lane
     policy = json.loads(sqs.get_queue_attributes(QueueUrl=lane, AttributeNames=["RedrivePolicy"])
                         ["Attributes"]["RedrivePolicy"])
     # Every delivery fails without deleting the message (a worker crashing on it, say).

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from standardwebhooks.webhooks import Webhook
@@ -31,6 +32,7 @@ from functions.responses import NOT_FOUND
 from infra.template import load_template
 from taskhook.adapters.dynamo.packing import PACKED, packed_name, unpack
 from taskhook.container import container, reset_container
+from taskhook.run.executor import NEW_ROW_PATIENCE
 from tests.support.targets import TargetServer
 
 from .conftest import REGION, Provisioned
@@ -194,10 +196,11 @@ def lane_counts(aws: Provisioned) -> dict[str, int]:
     return counts
 
 
-def dispatch_through_the_stream(aws: Provisioned, task_id: str, lane: str,
-                                visibility: int | None = None) -> list[dict[str, Any]]:
-    """The API's row, as the stream's INSERT record, through on_task_change; then the message
-    Lambda's poller would take off the lane."""
+def dispatched_at_create(aws: Provisioned, task_id: str, lane: str,
+                         visibility: int | None = None) -> list[dict[str, Any]]:
+    """The message the API sent at create, as Lambda's poller would take it off the lane. The row's
+    INSERT record goes through on_task_change first: the outbox leaves a row sent at create alone,
+    so the lane holds that one message."""
     answer = lambdas.on_task_change({"Records": [stream_record(aws, "INSERT", new=row(aws, task_id))]},
                                     context("NotifierFunction", 60))
     assert answer == {"batchItemFailures": []}
@@ -432,7 +435,7 @@ def test_a_record_whose_dispatch_failed_is_reported_by_its_sequence_number(aws: 
 def test_a_lane_executor_runs_the_task(aws: Provisioned, target: TargetServer, handler: str, priority: int,
                                        lane: str) -> None:
     task = create_task(api_key(), targetUrl=target.url("/orders", [200]), priority=priority)
-    messages = dispatch_through_the_stream(aws, task["id"], lane)
+    messages = dispatched_at_create(aws, task["id"], lane)
     event = sqs_event(aws, "sqs_lane_batch.json", aws.env[LANES[lane]], messages)
 
     answer = getattr(lambdas, handler)(event, context(handler, 330))
@@ -454,8 +457,10 @@ def test_every_record_of_a_full_batch_is_called_at_once(aws: Provisioned, target
     import threading
 
     held = target.url("/held", [{"hang": True}])
-    tasks = [create_task(api_key(), targetUrl=held, timeout=20, maxWaitTime=60) for _ in range(10)]
-    messages = [m for task in tasks for m in dispatch_through_the_stream(aws, task["id"], "normal")]
+    tasks, messages = [], []
+    for _ in range(10):
+        tasks.append(create_task(api_key(), targetUrl=held, timeout=20, maxWaitTime=60))
+        messages += dispatched_at_create(aws, tasks[-1]["id"], "normal")
     event = sqs_event(aws, "sqs_lane_batch.json", aws.env["QUEUE_NORMAL_URL"], messages)
     run = threading.Thread(target=lambdas.execute_normal, args=(event, context("execute_normal", 330)))
     run.start()
@@ -472,7 +477,7 @@ def test_every_record_of_a_full_batch_is_called_at_once(aws: Provisioned, target
 def test_a_target_call_keeps_the_callers_own_idempotency_key(aws: Provisioned, target: TargetServer) -> None:
     task = create_task(api_key(), targetUrl=target.url("/own", [200]), headers={"idempotency-key": "mine"})
     event = sqs_event(aws, "sqs_lane_batch.json", aws.env["QUEUE_NORMAL_URL"],
-                      dispatch_through_the_stream(aws, task["id"], "normal"))
+                      dispatched_at_create(aws, task["id"], "normal"))
     lambdas.execute_normal(event, context("execute_normal", 330))
     [call] = target.calls("/own")
     assert call.headers["idempotency-key"] == "mine" and call.headers["Taskhook-Task-Id"] == task["id"]
@@ -507,20 +512,92 @@ def test_a_retry_is_a_batch_item_failure_held_for_the_backoff(aws: Provisioned, 
     assert still_hidden_after_its_receive_visibility(aws, aws.env["QUEUE_NORMAL_URL"])
 
 
-def test_the_sample_lane_batch_for_unknown_tasks_is_acknowledged(aws: Provisioned) -> None:
-    """A message whose task row is gone (or never was) is done with, not retried forever."""
+def _unknown_task_messages(aws: Provisioned, sent_ago: float) -> dict[str, Any]:
+    """The sample lane batch's two messages for tasks no row has, as sent `sent_ago` seconds ago."""
     sqs = aws.client("sqs")
     url = aws.env["QUEUE_NORMAL_URL"]
     for record in load_event("sqs_lane_batch.json")["Records"]:
         sqs.send_message(QueueUrl=url, MessageBody=record["body"])
-    messages = receive(aws, url)
+    messages = receive(aws, url, RECEIVE_VISIBILITY)
     assert len(messages) == 2
+    for message in messages:
+        message["Attributes"]["SentTimestamp"] = str(int((time.time() - sent_ago) * 1000))
+    return sqs_event(aws, "sqs_lane_batch.json", url, messages)
 
-    answer = lambdas.execute_normal(sqs_event(aws, "sqs_lane_batch.json", url, messages),
-                                    context("execute_normal", 330))
+
+def test_a_lane_message_whose_row_never_came_is_acknowledged(aws: Provisioned) -> None:
+    """A message whose task row is gone (or never was written: the create that sent it failed after
+    its send) is done with once it is older than any create could take, not retried forever."""
+    event = _unknown_task_messages(aws, NEW_ROW_PATIENCE + 1)
+
+    answer = lambdas.execute_normal(event, context("execute_normal", 330))
 
     assert answer == {"batchItemFailures": []}
     assert aws.client("dynamodb").scan(TableName=aws.env["TASKS_TABLE"], Select="COUNT")["Count"] == 0
+
+
+def test_a_young_lane_message_waits_for_its_row(aws: Provisioned) -> None:
+    """The API sends a task's message before it writes the row: a message received before its row
+    is there comes back later (held ROW_WAIT), and nothing is written."""
+    event = _unknown_task_messages(aws, 1)
+
+    answer = lambdas.execute_normal(event, context("execute_normal", 330))
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+    assert aws.client("dynamodb").scan(TableName=aws.env["TASKS_TABLE"], Select="COUNT")["Count"] == 0
+    assert still_hidden_after_its_receive_visibility(aws, aws.env["QUEUE_NORMAL_URL"])
+
+
+def test_a_message_received_before_its_rows_write_runs_the_task_once_the_row_is_there(
+        aws: Provisioned, target: TargetServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race of the create path: the executor reads before the create's PutItem has landed."""
+    task = create_task(api_key(), targetUrl=target.url("/late-row", [200]))
+    messages = receive(aws, aws.env["QUEUE_NORMAL_URL"])
+    repository = container().task_repository
+    real_get = repository.get
+    reads: list[str] = []
+
+    def row_after_the_second_read(task_id: str) -> Any:
+        reads.append(task_id)
+        return real_get(task_id) if len(reads) > 2 else None
+
+    monkeypatch.setattr(repository, "get", row_after_the_second_read)
+    answer = lambdas.execute_normal(sqs_event(aws, "sqs_lane_batch.json", aws.env["QUEUE_NORMAL_URL"], messages),
+                                    context("execute_normal", 330))
+
+    assert answer == {"batchItemFailures": []}
+    assert len(target.calls("/late-row")) == 1
+    assert row(aws, task["id"])["status"] == {"S": "completed"}
+
+
+def test_a_create_whose_send_fails_is_sent_by_the_streams_outbox(
+        aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repair path: SQS refusing the create's send does not fail the create; the row is written
+    without `sentAtCreate`, and its INSERT record sends the message."""
+    client = container().task_queue._client
+
+    def refused(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AWS.SimpleQueueService.ServiceUnavailable", "Message": "down"}},
+                          "SendMessage")
+
+    monkeypatch.setattr(client, "send_message", refused)
+    task = create_task(api_key())
+    monkeypatch.undo()
+
+    assert "sentAtCreate" not in row(aws, task["id"])
+    assert lane_counts(aws) == {"high": 0, "normal": 0, "low": 0}
+    answer = lambdas.on_task_change({"Records": [stream_record(aws, "INSERT", new=row(aws, task["id"]))]},
+                                    context("NotifierFunction", 60))
+    assert answer == {"batchItemFailures": []}
+    assert [json.loads(m["Body"]) for m in receive(aws, aws.env["QUEUE_NORMAL_URL"])] == [{"taskId": task["id"]}]
+
+
+def test_a_created_task_is_on_its_lane_before_any_stream_record(aws: Provisioned) -> None:
+    task = create_task(api_key(), priority=9)
+
+    assert row(aws, task["id"])["sentAtCreate"] == {"BOOL": True}
+    assert [json.loads(m["Body"]) for m in receive(aws, aws.env["QUEUE_HIGH_URL"])] == [{"taskId": task["id"]}]
+    assert lane_counts(aws) == {"high": 1, "normal": 0, "low": 0}  # received, not yet deleted
 
 
 # ---- on_dead_letter: the lanes' DLQ ----------------------------------------------------------

@@ -23,7 +23,7 @@ from .test_handlers import (
     context,
     create_task,
     create_task_event,
-    dispatch_through_the_stream,
+    dispatched_at_create,
     invoke_api,
     receive,
     row,
@@ -71,7 +71,7 @@ def status(aws: Provisioned, task_id: str) -> str:
 def submit(aws: Provisioned, target: TargetServer, answer: dict[str, Any], **fields: Any) -> dict[str, Any]:
     task = create_task(api_key(), targetUrl=target.url("/v1/predictions", [answer]), headers=AUTH,
                        **{"provider": "replicate", "pollConfig": {"intervalSeconds": 1, "intervalGrowth": 1}, **fields})
-    run(aws, dispatch_through_the_stream(aws, task["id"], "normal"))
+    run(aws, dispatched_at_create(aws, task["id"], "normal"))
     return task
 
 
@@ -138,7 +138,7 @@ def test_poll_errors_keep_polling(aws: Provisioned, target: TargetServer) -> Non
                                                                             "status": target.base + "/status"})]),
                        pollConfig={"urlTemplate": "{{refused}}", "statusPath": "state", "doneValues": ["ok"],
                                    "failValues": ["bad"], "intervalSeconds": 1, "intervalGrowth": 1})
-    run(aws, dispatch_through_the_stream(aws, task["id"], "normal"))
+    run(aws, dispatched_at_create(aws, task["id"], "normal"))
     run(aws, next_poll(aws))
     polling = container().task_repository.get(task["id"])
     assert polling is not None and polling.status.value == "polling" and polling.poll is not None
@@ -151,7 +151,7 @@ def test_poll_errors_keep_polling(aws: Provisioned, target: TargetServer) -> Non
     other = create_task(api_key(), targetUrl=target.url("/jobs2", [body(202, {"status": target.base + "/status"})]),
                         pollConfig={"urlTemplate": "{{status}}", "statusPath": "state", "doneValues": ["ok"],
                                     "failValues": ["bad"], "intervalSeconds": 1, "intervalGrowth": 1})
-    run(aws, dispatch_through_the_stream(aws, other["id"], "normal"))
+    run(aws, dispatched_at_create(aws, other["id"], "normal"))
     for _ in range(2):  # 503, then 429 (Retry-After: 1)
         run(aws, next_poll(aws, task_id=other["id"]))
         assert status(aws, other["id"]) == "polling"
@@ -258,7 +258,7 @@ def test_the_tasks_headers_and_resolved_tokens_go_to_the_submit_origin_only(aws:
         task = create_task(api_key(), headers={"Authorization": f"Bearer {token.id}"}, provider="replicate",
                            pollConfig={"intervalSeconds": 1},
                            targetUrl=target.url("/v1/predictions", [body(201, {"urls": urls})]))
-        run(aws, dispatch_through_the_stream(aws, task["id"], "normal"))
+        run(aws, dispatched_at_create(aws, task["id"], "normal"))
         run(aws, next_poll(aws))
         container().task_service.cancel(TEAM, task["id"])
         run(aws, next_poll(aws))

@@ -26,7 +26,7 @@ from .test_handlers import (
     api_key,
     context,
     create_task,
-    dispatch_through_the_stream,
+    dispatched_at_create,
     receive,
     row,
     sqs_event,
@@ -44,7 +44,7 @@ def test_a_task_over_its_share_is_put_back_as_a_new_message(aws: Provisioned, ta
     container().plan_store.save(TEAM, TeamPlan(concurrency=1))
     assert container().lease_store.acquire(share_key(TEAM), "elsewhere", 1, time.time() + 600)
     task = create_task(api_key(), targetUrl=target.url("/later", [200]), priority=5)
-    messages = dispatch_through_the_stream(aws, task["id"], "normal")
+    messages = dispatched_at_create(aws, task["id"], "normal")
     event = sqs_event(aws, "sqs_lane_batch.json", aws.env[NORMAL], messages)
 
     answer = lambdas.execute_normal(event, context("execute_normal", 330))
@@ -74,9 +74,9 @@ def test_a_put_back_that_cannot_be_sent_leaves_the_message_for_redelivery(
     container().plan_store.save(TEAM, TeamPlan(concurrency=1))
     assert container().lease_store.acquire(share_key(TEAM), "elsewhere", 1, time.time() + 600)
     task = create_task(api_key(), targetUrl=target.url("/kept", [200]), priority=5)
+    messages = dispatched_at_create(aws, task["id"], "normal", RECEIVE_VISIBILITY)
     other = create_task(api_key(), targetUrl=target.url("/kept", [200]), priority=5)
-    messages = dispatch_through_the_stream(aws, task["id"], "normal", RECEIVE_VISIBILITY)
-    messages += dispatch_through_the_stream(aws, other["id"], "normal", RECEIVE_VISIBILITY)
+    messages += dispatched_at_create(aws, other["id"], "normal", RECEIVE_VISIBILITY)
 
     def unavailable(entries: list[PutBack]) -> list[int]:
         """The first task's entry is not sent (as SendMessageBatch's `Failed`), the other is."""
@@ -133,7 +133,7 @@ class Crash(BaseException):
 def test_a_message_received_by_an_invocation_that_dies_before_its_claim_comes_back_soon(
         aws: Provisioned, target: TargetServer, monkeypatch: pytest.MonkeyPatch) -> None:
     task = create_task(api_key(), targetUrl=target.url("/never", [200]), priority=5)
-    messages = dispatch_through_the_stream(aws, task["id"], "normal")  # the queue's own visibility: 360 s
+    messages = dispatched_at_create(aws, task["id"], "normal")  # the queue's own visibility: 360 s
     executor = container().executor
     monkeypatch.setattr(executor, "claim_margin", 0.0)  # the message's hold until its claim: 1.5 s -> 2 s
 

@@ -15,8 +15,8 @@ import pytest
 
 from taskhook.adapters.sqs import task_id_of
 from taskhook.container import container
-from taskhook.dispatch.lanes import LANES_BY_URGENCY, Lane
-from taskhook.dispatch.outbox import Dispatch
+from taskhook.model.dispatch import Dispatch
+from taskhook.model.lanes import LANES_BY_URGENCY, Lane
 from tests.support.fakes import InMemoryTaskQueue
 
 from .conftest import Provisioned

@@ -21,7 +21,7 @@ from .test_handlers import (
     api_key,
     context,
     create_task,
-    dispatch_through_the_stream,
+    dispatched_at_create,
     invoke_api,
     load_event,
     plain_row,
@@ -69,7 +69,7 @@ def run_to_waiting(aws: Provisioned, target: TargetServer, key: str, **fields: A
     against a target answering 202; returns (task id, the secret of the URL the target got)."""
     task = create_task(key, targetUrl=target.url("/jobs", [{"status": 202, "body": '{"job": "j-1"}'}]),
                        waitForCallback=True, **fields)
-    messages = dispatch_through_the_stream(aws, task["id"], "normal")
+    messages = dispatched_at_create(aws, task["id"], "normal")
     answer = lambdas.execute_normal(sqs_event(aws, "sqs_lane_batch.json", aws.env["QUEUE_NORMAL_URL"], messages),
                                     context("execute_normal", 330))
     assert answer == {"batchItemFailures": []}

@@ -11,9 +11,9 @@ from datetime import date
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
-from taskhook.dispatch.lanes import Lane
-from taskhook.dispatch.outbox import Dispatch
+from taskhook.model.dispatch import Dispatch
 from taskhook.model.errors import Busy, Conflict, NotFound, Undecryptable
+from taskhook.model.lanes import Lane
 from taskhook.model.lifecycle import Transition
 from taskhook.model.limits import MAX_TOKENS_PER_TEAM, SQS_MAX_DELAY
 from taskhook.model.listing import ListPage, ListQuery, Position

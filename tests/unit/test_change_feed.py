@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from taskhook.dispatch.lanes import Lane
 from taskhook.dispatch.outbox import TaskOutbox
 from taskhook.dispatch.stream import ChangeFeed
 from taskhook.model.change import Change
+from taskhook.model.lanes import Lane
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 from taskhook.notify.changes import NotificationFanout

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from taskhook.dispatch.outbox import Dispatch
 from taskhook.dispatch.sweep import Scheduler
 from taskhook.model.attempt import Attempt
 from taskhook.model.clock import iso
+from taskhook.model.dispatch import Dispatch
 from taskhook.model.lifecycle import Transition, can_transition
 from taskhook.model.outcome import Outcome
 from taskhook.model.retry import RetryPolicy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskhook.dispatch.lanes import LANES_BY_URGENCY, Lane, lane_for
+from taskhook.model.lanes import LANES_BY_URGENCY, Lane, lane_for
 
 EXPECTED = {
     1: Lane.LOW,

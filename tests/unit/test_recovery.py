@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from taskhook.dispatch.lanes import Lane
-from taskhook.dispatch.outbox import Dispatch
 from taskhook.dispatch.recovery import Recovery, RecoveryReport
 from taskhook.model.clock import iso
+from taskhook.model.dispatch import Dispatch
+from taskhook.model.lanes import Lane
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 from tests.support.fakes import InMemoryTaskQueue, InMemoryTaskRepository

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from taskhook.dispatch.lanes import Lane
-from taskhook.dispatch.outbox import SQS_MAX_DELAY, Dispatch, dispatch_for_new_task
 from taskhook.dispatch.sweep import REPAIR_GRACE, SWEEP_WINDOW, Scheduler, SweepReport, fail_dead_letter
 from taskhook.model.clock import iso
+from taskhook.model.dispatch import Dispatch, dispatch_for_new_task
+from taskhook.model.lanes import Lane
 from taskhook.model.lifecycle import Transition, can_transition
+from taskhook.model.limits import SQS_MAX_DELAY
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task
 from tests.support.fakes import InMemoryTaskQueue, InMemoryTaskRepository

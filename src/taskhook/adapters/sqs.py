@@ -13,8 +13,8 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from taskhook.adapters.throttling import busy_when_throttled
-from taskhook.dispatch.lanes import Lane
-from taskhook.dispatch.outbox import Dispatch
+from taskhook.model.dispatch import Dispatch
+from taskhook.model.lanes import Lane
 from taskhook.model.limits import SQS_MAX_DELAY, SQS_MAX_VISIBILITY
 from taskhook.notify.rules import Notification
 

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from taskhook.dispatch.lanes import lane_for
-from taskhook.dispatch.outbox import Dispatch, delay_until_due, dispatch_for_new_task
 from taskhook.model import lifecycle
 from taskhook.model.clock import parse_iso, utcnow
+from taskhook.model.dispatch import Dispatch, delay_until_due, dispatch_for_new_task
 from taskhook.model.errors import Conflict, NotFound
+from taskhook.model.lanes import lane_for
 from taskhook.model.limits import SQS_MAX_DELAY
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task

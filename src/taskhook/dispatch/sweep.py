@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from taskhook.dispatch.lanes import lane_for
-from taskhook.dispatch.outbox import Dispatch, delay_until_due, sent_at_insert
 from taskhook.model import lifecycle
 from taskhook.model.clock import iso, parse_iso, utcnow
+from taskhook.model.dispatch import Dispatch, delay_until_due, sent_at_insert
 from taskhook.model.errors import Conflict, NotFound
+from taskhook.model.lanes import lane_for
 from taskhook.model.status import TERMINAL, TaskStatus
 from taskhook.model.task import Task
 from taskhook.ports import TaskQueue, TaskRepository

@@ -11,13 +11,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from taskhook.intake.new_tasks import store_new
 from taskhook.intake.tasks import team_task
 from taskhook.model.clock import iso, utcnow
 from taskhook.model.errors import BlockedTarget, NotFound, ValidationFailed
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import FUNCTION_KIND, Task
 from taskhook.model.urls import OUTBOUND_URL, is_http_url
-from taskhook.ports import DestinationPolicy, TaskRepository
+from taskhook.ports import DestinationPolicy, TaskQueue, TaskRepository
 from taskhook.run.functions.registry import Registry, TaskDefinition
 
 
@@ -73,11 +74,12 @@ class FunctionTaskService:
     clock: Callable[[], datetime] = utcnow
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
     outbound: DestinationPolicy | None = None
+    queue: TaskQueue | None = None  # the lane message sent at create (intake/new_tasks.py)
 
     def start(self, team_id: str, namespace: str, name: str, arguments: dict[str, Any],
               callback_url: str | None = None, client_id: str | None = None) -> Task:
-        """Seed 003: validate the arguments of `namespace.name` and store a pending task (the
-        table's stream sends it to its lane, like any task)."""
+        """Seed 003: validate the arguments of `namespace.name` and store a pending task, sent
+        to its lane like any task (intake/new_tasks.py)."""
         return self._start(team_id, self.registry.get(namespace, name), arguments, callback_url, client_id)
 
     def start_named(self, team_id: str, request: NamedTaskRequest) -> Task:
@@ -107,8 +109,7 @@ class FunctionTaskService:
             retryBackoff=definition.retry_backoff, priority=definition.priority, retryCount=0,
             callbackUrl=callback_url, clientId=client_id, createdAt=now, updatedAt=now,
         )
-        self.repository.put_new(task)
-        return task
+        return store_new(self.repository, self.queue, task, self.clock())
 
     def _check_destinations(self, definition: TaskDefinition, args: dict[str, Any], callback_url: str | None) -> None:
         """The outbound guard at create time: callback_url, and every argument the function

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from taskhook.intake.new_tasks import store_new
 from taskhook.intake.retries import retry_of
 from taskhook.intake.validation import CreateTaskRequest
 from taskhook.model import lifecycle
@@ -18,7 +19,7 @@ from taskhook.model.limits import MAX_LONG_POLL_SECONDS
 from taskhook.model.listing import ListPage, ListQuery
 from taskhook.model.status import CANCELLABLE, TERMINAL, TaskStatus
 from taskhook.model.task import Task
-from taskhook.ports import DestinationPolicy, Idempotency, TaskCounts, TaskRepository
+from taskhook.ports import DestinationPolicy, Idempotency, TaskCounts, TaskQueue, TaskRepository
 
 CANCEL_ATTEMPTS = 5
 
@@ -45,6 +46,12 @@ class TaskService:
     check_tokens: Callable[[str, dict[str, str]], None] | None = None
     # `pagination.total` (ports.TaskCounts): required by list(), unused by everything else.
     counts: TaskCounts | None = None
+    # A new task's lane message is sent before its row is written (intake/new_tasks.py); None: the
+    # row only, and the table's stream sends the message.
+    queue: TaskQueue | None = None
+
+    def _store(self, task: Task) -> Task:
+        return store_new(self.repository, self.queue, task, self.clock())
 
     def _check_targets(self, request: CreateTaskRequest | Task) -> None:
         if self.outbound is None:
@@ -77,9 +84,7 @@ class TaskService:
         )
 
     def create(self, team_id: str, request: CreateTaskRequest) -> Task:
-        task = self.new_task(team_id, request)
-        self.repository.put_new(task)
-        return task
+        return self._store(self.new_task(team_id, request))
 
     def create_idempotent(
         self, team_id: str, key: str, request: CreateTaskRequest, idempotency: Idempotency
@@ -112,8 +117,7 @@ class TaskService:
         self._check_targets(task)
         if self.check_tokens is not None:
             self.check_tokens(team_id, task.headers)
-        self.repository.put_new(task)
-        return task
+        return self._store(task)
 
     def retry_idempotent(self, team_id: str, key: str, task_id: str, idempotency: Idempotency) -> tuple[Task, bool]:
         """Retry once per (team, Idempotency-Key); returns (task, created)."""

@@ -90,6 +90,9 @@ class Task(BaseModel):
     claimToken: str | None = None
     claimedAt: str | None = None
     dispatchedAt: str | None = None
+    # The API sent the task's message itself, before writing the row (intake/new_tasks.py): the
+    # stream's outbox, the repair path, leaves it alone.
+    sentAtCreate: bool | None = None
     retryAt: str | None = None  # when a task waiting out its backoff may run again
     # Seconds of maxWaitTime given back after runs that crashed holding the task (their claim went
     # stale): a crash of ours never turns a healthy task into `timeout` (see run/executor.py).

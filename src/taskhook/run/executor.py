@@ -35,6 +35,13 @@ from taskhook.run.shares import Refusal, Shares, put_back_delay
 
 # A delayed task's message may arrive this early (SQS delays are whole seconds); we wait it out.
 EARLY_WAIT_LIMIT = 1.5
+# The API sends a new task's message before it writes the row (intake/new_tasks.py): a message this
+# young whose row is missing waits for it (re-read in hand, the usual race, then again ROW_WAIT
+# later); older, the create that sent it is over (the API's invocations end within 30 s) and the row
+# never came (the client got no 201): the message is dropped.
+NEW_ROW_PATIENCE = 60.0
+ROW_REREADS = (0.02, 0.05, 0.1, 0.2)
+ROW_WAIT = 10.0
 
 
 Caller = Callable[[Task, float], Attempt]
@@ -76,12 +83,13 @@ class Executor:
 
     def run(self, task_id: str, time_left: Callable[[], float], hold: Callable[[float], None],
             put_backs: int = 0, team: str | None = None, poll: str | None = None,
-            send_poll: SendPoll | None = None) -> Outcome:
+            send_poll: SendPoll | None = None, sent_at: datetime | None = None) -> Outcome:
         """Process one message for `task_id`. `time_left()` is the invocation's remaining seconds;
         `hold(s)` keeps the message invisible for `s` seconds while we work on it; `put_backs`
         is how many times the task was put back over its team's share or a destination's limit,
         and `team` its team, which a put-back message carries. `poll`: the poll token of a polling
-        task's poll message; `send_poll(token, delay)` sends the task's next poll message."""
+        task's poll message; `send_poll(token, delay)` sends the task's next poll message; `sent_at`
+        when the message was sent (SQS's SentTimestamp)."""
         if team is not None and self.shares is not None:
             # Churning through a team's backlog: while this process knows the team is at its
             # share, its tasks go back without a read of the task or a write of the limits.
@@ -89,6 +97,10 @@ class Executor:
             if known is not None:
                 return self._put_back(put_backs, known, team)
         task = self.repository.get(task_id)
+        if task is None and poll is None and sent_at is not None and self._young(sent_at):
+            task = self._reread(task_id)
+            if task is None:
+                return Outcome.again(ROW_WAIT, "its row is not written yet (the create may still be writing it)")
         if poll is not None:  # one poll of a provider's job (no share gate: a short GET)
             return self.poller.poll(task, poll, send_poll, time_left, hold) if self.poller else Outcome.done(
                 "this executor does not poll")
@@ -140,6 +152,18 @@ class Executor:
         finally:
             if admission is not None:
                 admission.release()
+
+    def _young(self, sent_at: datetime) -> bool:
+        return (self.clock() - sent_at).total_seconds() < NEW_ROW_PATIENCE
+
+    def _reread(self, task_id: str) -> Task | None:
+        """The row of a message received before the create that sent it wrote the row, if it comes soon."""
+        for pause in ROW_REREADS:
+            self.sleep(pause)
+            task = self.repository.get(task_id)
+            if task is not None:
+                return task
+        return None
 
     def _put_back(self, put_backs: int, refusal: Refusal, team: str) -> Outcome:
         delay = put_back_delay(put_backs, refusal.retry_after, *([self.rand] if self.rand else []))

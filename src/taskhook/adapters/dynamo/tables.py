@@ -169,6 +169,7 @@ def build_task_model(table_name: str, region: str, host: str | None) -> type[Mod
         claimToken = UnicodeAttribute(null=True)
         claimedAt = UnicodeAttribute(null=True)
         dispatchedAt = UnicodeAttribute(null=True)
+        sentAtCreate = BooleanAttribute(null=True)
         retryAt = UnicodeAttribute(null=True)
         waitCredit = NumberAttribute(null=True)
         poll = JSONAttribute(null=True)

@@ -1,4 +1,4 @@
-"""Priority lanes: three SQS queues, drained high first."""
+"""Priority lanes: three SQS queues, drained high first (model/dispatch.py says which message goes to which)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,70 @@
+"""The dispatch path's AWS calls (issue 17), counted on moto through botocore: from the create call
+to the target's call, a task due now costs the calls docs/dispatch.md lists, and the table's stream
+is not among them.
+
+- create (API): the key's GetItem, the lane message's SendMessage, the row's PutItem;
+- the lane (Lambda's poller on AWS, infra/runner.py here) receives the message;
+- executor: one ChangeMessageVisibilityBatch for the batch (hold_until_claimed), the task's GetItem,
+  the claim's UpdateItem, then the call. The run's own hold goes out only if the call outlasts
+  HOLD_WINDOW; after the call, the ending's UpdateItem (and Lambda's DeleteMessageBatch).
+The team's plan (a GetItem of the Teams table) is read at most twice a second per process, here once
+before the counted calls."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import botocore.client
+import pytest
+
+import app as lambdas
+from taskhook.container import container
+from tests.support.targets import TargetServer
+
+from .conftest import Provisioned
+from .test_handlers import api_key, context, create_task, receive, row, sqs_event
+
+NORMAL = "QUEUE_NORMAL_URL"
+
+
+@pytest.fixture
+def aws_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every AWS call made in this process from now on, as (service, operation)."""
+    calls: list[tuple[str, str]] = []
+    real = botocore.client.BaseClient._make_api_call
+
+    def recorded(self: Any, operation: str, params: Any) -> Any:
+        calls.append((self.meta.service_model.service_name, operation))
+        return real(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recorded)
+    return calls
+
+
+def test_a_task_due_now_reaches_its_target_in_the_documented_calls(
+        aws: Provisioned, target: TargetServer, request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The team's plan is read at most every PLAN_CACHE_SECONDS per process: warm for this test.
+    monkeypatch.setattr(container().plan_book, "_ttl", 3600.0)
+    key = api_key()
+    create_task(key, targetUrl=target.url("/warm", [200]))  # the caches a running API has warm
+    receive(aws, aws.env[NORMAL])
+    calls: list[tuple[str, str]] = request.getfixturevalue("aws_calls")
+
+    task = create_task(key, targetUrl=target.url("/path", [200]))
+    assert calls == [("dynamodb", "GetItem"), ("sqs", "SendMessage"), ("dynamodb", "PutItem")]
+
+    messages = receive(aws, aws.env[NORMAL])
+    assert [json.loads(m["Body"])["taskId"] for m in messages] == [task["id"]]
+    event = sqs_event(aws, "sqs_lane_batch.json", aws.env[NORMAL], messages)
+    calls.clear()
+    answer = lambdas.execute_normal(event, context("execute_normal", 330))
+    made = list(calls)
+
+    assert answer == {"batchItemFailures": []}
+    assert len(target.calls("/path")) == 1
+    assert row(aws, task["id"])["status"] == {"S": "completed"}
+    # the batch's visibility, the read, the claim, (the call), the ending; no hold for a run this quick
+    assert made == [("sqs", "ChangeMessageVisibilityBatch"), ("dynamodb", "GetItem"),
+                    ("dynamodb", "UpdateItem"), ("dynamodb", "UpdateItem")]
