@@ -26,10 +26,12 @@ CHALICE_STAMP := $(CHALICE_VENV)/.installed
 
 .PHONY: browser run test test-localstack bench-emulators lint unit functional e2e bench bench-quick soak package package-chalice package-sam deploy-sam deploy-chalice keys clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# The client package (clients/python: `taskhook_client` and the `taskhook` command, .venv/bin/taskhook)
+# is installed beside the service, its dependencies pinned in requirements-dev.txt; the service never imports it.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . -e clients/python
 	touch $(STAMP)
 
 run: $(STAMP) ## the whole local stack on http://127.0.0.1:$(PORT); keeps its data (.taskhook/data) unless FRESH=1

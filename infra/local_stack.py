@@ -395,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  Data       {_data_line(stack)}",
             f"  Try        curl -H 'Authorization: Bearer {state['devKey']}' {state['url']}/v1/tasks",
             "  Shell      eval \"$(bin/taskhook env)\"   # sets URL, KEY and WS in another shell",
+            f"  Client     export TASKHOOK_URL={state['url']} TASKHOOK_API_KEY={state['devKey']}"
+            "   # for .venv/bin/taskhook and taskhook_client",
             "Ctrl-C stops everything.",
         ]),
         flush=True,

@@ -124,6 +124,12 @@ def test_make_run_starts_the_stack_prints_its_banner_and_stops(tmp_path: Path) -
         page = requests.get(f"http://127.0.0.1:{port}/admins/tasks/", timeout=10)
         assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
         assert 'eval "$(bin/taskhook env)"' in text
+        # the line that points the `taskhook` command and the Python client at this stack (issue 18)
+        client_line = next(line for line in banner if line.startswith("  Client     "))
+        client_vars = subprocess.run(["bash", "-c", client_line.removeprefix("  Client").split("#")[0].strip() +
+                                      '; echo "$TASKHOOK_URL $TASKHOOK_API_KEY"'],
+                                     capture_output=True, text=True, timeout=10).stdout.split()
+        assert client_vars[0] == f"http://127.0.0.1:{port}" and client_vars[1].startswith("th_")
         assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).json() == {"status": "ok"}
         shell = subprocess.run(["bash", "-c", 'eval "$(bin/taskhook env)"; echo "$URL $KEY"'], cwd=ROOT, env=env,
                                capture_output=True, text=True, timeout=60)
