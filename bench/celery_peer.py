@@ -1,17 +1,21 @@
-"""Starts and stops the peer's processes: redis-server (Debian's package) on a free 127.0.0.1
-port and one Celery worker, and submits tasks to it."""
+"""Starts and stops a peer's processes: redis-server (Debian's package) on a free 127.0.0.1
+port and one Celery worker, and submits tasks to it. Each peer has its own redis-server and worker,
+so that the harness can freeze one while it measures another; `result_backend=True` makes the
+like-for-like peer (bench/celery_app.py: a Redis result backend with `task_track_started`)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .stack import ROOT, clean_env, free_port
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 # One worker process with a thread pool, as Taskhook's runner is one process with threads:
 # 4 lane workers x up to 6 concurrent records each (the asyncio default executor on 2 cores).
@@ -20,13 +24,17 @@ CONCURRENCY = 24
 
 
 class CeleryPeer:
-    def __init__(self, workdir: Path, pool: str = POOL, concurrency: int = CONCURRENCY) -> None:
-        self.workdir = workdir / "celery"
+    def __init__(self, workdir: Path, pool: str = POOL, concurrency: int = CONCURRENCY,
+                 result_backend: bool = False) -> None:
+        self.result_backend = result_backend
+        self.workdir = workdir / ("celery-results" if result_backend else "celery")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.pool, self.concurrency = pool, concurrency
         self.redis: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self.broker = ""
+        self.backend: str | None = None
+        self.client: Celery | None = None  # this peer's app in the harness: submits, pings
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
@@ -34,13 +42,14 @@ class CeleryPeer:
             raise RuntimeError("redis-server not found: `make bench` installs it (apt-get install redis-server)")
         port = free_port()
         self.broker = f"redis://127.0.0.1:{port}/0"
+        self.backend = f"redis://127.0.0.1:{port}/1" if self.result_backend else None
         self.redis = subprocess.Popen(
             [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
              "--dir", str(self.workdir), "--protected-mode", "yes"],
             stdout=open(self.workdir / "redis.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
         )
         self._wait_redis()
-        env = clean_env(BENCH_CELERY_BROKER=self.broker)
+        env = clean_env(BENCH_CELERY_BROKER=self.broker, BENCH_CELERY_BACKEND=self.backend or "")
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "bench.celery_app", "worker", "--pool", self.pool,
              "--concurrency", str(self.concurrency), "--loglevel", "WARNING", "--without-gossip",
@@ -48,10 +57,9 @@ class CeleryPeer:
             cwd=ROOT, env=env, stdout=open(self.workdir / "worker.log", "wb"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
-        os.environ["BENCH_CELERY_BROKER"] = self.broker
-        from . import celery_app
+        from .celery_app import make_app  # Celery: bench/requirements.txt, imported by the bench only
 
-        celery_app.app.conf.broker_url = self.broker
+        self.client = make_app(self.broker, self.backend)
         self._wait_worker()
 
     def _wait_redis(self) -> None:
@@ -69,15 +77,14 @@ class CeleryPeer:
                 time.sleep(0.05)
 
     def _wait_worker(self) -> None:
-        from . import celery_app
-
+        assert self.client is not None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.worker is not None
             if self.worker.poll() is not None:
                 raise RuntimeError(f"celery worker exited: {(self.workdir / 'worker.log').read_text()[-2000:]}")
             try:
-                if celery_app.app.control.ping(timeout=1.0):
+                if self.client.control.ping(timeout=1.0):
                     return
             except Exception:  # noqa: BLE001, S110 - not up yet
                 pass
@@ -85,9 +92,10 @@ class CeleryPeer:
         raise RuntimeError("celery worker did not answer a ping in 60 s")
 
     def submit(self, url: str, body: str) -> Any:
-        from .celery_app import deliver
+        from .celery_app import QUEUE, TASK
 
-        return deliver.apply_async(args=(url, "POST", body, 10.0))
+        assert self.client is not None
+        return self.client.send_task(TASK, args=(url, "POST", body, 10.0), queue=QUEUE)
 
     def pids(self) -> dict[str, int]:
         assert self.redis is not None and self.worker is not None

@@ -1,7 +1,8 @@
-"""`make bench` / `make bench-quick`: runs every scenario against the real local stack and the Celery
-peer, writes bench/results.json and renders bench/report.md from it.
+"""`make bench` / `make bench-quick`: runs every scenario against the real local stack and the two
+Celery peers (PEERS), writes bench/results.json and renders bench/report.md from it.
 
     python -m bench.harness [--quick] [--no-peer] [--out bench/results.json]
+    python -m bench.harness --resummarize   # summaries and ratios again from results.json's raw runs
     python -m bench.harness [--quick] --only lists   # one scenario alone, merged into results.json
 """
 
@@ -17,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from . import cost, cost_rates, report
+from . import cold_start, cost, cost_rates, report
 from .celery_peer import CONCURRENCY, POOL, CeleryPeer
 from .load import spread
 from .scenarios import Bench, api, delay, e2e, fairness, idle, lists, providers, vault
@@ -26,6 +27,13 @@ from .system import git_commit, machine, now_iso
 
 HERE = Path(__file__).resolve().parent
 EMULATOR = "emulator"  # moto's server; every other process of the stack runs Taskhook's own code
+# The peers, each measured in the same run, interleaved with Taskhook (the others frozen meanwhile):
+# system name -> whether it has a result backend. "celery" is the raw broker (no task state);
+# "celeryResults" stores every transition in a Redis result backend (task_track_started), as
+# Taskhook writes every transition to DynamoDB. Everything else is the same (bench/celery_app.py).
+PEERS: dict[str, bool] = {"celery": False, "celeryResults": True}
+# results.json key of the ratios against each peer ("ratios": the raw broker, as before the second peer).
+RATIO_KEYS = {"celery": "ratios", "celeryResults": "ratiosResultBackend"}
 
 FULL: dict[str, Any] = {
     "apiClients": [1, 8, 32], "apiSeconds": 8.0, "apiRepeats": 3,
@@ -36,6 +44,7 @@ FULL: dict[str, Any] = {
     "idleSeconds": 10.0, "warmupTasks": 50, "vaultTasks": 500, "providerTasks": 100, "providerPolls": 3,
     "fairBurst": 500, "fairShare": 2, "fairSlowSeconds": 1.0, "fairBTasks": 20, "fairBRate": 4.0,
     "listSizes": [1000, 10000, 100000], "listRepeats": 3, "listThorough": True,
+    "coldStartRepeats": 7,
 }
 QUICK: dict[str, Any] = {
     "apiClients": [1, 8, 32], "apiSeconds": 2.0, "apiRepeats": 1,
@@ -46,6 +55,7 @@ QUICK: dict[str, Any] = {
     "idleSeconds": 3.0, "warmupTasks": 10, "vaultTasks": 50, "providerTasks": 20, "providerPolls": 3,
     "fairBurst": 100, "fairShare": 2, "fairSlowSeconds": 1.0, "fairBTasks": 8, "fairBRate": 4.0,
     "listSizes": [1000, 10000], "listRepeats": 1, "listThorough": False,
+    "coldStartRepeats": 3,
 }
 
 
@@ -95,6 +105,13 @@ def summarize_e2e(runs: list[dict[str, Any]], system: str) -> dict[str, Any]:
     return summary
 
 
+def run_e2e(bench: Bench, system: str, n: int, clients: int, rate: float | None = None) -> dict[str, Any]:
+    """One end-to-end run through `system`: "taskhook" or one of PEERS."""
+    if system == "taskhook":
+        return e2e.taskhook(bench, n, clients, rate)
+    return e2e.celery(bench, n, clients, rate, system=system)
+
+
 def run_cost(run: dict[str, Any]) -> dict[str, Any]:
     """The cost model of one Taskhook run: its calls, its tasks' stream records, its CPU, its sizes."""
     return cost.per_task(run["awsCalls"], max(1, run["created"]), run.get("streamUnits"),
@@ -141,6 +158,23 @@ def summarize_api(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "cpuMsPerRequest": {"api": spread([per_request(r, ("api",)) for r in runs]),
                                 "emulator": spread([per_request(r, ("emulator",)) for r in runs])},
             "awsCallsPerRequest": spread([aws_per_request(r) for r in runs])}
+
+
+def peer_description(system: str, pool: str, concurrency: int) -> dict[str, Any]:
+    backend = PEERS[system]
+    return {"system": "Celery", "broker": "Redis", "pool": pool, "concurrency": concurrency, "acksLate": True,
+            "resultBackend": "Redis" if backend else None, "trackStarted": backend}
+
+
+def all_ratios(results: dict[str, Any]) -> None:
+    """results["ratios"] (Taskhook / raw Celery) and results["ratiosResultBackend"] (Taskhook / Celery
+    with a result backend), for each peer measured in the run."""
+    scenarios = results["scenarios"]
+    e2e, paced = scenarios.get("e2e", {}), scenarios.get("e2ePaced", {})
+    for system, key in RATIO_KEYS.items():
+        if system in e2e and "taskhook" in e2e:
+            results[key] = ratios(e2e["taskhook"]["summary"], e2e[system]["summary"],
+                                  paced.get("taskhook", {}).get("summary"), paced.get(system, {}).get("summary"))
 
 
 def ratios(taskhook: dict[str, Any], celery: dict[str, Any], paced_t: dict[str, Any] | None,
@@ -195,6 +229,15 @@ def run_lists(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
         return lists.run(bench, sizes, cfg["listRepeats"], cfg["listThorough"])
 
 
+def run_cold_start(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
+    bench.say(f"cold start: every Lambda entry point in a fresh interpreter, {cfg['coldStartRepeats']} runs each")
+    result = cold_start.run(bench, cfg["coldStartRepeats"])
+    slowest = max(result["functions"].items(), key=lambda item: item[1]["initMs"]["median"])
+    bench.say(f"  cold start: slowest init {slowest[0]} {slowest[1]['initMs']['median']:.0f} ms (median), "
+              f"limit {result['limitMs']:.0f} ms")
+    return result
+
+
 def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
             only: str | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"schema": 1, "date": now_iso(), "git": git_commit(), "machine": machine(),
@@ -202,20 +245,24 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
     workdir = Path(tempfile.mkdtemp(prefix="taskhook-bench-"))
     target = Target(workdir)
     stack = LocalStack(workdir)
-    peer = CeleryPeer(workdir, pool, concurrency) if with_peer else None
-    bench = Bench(stack, target, peer, key="")
+    peers = {name: CeleryPeer(workdir, pool, concurrency, result_backend=backend)
+             for name, backend in PEERS.items()} if with_peer else {}
+    bench = Bench(stack, target, peers, key="")
+    systems = ("taskhook", *peers)
     scenarios = results["scenarios"]
     try:
         bench.say(f"starting the local stack (state in {workdir})")
-        peer_started = None
-        if peer:  # meanwhile: they are independent
-            bench.say(f"starting redis-server and a Celery worker (pool {pool}, concurrency {concurrency})")
-            peer_started = ThreadPoolExecutor(max_workers=1).submit(peer.start)
+        peers_started = []
+        for name, peer in peers.items():  # meanwhile: they are independent
+            backend = "Redis, task_track_started" if peer.result_backend else "none"
+            bench.say(f"starting redis-server and a Celery worker for {name} (pool {pool}, concurrency "
+                      f"{concurrency}, result backend {backend})")
+            peers_started.append(ThreadPoolExecutor(max_workers=1).submit(peer.start))
         stack.start()
         target.configure(answer_bytes=e2e.ANSWER_BYTES)
         bench.key = stack.state["devKey"]
-        if peer_started:
-            peer_started.result()
+        for started in peers_started:
+            started.result()
         results["stack"] = {"pids": stack.pids()}
         if only == "fairness":  # `--only fairness`: that scenario alone, on a fresh stack
             scenarios["fairness"] = run_fairness(bench, cfg)
@@ -229,29 +276,32 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
         if only == "lists":
             scenarios["lists"] = run_lists(bench, cfg)
             return results
+        if only == "coldStart":
+            scenarios["coldStart"] = run_cold_start(bench, cfg)
+            return results
 
         bench.say(f"idle: {cfg['idleSeconds']:g}s of the stack doing nothing")
         scenarios["idle"] = idle.run(bench, cfg["idleSeconds"])
         bench.say(f"  idle: {scenarios['idle']['awsCallsPerSecond']} AWS calls/s, "
                   f"cores busy {scenarios['idle']['cpuCoresBusy']}")
+        scenarios["coldStart"] = run_cold_start(bench, cfg)  # after idle: its sample events leave a little work
 
         bench.say(f"warm-up: {cfg['warmupTasks']} tasks through each system (not recorded)")
-        e2e.taskhook(bench, cfg["warmupTasks"], cfg["e2eClients"])
-        if peer:
-            e2e.celery(bench, cfg["warmupTasks"], cfg["e2eClients"])
+        for system in systems:
+            run_e2e(bench, system, cfg["warmupTasks"], cfg["e2eClients"])
 
-        runs: dict[str, list[dict[str, Any]]] = {"taskhook": [], "celery": []}
+        runs: dict[str, list[dict[str, Any]]] = {system: [] for system in systems}
         for repeat in range(cfg["e2eRepeats"]):
-            for system in ("taskhook", "celery") if peer else ("taskhook",):
+            for system in systems:
                 bench.say(f"e2e {system}: {cfg['e2eTasks']} tasks, {cfg['e2eClients']} clients, "
                           f"run {repeat + 1}/{cfg['e2eRepeats']}")
-                run = getattr(e2e, system)(bench, cfg["e2eTasks"], cfg["e2eClients"])
+                run = run_e2e(bench, system, cfg["e2eTasks"], cfg["e2eClients"])
                 runs[system].append(run)
                 bench.say(f"  {system}: {run['tasksPerSecond']} tasks/s, e2e p50 {run['e2eMs'].get('p50')} ms "
                           f"p99 {run['e2eMs'].get('p99')} ms, calls/task {run['callsPerTask']}"
                           + (f", statuses {run['terminalStatuses']}" if system == "taskhook" else ""))
         scenarios["e2e"] = {system: {"runs": r, "summary": summarize_e2e(r, system)} for system, r in runs.items() if r}
-        for system in ("taskhook", "celery") if peer else ("taskhook",):
+        for system in systems:
             if system in scenarios["e2e"]:
                 s = scenarios["e2e"][system]["summary"]
                 bench.say(f"  {system} median: " + (
@@ -264,12 +314,12 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
         scenarios["vault"] = run_vault(bench, cfg)
         scenarios["providers"] = run_providers(bench, cfg)
 
-        paced: dict[str, list[dict[str, Any]]] = {"taskhook": [], "celery": []}
+        paced: dict[str, list[dict[str, Any]]] = {system: [] for system in systems}
         for repeat in range(cfg["pacedRepeats"]):
-            for system in ("taskhook", "celery") if peer else ("taskhook",):
+            for system in systems:
                 bench.say(f"paced {system}: {cfg['pacedTasks']} tasks at {cfg['pacedRate']:g}/s, "
                           f"run {repeat + 1}/{cfg['pacedRepeats']}")
-                run = getattr(e2e, system)(bench, cfg["pacedTasks"], cfg["e2eClients"], cfg["pacedRate"])
+                run = run_e2e(bench, system, cfg["pacedTasks"], cfg["e2eClients"], cfg["pacedRate"])
                 paced[system].append(run)
                 bench.say(f"  {system}: e2e p50 {run['e2eMs'].get('p50')} ms p99 {run['e2eMs'].get('p99')} ms")
         scenarios["e2ePaced"] = {s: {"runs": r, "summary": summarize_paced(r)} for s, r in paced.items() if r}
@@ -295,12 +345,9 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
         scenarios["fairness"] = run_fairness(bench, cfg)
         scenarios["lists"] = run_lists(bench, cfg)  # last: it leaves 100k rows in the table
 
-        if peer and "celery" in scenarios["e2e"]:
-            results["ratios"] = ratios(scenarios["e2e"]["taskhook"]["summary"], scenarios["e2e"]["celery"]["summary"],
-                                       scenarios["e2ePaced"].get("taskhook", {}).get("summary"),
-                                       scenarios["e2ePaced"].get("celery", {}).get("summary"))
-        results["peer"] = {"system": "Celery", "broker": "Redis", "pool": pool, "concurrency": concurrency,
-                           "acksLate": True, "resultBackend": None} if peer else None
+        all_ratios(results)
+        results["peer"] = peer_description("celery", pool, concurrency) if peers else None
+        results["peers"] = {name: peer_description(name, pool, concurrency) for name in peers}
     except BaseException:
         bench.say("FAILED:\n" + traceback.format_exc())
         bench.say(stack.logs())
@@ -308,7 +355,7 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
     finally:
         results["finished"] = now_iso()
         results["wallSeconds"] = round(time.monotonic() - bench.started, 1)
-        if peer:
+        for peer in peers.values():
             peer.stop()
         stack.stop()
         target.stop()
@@ -327,22 +374,19 @@ def resummarize(results: dict[str, Any]) -> dict[str, Any]:
         entry["summary"] = summarize_paced(entry["runs"])
     for entry in scenarios.get("api", {}).values():
         entry["summary"] = summarize_api(entry["runs"])
-    if "celery" in scenarios.get("e2e", {}):
-        results["ratios"] = ratios(scenarios["e2e"]["taskhook"]["summary"], scenarios["e2e"]["celery"]["summary"],
-                                   scenarios.get("e2ePaced", {}).get("taskhook", {}).get("summary"),
-                                   scenarios.get("e2ePaced", {}).get("celery", {}).get("summary"))
+    all_ratios(results)
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer, smaller runs (about 3 minutes)")
-    parser.add_argument("--no-peer", action="store_true", help="skip the Celery peer")
+    parser.add_argument("--no-peer", action="store_true", help="skip the Celery peers")
     parser.add_argument("--celery-pool", default=POOL)
     parser.add_argument("--celery-concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--report", type=Path, default=HERE / "report.md")
-    parser.add_argument("--only", choices=["fairness", "vault", "providers", "lists"],
+    parser.add_argument("--only", choices=["fairness", "vault", "providers", "lists", "coldStart"],
                         help="run this scenario alone and merge it into the existing results.json")
     parser.add_argument("--resummarize", action="store_true",
                         help="recompute the summaries of an existing results.json from its raw runs, then render")

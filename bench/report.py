@@ -15,6 +15,21 @@ from . import cost
 
 HERE = Path(__file__).resolve().parent
 DASH = "–"
+# The peers (bench/harness.py PEERS), in the report's order, and the results.json key of the ratios
+# against each. A results.json from before the second peer has "celery" and "ratios" only.
+PEER_LABELS = {"celery": "Celery", "celeryResults": "Celery + result backend"}
+RATIO_KEYS = {"celery": "ratios", "celeryResults": "ratiosResultBackend"}
+
+
+def _peers(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """system -> its e2e summary, for each peer measured in the run."""
+    e2e = results["scenarios"].get("e2e", {})
+    return {system: e2e[system]["summary"] for system in PEER_LABELS if system in e2e}
+
+
+def _ratio_sets(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(peer label, ratios) for each peer with ratios in the results."""
+    return [(PEER_LABELS[system], results[key]) for system, key in RATIO_KEYS.items() if results.get(key)]
 
 
 def _num(value: Any, digits: int = 1) -> str:
@@ -74,7 +89,7 @@ def _machine(results: dict[str, Any]) -> list[str]:
 def _headline(results: dict[str, Any]) -> list[str]:
     s = results["scenarios"]
     e2e = s.get("e2e", {}).get("taskhook", {}).get("summary", {})
-    celery = s.get("e2e", {}).get("celery", {}).get("summary", {})
+    peers = _peers(results)
     api = s.get("api", {})
     delay = s.get("delay", {})
     rows = []
@@ -87,10 +102,25 @@ def _headline(results: dict[str, Any]) -> list[str]:
         rows.append(["End to end (Taskhook)",
                      f"{mmm(e2e['tasksPerSecond'])} tasks/s, p50 {mmm(e2e['e2eP50Ms'], 0)} ms, "
                      f"p99 {mmm(e2e['e2eP99Ms'], 0)} ms, {mmm(e2e['callsPerTask'], 2)} target calls/task"])
-    if celery:
-        rows.append(["End to end (Celery peer)", f"{mmm(celery['tasksPerSecond'])} tasks/s, p50 "
+    for system, celery in peers.items():
+        rows.append([f"End to end ({PEER_LABELS[system]})", f"{mmm(celery['tasksPerSecond'])} tasks/s, p50 "
                      f"{mmm(celery['e2eP50Ms'], 0)} ms, p99 {mmm(celery['e2eP99Ms'], 0)} ms, "
                      f"{mmm(celery['callsPerTask'], 2)} target calls/task"])
+    paced = s.get("e2ePaced", {})
+    if paced:
+        rows.append(["Paced end to end, p50 / p99", "; ".join(
+            f"{'Taskhook' if system == 'taskhook' else PEER_LABELS[system]} "
+            f"{mmm(paced[system]['summary']['e2eP50Ms'], 0)} / {mmm(paced[system]['summary']['e2eP99Ms'], 0)} ms"
+            for system in ("taskhook", *PEER_LABELS) if system in paced)])
+    cold = s.get("coldStart")
+    if cold:
+        functions = cold["functions"]
+        init = max(functions, key=lambda name: functions[name]["initMs"]["median"])
+        total = max(functions, key=lambda name: functions[name]["coldMs"]["median"])
+        rows.append(["Cold start: init (interpreter + `import app`), every entry point",
+                     f"at most {functions[init]['initMs']['median']:.0f} ms median ({init}; limit "
+                     f"{cold['limitMs']:.0f} ms), {functions[init]['modules']} modules; with the first request "
+                     f"at most {functions[total]['coldMs']['median']:.0f} ms ({total})"])
     if delay:
         err = delay["absErrorMs"]
         rows.append(["Delay precision \\|first call − delayUntil\\|",
@@ -115,10 +145,11 @@ def _headline(results: dict[str, Any]) -> list[str]:
         cpu = e2e["cpuSecondsPer1000"]
         rows.append(["CPU seconds per 1000 tasks", f"Taskhook's code {mmm(cpu['own'], 2)}, emulator "
                      f"{mmm(cpu['infrastructure'], 2)}"])
-    ratios = results.get("ratios")
-    if ratios:
-        rows.append(["Taskhook / Celery", f"throughput {_num(ratios['throughput'], 2)}×, e2e p50 "
-                     f"{_num(ratios['e2eP50'], 2)}×, e2e p99 {_num(ratios['e2eP99'], 2)}×, CPU per task "
+    for label, ratios in _ratio_sets(results):
+        paced_ratio = (f", paced e2e p50 {_num(ratios['pacedE2eP50'], 2)}× p99 {_num(ratios['pacedE2eP99'], 2)}×"
+                       if "pacedE2eP50" in ratios else "")
+        rows.append([f"Taskhook / {label}", f"throughput {_num(ratios['throughput'], 2)}×, e2e p50 "
+                     f"{_num(ratios['e2eP50'], 2)}×, e2e p99 {_num(ratios['e2eP99'], 2)}×{paced_ratio}, CPU per task "
                      f"{_num(ratios['cpuPerTaskOwnCode'], 2)}× (own code) / {_num(ratios['cpuPerTaskTotal'], 2)}× "
                      "(with emulator vs redis)"])
     return ["## Headline figures", "", "Median over repeated runs, (min–max) when they differ.", "",
@@ -162,33 +193,32 @@ def _e2e(results: dict[str, Any]) -> list[str]:
         return []
     cfg = results["config"]
     peer = results.get("peer") or {}
-    header = ["", "Taskhook"] + (["Celery peer"] if "celery" in e2e else [])
+    peers = _peers(results)
+    header = ["", "Taskhook"] + [PEER_LABELS[system] for system in peers]
     t = e2e["taskhook"]["summary"]
-    c = e2e.get("celery", {}).get("summary")
 
     def row(label: str, key: str, digits: int = 1) -> list[str]:
-        return [label, mmm(t[key], digits)] + ([mmm(c[key], digits)] if c else [])
+        return [label, mmm(t[key], digits)] + [mmm(c[key], digits) for c in peers.values()]
+
+    def cpu(label: str, key: str) -> list[str]:
+        return [label, mmm(t["cpuSecondsPer1000"][key], 2)] + [mmm(c["cpuSecondsPer1000"][key], 2)
+                                                              for c in peers.values()]
 
     rows = [
         row("tasks/s sustained", "tasksPerSecond"),
         row("create calls/s achieved", "createRate"),
         row("e2e p50 ms", "e2eP50Ms", 0), row("e2e p95 ms", "e2eP95Ms", 0), row("e2e p99 ms", "e2eP99Ms", 0),
         row("target calls per task", "callsPerTask", 2),
-        ["CPU s / 1000 tasks: own code", mmm(t["cpuSecondsPer1000"]["own"], 2)]
-        + ([mmm(c["cpuSecondsPer1000"]["own"], 2)] if c else []),
-        ["CPU s / 1000 tasks: emulator / broker", mmm(t["cpuSecondsPer1000"]["infrastructure"], 2)]
-        + ([mmm(c["cpuSecondsPer1000"]["infrastructure"], 2)] if c else []),
-        ["CPU s / 1000 tasks: total", mmm(t["cpuSecondsPer1000"]["total"], 2)]
-        + ([mmm(c["cpuSecondsPer1000"]["total"], 2)] if c else []),
-        ["other processes' CPU s during a run", mmm(t["otherProcessesCpuSeconds"], 1)]
-        + ([mmm(c["otherProcessesCpuSeconds"], 1)] if c else []),
+        cpu("CPU s / 1000 tasks: own code", "own"),
+        cpu("CPU s / 1000 tasks: emulator / broker", "infrastructure"),
+        cpu("CPU s / 1000 tasks: total", "total"),
+        row("other processes' CPU s during a run", "otherProcessesCpuSeconds"),
     ]
     paced = results["scenarios"].get("e2ePaced", {})
     if paced:
-        pt = paced.get("taskhook", {}).get("summary")
-        pc = paced.get("celery", {}).get("summary")
         for key, label in (("e2eP50Ms", "paced e2e p50 ms"), ("e2eP99Ms", "paced e2e p99 ms")):
-            rows.append([label, mmm(pt[key], 0) if pt else DASH] + ([mmm(pc[key], 0) if pc else DASH] if c else []))
+            rows.append([label] + [mmm(paced[system]["summary"][key], 0) if system in paced else DASH
+                                   for system in ("taskhook", *peers)])
     statuses = t.get("terminalStatuses", [])
     mixed = sum(r.get("mixedBodies", 0) for r in e2e["taskhook"]["runs"])
     lines = [
@@ -208,22 +238,28 @@ def _e2e(results: dict[str, Any]) -> list[str]:
         "URL the API stored.", "",
     ]
     if peer:
-        lines += [f"Peer: Celery {results['machine']['packages'].get('celery')} with a Redis broker "
+        lines += [f"Peers: Celery {results['machine']['packages'].get('celery')} with a Redis broker "
                   f"(redis-server {results['machine'].get('redisServer')}), one worker process, pool "
                   f"`{peer['pool']}` with concurrency {peer['concurrency']} (Taskhook's runner is one process: "
                   "4 lane threads, each running a batch of up to 10 records on an asyncio default executor of "
                   "min(32, cores + 4) = 6 threads, so up to 24 calls at once), `acks_late` (at-least-once, as "
-                  "Taskhook), no result backend (Celery keeps no task state; Taskhook writes every transition "
-                  "to DynamoDB).", ""]
+                  "Taskhook). **Celery**: no result backend (Celery keeps no task state; Taskhook writes every "
+                  "transition to DynamoDB): the raw broker."
+                  + (" **Celery + result backend**: the same worker and task with a Redis result backend and "
+                     "`task_track_started=True`, so Celery stores the task's state at every transition (STARTED, "
+                     "RETRY, SUCCESS), as Taskhook does: the like-for-like peer. Each peer has its own "
+                     "redis-server and worker; while one system is measured the others are frozen."
+                     if "celeryResults" in peers else ""), ""]
     rss_rows = []
     for name, stat in t["peakRssMb"].items():
         rss_rows.append([f"taskhook: {name}", mmm(stat, 0)])
-    if c:
+    for system, c in peers.items():
         for name, stat in c["peakRssMb"].items():
-            rss_rows.append([f"celery peer: {name}", mmm(stat, 0)])
+            rss_rows.append([f"{PEER_LABELS[system]}: {name}", mmm(stat, 0)])
     cpu_rows = [[f"taskhook: {name}", mmm(stat, 2)] for name, stat in t["cpuSecondsPer1000ByProcess"].items()]
-    if c:
-        cpu_rows += [[f"celery peer: {name}", mmm(stat, 2)] for name, stat in c["cpuSecondsPer1000ByProcess"].items()]
+    for system, c in peers.items():
+        cpu_rows += [[f"{PEER_LABELS[system]}: {name}", mmm(stat, 2)]
+                     for name, stat in c["cpuSecondsPer1000ByProcess"].items()]
     lines += ["### CPU seconds per 1000 tasks and peak RSS, per process", "",
               "CPU = utime + stime from /proc/<pid>/stat over the run; peak RSS = VmHWM from /proc/<pid>/status, "
               "reset at the start of each run (clear_refs). Taskhook's own code = every process of the stack but the "
@@ -235,17 +271,48 @@ def _e2e(results: dict[str, Any]) -> list[str]:
 
 
 def _ratios(results: dict[str, Any]) -> list[str]:
-    r = results.get("ratios")
-    if not r:
+    sets = _ratio_sets(results)
+    if not sets:
         return []
-    rows = [["throughput (tasks/s)", _num(r["throughput"], 2)], ["e2e p50 (burst)", _num(r["e2eP50"], 2)],
-            ["e2e p99 (burst)", _num(r["e2eP99"], 2)]]
-    if "pacedE2eP50" in r:
-        rows += [["e2e p50 (paced)", _num(r["pacedE2eP50"], 2)], ["e2e p99 (paced)", _num(r["pacedE2eP99"], 2)]]
-    rows += [["CPU per task, own code (api+runner vs worker)", _num(r["cpuPerTaskOwnCode"], 2)],
-             ["CPU per task, total (with moto vs with redis)", _num(r["cpuPerTaskTotal"], 2)]]
-    return ["## Taskhook / Celery", "", "Ratios of the medians (above 1 means Taskhook's figure is larger).", "",
-            *_table(["figure", "Taskhook / Celery"], rows)]
+    figures = [("throughput (tasks/s)", "throughput"), ("e2e p50 (burst)", "e2eP50"), ("e2e p99 (burst)", "e2eP99"),
+               ("e2e p50 (paced)", "pacedE2eP50"), ("e2e p99 (paced)", "pacedE2eP99"),
+               ("CPU per task, own code (api+runner vs worker)", "cpuPerTaskOwnCode"),
+               ("CPU per task, total (with moto vs with redis)", "cpuPerTaskTotal")]
+    rows = [[label] + [_num(r.get(key), 2) for _label, r in sets] for label, key in figures
+            if any(key in r for _label, r in sets)]
+    return ["## Taskhook / Celery", "", "Ratios of the medians (above 1 means Taskhook's figure is larger): against "
+            "the raw broker (Celery) and against the like-for-like peer that stores every transition "
+            "(Celery + result backend).", "",
+            *_table(["figure"] + [f"Taskhook / {label}" for label, _r in sets], rows)]
+
+
+def _cold_start(results: dict[str, Any]) -> list[str]:
+    cold = results["scenarios"].get("coldStart")
+    if not cold:
+        return []
+
+    def ms(stat: dict[str, Any]) -> str:
+        return f"{stat['median']:.0f} ({stat['min']:.0f})"
+
+    rows = [[name, f"`{f['handler']}`", ms(f["interpreterMs"]), ms(f["importMs"]), ms(f["initMs"]),
+             ms(f["firstRequestMs"]), ms(f["coldMs"]), str(f["modules"]), str(f["modulesAfterRequest"]),
+             ", ".join(m for m in f["heavyAfterRequest"] if m != "chalice") or DASH, ", ".join(f["answers"])]
+            for name, f in cold["functions"].items()]
+    return ["## Cold start per Lambda entry point", "",
+            f"`bench/cold_start.py`: each function of template.yaml (its `Handler:`; the API function once per "
+            f"kind of route) started {cold['repeats']} times in a fresh `python` {cold['python']} process against "
+            "this run's emulator, median (min) in ms. Every function's handler is `app.<name>` on both deploy "
+            "paths, so Lambda's init imports `app.py` for each: *init* = interpreter start (spawn to the first "
+            "statement) + `import app`, what Lambda reports as Init Duration; *first request* = the sample event "
+            "of tests/events/ through the handler: the function's own modules, imported on its first event, the "
+            "composition root's clients and models, and its AWS calls against moto; *cold* = init + first "
+            "request. Modules: beyond the bare interpreter's, after the import and after the first request; "
+            "heavy: which of the large packages and stages the function had loaded at the end. "
+            f"Limit: init ≤ {cold['limitMs']:.0f} ms (issue 17); slowest median here "
+            f"{cold['worstInitMedianMs']:.0f} ms. `tests/unit/test_cold_start_imports.py` keeps the import "
+            "graph so (no timing).", "",
+            *_table(["entry point", "handler", "interpreter", "import", "init", "first request", "cold",
+                     "modules", "after request", "heavy after request", "answers"], rows)]
 
 
 def _delay(results: dict[str, Any]) -> list[str]:
@@ -734,10 +801,14 @@ def _findings(results: dict[str, Any]) -> list[str]:
               "connection); these are connections it reset or refused under that load.")
     ratios = results.get("ratios")
     if ratios:
+        backend = results.get("ratiosResultBackend")
         lines.append(
             f"- **Against Celery + Redis** (no durable task state, no API hop): Taskhook's throughput is "
             f"{_num(ratios['throughput'], 2)}× Celery's and its CPU per task {_num(ratios['cpuPerTaskTotal'], 1)}× "
-            "with the emulator counted; what Taskhook pays for is a durable, queryable task row with a "
+            "with the emulator counted"
+            + (f"; against Celery storing every transition in a Redis result backend, "
+               f"{_num(backend['throughput'], 2)}× and {_num(backend['cpuPerTaskTotal'], 1)}×" if backend else "")
+            + "; what Taskhook pays for is a durable, queryable task row with a "
             "conditional write per transition, the stream outbox and the HTTP API in front.")
     return lines + [""]
 
@@ -770,7 +841,8 @@ def render(results: dict[str, Any], soak: dict[str, Any] | None) -> str:
         "figure here, for both systems alike (they are measured interleaved).", "",
     ]
     lines += _headline(results) + _machine(results) + _api(results) + _e2e(results) + _ratios(results)
-    lines += _delay(results) + _cost(results) + _vault(results) + _providers(results) + _fairness(results)
+    lines += _cold_start(results) + _delay(results) + _cost(results) + _vault(results) + _providers(results)
+    lines += _fairness(results)
     lines += _lists(results)
     lines += _idle(results) + _soak(soak)
     lines += _findings(results) + _reproduce()

@@ -8,9 +8,6 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from taskhook.container import container
-from taskhook.intake.api_keys import parse_new_key, public_key
-from taskhook.intake.client_tokens import parse_new_client_token, public_client_token
-from taskhook.intake.validation import decode_json_object
 
 from .auth import administrator
 from .responses import BODY_TYPES, endpoint, json_response
@@ -25,12 +22,17 @@ def _team() -> str:
 @admin.route("/v1/keys", methods=["GET"])
 @endpoint
 def list_keys() -> Response:
+    from taskhook.intake.api_keys import public_key
+
     return json_response({"keys": [public_key(k) for k in container().api_key_service.list(_team())]})
 
 
 @admin.route("/v1/keys", methods=["POST"], content_types=BODY_TYPES)
 @endpoint
 def create_key() -> Response:
+    from taskhook.intake.api_keys import parse_new_key, public_key
+    from taskhook.intake.validation import decode_json_object
+
     team = _team()
     name, scope = parse_new_key(decode_json_object(admin.current_request.raw_body))
     secret, key = container().api_key_service.create(team, name=name, scope=scope)
@@ -41,12 +43,16 @@ def create_key() -> Response:
 @endpoint
 def revoke_key(key_id: str) -> Response:
     """Any key of the team, the caller's own included (its next request is a 401)."""
+    from taskhook.intake.api_keys import public_key
+
     return json_response({"key": public_key(container().api_key_service.revoke_of_team(_team(), key_id))})
 
 
 @admin.route("/v1/client-tokens", methods=["GET"])
 @endpoint
 def list_client_tokens() -> Response:
+    from taskhook.intake.client_tokens import public_client_token
+
     tokens = container().client_token_service.list(_team())
     return json_response({"clientTokens": [public_client_token(t) for t in tokens]})
 
@@ -54,6 +60,9 @@ def list_client_tokens() -> Response:
 @admin.route("/v1/client-tokens", methods=["POST"], content_types=BODY_TYPES)
 @endpoint
 def create_client_token() -> Response:
+    from taskhook.intake.client_tokens import parse_new_client_token, public_client_token
+    from taskhook.intake.validation import decode_json_object
+
     team = _team()
     client = parse_new_client_token(decode_json_object(admin.current_request.raw_body))
     secret, token = container().client_token_service.create(team, client)
@@ -63,6 +72,8 @@ def create_client_token() -> Response:
 @admin.route("/v1/client-tokens/{token_id}", methods=["DELETE"])
 @endpoint
 def revoke_client_token(token_id: str) -> Response:
+    from taskhook.intake.client_tokens import public_client_token
+
     token = container().client_token_service.revoke_of_team(_team(), token_id)
     return json_response({"clientToken": public_client_token(token)})
 

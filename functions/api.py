@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
 from taskhook.container import container
-from taskhook.intake.listing import pagination, parse_list_query
-from taskhook.intake.validation import decode_json_object, parse_create_request
-from taskhook.intake.views import v1_task
 from taskhook.model.errors import ValidationFailed
 from taskhook.model.limits import MAX_IDEMPOTENCY_KEY, MAX_LONG_POLL_SECONDS
-from taskhook.model.task import Task
 from taskhook.ports import ApiKey, Idempotency
 
 from .auth import authenticated, reader
 from .responses import BODY_TYPES, endpoint, json_response
+
+if TYPE_CHECKING:
+    from taskhook.model.task import Task
 
 api = Blueprint(__name__)
 
@@ -34,6 +33,8 @@ def _authenticate() -> ApiKey:
 def _view(task: Task, with_attempts: bool = True) -> dict[str, Any]:
     """The v1 task; a function task's output, and each file a provider task's outputs copied, gets
     its presigned download link."""
+    from taskhook.intake.views import v1_task
+
     links = container().download_links
     return v1_task(task, links.url_for(task) if task.output else None, links.urls_for_outputs(task), with_attempts)
 
@@ -79,6 +80,8 @@ def health() -> Response:
 @api.route("/v1/tasks", methods=["POST"], content_types=BODY_TYPES)
 @endpoint
 def create_task() -> Response:
+    from taskhook.intake.validation import decode_json_object, parse_create_request
+
     key = _authenticate()
     request = parse_create_request(decode_json_object(_request().raw_body))
     service = container().task_service
@@ -91,6 +94,8 @@ def create_task() -> Response:
 def list_tasks() -> Response:
     """An API key's team's tasks, or a client token's client's (functions/auth.py `reader`): its
     client filter is forced to the token's own client, whatever `clientId` the query names."""
+    from taskhook.intake.listing import pagination, parse_list_query
+
     caller = reader(_request())
     params = dict(_request().query_params or {})
     if caller.client_id is not None:  # before the parse: a cursor is read against the filters it was made for

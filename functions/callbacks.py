@@ -11,8 +11,6 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from taskhook.container import container
-from taskhook.intake.callbacks import callback_view, parse_completion
-from taskhook.intake.validation import decode_json_object
 
 from .auth import authenticated
 from .responses import BODY_TYPES, endpoint, json_response
@@ -23,6 +21,9 @@ callbacks = Blueprint(__name__)
 @callbacks.route("/v1/callbacks/{task_id}/{secret}", methods=["POST"], content_types=BODY_TYPES)
 @endpoint
 def task_callback(task_id: str, secret: str) -> Response:
+    from taskhook.intake.callbacks import callback_view, parse_completion
+    from taskhook.intake.validation import decode_json_object
+
     completion = parse_completion(decode_json_object(callbacks.current_request.raw_body))
     task = container().callback_service.complete_by_token(task_id, secret, completion)
     return json_response({"task": callback_view(task)})
@@ -31,6 +32,9 @@ def task_callback(task_id: str, secret: str) -> Response:
 @callbacks.route("/v1/tasks/{task_id}/complete", methods=["POST"], content_types=BODY_TYPES)
 @endpoint
 def complete_task(task_id: str) -> Response:
+    from taskhook.intake.callbacks import parse_completion
+    from taskhook.intake.validation import decode_json_object
+
     key = authenticated(callbacks.current_request)
     completion = parse_completion(decode_json_object(callbacks.current_request.raw_body))
     task = container().callback_service.complete_by_key(key.team_id, task_id, completion)

@@ -13,7 +13,6 @@ from pathlib import Path
 from chalice import Blueprint, Response
 
 from taskhook.container import container
-from taskhook.intake.openapi import build_openapi
 
 from .responses import endpoint, error_response
 
@@ -42,6 +41,8 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline';
 
 @lru_cache(maxsize=1)
 def _openapi_text() -> str:
+    from taskhook.intake.openapi import build_openapi
+
     return json.dumps(build_openapi(container().task_registry))
 
 

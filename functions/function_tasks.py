@@ -5,19 +5,18 @@ Every route takes the v1 Bearer key and sees only its team's tasks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
 from taskhook.container import container
-from taskhook.intake.function_tasks import parse_named_task_request
-from taskhook.intake.validation import decode_json_object
-from taskhook.intake.views import seed000_task, seed003_result
-from taskhook.model.task import Task
 from taskhook.ports import ApiKey
 
 from .auth import authenticated
 from .responses import BODY_TYPES, endpoint, json_response
+
+if TYPE_CHECKING:
+    from taskhook.model.task import Task
 
 function_tasks = Blueprint(__name__)
 
@@ -33,6 +32,8 @@ def _authenticate() -> ApiKey:
 
 def _arguments() -> dict[str, Any]:
     """Seed 003 posts the function's arguments as the body; no body at all means none."""
+    from taskhook.intake.validation import decode_json_object
+
     raw = _request().raw_body
     if raw is None or not raw.strip():
         return {}
@@ -54,6 +55,9 @@ def list_functions() -> Response:
 @function_tasks.route("/tasks/create", methods=["POST"], content_types=BODY_TYPES)
 @endpoint
 def create_named_task() -> Response:
+    from taskhook.intake.function_tasks import parse_named_task_request
+    from taskhook.intake.validation import decode_json_object
+
     key = _authenticate()
     request = parse_named_task_request(decode_json_object(_request().raw_body))
     task = container().function_task_service.start_named(key.team_id, request)
@@ -63,6 +67,8 @@ def create_named_task() -> Response:
 @function_tasks.route("/tasks/{task_id}", methods=["GET"])
 @endpoint
 def get_named_task(task_id: str) -> Response:
+    from taskhook.intake.views import seed000_task
+
     key = _authenticate()
     task = container().function_task_service.get(key.team_id, task_id)
     return json_response(seed000_task(task, _download_url(task)))
@@ -79,6 +85,8 @@ def start_task(namespace: str, task_name: str) -> Response:
 @function_tasks.route("/api/{namespace}/task/result/{task_id}", methods=["GET"])
 @endpoint
 def task_result(namespace: str, task_id: str) -> Response:
+    from taskhook.intake.views import seed003_result
+
     key = _authenticate()
     task = container().function_task_service.get_in_namespace(key.team_id, namespace, task_id)
     return json_response(seed003_result(task, _download_url(task)))

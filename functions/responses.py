@@ -8,14 +8,24 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from http import HTTPStatus
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
 from chalice import Response
 
 from taskhook.model.errors import TaskhookError
 
-logger = Logger(service="taskhook-api")
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
+
+@functools.cache
+def _logger() -> Logger:
+    """The API's logger, built at the first error it logs: an answer that logs nothing never imports
+    Powertools' logging (and what it imports) into the API function."""
+    from aws_lambda_powertools import Logger
+
+    return Logger(service="taskhook-api")
+
 
 # A path no route serves: locally infra/api_server.py, on the SAM template's HTTP API functions/default_route.py,
 # on the Chalice path's REST API its gateway response (infra/gateway_responses.py).
@@ -61,7 +71,7 @@ def uniform_errors(event: Any, get_response: Callable[[Any], Response]) -> Respo
     try:
         response = get_response(event)
     except Exception:
-        logger.exception("unhandled error in the API")
+        _logger().exception("unhandled error in the API")
         return error_response(500, "Internal error")
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
@@ -103,5 +113,5 @@ def _answered(view: Callable[..., Response], *args: Any, **kwargs: Any) -> Respo
     except TaskhookError as exc:
         return error_response(exc.status_code, exc.message, dict(exc.headers))
     except Exception:
-        logger.exception("unhandled error in %s", view.__name__)
+        _logger().exception("unhandled error in %s", view.__name__)
         return error_response(500, "Internal error")

@@ -8,7 +8,6 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from taskhook.container import container
-from taskhook.intake.validation import decode_json_object
 
 from .auth import administrator
 from .responses import BODY_TYPES, endpoint, json_response
@@ -21,6 +20,8 @@ def _team() -> str:
 
 
 def _body() -> dict[str, Any]:
+    from taskhook.intake.validation import decode_json_object
+
     return decode_json_object(vault.current_request.raw_body)
 
 

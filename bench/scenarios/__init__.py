@@ -28,7 +28,7 @@ def iso_ms(moment: float) -> str:
 class Bench:
     stack: LocalStack
     target: Target
-    peer: CeleryPeer | None
+    peers: dict[str, CeleryPeer]  # system name ("celery", "celeryResults") -> its peer; empty: --no-peer
     key: str
     started: float = field(default_factory=time.monotonic)
 
@@ -39,18 +39,17 @@ class Bench:
     def taskhook_pids(self) -> dict[str, int]:
         return self.stack.pids()
 
-    def peer_pids(self) -> dict[str, int]:
-        assert self.peer is not None
-        return self.peer.pids()
+    def peer_pids(self, system: str) -> dict[str, int]:
+        return self.peers[system].pids()
 
     @contextlib.contextmanager
     def alone(self, system: str) -> Iterator[None]:
-        """Freeze the other system (SIGSTOP) while `system` is measured, so that neither pays for
-        the other's idle polling on this machine's two cores; SIGCONT afterwards."""
-        if system == "taskhook":
-            others = list(self.peer.pids().values()) if self.peer else []
-        else:
-            others = list(self.stack.pids().values())
+        """Freeze the other systems (SIGSTOP) while `system` is measured, so that none pays for
+        another's idle polling on this machine's two cores; SIGCONT afterwards."""
+        others = [] if system == "taskhook" else list(self.stack.pids().values())
+        for name, peer in self.peers.items():
+            if name != system:
+                others += list(peer.pids().values())
         for pid in others:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGSTOP)

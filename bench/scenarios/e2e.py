@@ -143,9 +143,10 @@ def taskhook(bench: Bench, n: int, clients: int, rate: float | None = None) -> d
         return _run(bench, "taskhook", n, clients, rate, submit, make_client, bench.taskhook_pids(), prefix)
 
 
-def celery(bench: Bench, n: int, clients: int, rate: float | None = None) -> dict[str, Any]:
-    assert bench.peer is not None
-    peer = bench.peer
+def celery(bench: Bench, n: int, clients: int, rate: float | None = None, system: str = "celery") -> dict[str, Any]:
+    """The same run through a Celery peer: `system` names it in `bench.peers` ("celery": the raw
+    broker; "celeryResults": with a Redis result backend and task_track_started)."""
+    peer = bench.peers[system]
     label = uuid.uuid4().hex[:8]
     prefix = f"/e2e/{label}/"
 
@@ -153,7 +154,8 @@ def celery(bench: Bench, n: int, clients: int, rate: float | None = None) -> dic
         result = peer.submit(f"{bench.target.base}{prefix}{index}", BODY)
         return True, result.id, f"{prefix}{index}"
 
-    with bench.alone("celery"):
-        run = _run(bench, "celery", n, clients, rate, submit, lambda: None, bench.peer_pids(), prefix)
+    with bench.alone(system):
+        run = _run(bench, system, n, clients, rate, submit, lambda: None, bench.peer_pids(system), prefix)
     run["pool"] = {"kind": peer.pool, "concurrency": peer.concurrency}
+    run["resultBackend"] = peer.backend is not None
     return run

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     target, stack = Target(workdir), LocalStack(workdir)
     try:
         stack.start()
-        bench = Bench(stack, target, None, key=stack.state["devKey"])
+        bench = Bench(stack, target, {}, key=stack.state["devKey"])
         result = run(bench, args.tasks, args.clients, args.polls)
     finally:
         stack.stop()

@@ -7,18 +7,17 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from taskhook.model.lifecycle import Transition
-from taskhook.model.listing import ListPage, ListQuery
-from taskhook.model.plan import TeamPlan
-from taskhook.model.status import TaskStatus
-from taskhook.model.task import Task
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: importing the ports (functions/auth.py does) builds no pydantic model
     from datetime import date
 
     from taskhook.model.change import Change
     from taskhook.model.dispatch import Dispatch
+    from taskhook.model.lifecycle import Transition
+    from taskhook.model.listing import ListPage, ListQuery
+    from taskhook.model.plan import TeamPlan
     from taskhook.model.rate import RateDecision
+    from taskhook.model.status import TaskStatus
+    from taskhook.model.task import Task
     from taskhook.model.tickets import LiveTicket
     from taskhook.model.tokens import VaultToken
     from taskhook.model.usage import DayUsage, Tally
