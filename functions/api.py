@@ -9,10 +9,11 @@ from chalice import Blueprint, Response
 
 from taskhook.container import container
 from taskhook.model.errors import ValidationFailed
-from taskhook.model.limits import MAX_IDEMPOTENCY_KEY, MAX_LONG_POLL_SECONDS
+from taskhook.model.limits import MAX_LONG_POLL_SECONDS
 from taskhook.ports import ApiKey, Idempotency
 
 from .auth import authenticated, reader
+from .idempotency import idempotency_key_of
 from .responses import BODY_TYPES, endpoint, json_response
 
 if TYPE_CHECKING:
@@ -52,17 +53,10 @@ def _wait_seconds(params: dict[str, str]) -> float:
     return value
 
 
-def _idempotency_key() -> str | None:
-    value: str | None = _request().headers.get("idempotency-key")
-    if value is not None and not 0 < len(value) <= MAX_IDEMPOTENCY_KEY:
-        raise ValidationFailed(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
-    return value
-
-
 def _created(make: Callable[[], Task], once: Callable[[str, Idempotency], tuple[Task, bool]]) -> Response:
     """201 with the task `make` creates; with an Idempotency-Key, `once` under it: 201 the first
     time, 200 with the same task for a repeat (create and retry answer alike)."""
-    idempotency_key = _idempotency_key()
+    idempotency_key = idempotency_key_of(_request())
     if idempotency_key is None:
         return json_response({"task": make().public()}, 201)
     idempotency = container().idempotency

@@ -13,6 +13,7 @@ from taskhook.container import container
 from taskhook.ports import ApiKey
 
 from .auth import authenticated
+from .idempotency import started_once
 from .responses import BODY_TYPES, endpoint, json_response
 
 if TYPE_CHECKING:
@@ -60,8 +61,10 @@ def create_named_task() -> Response:
 
     key = _authenticate()
     request = parse_named_task_request(decode_json_object(_request().raw_body))
-    task = container().function_task_service.start_named(key.team_id, request)
-    return json_response({"task_id": task.id, "status": task.status.value}, 201)
+    task, created = started_once(_request(), function_tasks.lambda_context, key.team_id,
+                                 {"route": "tasks/create", **request.model_dump(mode="json")},
+                                 lambda: container().function_task_service.start_named(key.team_id, request))
+    return json_response({"task_id": task.id, "status": task.status.value}, 201 if created else 200)
 
 
 @function_tasks.route("/tasks/{task_id}", methods=["GET"])
@@ -78,7 +81,11 @@ def get_named_task(task_id: str) -> Response:
 @endpoint
 def start_task(namespace: str, task_name: str) -> Response:
     key = _authenticate()
-    task = container().function_task_service.start(key.team_id, namespace, task_name, _arguments())
+    arguments = _arguments()
+    task, _ = started_once(_request(), function_tasks.lambda_context, key.team_id,
+                           {"route": "start", "namespace": namespace, "name": task_name, "arguments": arguments},
+                           lambda: container().function_task_service.start(key.team_id, namespace, task_name,
+                                                                            arguments))
     return json_response({"task_id": task.id})
 
 
@@ -98,6 +105,10 @@ def task_result(namespace: str, task_id: str) -> Response:
 def start_client_task(namespace: str, client_token: str, task_name: str) -> Response:
     key = _authenticate()
     token = container().client_token_service.authenticate(key.team_id, client_token)
-    task = container().function_task_service.start(key.team_id, namespace, task_name, _arguments(),
-                                                     client_id=token.key_id)
+    arguments = _arguments()
+    task, _ = started_once(_request(), function_tasks.lambda_context, key.team_id,
+                           {"route": "start", "namespace": namespace, "name": task_name, "arguments": arguments,
+                            "clientId": token.key_id},
+                           lambda: container().function_task_service.start(key.team_id, namespace, task_name,
+                                                                            arguments, client_id=token.key_id))
     return json_response({"task_id": task.id})

@@ -129,17 +129,27 @@ def test_a_retry_after_beyond_the_policy_is_raised_with_it() -> None:
 
 def test_a_post_without_idempotency_key_is_not_repeated_after_a_5xx_or_a_lost_answer() -> None:
     for failure in (json_answer(500, {"error": "Internal server error"}), httpx.ReadTimeout("lost")):
-        script = Script(failure, json_answer(201, {"task_id": "f-1", "status": "pending"}))
+        script = Script(failure, json_answer(201, {"key": "thk_x", "id": "k-1"}))
         with pytest.raises(ServerError if isinstance(failure, httpx.Response) else TransportError):
-            client(script).run("example_task2.task2_with_args", name="Matt", age=25)
-        assert len(script.requests) == 1  # the task may exist: never a second one
+            client(script).keys.create("ci")
+        assert len(script.requests) == 1  # the key may exist: never a second one
     # ...but a 429 or a connection never made did nothing, and is retried
     script = Script(json_answer(429, {"error": "Rate limit exceeded."}, {"Retry-After": "1"}),
-                    httpx.ConnectError("refused"), json_answer(201, {"task_id": "f-1", "status": "pending"}))
-    run = client(script).run("example_task2.task2_with_args", name="Matt", age=25)
-    assert run.id == "f-1" and len(script.requests) == 3
-    assert json.loads(script.requests[-1].content) == {"task_name": "example_task2.task2_with_args",
-                                                         "task_data": {"name": "Matt", "age": 25}}
+                    httpx.ConnectError("refused"), json_answer(201, {"key": "thk_x", "id": "k-1"}))
+    assert client(script).keys.create("ci")["id"] == "k-1" and len(script.requests) == 3
+
+
+def test_a_function_start_is_retried_under_one_idempotency_key() -> None:
+    """`run` sends an Idempotency-Key (the start routes take one), so a 5xx or a lost answer is
+    retried with the same key: the server answers the repeat with the first start's task."""
+    for failure in (json_answer(500, {"error": "Internal server error"}), httpx.ReadTimeout("lost")):
+        script = Script(failure, json_answer(200, {"task_id": "f-1", "status": "pending"}))
+        run = client(script).run("example_task2.task2_with_args", name="Matt", age=25)
+        assert run.id == "f-1" and len(script.requests) == 2
+        keys = {r.headers["Idempotency-Key"] for r in script.requests}
+        assert len(keys) == 1 and keys != {""}
+        assert json.loads(script.requests[-1].content) == {"task_name": "example_task2.task2_with_args",
+                                                             "task_data": {"name": "Matt", "age": 25}}
 
 
 def test_errors_carry_the_apis_message_and_status() -> None:

@@ -510,13 +510,18 @@ def _function_task_paths(registry: Registry | None) -> dict[str, Any]:
     client_token = _param("client_token", "path", {"type": "string"}, "A client token (ct_…) of the same team")
     arguments = {"required": False, "description": "The function's arguments (a JSON object)",
                  "content": {"application/json": {"schema": {"type": "object"}}}}
-    started = {"200": {"description": "Started", **_json("TaskStarted")}, **_errors(400, 401, 404, 413, 415)}
+    once = _param("Idempotency-Key", "header", {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+                  "A repeat of the same request under the same key within 24 h gets the first one's task; "
+                  "another request under the key is 409")
+    started = {"200": {"description": "Started (or the task this Idempotency-Key started)", **_json("TaskStarted")},
+               **_errors(400, 401, 404, 409, 413, 415)}
     paths: dict[str, Any] = {
         "/tasks/create": {"post": {
-            "summary": "Start a function task by task_name (seed 000)",
+            "summary": "Start a function task by task_name (seed 000)", "parameters": [once],
             "requestBody": {"required": True, **_json("NamedTaskRequest")},
             "responses": {"201": {"description": "Created", **_json("NamedTaskCreated")},
-                          **_errors(400, 401, 404, 413, 415)},
+                          "200": {"description": "The task this Idempotency-Key started", **_json("NamedTaskCreated")},
+                          **_errors(400, 401, 404, 409, 413, 415)},
         }},
         "/tasks/{task_id}": {"get": {
             "summary": "A task's details (seed 000)", "parameters": [task_id],
@@ -525,7 +530,7 @@ def _function_task_paths(registry: Registry | None) -> dict[str, Any]:
         }},
         "/api/{namespace}/task/start/{task_name}": {"post": {
             "summary": "Start a function task with its arguments as the body (seed 003)",
-            "parameters": [namespace, task_name], "requestBody": arguments, "responses": started,
+            "parameters": [namespace, task_name, once], "requestBody": arguments, "responses": started,
         }},
         "/api/{namespace}/task/result/{task_id}": {"get": {
             "summary": "A function task's status, progress and result (seed 003)",
@@ -534,14 +539,14 @@ def _function_task_paths(registry: Registry | None) -> dict[str, Any]:
         }},
         "/api/{namespace}/tasks/{client_token}/start/{task_name}": {"post": {
             "summary": "Start a function task for a client token's client (seed 003)",
-            "parameters": [namespace, client_token, task_name], "requestBody": arguments,
+            "parameters": [namespace, client_token, task_name, once], "requestBody": arguments,
             "responses": {**started, **_errors(400, 401, 403, 404, 413)},
         }},
     }
     for definition in _tasks(registry):
         paths[f"/api/{definition.namespace}/task/start/{definition.name}"] = {"post": {
             "summary": f"Start {definition.qualified_name}",
-            "description": definition.description,
+            "description": definition.description, "parameters": [once],
             "requestBody": {"required": False, **_json(model_name(definition.namespace, definition.name))},
             "responses": started,
         }}

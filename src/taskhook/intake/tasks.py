@@ -90,10 +90,10 @@ class TaskService:
         self, team_id: str, key: str, request: CreateTaskRequest, idempotency: Idempotency
     ) -> tuple[Task, bool]:
         """Create once per (team, Idempotency-Key); returns (task, created)."""
-        return self._once(team_id, key, request.model_dump(mode="json"), lambda: self.create(team_id, request),
+        return self.once(team_id, key, request.model_dump(mode="json"), lambda: self.create(team_id, request),
                           idempotency)
 
-    def _once(self, team_id: str, key: str, fingerprint: dict[str, Any], make: Callable[[], Task],
+    def once(self, team_id: str, key: str, fingerprint: dict[str, Any], make: Callable[[], Task],
               idempotency: Idempotency) -> tuple[Task, bool]:
         """The task `make` creates, once per (team, Idempotency-Key): a repeat of the same request
         replays the first one's task; returns (task, created)."""
@@ -121,7 +121,7 @@ class TaskService:
 
     def retry_idempotent(self, team_id: str, key: str, task_id: str, idempotency: Idempotency) -> tuple[Task, bool]:
         """Retry once per (team, Idempotency-Key); returns (task, created)."""
-        return self._once(team_id, key, {"retryOf": task_id}, lambda: self.retry(team_id, task_id), idempotency)
+        return self.once(team_id, key, {"retryOf": task_id}, lambda: self.retry(team_id, task_id), idempotency)
 
     def wait_for_change(self, team_id: str, task_id: str, wait_seconds: float, interval: float,
                         client_id: str | None = None) -> Task:

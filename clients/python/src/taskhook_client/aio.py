@@ -302,7 +302,8 @@ class AsyncFunctions:
         body: dict[str, Any] = {"task_name": task_name, "task_data": arguments or {}}
         if callback_url is not None:
             body["callback_url"] = callback_url
-        started = await self._client.request(Call("POST", "/tasks/create", json=body))
+        started = await self._client.request(Call("POST", "/tasks/create", json=body,
+                                                  headers={"Idempotency-Key": new_idempotency_key()}))
         return AsyncRun(str(started["task_id"]), self._client)
 
 

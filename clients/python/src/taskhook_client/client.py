@@ -345,12 +345,13 @@ class Functions:
         return functions
 
     def start(self, task_name: str, arguments: dict[str, Any] | None = None, callback_url: str | None = None) -> Run:
-        """`POST /tasks/create`: `task_name` is "namespace.name". Not repeated after a 5xx or a
-        dropped answer (the route takes no Idempotency-Key): only a 429 or a refused connection."""
+        """`POST /tasks/create`: `task_name` is "namespace.name". Sent with an Idempotency-Key made
+        for the call, so a start retried after a 5xx or a lost answer makes one task."""
         body: dict[str, Any] = {"task_name": task_name, "task_data": arguments or {}}
         if callback_url is not None:
             body["callback_url"] = callback_url
-        started = self._client.request(Call("POST", "/tasks/create", json=body))
+        started = self._client.request(Call("POST", "/tasks/create", json=body,
+                                            headers={"Idempotency-Key": new_idempotency_key()}))
         return Run(str(started["task_id"]), self._client)
 
 
