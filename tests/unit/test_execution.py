@@ -594,7 +594,10 @@ def test_a_run_that_lost_its_claim_leaves_the_new_claim_alone(ours: Attempt) -> 
     h.add(maxRetries=3)
     h.call.during = lambda task, budget: _other_run_claims(h)
 
-    assert h.run().delete is True
+    outcome = h.run()
+    # its message stays (it may be the new claim's own: see the lost-race tests below), back when
+    # the new claim would be stale (the task's timeout, 30 s, and the margin)
+    assert outcome.delete is False and outcome.redeliver_after == pytest.approx(30 + MARGIN)
 
     task = h.stored()
     assert task.status is S.PROCESSING
@@ -862,3 +865,45 @@ def test_a_duplicate_delivery_during_the_backoff_does_not_retry_early() -> None:
     now[0] += timedelta(seconds=28)
     assert executor.run("t", lambda: 300.0, lambda s: None).delete
     assert calls == ["t", "t"] and repo.get("t").status is TaskStatus.COMPLETED
+
+
+# ---------------------------------------------------------------------------------------------
+# a lost race never deletes the message of a task that has not ended
+#
+# The 10,000-task soak lost a task this way: a run (A) outlasted its hold, so SQS delivered the same
+# message again (B) while A went on. A recorded its retry and left the message for the backoff; B's
+# claim lost to A's move, and B deleted the message (the emulator, like SQS "might", deleted it with
+# B's older receipt handle). The task stayed pending with no message.
+
+
+def _someone_claims(h: Harness) -> None:
+    current = h.stored()
+    h.repo.apply(current, Transition(S.PROCESSING, {"claimToken": "other-run", "claimedAt": iso(h.time.now)},
+                                     from_=frozenset({current.status}), expect={"claimToken": current.claimToken}))
+
+
+def test_a_claim_lost_to_a_run_still_going_keeps_the_message_until_that_claim_is_stale() -> None:
+    h = Harness(answer())
+    h.add(timeout=5)
+    repo_apply = h.repo.apply
+    raced: list[bool] = []
+
+    def claim_after_another(task: Task, transition: Transition) -> Task:
+        if transition.target is S.PROCESSING and not raced:
+            raced.append(True)
+            _someone_claims(h)  # between our read and our claim
+        return repo_apply(task, transition)
+
+    h.repo.apply = claim_after_another  # type: ignore[method-assign]
+    outcome = h.run()
+
+    assert outcome.delete is False
+    assert outcome.redeliver_after == pytest.approx(5 + MARGIN)  # when the other run's claim goes stale
+    assert h.call.count == 0 and h.stored().claimToken == "other-run"
+
+
+def test_a_lost_race_on_a_task_that_ended_deletes_the_message() -> None:
+    h = Harness(failure("HTTP 503"))
+    h.add(maxRetries=3)
+    h.call.during = lambda task, budget: _other_run_completes(h)
+    assert h.run().delete is True

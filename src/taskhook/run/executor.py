@@ -153,6 +153,28 @@ class Executor:
             if admission is not None:
                 admission.release()
 
+    def _lost_race(self, task_id: str, note: str) -> Outcome:
+        """Another run (or a cancel, or the sweep) moved the task first. Its message may be this very
+        message: SQS delivers a message again when a run outlasts its hold, and the run that then
+        keeps the task relies on the message coming back (a retry's backoff, a claim taken over).
+        Deleting it would leave the task with none (SQS "might" delete with an older receipt handle;
+        the emulator does). So the message is done with only once the task has ended; until then it
+        comes back when the task could need it: the other claim's stale time, or the retry's time."""
+        task = self.repository.get(task_id)
+        if task is None or task.status in TERMINAL or task.status in (TaskStatus.WAITING, TaskStatus.POLLING):
+            return Outcome.done(note)
+        now = self.clock()
+        if task.status is TaskStatus.PROCESSING and task.claimedAt:
+            due = lifecycle.stale_claim_at(task, self.claim_margin)
+        elif task.status is TaskStatus.PENDING and task.retryAt:
+            due = parse_iso(task.retryAt)
+        elif task.status is TaskStatus.DELAYED and task.delayUntil:
+            due = parse_iso(task.delayUntil)
+        else:
+            due = now
+        return Outcome.again(max(1.0, (due - now).total_seconds()), f"{note}; the task is {task.status.value}: "
+                             "its message stays")
+
     def _young(self, sent_at: datetime) -> bool:
         return (self.clock() - sent_at).total_seconds() < NEW_ROW_PATIENCE
 
@@ -180,7 +202,7 @@ class Executor:
         try:
             task = self.repository.apply(task, claim)
         except (Conflict, NotFound):
-            return Outcome.done("another run or a cancel got there first")
+            return self._lost_race(task.id, "another run or a cancel got there first")
 
         hold(budget + self.claim_margin)
         if task.kind == FUNCTION_KIND:
@@ -211,7 +233,7 @@ class Executor:
             self.repository.apply(task, lifecycle.start_waiting(
                 task, token, hash_secret(secret), self._result_document(task, attempt), self.clock()))
         except (Conflict, NotFound):
-            return Outcome.done("lost the claim; the task was finished elsewhere")
+            return self._lost_race(task.id, "lost the claim; the task was finished elsewhere")
         return Outcome.done(TaskStatus.WAITING.value)
 
     def _wait_left(self, task: Task, now: datetime) -> float:
@@ -228,7 +250,8 @@ class Executor:
         return self._end(task, lifecycle.finish(task, status, self.clock(), token, changes, status_code), status)
 
     def _end(self, task: Task, transition: Transition, status: TaskStatus) -> Outcome:
-        return end(self.repository, task, transition, status, "lost the claim; the task was finished elsewhere")
+        return end(self.repository, task, transition, status, "lost the claim; the task was finished elsewhere",
+                   lambda note: self._lost_race(task.id, note))
 
     def _finish_timeout(self, task: Task, token: str | None, now: datetime, error: str | None = None,
                         extra: TaskChanges | None = None, status_code: int | None = None) -> Outcome:
@@ -271,7 +294,7 @@ class Executor:
                 task, lifecycle.back_off(task, token, now, now + timedelta(seconds=delay), error, extra,
                                          status_code))
         except (Conflict, NotFound):
-            return Outcome.done("lost the claim before the retry was recorded")
+            return self._lost_race(task.id, "lost the claim before the retry was recorded")
         return Outcome.again(math.ceil(delay), f"retry {retry} in {delay:.1f}s")
 
     def _run_function(self, task: Task, token: str, budget: float, interrupted_if_late: bool) -> Outcome:
@@ -282,7 +305,7 @@ class Executor:
                                 TaskChanges(error="this executor runs no function tasks"))
         attempt, context = self.functions.run(task, token, budget, interrupted_if_late)
         if attempt.lost:
-            return Outcome.done("lost the claim while the function ran")
+            return self._lost_race(task.id, "lost the claim while the function ran")
         reported = TaskChanges(progress=context.progress, message=context.message)
         if attempt.ok:
             return self._finish(task, token, TaskStatus.COMPLETED, TaskChanges(
@@ -297,6 +320,6 @@ class Executor:
             try:
                 self.repository.apply(task, lifecycle.requeue(task, token, now, attempt.error, reported))
             except (Conflict, NotFound):
-                return Outcome.done("lost the claim before the retry was recorded")
+                return self._lost_race(task.id, "lost the claim before the retry was recorded")
             return Outcome.again(1, f"interrupted ({attempt.error}): again in a new invocation")
         return self._retry_or_give_up(task, token, attempt.error, None, now, reported)
