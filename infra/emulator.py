@@ -12,10 +12,30 @@ behave as SQS does.
   receive cost milliseconds per message already queued, and the emulator spent its whole core
   there. The same clock is read with `time.time()`, and the retention check reads the one
   attribute it needs.
+- moto's long poll (ReceiveMessage with WaitTimeSeconds) wakes when a message is sent, but a
+  message whose delay or visibility timeout ends while it waits is seen only at the next check,
+  up to a second later. It waits until the soonest such end instead (and a changed visibility
+  wakes it): the local runner long-polls its idle lanes (infra/runner.py), and a delayed task or a
+  retry is received when it is due, not up to a second after.
 - A FIFO queue's deduplication id holds for five minutes after the send, as in SQS, also once its
   message is deleted; moto compares it only with the messages still queued. A stream batch retried
   after its notifications were delivered queued them again, and the customer got a second call.
   (The ids seen are not part of the snapshot: a restart forgets them.)
+- moto serialises every answer through its generic, model-driven serializer, which looks up each
+  attribute of each item or message under several aliases (`AttributePicker`): profiling a
+  500-task burst put 70% of the emulator's CPU there. The answers of the hot operations
+  (`FAST_OPERATIONS`: DynamoDB's item operations, the SQS message calls, the stream's GetRecords)
+  are plain data in their wire shape already, so they are written with `json.dumps` (binary values
+  base64, times in seconds, members outside the operation's output shape left out, as moto
+  does); any other answer, and every error, still goes through moto's serializer.
+- moto's DynamoDB parses an UpdateItem's expression twice per request and deep-copies the tree
+  before validating it (`copy.deepcopy`, pure Python); that was most of what is left of an
+  UpdateItem's cost. The parsed tree is kept per expression text (moto only reads it; the
+  validator changes its own copy), and that copy is unpickled from the tree pickled once (C).
+- Each of the ten passes that validate an update expression rebuilds its table of node kinds for
+  every node it visits (`DepthFirstTraverser.nodes_to_be_processed`): built once per pass class.
+- moto lists the methods of a service's handler class (`inspect.getmembers`) for every request to
+  find the action's: the list is made once per class.
 - werkzeug's access log line per request is dropped (the emulator's log keeps warnings and errors).
 
 And one addition: with `--data-dir`, the emulator keeps its state across restarts (infra/snapshot.py:
@@ -33,9 +53,15 @@ LocalStack) is used as it is, and nothing of it is snapshotted.
 from __future__ import annotations
 
 import argparse
+import base64
+import calendar
+import copy
+import datetime
+import functools
 import json
 import logging
 import os
+import pickle
 import re
 import signal
 import sys
@@ -46,6 +72,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from moto.core import responses as moto_responses
+from moto.core.responses import ActionContext, ActionResult
+from moto.dynamodb.parsing import validators
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import run_simple
@@ -55,6 +86,8 @@ from .children import exit_with_parent
 
 _lookup = DomainDispatcherApplication.get_backend_for_host
 _add_message = Queue.add_message
+_change_visibility = SQSBackend.change_message_visibility
+_list_methods = moto_responses.method_names_from_class
 DEDUPLICATION_MS = 300_000
 
 
@@ -84,6 +117,27 @@ def _within_retention(self: SQSBackend, queue_name: str, message: Message) -> bo
     return bool(retention_seconds + message.sent_timestamp / 1000 > time.time())  # type: ignore[operator]
 
 
+def _wait_for_messages(self: Queue, timeout: float) -> None:
+    """Wait until a message is receivable: one is sent (moto notifies), or a delay or visibility
+    timeout ends (the soonest is waited for), or `timeout` is over."""
+    deadline = time.time() + timeout
+    with self._messages_lock:
+        while not self.messages:
+            now = time.time()
+            soonest = min((max(m.visible_at, m.delayed_until) / 1000.0 for m in self._messages), default=deadline)
+            wait = min(deadline, max(soonest, now + 0.001)) - now
+            if wait <= 0:
+                return
+            self._messages_lock.wait(wait)
+
+
+def _change_and_wake(self: SQSBackend, queue_name: str, receipt_handle: str, visibility_timeout: int) -> None:
+    _change_visibility(self, queue_name, receipt_handle, visibility_timeout)
+    queue = self.get_queue(queue_name)
+    with queue._messages_lock:  # a long poll waiting for the old end of this message's visibility
+        queue._messages_lock.notify_all()
+
+
 def _add_unless_duplicate(self: Queue, message: Message) -> None:
     dedup = message.deduplication_id if self.fifo_queue else None
     if dedup is not None:
@@ -98,6 +152,104 @@ def _add_unless_duplicate(self: Queue, message: Message) -> None:
     _add_message(self, message)
 
 
+# The answers that are plain data in their wire shape already (see the module's docstring).
+FAST_OPERATIONS = frozenset({
+    *(("dynamodb", name) for name in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan",
+                                      "BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems")),
+    *(("sqs", name) for name in ("SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessageBatch",
+                                 "ChangeMessageVisibilityBatch")),
+    ("dynamodbstreams", "GetRecords"),
+})
+_serialize_generic = ActionResult.execute_result
+
+
+class _NotWireShaped(TypeError):
+    pass
+
+
+def _wire(value: Any) -> Any:
+    """What json.dumps cannot write itself, as moto's JSON serializer writes it."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime.datetime):  # the JSON protocols' default: seconds, milliseconds kept
+        aware = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+        seconds = calendar.timegm(aware.utctimetuple())
+        return seconds + (value.microsecond // 1000) / 1000.0 if value.microsecond else seconds
+    raise _NotWireShaped(type(value).__name__)
+
+
+def _serialize_fast(self: ActionResult, context: ActionContext) -> Any:
+    """An answer of FAST_OPERATIONS as JSON at once; any other through moto's serializer."""
+    operation = context.operation_model
+    result = self.result
+    shape = operation.output_shape
+    if ((context.service_model.service_name, operation.name) not in FAST_OPERATIONS
+            or not isinstance(result, dict) or shape is None or context.service_model.protocol != "json"):
+        return _serialize_generic(self, context)
+    members = shape.members  # type: ignore[attr-defined]
+    try:
+        body = json.dumps({k: v for k, v in result.items() if k in members and v is not None}, default=_wire)
+    except _NotWireShaped:
+        return _serialize_generic(self, context)
+    version = context.service_model.metadata.get("jsonVersion", "1.0")
+    return 200, {"Content-Type": f"application/x-amz-json-{version}"}, body
+
+
+_parse_update = UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
+_KEPT_TREES = 1024
+_trees: dict[str, Any] = {}  # expression text -> its parsed tree (never changed: see _make_update)
+_pickled: dict[int, bytes] = {}  # id of a kept tree -> the tree pickled (each validator's own copy)
+_trees_lock = threading.Lock()
+
+
+def _make_update(cls: type[UpdateExpressionParser], expression: str) -> Any:
+    """moto's parse of an update expression, kept per expression text. moto only reads this tree
+    (`find_clauses`) or hands it to a validator, which works on its own copy (`_copy_tree`), so
+    every request can share it. An expression that does not parse raises every time, as before."""
+    tree = _trees.get(expression)
+    if tree is None:
+        tree = _parse_update(cls, expression)
+        with _trees_lock:
+            if len(_trees) >= _KEPT_TREES:  # a stack's expressions are few; forget all if not
+                _trees.clear()
+                _pickled.clear()
+            _pickled[id(tree)] = pickle.dumps(tree, pickle.HIGHEST_PROTOCOL)
+            _trees[expression] = tree
+    return tree
+
+
+def _copy_tree(value: Any, memo: Any = None) -> Any:
+    """`copy.deepcopy` for the validator's trees: a kept tree from its pickle, another one by a
+    pickle round trip when it can (C, a fraction of deepcopy's time)."""
+    kept = _pickled.get(id(value))  # a kept tree is alive while its id is here: the id is its own
+    if kept is not None:
+        return pickle.loads(kept)  # noqa: S301 - pickled in this process, above
+    try:
+        return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))  # noqa: S301 - our own bytes
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return copy.deepcopy(value, memo)
+
+
+_kinds_by_pass: dict[type, tuple[type, ...]] = {}
+_kinds_of = DepthFirstTraverser.nodes_to_be_processed
+
+
+def _nodes_to_be_processed(self: DepthFirstTraverser) -> tuple[type, ...]:
+    """The node kinds a pass processes: the keys of its `_processing_map`, the same for every
+    instance of its class (the values are its bound methods)."""
+    kinds = _kinds_by_pass.get(type(self))
+    if kinds is None:
+        kinds = _kinds_by_pass[type(self)] = tuple(self._processing_map())
+    return kinds
+
+
+@functools.cache
+def _method_names(cls: type) -> frozenset[str]:
+    """moto's `method_names_from_class`, which lists a handler class's methods (inspect.getmembers)
+    for every request: once per class."""
+    return frozenset(_list_methods(cls))
+
+
 def apply() -> None:
     """Install the changes above into moto (idempotent)."""
     DomainDispatcherApplication.get_backend_for_host = _remembered_backend_for_host  # type: ignore[method-assign]
@@ -105,6 +257,13 @@ def apply() -> None:
     Message.delayed = property(_delayed)  # type: ignore[method-assign,assignment]
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
     Queue.add_message = _add_unless_duplicate  # type: ignore[method-assign]
+    Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
+    SQSBackend.change_message_visibility = _change_and_wake  # type: ignore[method-assign]
+    ActionResult.execute_result = _serialize_fast  # type: ignore[method-assign]
+    UpdateExpressionParser.make = classmethod(_make_update)  # type: ignore[method-assign,assignment]
+    validators.deepcopy = _copy_tree
+    moto_responses.method_names_from_class = _method_names
+    DepthFirstTraverser.nodes_to_be_processed = _nodes_to_be_processed  # type: ignore[method-assign]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 

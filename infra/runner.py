@@ -3,13 +3,13 @@
 - SQS: receives from each queue a function listens to, invokes its handler with the very event
   Lambda would build from ReceiveMessage, deletes only the records the handler did not report
   in `batchItemFailures`, and leaves the rest for SQS to redeliver (and redrive to the DLQ).
-  Lanes are drained in order of their MaximumConcurrency: the high lane first. A free lane worker
-  takes its turn at one short poll of each lane, most urgent first (one worker at a time, so a
-  backlog always goes high lane first); finding all three empty, it long-polls one lane (its own:
-  worker i the i-th lane, round the lanes) until a message comes or LANE_LONG_POLL ends, so a task
-  sent to an idle stack is received the moment it arrives (the emulator wakes a long poll), and an
-  idle stack costs a few receives a second. The price: at the very start of a burst, a worker
-  waiting on a lower lane takes that lane's first batch while another takes the high lane's.
+  Lanes are drained in order of their MaximumConcurrency: the high lane first. One lane worker
+  at a time receives (the others run their batches or wait their turn): a short poll of each lane
+  in that order, and when all of them are empty, one long poll of each lane at once (LANE_WAIT),
+  whose first answer wakes the receiver (a batch found meanwhile by another lane's poll is run
+  next, most urgent lane first). So a task sent to an idle lane is received as soon as it is
+  there (the emulator wakes a long poll when a message arrives or becomes visible), and an idle
+  stack costs one receive per lane per LANE_WAIT, not a short poll every back-off step.
 - DynamoDB stream: reads each shard, invokes the handler with stream records, and on a reported
   failure retries from the failed record (it never skips one); the position is checkpointed in
   the state directory, so a restarted runner resumes where it stopped.
@@ -32,12 +32,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import boto3
+from botocore.config import Config
+
+from taskhook.config import CLIENT_POOL_SIZE
 
 from . import aws_calls
 from .children import exit_with_parent
@@ -48,7 +52,7 @@ from .wiring import EventSource, event_sources
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 IDLE_MIN, IDLE_MAX = 0.02, 0.2
 LONG_POLL = 2  # seconds, for queues without lanes (notifications, dead letters)
-LANE_LONG_POLL = 2  # seconds an idle lane worker waits on its lane before it polls them all again
+LANE_WAIT = 1  # seconds: the long poll of idle lanes (a stop waits for it at most this long)
 SHARD_REFRESH_SECONDS = 60.0
 EXPIRY_SECONDS = 60.0
 
@@ -231,7 +235,10 @@ class StreamSource:
         return handled
 
     def _record(self, record: dict[str, Any]) -> dict[str, Any]:
-        ddb = _base64_binaries(dict(record["dynamodb"]))
+        ddb = dict(record["dynamodb"])
+        for image in ("Keys", "NewImage", "OldImage"):
+            if image in ddb:
+                ddb[image] = _lambda_image(ddb[image])
         created = ddb.get("ApproximateCreationDateTime")
         if isinstance(created, datetime):
             ddb["ApproximateCreationDateTime"] = created.replace(tzinfo=created.tzinfo or UTC).timestamp()
@@ -246,15 +253,23 @@ class StreamSource:
         }
 
 
-def _base64_binaries(value: Any) -> Any:
-    """`value` with every binary value as base64 text, as a Lambda event (JSON) carries it: boto3 hands
-    the stream's B values as bytes, and a handler must see what it sees on AWS."""
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, dict):
-        return {k: _base64_binaries(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_base64_binaries(v) for v in value]
+def _lambda_image(image: dict[str, Any]) -> dict[str, Any]:
+    """A stream image (attribute name -> attribute value) with every binary value as base64 text, as a
+    Lambda event (JSON) carries it: boto3 hands the stream's B and BS values as bytes, and a handler
+    must see what it sees on AWS. Only binary, map and list values are rebuilt (the others are
+    handed on as they are: this runs for every attribute of every stream record)."""
+    return {name: _lambda_value(value) for name, value in image.items()}
+
+
+def _lambda_value(value: dict[str, Any]) -> dict[str, Any]:
+    if "B" in value:
+        return {"B": base64.b64encode(value["B"]).decode("ascii")}
+    if "BS" in value:
+        return {"BS": [base64.b64encode(b).decode("ascii") for b in value["BS"]]}
+    if "M" in value:
+        return {"M": _lambda_image(value["M"])}
+    if "L" in value:
+        return {"L": [_lambda_value(v) for v in value["L"]]}
     return value
 
 
@@ -284,7 +299,10 @@ class Runner:
         endpoint = os.environ.get("AWS_ENDPOINT_URL")
         # Idempotent: only looks up what exists (under the stack's prefix, infra/local_stack.py).
         provisioner = Provisioner(endpoint, REGION, os.environ.get("TASKHOOK_PREFIX") or None)
-        kwargs: dict[str, Any] = {"region_name": REGION, **({"endpoint_url": endpoint} if endpoint else {})}
+        # One connection per thread that may call at once (lane workers, long polls, the other
+        # queues' pollers): a pool too small drops and reopens connections under load.
+        kwargs: dict[str, Any] = {"region_name": REGION, "config": Config(max_pool_connections=CLIENT_POOL_SIZE),
+                                  **({"endpoint_url": endpoint} if endpoint else {})}
         sqs = boto3.client("sqs", **kwargs)
         streams = boto3.client("dynamodbstreams", **kwargs)
         self.lanes: list[QueueSource] = []
@@ -306,6 +324,11 @@ class Runner:
         self.schedule_seconds = schedule_seconds
         self.stopping = threading.Event()
         self._receiving = threading.Lock()
+        # Held by the receiver (under _receiving): the lanes' outstanding long polls, and batches
+        # they found that no worker has taken yet.
+        self._polls: dict[int, Future[list[dict[str, Any]]]] = {}
+        self._found: list[tuple[int, list[dict[str, Any]]]] = []
+        self._pollers = ThreadPoolExecutor(max_workers=max(1, len(self.lanes)), thread_name_prefix="lane-poll")
 
     def _loop(self, name: str, step: Callable[[], int]) -> None:
         idle = IDLE_MIN
@@ -322,30 +345,47 @@ class Runner:
             self.stopping.wait(idle)
             idle = min(IDLE_MAX, idle * 2)
 
-    def _lanes_step(self, worker: int) -> int:
+    def _lanes_step(self) -> int:
         with self._receiving:  # one receiver at a time; see the module's docstring
             lane, batch = self._receive_by_priority()
-        if lane is None and not self.stopping.is_set():
-            lane = self.lanes[worker % len(self.lanes)]
-            batch = lane.receive(LANE_LONG_POLL)
         return lane.run(batch) if lane is not None else 0
 
     def _receive_by_priority(self) -> tuple[QueueSource | None, list[dict[str, Any]]]:
-        """One short poll of each lane, most urgent first: the first batch found."""
-        for lane in self.lanes:
-            batch = lane.receive()
-            if batch:
-                return lane, batch
+        while not self.stopping.is_set():
+            self._collect_polls()
+            if self._found:  # what a long poll brought, most urgent lane first
+                index, batch = self._found.pop(0)
+                return self.lanes[index], batch
+            for index, lane in enumerate(self.lanes):  # always the most urgent lane that has work
+                if index in self._polls:
+                    continue  # a long poll of it is out: what it finds comes through _found
+                batch = lane.receive()
+                if batch:
+                    return lane, batch
+            for index, lane in enumerate(self.lanes):  # all empty: wait on every lane at once
+                if index not in self._polls:
+                    self._polls[index] = self._pollers.submit(lane.receive, LANE_WAIT)
+            wait(list(self._polls.values()), timeout=LANE_WAIT + 10, return_when=FIRST_COMPLETED)
         return None, []
 
-    def _lanes_loop(self, worker: int) -> None:
-        """A lane worker: no back-off sleep of its own, the long poll is its wait."""
-        while not self.stopping.is_set():
+    def _collect_polls(self) -> None:
+        failed = False
+        for index, poll in list(self._polls.items()):
+            if not poll.done():
+                continue
+            del self._polls[index]
             try:
-                self._lanes_step(worker)
-            except Exception as exc:  # noqa: BLE001 - a runner thread must outlive one bad poll
-                print(f"[runner] lanes-{worker}: {type(exc).__name__}: {exc}", flush=True)
-                self.stopping.wait(IDLE_MAX)
+                batch = poll.result()
+            except Exception as exc:  # noqa: BLE001 - the next round polls the lane again
+                print(f"[runner] long poll of {self.lanes[index].source.resource}: {type(exc).__name__}: {exc}",
+                      flush=True)
+                failed = True
+                continue
+            if batch:
+                self._found.append((index, batch))
+        self._found.sort(key=lambda found: found[0])
+        if failed:
+            self.stopping.wait(IDLE_MAX)
 
     def _schedule_loop(self, source: EventSource) -> None:
         period = self.schedule_seconds or source.rate_seconds
@@ -373,7 +413,7 @@ class Runner:
                 print(f"[runner] expiry: {expired} expired task(s) deleted", flush=True)
 
     def start(self) -> list[threading.Thread]:
-        threads = [threading.Thread(target=self._lanes_loop, args=(i,), name=f"lanes-{i}", daemon=True)
+        threads = [threading.Thread(target=self._loop, args=(f"lanes-{i}", self._lanes_step), daemon=True)
                    for i in range(self.workers)]
         # Like Lambda, a queue's function runs several invocations at once (up to its
         # MaximumConcurrency, capped for one machine): a slow batch does not hold the others.

@@ -1,0 +1,117 @@
+"""infra/runner.py: how the lane workers receive. Short polls in the lanes' order while there is
+work; when every lane is empty, one long poll of each lane at once, and the first answer wakes the
+receiver (an idle stack neither spins on short polls nor waits a back-off step for a new task)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from infra import runner as runner_module
+from infra.runner import Runner
+
+
+class FakeLane:
+    """A lane: messages queued now; a long poll waits for one (as SQS does) or its wait."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.messages: list[dict[str, Any]] = []
+        self.calls: list[int] = []
+        self._arrived = threading.Condition()
+        self.source = type("Source", (), {"resource": name})()
+
+    def send(self, body: str) -> None:
+        with self._arrived:
+            self.messages.append({"Body": body})
+            self._arrived.notify_all()
+
+    def receive(self, wait_seconds: int = 0) -> list[dict[str, Any]]:
+        self.calls.append(wait_seconds)
+        with self._arrived:
+            if wait_seconds:
+                self._arrived.wait_for(lambda: self.messages, timeout=wait_seconds)
+            taken, self.messages = self.messages[:10], self.messages[10:]
+            return taken
+
+
+def make_runner(lanes: list[FakeLane]) -> Runner:
+    runner = Runner.__new__(Runner)
+    runner.lanes = lanes  # type: ignore[assignment]
+    runner.stopping = threading.Event()
+    runner._receiving = threading.Lock()
+    runner._polls = {}
+    runner._found = []
+    runner._pollers = ThreadPoolExecutor(max_workers=len(lanes))
+    return runner
+
+
+@pytest.fixture
+def lanes(monkeypatch: pytest.MonkeyPatch) -> list[FakeLane]:
+    monkeypatch.setattr(runner_module, "LANE_WAIT", 5)
+    return [FakeLane("high"), FakeLane("normal"), FakeLane("low")]
+
+
+def test_work_is_taken_most_urgent_lane_first_with_short_polls(lanes: list[FakeLane]) -> None:
+    high, normal, low = lanes
+    runner = make_runner(lanes)
+    low.send("l")
+    normal.send("n")
+    lane, batch = runner._receive_by_priority()
+    assert (lane, [m["Body"] for m in batch]) == (normal, ["n"])
+    lane, batch = runner._receive_by_priority()
+    assert (lane, [m["Body"] for m in batch]) == (low, ["l"])
+    assert (high.calls, normal.calls, low.calls) == ([0, 0], [0, 0], [0])  # no waiting while there is work
+
+
+def test_an_idle_stack_waits_on_every_lane_at_once_and_wakes_for_the_first_message(lanes: list[FakeLane]) -> None:
+    high, normal, low = lanes
+    runner = make_runner(lanes)
+    got: list[Any] = []
+    receiver = threading.Thread(target=lambda: got.append(runner._receive_by_priority()))
+    receiver.start()
+    for _ in range(300):  # each lane: one short poll, then one long poll
+        if all(5 in lane.calls for lane in lanes):
+            break
+        threading.Event().wait(0.01)
+    assert all(5 in lane.calls for lane in lanes), [lane.calls[:5] for lane in lanes]
+    low.send("late")
+    receiver.join(timeout=4)  # woken by the message, well before the long polls' 5 s end
+    assert not receiver.is_alive()
+    lane, batch = got[0]
+    assert (lane, [m["Body"] for m in batch]) == (low, ["late"])
+    assert [c for c in high.calls if c] == [5] and [c for c in low.calls if c] == [5]
+
+    # The other lanes' polls are still out: what they find is not lost, and is taken next.
+    normal.send("found by the outstanding poll")
+    lane, batch = runner._receive_by_priority()
+    assert (lane, [m["Body"] for m in batch]) == (normal, ["found by the outstanding poll"])
+    assert [c for c in normal.calls if c] == [5]  # no second long poll of a lane whose poll is out
+    runner.stopping.set()
+    for lane in lanes:  # end the polls still out
+        lane.send("unblock")
+    runner._pollers.shutdown(wait=True)
+
+
+def test_a_stream_record_carries_its_binary_values_as_base64_text_as_a_lambda_event_does() -> None:
+    from datetime import UTC, datetime
+
+    from infra.runner import StreamSource
+
+    source = StreamSource.__new__(StreamSource)
+    source.arn = "arn:stream"
+    image = {"id": {"S": "t-1"}, "bodyZ": {"B": b"\x00\xff"}, "n": {"N": "1"}, "tags": {"BS": [b"\x01", b"\x02"]},
+             "m": {"M": {"inner": {"B": b"\x03"}, "l": {"L": [{"B": b"\x04"}, {"S": "s"}, {"NULL": True}]}}}}
+    record = {"eventID": "e", "eventName": "MODIFY", "dynamodb": {
+        "Keys": {"id": {"S": "t-1"}}, "NewImage": image, "OldImage": {"bodyZ": {"B": b""}},
+        "SequenceNumber": "1", "ApproximateCreationDateTime": datetime(2026, 1, 1, tzinfo=UTC)}}
+    ddb = source._record(record)["dynamodb"]
+    assert ddb["NewImage"] == {
+        "id": {"S": "t-1"}, "bodyZ": {"B": "AP8="}, "n": {"N": "1"}, "tags": {"BS": ["AQ==", "Ag=="]},
+        "m": {"M": {"inner": {"B": "Aw=="}, "l": {"L": [{"B": "BA=="}, {"S": "s"}, {"NULL": True}]}}}}
+    assert ddb["OldImage"] == {"bodyZ": {"B": ""}} and ddb["Keys"] == {"id": {"S": "t-1"}}
+    assert ddb["ApproximateCreationDateTime"] == datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    assert image["bodyZ"] == {"B": b"\x00\xff"}  # the record read is left as it was
