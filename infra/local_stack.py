@@ -66,7 +66,7 @@ DRAIN_SECONDS = 10.0
 
 def outbound_summary(allow: str) -> str:
     """The banner's Outbound line, read from the policy the stack's processes apply to `allow`."""
-    from taskhook.adapters.http import OutboundPolicy
+    from taskhook.adapters.outbound import OutboundPolicy
     from taskhook.config import ENV_OUTBOUND_ALLOW, Settings
 
     policy = OutboundPolicy(allow=Settings.from_env({ENV_OUTBOUND_ALLOW: allow}).outbound_allow)

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from taskhook.adapters.dynamo.team_stats import DynamoTeamStats
     from taskhook.adapters.dynamo.tickets import DynamoTicketStore
     from taskhook.adapters.dynamo.vault import DynamoVaultStore
-    from taskhook.adapters.http import OutboundPolicy
     from taskhook.adapters.kms import KmsCipher
+    from taskhook.adapters.outbound import OutboundPolicy
     from taskhook.adapters.s3 import S3ObjectStore
     from taskhook.adapters.sqs import SqsMessages, SqsNotificationQueue, SqsTaskQueue
     from taskhook.dispatch.stream import ChangeFeed
@@ -157,7 +157,7 @@ class Container:
 
     @cached_property
     def outbound_policy(self) -> OutboundPolicy:
-        from taskhook.adapters.http import OutboundPolicy
+        from taskhook.adapters.outbound import OutboundPolicy
 
         return OutboundPolicy(allow=self.settings.outbound_allow)
 

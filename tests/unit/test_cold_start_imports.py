@@ -60,3 +60,19 @@ def test_a_function_imports_only_its_own_handler(handler: str) -> None:
     loaded = imported_after("app", handler)
     assert handler in loaded
     assert sorted(m for m in NOT_IMPORTED_BY[handler] if m in loaded) == []
+
+
+def test_the_create_path_checks_urls_without_the_http_client() -> None:
+    """POST /v1/tasks builds the task service (its outbound policy checks the URLs) but never calls
+    a URL: the HTTP client (requests) is for the executor and the deliverer."""
+    code = ("import json, sys\nimport app\nfrom taskhook.container import container\n"
+            "container().task_service\nprint(json.dumps(sorted(sys.modules)))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
+           "AWS_DEFAULT_REGION": "us-east-1", "TASKS_TABLE": "t", "API_KEYS_TABLE": "k", "QUEUE_HIGH_URL": "h",
+           "QUEUE_NORMAL_URL": "n", "QUEUE_LOW_URL": "l"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
+    loaded = set(json.loads(done.stdout))
+    assert "taskhook.adapters.outbound" in loaded and "taskhook.intake.tasks" in loaded
+    # (urllib3 comes with botocore)
+    assert sorted(m for m in ("requests", "taskhook.adapters.http") if m in loaded) == []
