@@ -26,6 +26,7 @@ from functions.responses import NOT_FOUND
 from . import aws_calls
 from .children import exit_with_parent
 from .state import ROOT
+from .warm import import_everything
 
 # Requests handled at once; the others wait for a slot, as API Gateway holds requests while Lambda
 # scales (on AWS the account's concurrency bounds it). Without a bound a burst of 500 creates ran 500
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     aws_calls.install_from_env("api")  # counts AWS calls when TASKHOOK_AWS_CALL_LOG is set (bench)
     per_thread_request_state()
     from app import app  # noqa: PLC0415 - the app reads its settings on first request
+
+    import_everything()  # before the threaded server serves two first requests at once: infra/warm.py
 
     config = Config.create(chalice_stage="dev", app_name="taskhook", project_dir=str(ROOT))
     server = LocalDevServer(app, config, args.host, args.port, handler_cls=RedactingRequestHandler,

@@ -47,6 +47,7 @@ from . import aws_calls
 from .children import exit_with_parent
 from .provision import Provisioner
 from .state import state_dir
+from .warm import import_everything
 from .wiring import EventSource, event_sources
 
 REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -438,6 +439,7 @@ def main() -> None:
 
     aws_calls.install_from_env("runner", sys.modules[__name__])  # counts AWS calls when TASKHOOK_AWS_CALL_LOG is set
     schedule = os.environ.get("TASKHOOK_SCHEDULE_SECONDS")
+    import_everything()  # before any thread runs a handler: infra/warm.py
     runner = Runner(int(os.environ.get("TASKHOOK_RUNNER_WORKERS", "4")), float(schedule) if schedule else None)
     signal.signal(signal.SIGTERM, lambda *_: runner.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: runner.stopping.set())

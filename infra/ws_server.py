@@ -31,6 +31,7 @@ from websockets.http11 import Request
 from . import aws_calls
 from .children import exit_with_parent
 from .runner import LambdaContext, load_handler
+from .warm import import_everything
 from .wiring import event_sources
 
 SEED_PATHS = [
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     exit_with_parent()
     aws_calls.install_from_env("websocket")  # counts AWS calls when TASKHOOK_AWS_CALL_LOG is set (bench)
+    import_everything()  # the gateway runs the handlers on threads: infra/warm.py
     gateway = WebSocketGateway(args.host, args.port)
     management_server(gateway, args.host, args.management_port)
     asyncio.run(gateway.serve())

@@ -115,3 +115,27 @@ def test_a_stream_record_carries_its_binary_values_as_base64_text_as_a_lambda_ev
     assert ddb["OldImage"] == {"bodyZ": {"B": ""}} and ddb["Keys"] == {"id": {"S": "t-1"}}
     assert ddb["ApproximateCreationDateTime"] == datetime(2026, 1, 1, tzinfo=UTC).timestamp()
     assert image["bodyZ"] == {"B": b"\x00\xff"}  # the record read is left as it was
+
+
+def test_the_local_processes_import_every_handler_before_serving() -> None:
+    """infra/warm.py: the runner, the API server and the WebSocket gateway import the whole service
+    before their threads run handlers (two first imports of one package at once failed in the runner
+    after a restart). A fresh interpreter: this test process has imported everything already."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("import json, sys\nfrom infra.warm import import_everything\nimport_everything()\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "src")])}
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
+    loaded = set(json.loads(done.stdout))
+    for module in ("functions.executor", "functions.dispatcher", "functions.deliverer", "functions.live",
+                   "aws_lambda_powertools.utilities.data_classes.sqs_event", "taskhook.run.executor"):
+        assert module in loaded, module
+    for source in ("infra/runner.py", "infra/api_server.py", "infra/ws_server.py"):
+        assert "import_everything()" in (root / source).read_text(), source
