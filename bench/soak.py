@@ -2,7 +2,9 @@
 the attempt's timeout and sometimes closes the connection, while the runner (the executor's
 process) is killed with SIGKILL at random moments and restarted by the stack's supervisor.
 
-Afterwards: every task is terminal, none is lost, none finished twice (counted from the table's
+Afterwards: every task is terminal, none is lost, none timed out (a soak task's attempts take
+seconds against its maxWaitTime of 900 s: only a lost message, which the sweep then ends, leaves one
+to time out), none finished twice (counted from the table's
 DynamoDB stream: writes that moved the task from a non-terminal to a terminal status), and every
 `completed` task's URL received at least one 2xx. One verdict line sums it up.
 
@@ -237,8 +239,11 @@ def run(tasks: int, kills: int = 2, clients: int = 8, lane_visibility: int | Non
             "runnerRestarts": len(killed), "wallSeconds": round(time.monotonic() - started, 1),
             "dlqMessages": _dlq_depth(stack),
         })
+        # A soak task never runs out of maxWaitTime (900 s against at most four attempts of seconds
+        # each) unless its message was lost and the sweep timed it out: a loss the sweep papered over.
+        result["strandedTimeouts"] = statuses.get("timeout", 0)
         result["pass"] = (not lost and not double and no_2xx == 0 and not result["changedAfterFinishing"]
-                          and not errors and len(killed) == kills)
+                          and not errors and len(killed) == kills and not result["strandedTimeouts"])
         result["verdict"] = verdict(result)
         return result
     except BaseException:
@@ -261,7 +266,8 @@ def verdict(result: dict[str, Any]) -> str:
     detail = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
     unfinished = " (still running when the wait ended: not proven lost)" if result.get("settleDeadlineReached") else ""
     return (f"SOAK {'PASS' if result['pass'] else 'FAIL'}: {result['created']} tasks, {terminal} terminal ({detail}); "
-            f"lost {result['lost']}{unfinished}, double-finished {result['doubleFinished']}, "
+            f"lost {result['lost']}{unfinished}, stranded (timed out) {result.get('strandedTimeouts', 0)}, "
+            f"double-finished {result['doubleFinished']}, "
             f"completed without a 2xx {result['completedWithout2xx']}, changed after finishing "
             f"{result['changedAfterFinishing']}; runner killed {len(result['kills'])}x; "
             f"{result['targetCalls']} target calls ({result['callsPerTask']}/task); create errors "

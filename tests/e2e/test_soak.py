@@ -30,4 +30,5 @@ def test_no_task_is_lost_or_finished_twice_while_the_runner_is_killed(tmp_path: 
     assert result["completedWithout2xx"] == 0, context
     assert result["changedAfterFinishing"] == 0, context
     assert result["terminalTransitionsMissingFromStream"] == 0, context
+    assert result["strandedTimeouts"] == 0, context  # a lost message the sweep timed out
     assert result["pass"], context
