@@ -139,7 +139,7 @@ class AsyncTaskhook:
     async def events(self, task_id: str | None, timeout: float | None, heartbeat: float) -> AsyncIterator[Event]:
         """See `Taskhook.events`."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        last: tuple[Any, ...] | None = None
+        follow = live.Follow(task_id)
         failures = 0
         while True:
             url = live.websocket_url(await self.live_ticket(), task_id)
@@ -148,11 +148,10 @@ class AsyncTaskhook:
                                    user_agent_header=USER_AGENT) as socket:
                     failures = 0
                     if task_id is not None:
-                        event = as_event(await self.tasks.get(task_id))
-                        if live.fingerprint(event) != last:
-                            last = live.fingerprint(event)
-                            yield event
-                        if live.ended(event):
+                        current = as_event(await self.tasks.get(task_id))
+                        if (fresh := follow.new(current)) is not None:
+                            yield fresh
+                        if live.ended(current):
                             return
                     while True:
                         remaining = None if deadline is None else deadline - time.monotonic()
@@ -169,13 +168,10 @@ class AsyncTaskhook:
                             parsed: Event | None = as_event(await self.tasks.get(task_id))
                         else:
                             parsed = live.parse(raw)
-                        if parsed is None or (task_id is not None and parsed["task_id"] != task_id):
+                        if (event := follow.new(parsed)) is None:
                             continue
-                        if task_id is not None and live.fingerprint(parsed) == last:
-                            continue
-                        last = live.fingerprint(parsed)
-                        yield parsed
-                        if task_id is not None and live.ended(parsed):
+                        yield event
+                        if follow.over(event):
                             return
             except InvalidStatus as exc:
                 raise api_error(exc.response.status_code, "the live feed refused the connection") from None

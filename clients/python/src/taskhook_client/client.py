@@ -159,7 +159,7 @@ class Taskhook:
         `timeout` seconds pass. Reconnects with a new ticket when the connection drops; while it is
         quiet, a task is read over HTTP every `heartbeat` seconds, so an event missed is not lost."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        last: tuple[Any, ...] | None = None
+        follow = live.Follow(task_id)
         failures = 0
         while True:
             url = live.websocket_url(self.live_ticket(), task_id)
@@ -168,11 +168,10 @@ class Taskhook:
                              user_agent_header=USER_AGENT) as socket:
                     failures = 0
                     if task_id is not None:  # subscribed first: nothing after this read is missed
-                        event = as_event(self.tasks.get(task_id))
-                        if live.fingerprint(event) != last:
-                            last = live.fingerprint(event)
-                            yield event
-                        if live.ended(event):
+                        current = as_event(self.tasks.get(task_id))
+                        if (fresh := follow.new(current)) is not None:
+                            yield fresh
+                        if live.ended(current):
                             return
                     while True:
                         remaining = None if deadline is None else deadline - time.monotonic()
@@ -188,13 +187,10 @@ class Taskhook:
                             parsed: Event | None = as_event(self.tasks.get(task_id))
                         else:
                             parsed = live.parse(raw)
-                        if parsed is None or (task_id is not None and parsed["task_id"] != task_id):
+                        if (event := follow.new(parsed)) is None:
                             continue
-                        if task_id is not None and live.fingerprint(parsed) == last:
-                            continue
-                        last = live.fingerprint(parsed)
-                        yield parsed
-                        if task_id is not None and live.ended(parsed):
+                        yield event
+                        if follow.over(event):
                             return
             except InvalidStatus as exc:
                 raise api_error(exc.response.status_code, "the live feed refused the connection") from None

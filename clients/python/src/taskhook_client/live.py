@@ -42,3 +42,24 @@ def fingerprint(event: dict[str, Any]) -> tuple[Any, ...]:
 
 def ended(event: dict[str, Any]) -> bool:
     return event.get("status") in TERMINAL
+
+
+class Follow:
+    """Which feed events `events()` yields: with a task id, that task's changes, each once (the read
+    of the task after a reconnect repeats none) until it ends; without one, every task event."""
+
+    def __init__(self, task_id: str | None) -> None:
+        self.task_id = task_id
+        self._last: tuple[Any, ...] | None = None
+
+    def new(self, event: dict[str, Any] | None) -> dict[str, Any] | None:
+        """`event` if it is to be yielded, else None."""
+        if event is None or self.task_id is None:
+            return event
+        if event["task_id"] != self.task_id or fingerprint(event) == self._last:
+            return None
+        self._last = fingerprint(event)
+        return event
+
+    def over(self, event: dict[str, Any]) -> bool:
+        return self.task_id is not None and ended(event)
