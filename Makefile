@@ -48,10 +48,12 @@ lint: $(STAMP)
 	$(VENV)/bin/cfn-lint template.yaml
 
 # Two workers, a test file each at a time: the end-to-end files wait on real backoffs and delays
-# far more than they compute, and each worker runs its own local stack.
+# far more than they compute, and each worker runs its own local stack. Files go out in collection
+# order, which tests/conftest.py makes longest first (xdist's own order, by number of tests, ran the
+# long single-test files last).
 # The SAM CLI and Chalice's Python 3.12 venv too: tests/functional/test_deploy_paths.py runs `make package`.
 test: lint $(SAM_STAMP) $(CHALICE_STAMP) browser ## lint, then unit, functional and end-to-end tests (both deploy artifacts built)
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The e2e suite (the brief soak included) against LocalStack in host mode (no Docker): its own
 # Python 3.13 environment (.venv-localstack, pinned in infra/localstack-requirements.txt),

@@ -385,13 +385,17 @@ def test_a_placeholder_inside_a_template_is_percent_encoded(team: Client, fake: 
 def test_max_wait_time_before_the_first_poll_ends_the_task_and_no_poll_follows(
         team: Client, fake: FakeProviders) -> None:
     mark = marker()
-    created = team.create_ok({**plain_task(fake, mark, poll={"intervalSeconds": 10}, polls=-1), "maxWaitTime": 2})
+    # With a cancel URL (the plain API's DELETE), the first poll message shows when it comes back (5 s
+    # after the submit, 3 s past maxWaitTime): it finds the task ended and cancels the job, no status read.
+    cancel = {"intervalSeconds": 5, "cancelUrlTemplate": fake.api_base + "/plain/jobs/{{job.id}}",
+              "cancelMethod": "DELETE"}
+    created = team.create_ok({**plain_task(fake, mark, poll=cancel, polls=-1), "maxWaitTime": 2})
     job = job_of(fake, mark)
 
     done = wait_terminal(team, created["id"], timeout=30)
 
     assert done["status"] == "timeout", done
-    time.sleep(12)  # the first poll message comes back 10 s after the submit: it must find the task ended
+    assert fake.wait_for(lambda f: bool(f.cancel_calls(job.id)), 60), "the first poll message never came back"
     assert status_reads(fake, job) == [], "a poll came after the task timed out"
     assert team.task(created["id"])["status"] == "timeout"
 
