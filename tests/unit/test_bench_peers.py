@@ -57,7 +57,8 @@ def test_a_results_file_from_before_the_second_peer_still_renders(results: dict[
 def test_both_peers_stand_beside_every_taskhook_figure_with_both_ratios(results: dict[str, Any]) -> None:
     both = two_peers(results)
     raw, backend = both["ratios"], both["ratiosResultBackend"]
-    assert backend["throughput"] == pytest.approx(raw["throughput"] * 2, rel=0.05)
+    # the ratios are rounded to two decimals: halving one can move the other by 0.01
+    assert backend["throughput"] == pytest.approx(raw["throughput"] * 2, rel=0.05, abs=0.011)
     text = report.render(both, None)
     assert "|  | Taskhook | Celery | Celery + result backend |" in text
     assert "| figure | Taskhook / Celery | Taskhook / Celery + result backend |" in text
