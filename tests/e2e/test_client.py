@@ -83,7 +83,8 @@ def in_terminal(stack: Stack, key: str | None, *args: str, timeout: float = 60) 
 
 def test_create_get_list_wait_cancel_and_retry(th: Taskhook, target: TargetServer) -> None:
     done = th.tasks.create(target.url("/client/ok"), method="GET", priority=8, headers={"X-From": "client"})
-    assert done["status"] == "pending" and done["priority"] == 8
+    # the create answers the row as read after it (idempotency): the lane may have claimed it already
+    assert done["status"] in ("pending", "processing", "completed") and done["priority"] == 8
     finished = th.tasks.wait(done["id"], timeout=30)
     assert finished["status"] == "completed" and finished["result"]["statusCode"] == 200
     assert th.tasks.get(done["id"]) == finished
