@@ -17,6 +17,11 @@ behave as SQS does.
   up to a second later. It waits until the soonest such end instead (and a changed visibility
   wakes it): the local runner long-polls its idle lanes (infra/runner.py), and a delayed task or a
   retry is received when it is due, not up to a second after.
+- moto's receive takes a FIFO queue's groups with a message in flight once, when it starts, and a
+  long poll scans again after each wake with that old set: a poll that began before another
+  receiver took a group's first message handed out the group's next one at once, and a task's
+  'processing' callback overtook its 'pending' one. The set is taken again after each wake, as
+  SQS holds a group until its message in flight is deleted or visible again.
 - A FIFO queue's deduplication id holds for five minutes after the send, as in SQS, also once its
   message is deleted; moto compares it only with the messages still queued. A stream batch retried
   after its notifications were delivered queued them again, and the customer got a second call.
@@ -127,8 +132,30 @@ def _wait_for_messages(self: Queue, timeout: float) -> None:
             soonest = min((max(m.visible_at, m.delayed_until) / 1000.0 for m in self._messages), default=deadline)
             wait = min(deadline, max(soonest, now + 0.001)) - now
             if wait <= 0:
-                return
+                break
             self._messages_lock.wait(wait)
+    taken = getattr(_receiving, "groups", None)
+    if taken is not None:  # the receive scans again: with the groups in flight now
+        taken.clear()
+        taken.update(_groups_in_flight(self))
+
+
+# The groups in flight that the receive running on this thread took (moto's `deepcopy` of them).
+_receiving = threading.local()
+
+
+class _GroupsInFlight(set[str]):
+    """What moto's `Queue.pending_message_groups` gives: its copy, the receive's own set, is kept
+    for this thread so that `_wait_for_messages` can take it again after a wake."""
+
+    def __deepcopy__(self, memo: Any) -> set[str]:
+        taken: set[str] = set(self)
+        _receiving.groups = taken
+        return taken
+
+
+def _groups_in_flight(self: Queue) -> set[str]:
+    return _GroupsInFlight(m.group_id for m in self._pending_messages if m.group_id is not None)
 
 
 def _change_and_wake(self: SQSBackend, queue_name: str, receipt_handle: str, visibility_timeout: int) -> None:
@@ -258,6 +285,7 @@ def apply() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
     Queue.add_message = _add_unless_duplicate  # type: ignore[method-assign]
     Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
+    Queue.pending_message_groups = property(_groups_in_flight)  # type: ignore[method-assign,assignment]
     SQSBackend.change_message_visibility = _change_and_wake  # type: ignore[method-assign]
     ActionResult.execute_result = _serialize_fast  # type: ignore[method-assign]
     UpdateExpressionParser.make = classmethod(_make_update)  # type: ignore[method-assign,assignment]

@@ -35,6 +35,7 @@ def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                         (SQSBackend, "is_message_valid_based_on_retention_period"), (Queue, "add_message"),
                         (DomainDispatcherApplication, "get_backend_for_host"), (ActionResult, "execute_result"),
                         (UpdateExpressionParser, "make"), (validators, "deepcopy"), (Queue, "wait_for_messages"),
+                        (Queue, "pending_message_groups"),
                         (SQSBackend, "change_message_visibility"), (moto_responses, "method_names_from_class"),
                         (DepthFirstTraverser, "nodes_to_be_processed")]:
         monkeypatch.setattr(owner, name, owner.__dict__[name])  # put back after the test
@@ -111,6 +112,37 @@ def test_a_fifo_deduplication_id_holds_for_five_minutes_after_its_message_is_del
     monkeypatch.setattr(emulator, "_now_ms", lambda: later)
     send("ntf_1_cb")  # the interval is over: a new message
     assert drain() == ["ntf_1_cb"]
+
+
+def test_a_long_poll_gives_no_message_of_a_fifo_group_another_receiver_holds(patched: None) -> None:
+    # moto takes the in-flight groups once, when a receive starts: a long poll that began before
+    # another receiver took a group's first message then handed out its second one at once, and a
+    # task's 'processing' callback overtook its 'pending' one (make test, after the direct dispatch
+    # put the two notifications milliseconds apart). SQS holds the group until the first is deleted.
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url, queue = _queue(sqs, "order.fifo", FifoQueue="true", ContentBasedDeduplication="true",
+                        VisibilityTimeout="30")
+    got: list[list[str]] = []
+
+    def long_poll() -> None:
+        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=2)
+        got.append([m["Body"] for m in answer.get("Messages", [])])
+
+    pollers = [threading.Thread(target=long_poll) for _ in range(2)]
+    for poller in pollers:
+        poller.start()
+    time.sleep(0.3)  # both are waiting
+    sqs.send_message(QueueUrl=url, MessageBody="pending", MessageGroupId="task")
+    deadline = time.monotonic() + 5
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert got == [["pending"]]  # one poller has it; the other waits on
+    sqs.send_message(QueueUrl=url, MessageBody="processing", MessageGroupId="task")
+    for poller in pollers:
+        poller.join(timeout=10)
+    assert got == [["pending"], []]  # 'processing' waits while 'pending' is in flight
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=url).get("Messages", [])] == []
+    assert [m.body for m in queue.messages] == ["processing"] and len(queue.pending_messages) == 1
 
 
 def test_messages_past_retention_are_not_returned_and_the_check_reads_no_queue_attributes(
