@@ -170,10 +170,12 @@ def run(tasks: int, kills: int = 2, clients: int = 8, lane_visibility: int | Non
         # Kill when the target has seen these fractions of N calls: always while work is in flight.
         marks = sorted(chance.uniform(0.1, 0.9) for _ in range(kills))
         killed: list[dict[str, Any]] = []
-        last = time.monotonic()
+        last = progressed = time.monotonic()
+        seen = 0
         while submitter.is_alive() or marks:
             time.sleep(0.2)
-            seen = target.count(prefix)
+            if target.count(prefix) != seen:
+                seen, progressed = target.count(prefix), time.monotonic()
             if marks and seen >= marks[0] * tasks:
                 marks.pop(0)
                 pid = kill_runner(stack)
@@ -182,8 +184,9 @@ def run(tasks: int, kills: int = 2, clients: int = 8, lane_visibility: int | Non
             if time.monotonic() - last >= 10:
                 last = time.monotonic()
                 say(f"  {len(created)}/{tasks} created, target calls {seen}")
-            if not submitter.is_alive() and marks and seen < marks[0] * tasks and \
-                    time.monotonic() - started > settle_timeout:
+            # Give up on a kill only when the target has seen no call for a while (a slow machine, or
+            # a restart's wait for hidden messages, only delays the mark).
+            if not submitter.is_alive() and marks and time.monotonic() - progressed > settle_timeout:
                 break
         submitter.join()
         result["createErrors"] = len(errors)
