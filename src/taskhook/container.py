@@ -75,6 +75,10 @@ class Container:
             import boto3
             from botocore.config import Config
 
+            from taskhook.adapters.session import shared_session
+
+            shared_session()
+
             kwargs: dict[str, Any] = {"region_name": self.settings.region,
                                       "config": Config(max_pool_connections=CLIENT_POOL_SIZE)}
             endpoint = self.settings.endpoint_url

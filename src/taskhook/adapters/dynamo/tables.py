@@ -50,6 +50,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from taskhook.adapters.session import shared_session
 from taskhook.config import CLIENT_POOL_SIZE
 from taskhook.model.status import TERMINAL, TaskStatus
 
@@ -86,6 +87,7 @@ def team_phase(team_id: str, status: TaskStatus | None) -> str:
 
 
 def _meta(table_name: str, region: str, host: str | None) -> type:
+    shared_session()  # the models' connections use the process's botocore session (adapters/session.py)
     attrs: dict[str, Any] = {"table_name": table_name, "region": region, "max_pool_connections": CLIENT_POOL_SIZE}
     if host:
         attrs["host"] = host
