@@ -27,6 +27,6 @@ def shared_session() -> Any:
 
                 session = botocore.session.get_session()
                 boto3.setup_default_session(botocore_session=session)
-                base.get_session = lambda: session
+                setattr(base, "get_session", lambda: session)  # noqa: B010 - PynamoDB calls it per connection
                 _session = session
     return _session
