@@ -1,0 +1,43 @@
+"""adapters/session.py: boto3's clients and PynamoDB's table connections share one botocore session,
+so a cold start reads botocore's endpoint data and each service model once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import botocore.loaders
+import pytest
+
+from taskhook.adapters.session import shared_session
+from taskhook.container import container, reset_container
+from tests.functional.conftest import Provisioned
+
+
+def test_the_table_models_and_the_clients_use_the_process_session(aws: Provisioned) -> None:
+    session = shared_session()
+    models = [container().task_model, container().api_key_model]
+    assert {m._get_connection().connection.session for m in models} == {session}
+    assert boto3.DEFAULT_SESSION is not None
+    assert boto3.DEFAULT_SESSION._session is session
+
+
+def test_building_more_table_connections_reads_no_botocore_data_again(aws: Provisioned,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def connect() -> None:
+        for model in (container().task_model, container().api_key_model):
+            assert model._get_connection().connection.client is not None
+        container().client("sqs")
+
+    connect()  # whatever this process had not read yet
+    read: list[str] = []
+    original = botocore.loaders.JSONFileLoader.load_file
+
+    def counted(self: Any, file_path: str) -> Any:
+        read.append(file_path)
+        return original(self, file_path)
+
+    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", counted)
+    reset_container()  # a new composition root: new model classes, new connections
+    connect()
+    assert read == []  # each built a session of its own before: endpoints and the DynamoDB model again
