@@ -9,7 +9,10 @@
   whose first answer wakes the receiver (a batch found meanwhile by another lane's poll is run
   next, most urgent lane first). So a task sent to an idle lane is received as soon as it is
   there (the emulator wakes a long poll when a message arrives or becomes visible), and an idle
-  stack costs one receive per lane per LANE_WAIT, not a short poll every back-off step.
+  stack costs one receive per lane per LANE_WAIT, not a short poll every back-off step. Lanes are
+  received with the handler's unclaimed hold as their visibility (`lane_visibility`), not the
+  queue's 360 s: a runner that dies with a batch received but not yet run, or with a long poll out,
+  leaves those tasks hidden for seconds.
 - DynamoDB stream: reads each shard, invokes the handler with stream records, and on a reported
   failure retries from the failed record (it never skips one); the position is checkpointed in
   the state directory, so a restarted runner resumes where it stopped.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import math
 import os
 import signal
 import threading
@@ -96,18 +100,33 @@ def _failed_ids(response: Any) -> set[str]:
     return {str(item["itemIdentifier"]) for item in response.get("batchItemFailures") or []}
 
 
+def lane_visibility() -> int:
+    """The visibility a lane's messages are received with: the executor's unclaimed hold, what the lane
+    handler's first step (functions/executor.py `hold_until_claimed`) shortens a batch's visibility to.
+    Lambda's poller receives with the queue's own (360 s) and the handler shortens it at once; here
+    it is shortened in the receive itself, so a runner killed (or stopped) between a receive and that
+    first step, or while its long poll is out (the emulator still hands that poll the next message),
+    leaves the batch hidden for seconds, not six minutes (test_crash_recovery saw a task sit
+    `pending` past its 120 s wait)."""
+    from taskhook.container import container
+
+    return math.ceil(container().executor.unclaimed_hold)
+
+
 class QueueSource:
-    def __init__(self, source: EventSource, url: str, arn: str, sqs: Any) -> None:
+    def __init__(self, source: EventSource, url: str, arn: str, sqs: Any, visibility: int | None = None) -> None:
         self.source, self.url, self.arn, self._sqs = source, url, arn, sqs
+        self.visibility = visibility  # seconds; None: the queue's own
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Receive one batch and run it; returns how many messages came."""
         return self.run(self.receive(wait_seconds))
 
     def receive(self, wait_seconds: int = 0) -> list[dict[str, Any]]:
+        visibility = {} if self.visibility is None else {"VisibilityTimeout": self.visibility}
         return list(self._sqs.receive_message(
             QueueUrl=self.url, MaxNumberOfMessages=min(10, self.source.batch_size),
-            WaitTimeSeconds=wait_seconds, AttributeNames=["All"], MessageAttributeNames=["All"],
+            WaitTimeSeconds=wait_seconds, AttributeNames=["All"], MessageAttributeNames=["All"], **visibility,
         ).get("Messages", []))
 
     def run(self, received: list[dict[str, Any]]) -> int:
@@ -310,10 +329,12 @@ class Runner:
         self.other_queues: list[QueueSource] = []
         self.streams: list[StreamSource] = []
         self.schedules: list[EventSource] = []
+        held = lane_visibility()
         for source in event_sources(provisioner.template):
             if source.kind == "SQS":
                 physical = provisioner.physical(source.resource)
-                queue = QueueSource(source, physical["QueueUrl"], physical["Arn"], sqs)
+                queue = QueueSource(source, physical["QueueUrl"], physical["Arn"], sqs,
+                                    held if source.priority_lane else None)
                 (self.lanes if source.priority_lane else self.other_queues).append(queue)
             elif source.kind == "DynamoDB":
                 self.streams.append(StreamSource(source, provisioner.physical(source.resource)["StreamArn"], streams))

@@ -73,3 +73,21 @@ def test_a_killed_runner_spends_no_max_wait_time_and_loses_nothing(stack: Stack,
         assert all(n <= 2 for n in calls.values()), calls
         assert len(twice) <= in_flight_at_kill  # only a call the killed runner had made is made again
         assert live_runner_pid(stack) != runner  # the supervisor started a new runner
+
+
+def test_a_task_handed_to_a_dead_runners_long_poll_runs_within_seconds(stack: Stack, team: Client) -> None:
+    # An idle runner keeps a long poll of each lane out; the emulator hands a new task's message to
+    # it even when the runner is stopped or dead. Received with the queue's visibility (360 s), the
+    # task sat `pending` for six minutes after the kill; the lanes are received with the handler's
+    # unclaimed hold now (infra/runner.py lane_visibility: 3.5 s here).
+    with TargetServer() as target:
+        url = target.url("/handed", [200])
+        team.wait_until(team.create_ok({"targetUrl": url})["id"], lambda t: t["status"] == "completed")
+        time.sleep(1.5)  # idle again: the runner's long polls are out
+        runner = live_runner_pid(stack)
+        os.kill(runner, signal.SIGSTOP)
+        task_id = team.create_ok({"targetUrl": url})["id"]
+        time.sleep(0.5)  # the stopped runner's long poll has received it
+        os.kill(runner, signal.SIGKILL)
+        assert team.wait_until(task_id, lambda t: t["status"] == "completed", timeout=60)["status"] == "completed"
+        assert live_runner_pid(stack) != runner

@@ -4,6 +4,7 @@ receiver (an idle stack neither spins on short polls nor waits a back-off step f
 
 from __future__ import annotations
 
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -139,3 +140,33 @@ def test_the_local_processes_import_every_handler_before_serving() -> None:
         assert module in loaded, module
     for source in ("infra/runner.py", "infra/api_server.py", "infra/ws_server.py"):
         assert "import_everything()" in (root / source).read_text(), source
+
+
+class RecordingSqs:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        return {"Messages": []}
+
+
+def test_lanes_are_received_with_the_handlers_unclaimed_hold_and_other_queues_with_their_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A runner killed between a receive and the handler's first step (or with its long poll out)
+    # left the batch hidden for the lane's 360 s: test_crash_recovery saw a task sit pending.
+    from taskhook.container import container, reset_container
+
+    monkeypatch.setenv("TASKHOOK_CLAIM_MARGIN", "2")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    reset_container()
+    try:
+        assert runner_module.lane_visibility() == 4 == math.ceil(container().executor.unclaimed_hold)  # 2 + 1.5
+    finally:
+        reset_container()
+    source = type("Source", (), {"batch_size": 10})()
+    sqs = RecordingSqs()
+    runner_module.QueueSource(source, "url", "arn", sqs, visibility=4).receive(1)  # type: ignore[arg-type]
+    runner_module.QueueSource(source, "url", "arn", sqs).receive(1)  # type: ignore[arg-type]
+    assert [c.get("VisibilityTimeout") for c in sqs.calls] == [4, None]
+    assert [c["WaitTimeSeconds"] for c in sqs.calls] == [1, 1]
