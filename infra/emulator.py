@@ -21,7 +21,9 @@ behave as SQS does.
   long poll scans again after each wake with that old set: a poll that began before another
   receiver took a group's first message handed out the group's next one at once, and a task's
   'processing' callback overtook its 'pending' one. The set is taken again after each wake, as
-  SQS holds a group until its message in flight is deleted or visible again.
+  SQS holds a group until its message in flight is deleted or visible again; and a long poll
+  waits while every visible message's group is held (moto's woke at once and scanned again, a
+  busy loop until the poll's end), until such a message is deleted or visible again.
 - A FIFO queue's deduplication id holds for five minutes after the send, as in SQS, also once its
   message is deleted; moto compares it only with the messages still queued. A stream batch retried
   after its notifications were delivered queued them again, and the customer got a second call.
@@ -92,6 +94,7 @@ from .children import exit_with_parent
 _lookup = DomainDispatcherApplication.get_backend_for_host
 _add_message = Queue.add_message
 _change_visibility = SQSBackend.change_message_visibility
+_delete_message = Queue.delete_message
 _list_methods = moto_responses.method_names_from_class
 DEDUPLICATION_MS = 300_000
 
@@ -122,12 +125,23 @@ def _within_retention(self: SQSBackend, queue_name: str, message: Message) -> bo
     return bool(retention_seconds + message.sent_timestamp / 1000 > time.time())  # type: ignore[operator]
 
 
+def _receivable(queue: Queue) -> bool:
+    """Whether a receive would find a message: a visible one, whose FIFO group has no message in
+    flight (received, still invisible)."""
+    visible = queue.messages
+    if not visible or not queue.fifo_queue:
+        return bool(visible)
+    held = {m.group_id for m in queue._pending_messages if m.group_id is not None and not m.visible}
+    return any(m.group_id not in held for m in visible)
+
+
 def _wait_for_messages(self: Queue, timeout: float) -> None:
-    """Wait until a message is receivable: one is sent (moto notifies), or a delay or visibility
-    timeout ends (the soonest is waited for), or `timeout` is over."""
+    """Wait until a message is receivable: one is sent (moto notifies), a delay or visibility
+    timeout ends (the soonest is waited for), a FIFO group's message in flight is deleted, or
+    `timeout` is over."""
     deadline = time.time() + timeout
     with self._messages_lock:
-        while not self.messages:
+        while not _receivable(self):
             now = time.time()
             soonest = min((max(m.visible_at, m.delayed_until) / 1000.0 for m in self._messages), default=deadline)
             wait = min(deadline, max(soonest, now + 0.001)) - now
@@ -163,6 +177,13 @@ def _change_and_wake(self: SQSBackend, queue_name: str, receipt_handle: str, vis
     queue = self.get_queue(queue_name)
     with queue._messages_lock:  # a long poll waiting for the old end of this message's visibility
         queue._messages_lock.notify_all()
+
+
+def _delete_and_wake(self: Queue, receipt_handle: str) -> None:
+    _delete_message(self, receipt_handle)
+    if self.fifo_queue:  # a group whose message in flight this was can be received from again
+        with self._messages_lock:
+            self._messages_lock.notify_all()
 
 
 def _add_unless_duplicate(self: Queue, message: Message) -> None:
@@ -284,6 +305,7 @@ def apply() -> None:
     Message.delayed = property(_delayed)  # type: ignore[method-assign,assignment]
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
     Queue.add_message = _add_unless_duplicate  # type: ignore[method-assign]
+    Queue.delete_message = _delete_and_wake  # type: ignore[method-assign]
     Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
     Queue.pending_message_groups = property(_groups_in_flight)  # type: ignore[method-assign,assignment]
     SQSBackend.change_message_visibility = _change_and_wake  # type: ignore[method-assign]

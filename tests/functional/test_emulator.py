@@ -35,7 +35,7 @@ def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                         (SQSBackend, "is_message_valid_based_on_retention_period"), (Queue, "add_message"),
                         (DomainDispatcherApplication, "get_backend_for_host"), (ActionResult, "execute_result"),
                         (UpdateExpressionParser, "make"), (validators, "deepcopy"), (Queue, "wait_for_messages"),
-                        (Queue, "pending_message_groups"),
+                        (Queue, "pending_message_groups"), (Queue, "delete_message"),
                         (SQSBackend, "change_message_visibility"), (moto_responses, "method_names_from_class"),
                         (DepthFirstTraverser, "nodes_to_be_processed")]:
         monkeypatch.setattr(owner, name, owner.__dict__[name])  # put back after the test
@@ -143,6 +143,41 @@ def test_a_long_poll_gives_no_message_of_a_fifo_group_another_receiver_holds(pat
     assert got == [["pending"], []]  # 'processing' waits while 'pending' is in flight
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=url).get("Messages", [])] == []
     assert [m.body for m in queue.messages] == ["processing"] and len(queue.pending_messages) == 1
+
+
+def test_a_long_poll_waits_while_a_fifo_group_is_held_and_wakes_when_its_message_is_deleted(
+        patched: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # moto's long poll woke at once while the only visible message's group was held, and scanned
+    # again: a busy loop for the whole wait on the notifications queue.
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url, _ = _queue(sqs, "held.fifo", FifoQueue="true", ContentBasedDeduplication="true", VisibilityTimeout="30")
+    waits: list[float] = []
+    waited = Queue.wait_for_messages
+
+    def counted(self: Queue, timeout: float) -> None:
+        waits.append(timeout)
+        waited(self, timeout)
+
+    monkeypatch.setattr(Queue, "wait_for_messages", counted)
+    sqs.send_message(QueueUrl=url, MessageBody="pending", MessageGroupId="task")
+    sqs.send_message(QueueUrl=url, MessageBody="processing", MessageGroupId="task")
+    handle = sqs.receive_message(QueueUrl=url)["Messages"][0]["ReceiptHandle"]
+
+    started = time.monotonic()
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
+    assert time.monotonic() - started >= 0.9
+    assert len(waits) <= 3  # it waited, it did not spin
+
+    got: list[list[str]] = []
+    poller = threading.Thread(target=lambda: got.append(
+        [m["Body"] for m in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])]))
+    poller.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+    poller.join(timeout=15)
+    assert got == [["processing"]]
+    assert time.monotonic() - started < 5  # woken by the delete, not at the wait's end
 
 
 def test_messages_past_retention_are_not_returned_and_the_check_reads_no_queue_attributes(
