@@ -18,6 +18,8 @@ def test_the_table_models_and_the_clients_use_the_process_session(aws: Provision
     session = shared_session()
     models = [container().task_model, container().api_key_model]
     assert {m._get_connection().connection.session for m in models} == {session}
+    boto3.DEFAULT_SESSION = None  # as moto's mock leaves it
+    container().client("sqs")
     assert boto3.DEFAULT_SESSION is not None
     assert boto3.DEFAULT_SESSION._session is session
 

@@ -12,21 +12,26 @@ import threading
 from typing import Any
 
 _lock = threading.Lock()
-_session: Any = None
+_session: Any = None  # botocore.session.Session
+_boto3_session: Any = None  # boto3.session.Session on _session
 
 
 def shared_session() -> Any:
-    """The process's botocore session; on the first call PynamoDB and boto3 are set to use it."""
-    global _session
+    """The process's botocore session. PynamoDB's connections use it, and boto3's default session is
+    the one built on it (set again if something replaced it: moto's mock resets it)."""
+    global _session, _boto3_session
+    import boto3
+
     if _session is None:
         with _lock:
             if _session is None:
-                import boto3
                 import botocore.session
                 from pynamodb.connection import base
 
                 session = botocore.session.get_session()
-                boto3.setup_default_session(botocore_session=session)
                 setattr(base, "get_session", lambda: session)  # noqa: B010 - PynamoDB calls it per connection
+                _boto3_session = boto3.session.Session(botocore_session=session)
                 _session = session
+    if boto3.DEFAULT_SESSION is not _boto3_session:
+        boto3.DEFAULT_SESSION = _boto3_session
     return _session
