@@ -41,7 +41,13 @@ logger = Logger(service="taskhook-executor")
 T = TypeVar("T")
 DEFAULT_TIME_LEFT = 300.0
 PUT_BACK_WINDOW = 0.05  # seconds the first put-back waits for others of its invocation to share its send
-HOLD_WINDOW = 0.05  # the same for visibility changes (a claimed run waits at most this before its call)
+HOLD_WINDOW = 0.05  # the same for visibility changes (a backoff's, an early delayed task's)
+# A claimed run's own hold goes out only once the run has lasted this share of the unclaimed hold
+# (which the batch's first call, hold_until_claimed, already set): a run over by then needs none, and
+# almost every run is (issue 17: the holds of runs that outlasted 50 ms were 0.21 requests a task).
+# The hold still goes out with half of that first hold left. RUN_HOLD_WINDOW overrides it (tests).
+RUN_HOLD_SHARE = 0.5
+RUN_HOLD_WINDOW: float | None = None
 
 
 def _time_left(context: Any) -> float:
@@ -146,11 +152,11 @@ class HoldFailed(Exception):
 
 
 def process_record(record: SQSRecord, context: Any, put_back: PutBackSender | None = None,
-                   holds: HoldSender | None = None) -> str:
+                   holds: HoldSender | None = None, run_holds: HoldSender | None = None) -> str:
     """Run one record. A put-back goes through `put_back` (the invocation's sender, which groups
     those decided at about the same time), or is sent alone when there is none; a put-back not
     sent leaves the message for SQS to deliver again. Visibility changes go through `holds` the
-    same way."""
+    same way, a claimed run's own hold through `run_holds` (its window: `run_hold_window()`)."""
     task_id = task_id_of(record.body)
     put_backs = put_backs_of(record.body)
     messages = container().sqs_messages
@@ -164,13 +170,14 @@ def process_record(record: SQSRecord, context: Any, put_back: PutBackSender | No
     withdraw: list[Callable[[], None]] = []
 
     def hold_for_run(seconds: float) -> None:
-        """The hold of a claimed task for its run: it goes out with the batch's others while the call
-        starts, and a run over before its group goes needs none (the message is deleted). Not made,
-        the message comes back when its current visibility ends and finds the claim held."""
-        if holds is None:
+        """The hold of a claimed task for its run: it goes out, with the batch's others, once the run
+        has lasted `run_hold_window()`, and a run over before then needs none (the message is
+        deleted). Not made, the message comes back when its current visibility ends and finds the
+        claim held."""
+        if run_holds is None:
             messages.hold(record.event_source_arn, record.receipt_handle, seconds)
         else:
-            withdraw.append(holds.start(Hold(record.event_source_arn, record.receipt_handle, seconds)))
+            withdraw.append(run_holds.start(Hold(record.event_source_arn, record.receipt_handle, seconds)))
 
     def send_poll(token: str, delay: int) -> bool:
         """A polling task's next poll: a new message (its receive count starts at zero, so polls never
@@ -231,10 +238,15 @@ def hold_until_claimed(event: dict[str, Any]) -> None:
             logger.warning("could not shorten the batch's visibility (%s)", type(exc).__name__)
 
 
+def run_hold_window() -> float:
+    """How long a claimed run goes before its own hold is sent (RUN_HOLD_SHARE of the unclaimed hold)."""
+    return RUN_HOLD_WINDOW if RUN_HOLD_WINDOW is not None else container().executor.unclaimed_hold * RUN_HOLD_SHARE
+
+
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     hold_until_claimed(event)
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    put_back, holds = PutBackSender(), HoldSender()
+    put_back, holds, run_holds = PutBackSender(), HoldSender(), HoldSender(run_hold_window())
     # One thread per record of this invocation (the local runner runs several invocations in one
     # process, as Lambda runs them in several).
     with ThreadPoolExecutor(max_workers=max(1, len(event.get("Records") or ())),
@@ -242,6 +254,6 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
         async def record_handler(record: SQSRecord) -> str:
             return await asyncio.get_running_loop().run_in_executor(threads, process_record, record, context,
-                                                                    put_back, holds)
+                                                                    put_back, holds, run_holds)
 
         return async_process_partial_response(event, record_handler, processor, context)

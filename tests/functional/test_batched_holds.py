@@ -55,7 +55,7 @@ def test_a_batch_of_ten_slow_runs_is_held_with_two_batch_calls_and_no_single_one
         aws: Provisioned, target: TargetServer, sqs_calls: Counter[str], monkeypatch: pytest.MonkeyPatch) -> None:
     # A window wide enough for this machine's slowest claim, so that the count is exact; on AWS
     # claims take milliseconds and the default window (50 ms) groups them (`make bench` counts them).
-    monkeypatch.setattr(executor_entry, "HOLD_WINDOW", 1.5)
+    monkeypatch.setattr(executor_entry, "RUN_HOLD_WINDOW", 1.5)
     ids, event = _batch(aws, target, 10, [{"sleep": 2.5}])
 
     answer = lambdas.execute_normal(event, context("execute_normal", 330))
@@ -69,8 +69,9 @@ def test_a_batch_of_ten_slow_runs_is_held_with_two_batch_calls_and_no_single_one
 
 
 def test_the_call_starts_before_the_hold_goes_and_a_quick_run_needs_none(
-        aws: Provisioned, target: TargetServer, sqs_calls: Counter[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(executor_entry, "HOLD_WINDOW", 3.0)  # far longer than the whole quick run
+        aws: Provisioned, target: TargetServer, sqs_calls: Counter[str]) -> None:
+    # The default window: half of the unclaimed hold that hold_until_claimed set (15.75 s here).
+    assert executor_entry.run_hold_window() == container().executor.unclaimed_hold / 2 == 15.75
     ids, event = _batch(aws, target, 3, [200])
 
     answer = lambdas.execute_normal(event, context("execute_normal", 330))
@@ -84,7 +85,7 @@ def test_the_call_starts_before_the_hold_goes_and_a_quick_run_needs_none(
 
 def test_a_hold_that_is_not_made_leaves_the_run_going(
         aws: Provisioned, target: TargetServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(executor_entry, "HOLD_WINDOW", 0.05)
+    monkeypatch.setattr(executor_entry, "RUN_HOLD_WINDOW", 0.05)
     ids, event = _batch(aws, target, 1, [{"sleep": 1}])
     monkeypatch.setattr(container().sqs_messages, "hold_many", lambda holds: list(range(len(holds))))
 

@@ -6,7 +6,7 @@ is not among them.
 - the lane (Lambda's poller on AWS, infra/runner.py here) receives the message;
 - executor: one ChangeMessageVisibilityBatch for the batch (hold_until_claimed), the task's GetItem,
   the claim's UpdateItem, then the call. The run's own hold goes out only if the call outlasts
-  HOLD_WINDOW; after the call, the ending's UpdateItem (and Lambda's DeleteMessageBatch).
+  RUN_HOLD_WINDOW; after the call, the ending's UpdateItem (and Lambda's DeleteMessageBatch).
 The team's plan (a GetItem of the Teams table) is read at most twice a second per process, here once
 before the counted calls."""
 
@@ -47,10 +47,10 @@ def test_a_task_due_now_reaches_its_target_in_the_documented_calls(
         aws: Provisioned, target: TargetServer, request: pytest.FixtureRequest,
         monkeypatch: pytest.MonkeyPatch) -> None:
     # The team's plan is read at most every PLAN_CACHE_SECONDS per process: warm for this test. A
-    # run's own hold goes out only if it outlasts HOLD_WINDOW: far longer than this run, however
+    # run's own hold goes out only if it outlasts RUN_HOLD_WINDOW: far longer than this run, however
     # loaded the machine (test_batched_holds.py counts the holds of runs that outlast it).
     monkeypatch.setattr(container().plan_book, "_ttl", 3600.0)
-    monkeypatch.setattr(executor_entry, "HOLD_WINDOW", 30.0)
+    monkeypatch.setattr(executor_entry, "RUN_HOLD_WINDOW", 30.0)
     key = api_key()
     create_task(key, targetUrl=target.url("/warm", [200]))  # the caches a running API has warm
     receive(aws, aws.env[NORMAL])
