@@ -3,10 +3,10 @@ from bench/results.json: do not edit). GET /v1/usage multiplies it by the tasks 
 
 from __future__ import annotations
 
-USD_PER_TASK = 9.34e-06
-USD_PER_TASK_PROVISIONED = 5.58e-06
+USD_PER_TASK = 9.11e-06
+USD_PER_TASK_PROVISIONED = 5.34e-06
 MEASURED = (
-    "bench/results.json of 2026-12-02T09:00:02Z (quick run, commit 096e92e0d5), scenario 'e2e'"
+    "bench/results.json of 2026-12-02T11:34:09Z (quick run, commit c45570ea0f), scenario 'e2e'"
 )
 PRICES = (
     'AWS public pricing pages as of 2025-01, typed by hand (us-east-1, on demand; provisioned at '
