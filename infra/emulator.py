@@ -131,7 +131,9 @@ def _receivable(queue: Queue) -> bool:
     visible = queue.messages
     if not visible or not queue.fifo_queue:
         return bool(visible)
-    held = {m.group_id for m in queue._pending_messages if m.group_id is not None and not m.visible}
+    # tuple(): a copy taken without running Python code, so with the GIL held (receives change the set
+    # outside the queue's lock)
+    held = {m.group_id for m in tuple(queue._pending_messages) if m.group_id is not None and not m.visible}
     return any(m.group_id not in held for m in visible)
 
 
@@ -143,8 +145,11 @@ def _wait_for_messages(self: Queue, timeout: float) -> None:
     with self._messages_lock:
         while not _receivable(self):
             now = time.time()
-            soonest = min((max(m.visible_at, m.delayed_until) / 1000.0 for m in self._messages), default=deadline)
-            wait = min(deadline, max(soonest, now + 0.001)) - now
+            # Only ends still ahead: a visible message of a held group has its end behind it, and
+            # waiting for that one would wake at once, over and over.
+            ends = (max(m.visible_at, m.delayed_until) / 1000.0 for m in self._messages)
+            soonest = min((end for end in ends if end > now), default=deadline)
+            wait = min(deadline, soonest) - now
             if wait <= 0:
                 break
             self._messages_lock.wait(wait)
@@ -169,7 +174,7 @@ class _GroupsInFlight(set[str]):
 
 
 def _groups_in_flight(self: Queue) -> set[str]:
-    return _GroupsInFlight(m.group_id for m in self._pending_messages if m.group_id is not None)
+    return _GroupsInFlight(m.group_id for m in tuple(self._pending_messages) if m.group_id is not None)
 
 
 def _change_and_wake(self: SQSBackend, queue_name: str, receipt_handle: str, visibility_timeout: int) -> None:

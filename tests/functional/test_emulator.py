@@ -150,7 +150,7 @@ def test_a_long_poll_waits_while_a_fifo_group_is_held_and_wakes_when_its_message
     # moto's long poll woke at once while the only visible message's group was held, and scanned
     # again: a busy loop for the whole wait on the notifications queue.
     sqs = boto3.client("sqs", region_name="us-east-1")
-    url, _ = _queue(sqs, "held.fifo", FifoQueue="true", ContentBasedDeduplication="true", VisibilityTimeout="30")
+    url, queue = _queue(sqs, "held.fifo", FifoQueue="true", ContentBasedDeduplication="true", VisibilityTimeout="30")
     waits: list[float] = []
     waited = Queue.wait_for_messages
 
@@ -163,10 +163,19 @@ def test_a_long_poll_waits_while_a_fifo_group_is_held_and_wakes_when_its_message
     sqs.send_message(QueueUrl=url, MessageBody="processing", MessageGroupId="task")
     handle = sqs.receive_message(QueueUrl=url)["Messages"][0]["ReceiptHandle"]
 
+    sleeps: list[float | None] = []
+
+    class CountedCondition(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            sleeps.append(timeout)
+            return super().wait(timeout)
+
+    queue._messages_lock = CountedCondition()
     started = time.monotonic()
     assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
     assert time.monotonic() - started >= 0.9
-    assert len(waits) <= 3  # it waited, it did not spin
+    assert len(waits) <= 3  # it waited, it did not scan again and again
+    assert len(sleeps) <= 3, sleeps[:5]  # nor woke every millisecond for the held message's past end
 
     got: list[list[str]] = []
     poller = threading.Thread(target=lambda: got.append(
