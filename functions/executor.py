@@ -42,10 +42,10 @@ T = TypeVar("T")
 DEFAULT_TIME_LEFT = 300.0
 PUT_BACK_WINDOW = 0.05  # seconds the first put-back waits for others of its invocation to share its send
 HOLD_WINDOW = 0.05  # the same for visibility changes (a backoff's, an early delayed task's)
-# A claimed run's own hold goes out only once the run has lasted this share of the unclaimed hold
-# (which the batch's first call, hold_until_claimed, already set): a run over by then needs none, and
-# almost every run is (issue 17: the holds of runs that outlasted 50 ms were 0.21 requests a task).
-# The hold still goes out with half of that first hold left. RUN_HOLD_WINDOW overrides it (tests).
+# A claimed run's own hold goes out only once this share of the unclaimed hold (which the batch's
+# first call, hold_until_claimed, set) has passed since the batch started: a run over by then needs
+# none, and almost every run is (issue 17: the holds of runs that outlasted 50 ms were 0.21 requests
+# a task). The hold still goes out with half of that first hold left. RUN_HOLD_WINDOW overrides it.
 RUN_HOLD_SHARE = 0.5
 RUN_HOLD_WINDOW: float | None = None
 
@@ -66,8 +66,11 @@ class Grouped(Generic[T]):
     meanwhile go in the same call (`call(entries)` returns the indexes that failed); nothing waits for
     the batch's slowest record."""
 
-    def __init__(self, call: Callable[[list[T]], list[int]], what: str, window: float = PUT_BACK_WINDOW) -> None:
-        self._call, self._what, self._window = call, what, window
+    def __init__(self, call: Callable[[list[T]], list[int]], what: str, window: float = PUT_BACK_WINDOW,
+                 not_before: float | None = None) -> None:
+        # not_before (time.monotonic()): a group goes no earlier than this, rather than `window`
+        # after its first entry
+        self._call, self._what, self._window, self._not_before = call, what, window, not_before
         self._lock = threading.Lock()
         self._pending: list[_Slot[T]] = []
 
@@ -104,7 +107,7 @@ class Grouped(Generic[T]):
         return withdraw
 
     def _lead(self) -> None:
-        time.sleep(self._window)
+        time.sleep(self._window if self._not_before is None else max(0.0, self._not_before - time.monotonic()))
         with self._lock:
             group, self._pending = self._pending, []
         if not group:  # every entry was withdrawn
@@ -141,9 +144,9 @@ class HoldSender(Grouped[Hold]):
     backoff), a ChangeMessageVisibilityBatch per group: about one SQS request per ten tasks instead
     of one per task."""
 
-    def __init__(self, window: float | None = None) -> None:
+    def __init__(self, window: float | None = None, not_before: float | None = None) -> None:
         super().__init__(lambda entries: container().sqs_messages.hold_many(entries), "visibility change",
-                         HOLD_WINDOW if window is None else window)
+                         HOLD_WINDOW if window is None else window, not_before)
 
 
 class HoldFailed(Exception):
@@ -170,14 +173,15 @@ def process_record(record: SQSRecord, context: Any, put_back: PutBackSender | No
     withdraw: list[Callable[[], None]] = []
 
     def hold_for_run(seconds: float) -> None:
-        """The hold of a claimed task for its run: it goes out, with the batch's others, once the run
-        has lasted `run_hold_window()`, and a run over before then needs none (the message is
-        deleted). Not made, the message comes back when its current visibility ends and finds the
-        claim held."""
+        """The hold of a claimed task for its run: it goes out, with the batch's others, once
+        `run_hold_window()` has passed since the batch started, and a run over before then needs
+        none (the message is deleted). Not made, the message comes back when its current
+        visibility ends and finds the claim held."""
         if run_holds is None:
             messages.hold(record.event_source_arn, record.receipt_handle, seconds)
         else:
-            withdraw.append(run_holds.start(Hold(record.event_source_arn, record.receipt_handle, seconds)))
+            withdraw.append(run_holds.start(Hold(record.event_source_arn, record.receipt_handle, seconds,
+                                                 decided_at=time.monotonic())))
 
     def send_poll(token: str, delay: int) -> bool:
         """A polling task's next poll: a new message (its receive count starts at zero, so polls never
@@ -239,14 +243,20 @@ def hold_until_claimed(event: dict[str, Any]) -> None:
 
 
 def run_hold_window() -> float:
-    """How long a claimed run goes before its own hold is sent (RUN_HOLD_SHARE of the unclaimed hold)."""
+    """How long after the batch's first hold the claimed runs' own holds are sent (RUN_HOLD_SHARE of
+    the unclaimed hold). Counted from the batch's start, not from a claim: a claim can come late (a
+    task due soon is waited for, a new row re-read), and the hold must still land with half of the
+    first hold left. Each run's hold is counted from when it was decided (`Hold.decided_at`), so a
+    late send does not keep the message hidden longer."""
     return RUN_HOLD_WINDOW if RUN_HOLD_WINDOW is not None else container().executor.unclaimed_hold * RUN_HOLD_SHARE
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    started = time.monotonic()
     hold_until_claimed(event)
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    put_back, holds, run_holds = PutBackSender(), HoldSender(), HoldSender(run_hold_window())
+    put_back, holds = PutBackSender(), HoldSender()
+    run_holds = HoldSender(not_before=started + run_hold_window())
     # One thread per record of this invocation (the local runner runs several invocations in one
     # process, as Lambda runs them in several).
     with ThreadPoolExecutor(max_workers=max(1, len(event.get("Records") or ())),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -68,11 +69,19 @@ class PutBack:
 
 @dataclass(frozen=True)
 class Hold:
-    """A received message kept invisible for `seconds` from now."""
+    """A received message kept invisible for `seconds` from now: from `decided_at` (time.monotonic())
+    when the hold was decided before it is sent."""
 
     queue_arn: str
     receipt_handle: str
     seconds: float
+    decided_at: float | None = None
+
+    def as_of(self, now: float) -> Hold:
+        """The hold as sent at `now`: its seconds counted from when it was decided (at least 1)."""
+        if self.decided_at is None:
+            return self
+        return Hold(self.queue_arn, self.receipt_handle, max(1.0, self.seconds - (now - self.decided_at)))
 
 
 def put_backs_of(body: str) -> int:
@@ -137,6 +146,8 @@ class SqsMessages:
     def hold_many(self, holds: list[Hold]) -> list[int]:
         """Set the visibility of each message, ten to a ChangeMessageVisibilityBatch and one queue per
         call (each entry its own timeout); returns the indexes not changed."""
+        now = time.monotonic()
+        holds = [h.as_of(now) for h in holds]
         return batch_calls(self._client.change_message_visibility_batch, [h.queue_arn for h in holds],
                            self._url_of_arn,
                            lambda i: {"ReceiptHandle": holds[i].receipt_handle,
