@@ -43,3 +43,43 @@ def test_building_more_table_connections_reads_no_botocore_data_again(aws: Provi
     reset_container()  # a new composition root: new model classes, new connections
     connect()
     assert read == []  # each built a session of its own before: endpoints and the DynamoDB model again
+
+
+def test_clients_of_the_shared_session_are_made_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A session builds its parts on first use, and two threads' first clients at once can race there
+    # (botocore's ComponentLocator); PynamoDB kept a session per thread for that reason. A review
+    # asked for this once PynamoDB's connections and the container's clients shared one session.
+    import threading
+    import time
+
+    import botocore.session
+    from pynamodb.connection import base
+
+    from taskhook.adapters import session as session_module
+
+    for owner, name in [(session_module, "_session"), (session_module, "_boto3_session"), (base, "get_session"),
+                        (boto3, "DEFAULT_SESSION")]:
+        monkeypatch.setattr(owner, name, getattr(owner, name))  # put back after the test
+    monkeypatch.setattr(session_module, "_session", None)
+    inside, most = [0], [0]
+    original = botocore.session.Session.create_client
+
+    def watched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", watched)
+    session = shared_session()
+    threads = [threading.Thread(target=session.create_client, args=("sqs",),
+                                kwargs={"region_name": "us-east-1", "aws_access_key_id": "a",
+                                        "aws_secret_access_key": "b"}) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert most[0] == 1

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 _lock = threading.Lock()
+_creating = threading.Lock()
 _session: Any = None  # botocore.session.Session
 _boto3_session: Any = None  # boto3.session.Session on _session
 
@@ -29,6 +30,17 @@ def shared_session() -> Any:
                 from pynamodb.connection import base
 
                 session = botocore.session.get_session()
+                # One client made at a time: a session builds its parts (credential provider, endpoint
+                # resolver, ...) on first use, and two threads' first clients at once can race there
+                # (PynamoDB keeps a session per thread for that reason). The local stack's API and
+                # runner build clients on many threads; Lambda on one.
+                create = session.create_client
+
+                def create_client(*args: Any, **kwargs: Any) -> Any:
+                    with _creating:
+                        return create(*args, **kwargs)
+
+                session.create_client = create_client
                 setattr(base, "get_session", lambda: session)  # noqa: B010 - PynamoDB calls it per connection
                 _boto3_session = boto3.session.Session(botocore_session=session)
                 _session = session
