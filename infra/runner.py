@@ -58,6 +58,7 @@ REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or
 IDLE_MIN, IDLE_MAX = 0.02, 0.2
 LONG_POLL = 2  # seconds, for queues without lanes (notifications, dead letters)
 LANE_WAIT = 1  # seconds: the long poll of idle lanes (a stop waits for it at most this long)
+FOUND_MARGIN = 0.5  # seconds before a found batch's visibility ends that it is no longer run
 SHARD_REFRESH_SECONDS = 60.0
 EXPIRY_SECONDS = 60.0
 
@@ -348,8 +349,8 @@ class Runner:
         self._receiving = threading.Lock()
         # Held by the receiver (under _receiving): the lanes' outstanding long polls, and batches
         # they found that no worker has taken yet.
-        self._polls: dict[int, Future[list[dict[str, Any]]]] = {}
-        self._found: list[tuple[int, list[dict[str, Any]]]] = []
+        self._polls: dict[int, Future[tuple[list[dict[str, Any]], float]]] = {}
+        self._found: list[tuple[int, list[dict[str, Any]], float]] = []  # lane, batch, received at
         self._pollers = ThreadPoolExecutor(max_workers=max(1, len(self.lanes)), thread_name_prefix="lane-poll")
 
     def _loop(self, name: str, step: Callable[[], int]) -> None:
@@ -376,7 +377,9 @@ class Runner:
         while not self.stopping.is_set():
             self._collect_polls()
             if self._found:  # what a long poll brought, most urgent lane first
-                index, batch = self._found.pop(0)
+                index, batch, received_at = self._found.pop(0)
+                if self._expired(self.lanes[index], received_at):
+                    continue
                 return self.lanes[index], batch
             for index, lane in enumerate(self.lanes):  # always the most urgent lane that has work
                 if index in self._polls:
@@ -386,9 +389,25 @@ class Runner:
                     return lane, batch
             for index, lane in enumerate(self.lanes):  # all empty: wait on every lane at once
                 if index not in self._polls:
-                    self._polls[index] = self._pollers.submit(lane.receive, LANE_WAIT)
+                    self._polls[index] = self._pollers.submit(self._long_poll, lane)
             wait(list(self._polls.values()), timeout=LANE_WAIT + 10, return_when=FIRST_COMPLETED)
         return None, []
+
+    @staticmethod
+    def _long_poll(lane: QueueSource) -> tuple[list[dict[str, Any]], float]:
+        return lane.receive(LANE_WAIT), time.monotonic()
+
+    @staticmethod
+    def _expired(lane: QueueSource, received_at: float) -> bool:
+        """Whether a batch a long poll found has waited for a worker until its visibility (nearly)
+        ended: its messages are receivable again, so running it could run them twice. It is left
+        for SQS to deliver again."""
+        visibility = getattr(lane, "visibility", None)
+        if visibility is None or time.monotonic() - received_at < visibility - FOUND_MARGIN:
+            return False
+        print(f"[runner] a batch of {lane.source.resource} waited past its visibility; left for redelivery",
+              flush=True)
+        return True
 
     def _collect_polls(self) -> None:
         failed = False
@@ -397,14 +416,14 @@ class Runner:
                 continue
             del self._polls[index]
             try:
-                batch = poll.result()
+                batch, received_at = poll.result()
             except Exception as exc:  # noqa: BLE001 - the next round polls the lane again
                 print(f"[runner] long poll of {self.lanes[index].source.resource}: {type(exc).__name__}: {exc}",
                       flush=True)
                 failed = True
                 continue
             if batch:
-                self._found.append((index, batch))
+                self._found.append((index, batch, received_at))
         self._found.sort(key=lambda found: found[0])
         if failed:
             self.stopping.wait(IDLE_MAX)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -170,3 +171,15 @@ def test_lanes_are_received_with_the_handlers_unclaimed_hold_and_other_queues_wi
     runner_module.QueueSource(source, "url", "arn", sqs).receive(1)  # type: ignore[arg-type]
     assert [c.get("VisibilityTimeout") for c in sqs.calls] == [4, None]
     assert [c["WaitTimeSeconds"] for c in sqs.calls] == [1, 1]
+
+
+def test_a_found_batch_that_waited_past_its_visibility_is_left_for_redelivery(lanes: list[FakeLane]) -> None:
+    # Its messages are receivable again (another receive may already hold them): running it could
+    # run them twice. A review found the case once lanes were received with a short visibility.
+    runner = make_runner(lanes)
+    lanes[0].visibility = 4  # type: ignore[attr-defined]
+    now = time.monotonic()
+    runner._found = [(0, [{"Body": "stale"}], now - 10), (1, [{"Body": "fresh"}], now)]
+    lane, batch = runner._receive_by_priority()
+    assert lane is lanes[1] and batch == [{"Body": "fresh"}]
+    assert runner._found == []
