@@ -174,8 +174,9 @@ def run(tasks: int, kills: int = 2, clients: int = 8, lane_visibility: int | Non
         seen = 0
         while submitter.is_alive() or marks:
             time.sleep(0.2)
-            if target.count(prefix) != seen:
-                seen, progressed = target.count(prefix), time.monotonic()
+            count = target.count(prefix)
+            if count != seen:
+                seen, progressed = count, time.monotonic()
             if marks and seen >= marks[0] * tasks:
                 marks.pop(0)
                 pid = kill_runner(stack)

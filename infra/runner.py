@@ -402,8 +402,7 @@ class Runner:
         """Whether a batch a long poll found has waited for a worker until its visibility (nearly)
         ended: its messages are receivable again, so running it could run them twice. It is left
         for SQS to deliver again."""
-        visibility = getattr(lane, "visibility", None)
-        if visibility is None or time.monotonic() - received_at < visibility - FOUND_MARGIN:
+        if lane.visibility is None or time.monotonic() - received_at < lane.visibility - FOUND_MARGIN:
             return False
         print(f"[runner] a batch of {lane.source.resource} waited past its visibility; left for redelivery",
               flush=True)

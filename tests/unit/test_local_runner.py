@@ -25,6 +25,7 @@ class FakeLane:
         self.calls: list[int] = []
         self._arrived = threading.Condition()
         self.source = type("Source", (), {"resource": name})()
+        self.visibility: int | None = None  # the queue's own
 
     def send(self, body: str) -> None:
         with self._arrived:
@@ -177,7 +178,7 @@ def test_a_found_batch_that_waited_past_its_visibility_is_left_for_redelivery(la
     # Its messages are receivable again (another receive may already hold them): running it could
     # run them twice. A review found the case once lanes were received with a short visibility.
     runner = make_runner(lanes)
-    lanes[0].visibility = 4  # type: ignore[attr-defined]
+    lanes[0].visibility = 4
     now = time.monotonic()
     runner._found = [(0, [{"Body": "stale"}], now - 10), (1, [{"Body": "fresh"}], now)]
     lane, batch = runner._receive_by_priority()
