@@ -23,7 +23,7 @@ def test_docs_renders_every_route_of_the_openapi_document(stack: Stack, page: Wa
     assert len(expected) > 10
 
     page.page.goto(stack.url + "/docs")
-    expect(page.page.locator(".opblock").first).to_be_visible(timeout=20_000)
+    expect(page.page.locator(".opblock").first).to_be_visible()
     expect(page.page.get_by_text("Unable to render this definition")).to_have_count(0)
     shown = set()
     for block in page.page.locator(".opblock").all():
@@ -53,6 +53,6 @@ def test_try_it_out_lists_the_teams_tasks_with_the_key(stack: Stack, page: Watch
     listing.get_by_role("button", name="Execute").click()
 
     status = listing.locator(".live-responses-table tbody .response-col_status").first
-    expect(status).to_have_text("200", timeout=20_000)
+    expect(status).to_have_text("200")
     expect(listing.locator(".live-responses-table tbody .microlight").first).to_contain_text(created["id"])
     page.assert_clean()

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, Response, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, Response, expect, sync_playwright
 
 CHROMIUM = os.environ.get("TASKHOOK_CHROMIUM", "/usr/bin/chromium")
 # As the machine's notes say: without the background-networking flags Chromium tries Google's hosts
@@ -22,6 +22,12 @@ CHROMIUM = os.environ.get("TASKHOOK_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+# How long an `expect` waits for the page to show something: as long as the other e2e waits
+# (Client.wait_until), not Playwright's 5 s. Each expect waits for API answers; with LocalStack
+# and the other worker's 500-create burst sharing two cores, a sign-in's first GET took longer
+# than 5 s (CI, and a run beside test_fairness and test_rate_limits), and the page was right.
+EXPECT_TIMEOUT_MS = 30_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 @contextmanager
