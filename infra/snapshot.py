@@ -117,12 +117,116 @@ def _items_of(table: Any) -> Iterator[Any]:
             yield by_hash
 
 
+def _item_json(item: Any) -> bytes:
+    return json.dumps({name: _wire(value) for name, value in item.attrs.items()}, separators=(",", ":")).encode()
+
+
+# ---- the items changed since the last capture ----------------------------------------------
+#
+# A capture runs with every write held back (the exclusive side of the lock). Turning every item
+# into JSON each time made that hold grow with the table: about a second with 7,000 tasks on a
+# busy emulator, every second or two, and a write that came then (a claim, a task's end) waited
+# for it (a delayed task fired 1.4 s late). So each item's JSON is kept, and a capture turns into
+# JSON only the items written since the last one. moto changes an item in four places, each
+# patched to note the item's key: Table.put_item (PutItem, BatchWriteItem, a transaction's Put,
+# an update that makes the item), Table.delete_item, and DynamoDBBackend.update_item (which
+# changes the stored item in place). A table object not seen before (created, restored, or put
+# back whole by a failed transaction) is read whole.
+
+Key = tuple[Any, Any]  # (hash key, range key or None), as moto's DynamoTypes
+_changed: dict[int, tuple[Any, set[Key]]] = {}  # id(table) -> (table, keys written since the last capture)
+_tracking = False
+
+
+def _note(table: Any, hash_key: Any, range_key: Any) -> None:
+    entry = _changed.get(id(table))
+    if entry is None or entry[0] is not table:
+        entry = _changed[id(table)] = (table, set())
+    entry[1].add((hash_key, range_key))
+
+
+def track_changes() -> None:
+    """Note the key of every item written from now on, so that captures only turn those into
+    JSON (idempotent). Until this runs, every capture reads every item."""
+    global _tracking  # noqa: PLW0603 - one switch for the process, as the patches are
+    if _tracking:
+        return
+    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
+    from moto.dynamodb.models.dynamo_type import DynamoType  # noqa: PLC0415
+    from moto.dynamodb.models.table import Table  # noqa: PLC0415
+
+    put, delete, update = Table.put_item, Table.delete_item, DynamoDBBackend.update_item
+
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = put(self, *args, **kwargs)
+        _note(self, item.hash_key, item.range_key)
+        return item
+
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        try:
+            return delete(self, hash_key, range_key)
+        finally:
+            _note(self, hash_key, range_key)
+
+    def update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return update(self, table_name, key, *args, **kwargs)
+        finally:
+            table = self.tables.get(table_name)
+            if table is not None and table.hash_key_attr in key:
+                range_value = key.get(table.range_key_attr) if table.range_key_attr else None
+                _note(table, DynamoType(key[table.hash_key_attr]),
+                      DynamoType(range_value) if range_value is not None else None)
+
+    Table.put_item = put_item  # type: ignore[method-assign]
+    Table.delete_item = delete_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+    _tracking = True
+
+
+@dataclass
+class _TableJson:
+    table: Any  # the moto Table these are of (kept, so its id is never another table's meanwhile)
+    items: dict[Key, bytes]  # each item's JSON
+
+
+_kept: dict[tuple[str, str, str], _TableJson] = {}
+
+
+def _stored(table: Any, key: Key) -> Any:
+    hash_key, range_key = key
+    if table.range_key_attr:
+        return table.items.get(hash_key, {}).get(range_key)
+    return table.items.get(hash_key)
+
+
+def _table_json(where: tuple[str, str, str], table: Any) -> list[bytes]:
+    """The table's items as JSON texts: the ones kept, with the items changed since redone."""
+    changed = _changed.pop(id(table), None)
+    kept = _kept.get(where)
+    if not _tracking or kept is None or kept.table is not table:
+        kept = _kept[where] = _TableJson(table, {(i.hash_key, i.range_key): _item_json(i)
+                                                 for i in _items_of(table)})
+    elif changed is not None and changed[0] is table:
+        for key in changed[1]:
+            item = _stored(table, key)
+            if item is None:
+                kept.items.pop(key, None)
+            else:
+                kept.items[key] = _item_json(item)
+    return list(kept.items.values())
+
+
 def _tables() -> list[dict[str, Any]]:
-    out = []
+    out, seen = [], set()
     for account_id, region, backend in _regions(dynamodb_backends):
         for name, table in list(backend.tables.items()):
-            items = [{name: _wire(value) for name, value in item.attrs.items()} for item in _items_of(table)]
-            out.append({"account": account_id, "region": region, "table": name, "items": items})
+            seen.add((account_id, region, name))
+            out.append({"account": account_id, "region": region, "table": name,
+                        "itemsJson": _table_json((account_id, region, name), table)})
+    for where in set(_kept) - seen:  # a table deleted (or a mock's backends reset)
+        del _kept[where]
+    _changed.clear()  # tables no longer in any backend
     return out
 
 
@@ -203,14 +307,14 @@ def _private_dir(path: Path) -> None:
     path.chmod(PRIVATE_DIR)  # mkdir's mode goes through the umask, and an existing one keeps its own
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def _write_private(path: Path, data: bytes | list[bytes]) -> None:
     """Write `path` atomically (a temporary file, then a rename), created 0600: the content is
     never readable by others, not even for a moment."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
     with os.fdopen(fd, "wb") as out:
         os.fchmod(out.fileno(), PRIVATE_FILE)  # a .tmp left behind by a crash may have had another mode
-        out.write(data)
+        out.writelines([data] if isinstance(data, bytes) else data)
     tmp.replace(path)
 
 
@@ -231,12 +335,26 @@ def write(data_dir: Path, state: dict[str, Any]) -> None:
             _write_private(path, body)
         entries.append({k: v for k, v in entry.items() if k != "body"} | {"sha256": digest})
     doc["objects"] = entries
-    _write_private(data_dir / SNAPSHOT, json.dumps(doc, separators=(",", ":")).encode())
+    _write_private(data_dir / SNAPSHOT, _document(doc))
     kept = {e["sha256"] for e in entries}
     for path in objects_dir.iterdir():
         if path.name not in kept and not path.name.endswith(".tmp"):
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+def _document(doc: dict[str, Any]) -> list[bytes]:
+    """`doc` as JSON, in pieces: each table's items are their kept JSON, written as they are (a
+    big state is neither encoded again nor copied into one string)."""
+    def dumped(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    pieces = [dumped({k: v for k, v in doc.items() if k != "tables"})[:-1], b',"tables":[']
+    for number, table in enumerate(doc["tables"]):
+        pieces += [b"," if number else b"", dumped({k: v for k, v in table.items() if k != "itemsJson"})[:-1],
+                   b',"items":[', b",".join(table["itemsJson"]), b"]}"]
+    pieces.append(b"]}")
+    return pieces
 
 
 def read(data_dir: Path) -> dict[str, Any] | None:

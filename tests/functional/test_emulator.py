@@ -19,6 +19,7 @@ import pytest
 from moto import mock_aws
 from moto.core import responses as moto_responses
 from moto.core.responses import ActionResult
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing import validators
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
@@ -37,7 +38,7 @@ def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                         (UpdateExpressionParser, "make"), (validators, "deepcopy"), (Queue, "wait_for_messages"),
                         (Queue, "pending_message_groups"), (Queue, "delete_message"),
                         (SQSBackend, "change_message_visibility"), (moto_responses, "method_names_from_class"),
-                        (DepthFirstTraverser, "nodes_to_be_processed")]:
+                        (DepthFirstTraverser, "nodes_to_be_processed"), (Table, "all_items")]:
         monkeypatch.setattr(owner, name, owner.__dict__[name])  # put back after the test
     emulator.apply()
     with mock_aws():
@@ -386,6 +387,50 @@ def test_update_expressions_work_as_in_moto_with_the_kept_parse(patched: None, m
     assert _updates(boto3.client("dynamodb", region_name="us-east-1"), "moto") == kept
 
 
+def _reads(ddb: Any, prefix: str) -> list[Any]:
+    """Queries and Scans (paged, on tables and an index) of tables whose key order differs as text
+    and as numbers: what each page answered, in order."""
+    ddb.create_table(TableName=f"{prefix}-n", KeySchema=[{"AttributeName": "n", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "n", "AttributeType": "N"},
+                                           {"AttributeName": "g", "AttributeType": "S"}],
+                     GlobalSecondaryIndexes=[{"IndexName": "byG", "Projection": {"ProjectionType": "ALL"},
+                                              "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"},
+                                                            {"AttributeName": "n", "KeyType": "RANGE"}]}],
+                     BillingMode="PAY_PER_REQUEST")
+    ddb.create_table(TableName=f"{prefix}-r", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "N"}],
+                     BillingMode="PAY_PER_REQUEST")
+    for n in ("9", "10", "-2", "1.5", "100", "0"):
+        ddb.put_item(TableName=f"{prefix}-n", Item={"n": {"N": n}, "g": {"S": "a" if n != "0" else "b"}})
+        for pk in ("b", "a", "B"):
+            ddb.put_item(TableName=f"{prefix}-r", Item={"pk": {"S": pk}, "sk": {"N": n}})
+    pages: list[Any] = []
+    for request in [{"TableName": f"{prefix}-n"}, {"TableName": f"{prefix}-r"}]:
+        start: dict[str, Any] | None = None
+        while True:
+            page = ddb.scan(Limit=4, **request, **({"ExclusiveStartKey": start} if start else {}))
+            pages.append([page["Items"], page.get("LastEvaluatedKey")])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+    pages.append(ddb.query(TableName=f"{prefix}-r", KeyConditionExpression="pk = :p AND sk > :s",
+                           ExpressionAttributeValues={":p": {"S": "a"}, ":s": {"N": "0"}})["Items"])
+    pages.append(ddb.query(TableName=f"{prefix}-n", IndexName="byG", KeyConditionExpression="g = :g",
+                           ExpressionAttributeValues={":g": {"S": "a"}}, ScanIndexForward=False)["Items"])
+    return pages
+
+
+def test_scans_and_queries_answer_as_in_moto_with_the_faster_sort(patched: None,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    fast = _reads(ddb, "fast")
+    assert [item["n"]["N"] for item in fast[0][0]] == ["-2", "0", "1.5", "9"]  # numbers in numeric order
+    monkeypatch.setattr(Table, "all_items", emulator._moto_all_items)
+    assert _reads(ddb, "moto") == fast
+
+
 # ---- the snapshot (infra/snapshot.py): what `make run` keeps across restarts -------------------
 
 REGION = "us-east-1"
@@ -700,3 +745,131 @@ def test_concurrent_conditional_updates_of_one_item_let_exactly_one_through(tmp_
     finally:
         emulator.terminate()
         emulator.wait(10)
+
+
+@pytest.fixture
+def tracking(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """snapshot.track_changes() for this test only (its patches undone after it)."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    for owner, name in [(Table, "put_item"), (Table, "delete_item"), (DynamoDBBackend, "update_item")]:
+        monkeypatch.setattr(owner, name, getattr(owner, name))
+    monkeypatch.setattr(snapshot, "_tracking", False)
+    monkeypatch.setattr(snapshot, "_kept", {})
+    monkeypatch.setattr(snapshot, "_changed", {})
+    snapshot.track_changes()
+    yield
+
+
+def _every_item_now() -> dict[str, list[dict[str, Any]]]:
+    """Each table's items read whole from moto's backends (what a capture must hold)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    out = {}
+    for _account, _region, backend in snapshot._regions(dynamodb_backends):
+        for name, table in backend.tables.items():
+            out[name] = sorted((json.loads(snapshot._item_json(i)) for i in snapshot._items_of(table)),
+                               key=lambda item: json.dumps(item, sort_keys=True))
+    return out
+
+
+def _captured(tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
+    snapshot.write(tmp_path, snapshot.capture())
+    doc = snapshot.read(tmp_path)
+    assert doc is not None
+    return {t["table"]: sorted(t["items"], key=lambda item: json.dumps(item, sort_keys=True)) for t in doc["tables"]}
+
+
+def test_a_capture_keeps_up_with_every_kind_of_dynamodb_write(credentials: None, tracking: None,
+                                                               tmp_path: Path) -> None:
+    """Captures turn only the items written since the last one into JSON: after every kind of
+    write moto has, the snapshot still holds exactly what the tables hold."""
+    with mock_aws():
+        ddb = _client("dynamodb")
+        ddb.create_table(TableName="plain", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        ddb.create_table(TableName="ranged", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                                        {"AttributeName": "sk", "KeyType": "RANGE"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "sk", "AttributeType": "N"}],
+                         BillingMode="PAY_PER_REQUEST")
+        for i in range(5):
+            ddb.put_item(TableName="plain", Item={**TASK_ITEM, "id": {"S": f"t-{i}"}})
+            ddb.put_item(TableName="ranged", Item={"pk": {"S": "a"}, "sk": {"N": str(i)}, "n": {"N": "0"}})
+        steps: list[Any] = [
+            lambda: None,
+            lambda: ddb.update_item(TableName="plain", Key={"id": {"S": "t-1"}},
+                                    UpdateExpression="SET #s = :s, notifications.n1.attempts = :a REMOVE tags",
+                                    ExpressionAttributeNames={"#s": "status"},
+                                    ExpressionAttributeValues={":s": {"S": "completed"}, ":a": {"N": "3"}}),
+            lambda: ddb.update_item(TableName="ranged", Key={"pk": {"S": "a"}, "sk": {"N": "2"}},
+                                    UpdateExpression="ADD n :one", ExpressionAttributeValues={":one": {"N": "1"}}),
+            lambda: ddb.update_item(TableName="plain", Key={"id": {"S": "new"}},  # an update that makes the item
+                                    UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": {"S": "x"}}),
+            lambda: ddb.delete_item(TableName="plain", Key={"id": {"S": "t-0"}}),
+            lambda: ddb.delete_item(TableName="ranged", Key={"pk": {"S": "a"}, "sk": {"N": "4"}}),
+            lambda: ddb.batch_write_item(RequestItems={
+                "plain": [{"PutRequest": {"Item": {"id": {"S": "b-1"}}}},
+                          {"DeleteRequest": {"Key": {"id": {"S": "t-2"}}}}],
+                "ranged": [{"PutRequest": {"Item": {"pk": {"S": "b"}, "sk": {"N": "1"}}}}]}),
+            lambda: ddb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": "plain", "Item": {"id": {"S": "x-1"}}}},
+                {"Update": {"TableName": "ranged", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}},
+                            "UpdateExpression": "SET n = :n", "ExpressionAttributeValues": {":n": {"N": "9"}}}},
+                {"Delete": {"TableName": "plain", "Key": {"id": {"S": "t-3"}}}}]),
+            lambda: ddb.put_item(TableName="plain", Item={"id": {"S": "t-4"}, "v": {"S": "replaced"}}),
+            lambda: ddb.create_table(TableName="later", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                                     BillingMode="PAY_PER_REQUEST"),
+            lambda: ddb.put_item(TableName="later", Item={"id": {"S": "l-1"}}),
+            lambda: ddb.delete_table(TableName="ranged"),
+        ]
+        refused: list[Any] = [  # writes that fail change nothing (a failed transaction puts tables back whole)
+            lambda: ddb.update_item(TableName="plain", Key={"id": {"S": "t-1"}}, UpdateExpression="SET v = :v",
+                                    ConditionExpression="attribute_not_exists(id)",
+                                    ExpressionAttributeValues={":v": {"S": "no"}}),
+            lambda: ddb.put_item(TableName="plain", Item={"id": {"S": "t-1"}},
+                                 ConditionExpression="attribute_not_exists(id)"),
+            lambda: ddb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": "plain", "Item": {"id": {"S": "x-2"}}}},
+                {"Update": {"TableName": "plain", "Key": {"id": {"S": "t-1"}}, "UpdateExpression": "SET v = :v",
+                            "ConditionExpression": "attribute_not_exists(id)",
+                            "ExpressionAttributeValues": {":v": {"S": "no"}}}}]),
+        ]
+        for step in steps + refused:
+            try:
+                step()
+            except ddb.exceptions.ClientError:
+                assert step in refused
+            assert _captured(tmp_path) == _every_item_now()
+        assert {i["id"]["S"] for i in _captured(tmp_path)["plain"]} == {"t-1", "t-4", "new", "b-1", "x-1"}
+
+
+def test_a_capture_turns_only_the_items_written_since_the_last_one_into_json(
+        credentials: None, tracking: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    with mock_aws():
+        env = Provisioner(None, REGION).provision()
+        ddb = _client("dynamodb")
+        for i in range(50):
+            ddb.put_item(TableName=env["TASKS_TABLE"], Item={**TASK_ITEM, "id": {"S": f"t-{i}"}})
+        snapshot.capture()  # the first capture reads every item
+        made = Counter[str]()
+        item_json = snapshot._item_json
+
+        def counted(item: Any) -> str:
+            made[item.attrs["id"].value] += 1
+            return item_json(item)
+
+        monkeypatch.setattr(snapshot, "_item_json", counted)
+        ddb.update_item(TableName=env["TASKS_TABLE"], Key={"id": {"S": "t-7"}}, UpdateExpression="SET v = :v",
+                        ExpressionAttributeValues={":v": {"S": "x"}})
+        ddb.put_item(TableName=env["TASKS_TABLE"], Item={**TASK_ITEM, "id": {"S": "t-new"}})
+        state = snapshot.capture()
+        assert made == Counter({"t-7": 1, "t-new": 1})
+        tasks = next(t for t in state["tables"] if t["table"] == env["TASKS_TABLE"])
+        assert len(tasks["itemsJson"]) == 51
+        made.clear()
+        snapshot.capture()
+        assert made == Counter()  # nothing written since: nothing made again
