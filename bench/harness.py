@@ -378,6 +378,15 @@ def resummarize(results: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+def _follow_with_rates(out: Path, results: dict[str, Any]) -> None:
+    """GET /v1/usage's estimate (src/taskhook/model/cost_rates.py) follows the committed results,
+    the same model as the report: a run written elsewhere (`--out`) leaves it as it is."""
+    if out.resolve() == (HERE / "results.json").resolve():
+        cost_rates.write(results)
+    else:
+        print(f"[bench] {out} is not bench/results.json: the API's cost rates are left as they are", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer, smaller runs (about 3 minutes)")
@@ -396,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         results["repriced"] = {"date": now_iso(), "git": git_commit()["commit"]}
         args.out.write_text(json.dumps(results, indent=1) + "\n")
         report.write(args.out, args.report)
-        cost_rates.write(results)  # the API's estimate follows the report
+        _follow_with_rates(args.out, results)
         print(report.cost_summary(results))
         return 0
     cfg = dict(QUICK if args.quick else FULL, mode="quick" if args.quick else "full")
@@ -412,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run_all(cfg, not args.no_peer, args.celery_pool, args.celery_concurrency)
     args.out.write_text(json.dumps(results, indent=1, sort_keys=False) + "\n")
     report.write(args.out, args.report)
-    cost_rates.write(results)  # GET /v1/usage's estimate: the same model as the report
+    _follow_with_rates(args.out, results)
     print(report.cost_summary(results))
     print(f"[bench] wrote {args.out} and {args.report} in {results['wallSeconds']:.0f}s", file=sys.stderr)
     return 0

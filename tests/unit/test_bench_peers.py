@@ -107,3 +107,15 @@ def test_measuring_one_system_freezes_every_other_one() -> None:
         for process in sleepers.values():
             process.kill()
             process.wait()
+
+
+def test_a_run_written_elsewhere_leaves_the_apis_cost_rates_alone(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    written: list[dict[str, Any]] = []
+    monkeypatch.setattr(harness.cost_rates, "write", lambda results: written.append(results))
+    elsewhere = tmp_path / "results.json"
+    elsewhere.write_text(RESULTS.read_text())
+    assert harness.main(["--resummarize", "--out", str(elsewhere), "--report", str(tmp_path / "report.md")]) == 0
+    assert written == [] and (tmp_path / "report.md").exists()
+    harness._follow_with_rates(RESULTS, {"the": "committed results"})
+    assert written == [{"the": "committed results"}]
