@@ -209,6 +209,9 @@ class LocalStack:
                                    timeout=120)
             answer.raise_for_status()
             self.restored = answer.json()
+            from .runner import EMULATOR_CONTROL
+
+            env[EMULATOR_CONTROL] = f"{self.emulator_url}/_taskhook/"  # the runner's expiry: runner.expire_tasks
 
         dev_key = self._dev_key(env.get("TASKHOOK_DEV_API_KEY") or (self._saved_dev_key() if self.embedded else None))
         if self.embedded:

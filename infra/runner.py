@@ -43,6 +43,7 @@ from functools import partial
 from typing import Any
 
 import boto3
+import requests
 from botocore.config import Config
 
 from taskhook.config import CLIENT_POOL_SIZE
@@ -61,6 +62,24 @@ LANE_WAIT = 1  # seconds: the long poll of idle lanes (a stop waits for it at mo
 FOUND_MARGIN = 0.5  # seconds before a found batch's visibility ends that it is no longer run
 SHARD_REFRESH_SECONDS = 60.0
 EXPIRY_SECONDS = 60.0
+EMULATOR_CONTROL = "TASKHOOK_EMULATOR_CONTROL"  # the embedded emulator's /_taskhook/ URL, when the stack runs one
+TTL_ATTRIBUTE = "expiresAt"  # the Tasks table's TimeToLiveSpecification (template.yaml)
+
+
+def expire_tasks(now: float) -> int:
+    """DynamoDB TTL's work on the Tasks table (the emulators have none): the expired rows deleted,
+    each with its REMOVE record. With the stack's own emulator it is done in the emulator's process
+    (EMULATOR_CONTROL, set by infra/local_stack.py; infra/emulator.py `expire_items`), which looks
+    at each item once; otherwise (LocalStack) by a Scan (adapters/dynamo/expiry.py)."""
+    from taskhook.container import container
+
+    control = os.environ.get(EMULATOR_CONTROL)
+    if not control:
+        return container().local_expiry.expire(now)
+    answer = requests.post(f"{control}expire", timeout=60,
+                           json={"table": container().settings.tasks_table, "attribute": TTL_ATTRIBUTE, "now": now})
+    answer.raise_for_status()
+    return int(answer.json()["deleted"])
 
 
 @dataclass
@@ -441,11 +460,9 @@ class Runner:
                 print(f"[runner] {source.handler}: {type(exc).__name__}: {exc}", flush=True)
 
     def _expiry_loop(self, period: float) -> None:
-        from taskhook.container import container
-
         while not self.stopping.wait(period):
             try:
-                expired = container().local_expiry.expire(time.time())
+                expired = expire_tasks(time.time())
             except Exception as exc:  # noqa: BLE001 - the next period tries again
                 print(f"[runner] expiry: {type(exc).__name__}: {exc}", flush=True)
                 continue

@@ -51,3 +51,29 @@ def test_counts_and_usage_follow_creates_runs_cancels_and_expiry(stack: Stack, t
     counts_become(stack, team.team, {"delayed": 1})
     assert team.get(finished[0]["id"]).status_code == 404
     assert team.task(delayed[1]["id"])["status"] == "delayed"
+
+
+def test_the_runner_deletes_a_task_once_its_expiry_has_passed(stack: Stack, target: TargetServer,
+                                                               team: Client) -> None:
+    """What DynamoDB's TTL does on AWS, the runner does here (every 2 s in these tests): in the
+    stack's own emulator's process, or by a Scan on LocalStack. Only the task whose `expiresAt`
+    has passed goes, and the counts follow its REMOVE record."""
+    import boto3
+
+    done = [team.create_ok({"targetUrl": f"{target.base}/ok?n={n}"}) for n in range(2)]
+    for task in done:
+        team.wait_until(task["id"], lambda t: t["status"] == "completed")
+    counts_become(stack, team.team, {"completed": 2})
+    env = stack.state["env"]
+    ddb = boto3.client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    kept = ddb.get_item(TableName=env["TASKS_TABLE"], Key={"id": {"S": done[1]["id"]}})["Item"]["expiresAt"]
+    assert int(kept["N"]) > time.time() + 29 * 86_400  # the default retention: 30 days after it finished
+    ddb.update_item(TableName=env["TASKS_TABLE"], Key={"id": {"S": done[0]["id"]}},
+                    UpdateExpression="SET expiresAt = :past", ExpressionAttributeValues={":past": {"N": "1"}})
+    deadline = time.monotonic() + 30
+    while team.get(done[0]["id"]).status_code != 404:
+        assert time.monotonic() < deadline, "the runner did not delete the expired task"
+        time.sleep(0.5)
+    counts_become(stack, team.team, {"completed": 1})
+    assert team.task(done[1]["id"])["status"] == "completed"

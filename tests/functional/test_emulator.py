@@ -873,3 +873,36 @@ def test_a_capture_turns_only_the_items_written_since_the_last_one_into_json(
         made.clear()
         snapshot.capture()
         assert made == Counter()  # nothing written since: nothing made again
+
+
+def test_the_emulator_expires_items_as_ttl_does_in_its_own_process(credentials: None, tmp_path: Path) -> None:
+    """`POST /_taskhook/expire` (the runner's expiry on the stack's own emulator): every item whose
+    attribute is a number at or before `now` is deleted with its REMOVE record; nothing else is."""
+    with mock_aws():
+        env = Provisioner(None, REGION).provision()
+        ddb, table = _client("dynamodb"), env["TASKS_TABLE"]
+        rows = {"past": {"N": "1000"}, "now": {"N": "2000"}, "future": {"N": "2001"}, "text": {"S": "1"}, "none": None}
+        for name, expires in rows.items():
+            ddb.put_item(TableName=table, Item={"id": {"S": name}, "teamId": {"S": "t"},
+                                                **({"expiresAt": expires} if expires else {})})
+        before = len(_stream_records(table))
+        persistent = emulator.Persistent(emulator.AtomicDynamoWrites(_unused_app), tmp_path, period=60)
+        answers: list[str] = []
+
+        def expire(body: bytes) -> Any:
+            import io
+            answer = persistent({"PATH_INFO": "/_taskhook/expire", "REQUEST_METHOD": "POST",
+                                 "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)},
+                                lambda status, headers: answers.append(status))
+            return json.loads(b"".join(answer))
+
+        for bad in (b"{}", b"not json", b'{"table": "x", "attribute": "expiresAt", "now": "NaN"}'):
+            assert "error" in expire(bad) and answers.pop() == "400 Bad Request"
+        assert expire(json.dumps({"table": table, "attribute": "expiresAt", "now": 2000}).encode()) == {"deleted": 2}
+        assert answers == ["200 OK"]
+        left = {i["id"]["S"] for i in ddb.scan(TableName=table)["Items"]}
+        assert left == {"future", "text", "none"}
+        removed = [r for r in _stream_records(table)[before:] if r["eventName"] == "REMOVE"]
+        assert sorted(r["dynamodb"]["Keys"]["id"]["S"] for r in removed) == ["now", "past"]
+        assert expire(json.dumps({"table": "no-such-table", "attribute": "expiresAt", "now": 9e9}).encode()) == {
+            "deleted": 0}

@@ -1,8 +1,10 @@
 """The local stack's stand-in for DynamoDB's TTL on the Tasks table (its emulator has none): delete
 every task row whose `expiresAt` has passed. Each delete streams a REMOVE record, as TTL's does, so
 the counters decrement and the task's S3 objects go (dispatch/stream.py). LOCAL ONLY: it Scans the
-whole table (infra/runner.py runs it every TASKHOOK_EXPIRY_SECONDS, default 60; `bin/taskhook
-retention expire-local` on demand). On AWS, TTL does this at no request cost."""
+whole table (infra/runner.py runs it every TASKHOOK_EXPIRY_SECONDS, default 60, on LocalStack; with
+the stack's own emulator the runner has the emulator do it in its process instead, which is far
+cheaper there; `bin/taskhook retention expire-local` on demand). On AWS, TTL does this at no
+request cost."""
 
 from __future__ import annotations
 
