@@ -424,7 +424,7 @@ def expire_items(table_name: str, attribute: str, now: float) -> int:
             continue
         for item in list(snapshot._items_of(table)):
             value = item.attrs.get(attribute)
-            if value is None or value.type != "N" or float(value.value) > now:
+            if value is None or value.type != "N" or not float(value.value) <= now:  # (NaN: kept)
                 continue
             table.delete_item(item.hash_key, item.range_key)
             deleted += 1
@@ -439,7 +439,6 @@ class Persistent:
         self.app, self.data_dir = app, data_dir
         # DynamoDB writes made here (the expiry) take the same lock as the requests' writes
         self.writes = app.lock if isinstance(app, AtomicDynamoWrites) else threading.Lock()
-        snapshot.track_changes()
         self.lock = snapshot.SharedExclusiveLock()
         self.snapshots = snapshot.Snapshotter(data_dir, self.lock, period)
         self.saved = snapshot.read(data_dir)
@@ -477,14 +476,15 @@ class Persistent:
                 size = int(environ.get("CONTENT_LENGTH") or 0)
                 asked = json.loads(environ["wsgi.input"].read(size) or b"{}")
                 table, attribute, now = str(asked["table"]), str(asked["attribute"]), float(asked["now"])
-                if not math.isfinite(now):
+                if isinstance(asked["now"], bool) or not math.isfinite(now):
                     raise ValueError(now)
             except (ValueError, KeyError, TypeError):
                 start_response("400 Bad Request", [("Content-Type", "application/json")])
                 return [b'{"error": "expire takes a JSON body: table, attribute, now (epoch seconds)"}']
             with self.lock.shared(), self.writes:
                 answer = {"deleted": expire_items(table, attribute, now)}
-            self.snapshots.changed()
+            if answer["deleted"]:
+                self.snapshots.changed()
         elif action == "snapshot" and environ.get("REQUEST_METHOD") == "POST":
             self.snapshots.save()
             answer = {"heldSeconds": self.snapshots.last_cost, "writeSeconds": self.snapshots.last_write,
@@ -512,6 +512,7 @@ def main(argv: list[str] | None = None) -> None:
     app: Any = AtomicDynamoWrites(moto_app)
     persistent = None
     if args.data_dir:
+        snapshot.track_changes()  # captures redo only the items written since the last one
         persistent = app = Persistent(app, args.data_dir, args.snapshot_seconds)
         persistent.snapshots.start()
 

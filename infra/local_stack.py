@@ -151,6 +151,7 @@ class LocalStack:
 
     def start(self) -> dict[str, Any]:
         env = dict(os.environ)
+        env.pop("TASKHOOK_EMULATOR_CONTROL", None)  # set below for the stack's own emulator only
         credentials = local_credentials(env, external=not self.embedded)
         for name, value in credentials.items():
             env.setdefault(name, value)

@@ -127,7 +127,7 @@ def _item_json(item: Any) -> bytes:
 # into JSON each time made that hold grow with the table: about a second with 7,000 tasks on a
 # busy emulator, every second or two, and a write that came then (a claim, a task's end) waited
 # for it (a delayed task fired 1.4 s late). So each item's JSON is kept, and a capture turns into
-# JSON only the items written since the last one. moto changes an item in four places, each
+# JSON only the items written since the last one. moto changes an item in three places, each
 # patched to note the item's key: Table.put_item (PutItem, BatchWriteItem, a transaction's Put,
 # an update that makes the item), Table.delete_item, and DynamoDBBackend.update_item (which
 # changes the stored item in place). A table object not seen before (created, restored, or put
@@ -201,32 +201,39 @@ def _stored(table: Any, key: Key) -> Any:
 
 
 def _table_json(where: tuple[str, str, str], table: Any) -> list[bytes]:
-    """The table's items as JSON texts: the ones kept, with the items changed since redone."""
+    """The table's items as JSON texts: the ones kept, with the items changed since redone. If
+    that fails part way, the table is read whole next time (its notes are spent)."""
     changed = _changed.pop(id(table), None)
     kept = _kept.get(where)
-    if not _tracking or kept is None or kept.table is not table:
-        kept = _kept[where] = _TableJson(table, {(i.hash_key, i.range_key): _item_json(i)
-                                                 for i in _items_of(table)})
-    elif changed is not None and changed[0] is table:
-        for key in changed[1]:
-            item = _stored(table, key)
-            if item is None:
-                kept.items.pop(key, None)
-            else:
-                kept.items[key] = _item_json(item)
+    try:
+        if not _tracking or kept is None or kept.table is not table:
+            kept = _kept[where] = _TableJson(table, {(i.hash_key, i.range_key): _item_json(i)
+                                                     for i in _items_of(table)})
+        elif changed is not None and changed[0] is table:
+            for key in changed[1]:
+                item = _stored(table, key)
+                if item is None:
+                    kept.items.pop(key, None)
+                else:
+                    kept.items[key] = _item_json(item)
+    except BaseException:
+        _kept.pop(where, None)
+        raise
     return list(kept.items.values())
 
 
 def _tables() -> list[dict[str, Any]]:
-    out, seen = [], set()
+    out, seen, present = [], set(), set()
     for account_id, region, backend in _regions(dynamodb_backends):
         for name, table in list(backend.tables.items()):
             seen.add((account_id, region, name))
+            present.add(id(table))
             out.append({"account": account_id, "region": region, "table": name,
                         "itemsJson": _table_json((account_id, region, name), table)})
     for where in set(_kept) - seen:  # a table deleted (or a mock's backends reset)
         del _kept[where]
-    _changed.clear()  # tables no longer in any backend
+    for gone in set(_changed) - present:  # notes of tables no longer in any backend
+        del _changed[gone]
     return out
 
 

@@ -245,10 +245,11 @@ def park_pending(client: Client, target: TargetServer, **fields: Any) -> dict[st
 def _start_stack(state_dir: Path, *args: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     port = free_port()
     # A crashed run's message comes back 2 s after its attempt's timeout (not 30 s), and the
-    # minute sweep runs every 2 s, so crash and timeout scenarios finish quickly; so does the
-    # runner's expiry (DynamoDB TTL's stand-in, every 60 s otherwise).
+    # minute sweep runs every 2 s, so crash and timeout scenarios finish quickly; the runner's
+    # expiry (DynamoDB TTL's stand-in, every 60 s otherwise) runs every 2 s, or 10 on LocalStack.
     env = clean_env(state_dir, PORT=str(port), TASKHOOK_CLAIM_MARGIN="2", TASKHOOK_SCHEDULE_SECONDS="2",
-                    TASKHOOK_EXPIRY_SECONDS="2", TASKHOOK_TASK_MODULES=TASK_MODULES)
+                    TASKHOOK_EXPIRY_SECONDS="10" if EXTERNAL_EMULATOR else "2",  # LocalStack: a Scan each time
+                    TASKHOOK_TASK_MODULES=TASK_MODULES)
     with open(state_dir / "supervisor.log", "wb") as supervisor_log:  # the child keeps its own copy
         process = subprocess.Popen(
             [sys.executable, "-m", "infra.local_stack", "--port", str(port), *args],

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from tests.support.targets import TargetServer
 
-from .conftest import FAR_FUTURE, Client, Stack
+from .conftest import EXTERNAL_EMULATOR, FAR_FUTURE, Client, Stack
 
 
 def counts(stack: Stack, team: str) -> dict[str, int]:
@@ -69,11 +70,21 @@ def test_the_runner_deletes_a_task_once_its_expiry_has_passed(stack: Stack, targ
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     kept = ddb.get_item(TableName=env["TASKS_TABLE"], Key={"id": {"S": done[1]["id"]}})["Item"]["expiresAt"]
     assert int(kept["N"]) > time.time() + 29 * 86_400  # the default retention: 30 days after it finished
+    # A minute ago (TTL on AWS ignores values more than five years old)
     ddb.update_item(TableName=env["TASKS_TABLE"], Key={"id": {"S": done[0]["id"]}},
-                    UpdateExpression="SET expiresAt = :past", ExpressionAttributeValues={":past": {"N": "1"}})
+                    UpdateExpression="SET expiresAt = :past",
+                    ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 60)}})
     deadline = time.monotonic() + 30
     while team.get(done[0]["id"]).status_code != 404:
         assert time.monotonic() < deadline, "the runner did not delete the expired task"
         time.sleep(0.5)
     counts_become(stack, team.team, {"completed": 1})
     assert team.task(done[1]["id"])["status"] == "completed"
+    # Which way the runner expired it: in the stack's own emulator's process, or by a Scan on LocalStack.
+    runner = json.loads((stack.state_dir / "stack.json").read_text())["pids"]["runner"]
+    environ = dict(entry.split("=", 1) for entry in
+                   Path(f"/proc/{runner}/environ").read_text().split("\0") if "=" in entry)
+    if EXTERNAL_EMULATOR:
+        assert "TASKHOOK_EMULATOR_CONTROL" not in environ
+    else:
+        assert environ["TASKHOOK_EMULATOR_CONTROL"] == f"{env['AWS_ENDPOINT_URL']}/_taskhook/"
