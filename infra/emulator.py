@@ -319,13 +319,7 @@ _moto_all_items = Table.all_items
 
 
 def _all_items(self: Table) -> list[Item]:
-    items: list[Item] = []
-    if self.range_key_attr:
-        for by_range in self.items.values():
-            items.extend(by_range.values())  # type: ignore[attr-defined]
-    else:
-        items.extend(self.items.values())  # type: ignore[arg-type]
-    return sorted(items, key=_item_order)
+    return sorted(snapshot._items_of(self), key=_item_order)
 
 
 @functools.cache

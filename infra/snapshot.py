@@ -194,6 +194,8 @@ _kept: dict[tuple[str, str, str], _TableJson] = {}
 
 
 def _stored(table: Any, key: Key) -> Any:
+    """The item stored under `key`, or None (moto's Table.get_item would add an empty entry for a
+    range table's missing hash key)."""
     hash_key, range_key = key
     if table.range_key_attr:
         return table.items.get(hash_key, {}).get(range_key)
