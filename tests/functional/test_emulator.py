@@ -9,8 +9,9 @@ import os
 import stat
 import threading
 import time
+import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing import validators
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
 from infra import emulator, snapshot
@@ -38,7 +39,9 @@ def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                         (UpdateExpressionParser, "make"), (validators, "deepcopy"), (Queue, "wait_for_messages"),
                         (Queue, "pending_message_groups"), (Queue, "delete_message"),
                         (SQSBackend, "change_message_visibility"), (moto_responses, "method_names_from_class"),
-                        (DepthFirstTraverser, "nodes_to_be_processed"), (Table, "all_items")]:
+                        (DepthFirstTraverser, "nodes_to_be_processed"), (Table, "all_items"),
+                        (DepthFirstTraverser, "traverse_node_recursively"), (validators.Validator, "__init__"),
+                        (validators.Validator, "validate")]:
         monkeypatch.setattr(owner, name, owner.__dict__[name])  # put back after the test
     emulator.apply()
     with mock_aws():
@@ -218,9 +221,9 @@ def test_the_backend_for_a_host_is_looked_up_once(monkeypatch: pytest.MonkeyPatc
     assert calls == ["sqs.us-east-1.amazonaws.com"]
 
 
-def _item_operations(ddb: Any, table: str) -> list[Any]:
+def _item_operations(ddb: Any, table: str, client: Callable[..., Any] | None = None) -> list[Any]:
     """Every item operation the stack makes, with every kind of attribute value, and their answers
-    (without the request id)."""
+    (without the request id). `client(service)`: the other services' clients (mock_aws's if None)."""
     stream = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     ddb.create_table(TableName=table, StreamSpecification=stream,
                      KeySchema=[{"AttributeName": "id", "KeyType": "HASH"},
@@ -256,8 +259,8 @@ def _item_operations(ddb: Any, table: str) -> list[Any]:
         ddb.delete_item(TableName=table, Key=key, ReturnValues="ALL_OLD"),
         ddb.describe_table(TableName=table)["Table"]["KeySchema"],  # not an item operation: moto's serializer
     ]
-    streams = boto3.client("dynamodbstreams", region_name="us-east-1",
-                           endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com")
+    streams = client("dynamodbstreams") if client else boto3.client(
+        "dynamodbstreams", region_name="us-east-1", endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com")
     arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
@@ -269,7 +272,7 @@ def _item_operations(ddb: Any, table: str) -> list[Any]:
             del record["dynamodb"][name]
         del record["eventID"]
     answers.append(records["Records"])
-    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs = client("sqs") if client else boto3.client("sqs", region_name="us-east-1")
     url = sqs.create_queue(QueueName=table)["QueueUrl"]
     answers += [
         {k: v for k, v in sqs.send_message(QueueUrl=url, MessageBody="one", DelaySeconds=0, MessageAttributes={
@@ -314,6 +317,55 @@ def test_item_operations_answer_as_moto_does_without_its_generic_serializer(
     assert _item_operations(boto3.client("dynamodb", region_name="us-east-1"), "generic") == fast
 
 
+def test_json_calls_skip_flask_and_answer_as_through_moto_s_app(patched: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator's HTTP server as `main` builds it (DirectCalls in front of moto's app): every
+    item, stream and queue operation answers the same, status, headers and body, whether it goes
+    straight to moto's handler or through moto's Flask app."""
+    import flask
+    from botocore.config import Config
+    from werkzeug.serving import make_server
+
+    through_flask: list[str] = []
+    flask_app = flask.Flask.wsgi_app
+
+    def counted(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        through_flask.append(environ.get("HTTP_X_AMZ_TARGET", environ.get("PATH_INFO", "")))
+        return flask_app(self, environ, start_response)
+
+    monkeypatch.setattr(flask.Flask, "wsgi_app", counted)
+    answers: list[tuple[int, list[tuple[str, str]], bytes]] = []
+    server = make_server("127.0.0.1", 0, emulator.DirectCalls(DomainDispatcherApplication(create_backend_app)),
+                         threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+
+    def client(service: str) -> Any:
+        made = boto3.client(service, region_name="us-east-1", endpoint_url=url,
+                            config=Config(retries={"max_attempts": 0}))
+        made.meta.events.register("after-call", lambda http_response, **_: answers.append((
+            http_response.status_code, sorted((k.lower(), v) for k, v in http_response.headers.items()
+                                             if k.lower() not in ("date", "x-amzn-requestid", "content-length",
+                                                                  "x-amz-crc32")),
+            http_response.content)))
+        return made
+
+    try:
+        direct = _item_operations(client("dynamodb"), "direct", client)
+        direct_answers, answers[:] = list(answers), []
+        assert through_flask == []  # every call of them went straight to moto's handler
+        monkeypatch.setattr(emulator, "DIRECT_SERVICES", frozenset())  # all through moto's app
+        assert _item_operations(client("dynamodb"), "flask", client) == direct
+        assert len(through_flask) == len(answers) == len(direct_answers) > 20
+        for (status, headers, body), (status2, headers2, body2) in zip(direct_answers, answers, strict=True):
+            assert (status, headers) == (status2, headers2)
+            if not any(volatile in body for volatile in (b"Records", b"MessageId", b"StreamArn", b"ShardIterator")):
+                assert body.replace(b"direct", b"flask") == body2  # (those differ between any two runs)
+    finally:
+        urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"), timeout=10).close()
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_handler_class_methods_are_listed_once(patched: None, monkeypatch: pytest.MonkeyPatch) -> None:
     listed: list[type] = []
     monkeypatch.setattr(emulator, "_list_methods", lambda cls: listed.append(cls) or ["list_tables", "list_queues"])
@@ -352,6 +404,16 @@ def _updates(ddb: Any, table: str) -> list[Any]:
         {"UpdateExpression": "SET a = :undefined"},  # invalid: a value not given
         {"UpdateExpression": "SET SET = :x", "ExpressionAttributeValues": {":x": {"S": "x"}}},  # reserved word
         {"UpdateExpression": "SET a = = :x", "ExpressionAttributeValues": {":x": {"S": "x"}}},  # not parsed
+        # the shape checks: one expression, names that pass and names that do not (the key; a path twice)
+        {"UpdateExpression": "SET #k = :x, #j = :x", "ExpressionAttributeNames": {"#k": "other", "#j": "more"},
+         "ExpressionAttributeValues": {":x": {"S": "x"}}},
+        {"UpdateExpression": "SET #k = :x, #j = :x", "ExpressionAttributeNames": {"#k": "id", "#j": "more"},
+         "ExpressionAttributeValues": {":x": {"S": "x"}}},
+        {"UpdateExpression": "SET #k = :x, #j = :x", "ExpressionAttributeNames": {"#k": "more", "#j": "more"},
+         "ExpressionAttributeValues": {":x": {"S": "x"}}},
+        {"UpdateExpression": "SET a = :x REMOVE a", "ExpressionAttributeValues": {":x": {"S": "x"}}},
+        {"UpdateExpression": "SET m.a = :x, m = :y", "ExpressionAttributeValues": {":x": {"S": "x"}, ":y": {"M": {}}}},
+        {"UpdateExpression": "REMOVE a REMOVE b"},
     ]
     updates[2]["ExpressionAttributeValues"][":s2"] = {"S": "queued"}
     answers: list[Any] = []
@@ -377,13 +439,22 @@ def test_update_expressions_work_as_in_moto_with_the_kept_parse(patched: None, m
     monkeypatch.setattr(emulator, "_parse_update", counted)
     monkeypatch.setattr(emulator, "_trees", {})
     monkeypatch.setattr(emulator, "_pickled", {})
+    monkeypatch.setattr(emulator, "_shape_checked", {})
     kept = _updates(boto3.client("dynamodb", region_name="us-east-1"), "kept")
     # each expression parsed once, but one that does not parse: every time (moto's error each time)
-    assert sorted(Counter(parses).values()) == [1] * 7 + [2]
+    assert sorted(Counter(parses).values()) == [1] * 11 + [2]
+    # the shape checks still refuse, for the second item too (their pass is kept per tree and names)
+    messages = [answer.get("Message", "") for answer in kept]
+    assert sum("part of the key" in m for m in messages) == 2
+    assert sum("paths overlap" in m for m in messages) == 6
+    assert sum("can only be used once" in m for m in messages) == 2
 
     monkeypatch.setattr(UpdateExpressionParser, "make", classmethod(emulator._parse_update))  # moto's own
     monkeypatch.setattr(validators, "deepcopy", copy.deepcopy)
     monkeypatch.setattr(DepthFirstTraverser, "nodes_to_be_processed", emulator._kinds_of)
+    monkeypatch.setattr(DepthFirstTraverser, "traverse_node_recursively", emulator._moto_traverse)
+    monkeypatch.setattr(validators.Validator, "__init__", emulator._validator_init)
+    monkeypatch.setattr(validators.Validator, "validate", emulator._moto_validate)
     assert _updates(boto3.client("dynamodb", region_name="us-east-1"), "moto") == kept
 
 
