@@ -20,6 +20,7 @@ import pytest
 from moto import mock_aws
 from moto.core import responses as moto_responses
 from moto.core.responses import ActionResult
+from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing import validators
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
@@ -41,7 +42,7 @@ def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                         (SQSBackend, "change_message_visibility"), (moto_responses, "method_names_from_class"),
                         (DepthFirstTraverser, "nodes_to_be_processed"), (Table, "all_items"),
                         (DepthFirstTraverser, "traverse_node_recursively"), (validators.Validator, "__init__"),
-                        (validators.Validator, "validate")]:
+                        (validators.Validator, "validate"), (ConditionExpressionParser, "parse")]:
         monkeypatch.setattr(owner, name, owner.__dict__[name])  # put back after the test
     emulator.apply()
     with mock_aws():
@@ -456,6 +457,90 @@ def test_update_expressions_work_as_in_moto_with_the_kept_parse(patched: None, m
     monkeypatch.setattr(validators.Validator, "__init__", emulator._validator_init)
     monkeypatch.setattr(validators.Validator, "validate", emulator._moto_validate)
     assert _updates(boto3.client("dynamodb", region_name="us-east-1"), "moto") == kept
+
+
+def _conditions(ddb: Any, table: str) -> list[Any]:
+    """Conditional puts, updates, deletes, transactions and filtered reads: one text with other
+    values (the kept parse must not answer for them), an unused or undefined name or value, and a
+    condition that does not parse; what each answered or raised."""
+    from botocore.exceptions import ClientError
+
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    names = {"#s": "status", "#t": "token"}
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for key in ("a", "b"):
+        k = {"id": {"S": key}}
+        calls += [
+            ("put_item", {"Item": {**k, "status": {"S": "pending"}}, "ConditionExpression": "attribute_not_exists (#i)",
+                          "ExpressionAttributeNames": {"#i": "id"}}),
+            ("put_item", {"Item": k, "ConditionExpression": "attribute_not_exists (#i)",
+                          "ExpressionAttributeNames": {"#i": "id"}}),  # fails: it exists
+            *[("update_item", {"Key": k, "UpdateExpression": "SET #t = :t, #s = :next",
+                               "ConditionExpression": "#s IN (:from) AND attribute_not_exists (#t)",
+                               "ExpressionAttributeNames": names,
+                               "ExpressionAttributeValues": {":t": {"S": f"token-{key}-{n}"},
+                                                             ":next": {"S": "processing"}, ":from": {"S": status}}})
+              for n, status in enumerate(("done", "pending", "pending"))],  # fails, passes, fails (a token)
+            *[("update_item", {"Key": k, "UpdateExpression": "SET #s = :next REMOVE #t",
+                               "ConditionExpression": "#s IN (:from) AND #t = :t", "ExpressionAttributeNames": names,
+                               "ExpressionAttributeValues": {":t": {"S": token}, ":next": {"S": "done"},
+                                                             ":from": {"S": "processing"}}})
+              for token in ("token-x-0", f"token-{key}-1")],  # another token fails, its own passes
+            ("update_item", {"Key": k, "UpdateExpression": "SET #s = :next", "ConditionExpression": "#s = :undefined",
+                             "ExpressionAttributeNames": {"#s": "status"},
+                             "ExpressionAttributeValues": {":next": {"S": "x"}}}),
+            ("update_item", {"Key": k, "UpdateExpression": "SET v = :next", "ConditionExpression": "v = :next",
+                             "ExpressionAttributeNames": {"#unused": "status"},
+                             "ExpressionAttributeValues": {":next": {"S": "x"}}}),
+            ("update_item", {"Key": k, "UpdateExpression": "SET v = :next", "ConditionExpression": "v = = :next",
+                             "ExpressionAttributeValues": {":next": {"S": "x"}}}),
+            ("scan", {"FilterExpression": "#s = :s", "ExpressionAttributeNames": {"#s": "status"},
+                      "ExpressionAttributeValues": {":s": {"S": "done"}}}),
+            ("scan", {"FilterExpression": "#s = :s", "ExpressionAttributeNames": {"#s": "status"},
+                      "ExpressionAttributeValues": {":s": {"S": "pending"}}}),
+            ("delete_item", {"Key": k, "ConditionExpression": "#s = :s", "ExpressionAttributeNames": {"#s": "status"},
+                             "ExpressionAttributeValues": {":s": {"S": "pending"}}, "ReturnValues": "ALL_OLD"}),
+            ("transact_write_items", {"TransactItems": [{"ConditionCheck": {
+                "TableName": table, "Key": k, "ConditionExpression": "#s = :s",
+                "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":s": {"S": "done"}}}}]}),
+        ]
+    answers: list[Any] = []
+    for operation, params in calls:
+        if operation != "transact_write_items":
+            params = {"TableName": table, **params}
+        try:
+            answer = getattr(ddb, operation)(**params)
+            answer.pop("ResponseMetadata")
+            answers.append(answer)
+        except ClientError as exc:
+            answers.append(exc.response["Error"])
+        except (KeyError, ValueError) as exc:  # moto raises these (a 500 through its server)
+            answers.append({"Code": type(exc).__name__, "Message": str(exc)})
+    return json.loads(json.dumps(answers, default=repr).replace(f'"{table}"', '"<table>"'))  # type: ignore[no-any-return]
+
+
+def test_conditions_work_as_in_moto_with_the_kept_parse(patched: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    parses: list[str] = []
+
+    def counted(self: Any, original: Any = emulator._moto_parse_condition) -> Any:
+        parses.append(self.condition_expression)
+        return original(self)
+
+    monkeypatch.setattr(emulator, "_moto_parse_condition", counted)
+    monkeypatch.setattr(emulator, "_conditions", {})
+    kept = _conditions(boto3.client("dynamodb", region_name="us-east-1"), "kept")
+    assert parses.count("attribute_not_exists (#i)") == 1  # a put parses its condition twice: kept
+    assert parses.count("#s IN (:from) AND attribute_not_exists (#t)") == 2  # two values of :from
+    assert parses.count("#s IN (:from) AND #t = :t") == 3  # each new token; "token-x-0" twice: kept
+    assert parses.count("v = = :next") == parses.count("#s = :undefined") == 2  # each raises: never kept
+    codes = Counter(answer.get("Code") for answer in kept)
+    assert codes["ConditionalCheckFailedException"] == 2 * 5
+    assert codes["ValidationException"] == 2  # the unused name: the names the kept parse found are given back
+
+    monkeypatch.setattr(ConditionExpressionParser, "parse", emulator._moto_parse_condition)  # moto's own
+    assert _conditions(boto3.client("dynamodb", region_name="us-east-1"), "moto") == kept
 
 
 def _reads(ddb: Any, prefix: str) -> list[Any]:
