@@ -22,8 +22,9 @@ def rates(results: dict[str, Any]) -> dict[str, Any]:
     median = summary["costOfMedianRun"]  # the run bench/report.md's cost table shows
     prices = median["prices"]
     return {
-        "USD_PER_TASK": median["usdPerMillionTasks"] / 1_000_000,
-        "USD_PER_TASK_PROVISIONED": median["usdPerMillionTasksProvisioned"] / 1_000_000,
+        # rounded: the division's float noise (8.890000000000001e-06) is not a measurement
+        "USD_PER_TASK": round(median["usdPerMillionTasks"] / 1_000_000, 12),
+        "USD_PER_TASK_PROVISIONED": round(median["usdPerMillionTasksProvisioned"] / 1_000_000, 12),
         "MEASURED": f"bench/results.json of {results['date']} ({results['config']['mode']} run, commit "
                     f"{results['git']['commit'][:10]}), scenario {SCENARIO!r}" + _repriced(results),
         "PRICES": f"{prices['source']} ({prices['region']}, on demand; provisioned at 70 % utilisation)",
