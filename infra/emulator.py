@@ -1,4 +1,4 @@
-"""The embedded emulator: moto's server, run with changes that make it faster and one that makes it
+"""The embedded emulator: moto's server, run with changes that make it faster and some that make it
 behave as SQS does.
 
 - moto's dispatcher finds the backend for every request under one global lock, by listing its
@@ -17,6 +17,12 @@ behave as SQS does.
   up to a second later. It waits until the soonest such end instead (and a changed visibility
   wakes it): the local runner long-polls its idle lanes (infra/runner.py), and a delayed task or a
   retry is received when it is due, not up to a second after.
+- moto's SQS changes a queue's messages without a lock (only a send holds the queue's lock, to
+  append). A delete builds the queue's list anew from a pass over the old one: with two deletes at
+  once, the later one's list was built from the list the earlier one replaced, so a message sent
+  in between was lost and the earlier delete's message came back (a 10,000-task soak stranded a
+  task so: pending, its message gone). Two receives at once both took a visible message. A
+  delete, a receive (released while a long poll waits) and a visibility change hold the lock.
 - moto's receive takes a FIFO queue's groups with a message in flight once, when it starts, and a
   long poll scans again after each wake with that old set: a poll that began before another
   receiver took a group's first message handed out the group's next one at once, and a task's
@@ -120,6 +126,7 @@ _lookup = DomainDispatcherApplication.get_backend_for_host
 _add_message = Queue.add_message
 _change_visibility = SQSBackend.change_message_visibility
 _delete_message = Queue.delete_message
+_receive_message = SQSBackend.receive_message
 _list_methods = moto_responses.method_names_from_class
 DEDUPLICATION_MS = 300_000
 
@@ -203,17 +210,28 @@ def _groups_in_flight(self: Queue) -> set[str]:
 
 
 def _change_and_wake(self: SQSBackend, queue_name: str, receipt_handle: str, visibility_timeout: int) -> None:
-    _change_visibility(self, queue_name, receipt_handle, visibility_timeout)
     queue = self.get_queue(queue_name)
-    with queue._messages_lock:  # a long poll waiting for the old end of this message's visibility
-        queue._messages_lock.notify_all()
+    with queue._messages_lock:  # (moto's change takes the message out of the in-flight set: not while a receive runs)
+        _change_visibility(self, queue_name, receipt_handle, visibility_timeout)
+        queue._messages_lock.notify_all()  # a long poll waiting for the old end of this message's visibility
 
 
 def _delete_and_wake(self: Queue, receipt_handle: str) -> None:
-    _delete_message(self, receipt_handle)
-    if self.fifo_queue:  # a group whose message in flight this was can be received from again
-        with self._messages_lock:
+    # Under the lock that moto's send takes to append: moto's delete builds the queue's list anew
+    # from a pass over the old one, and a message appended between that pass and the assignment
+    # was lost (and two deletes at once brought back the other's message).
+    with self._messages_lock:
+        _delete_message(self, receipt_handle)
+        if self.fifo_queue:  # a group whose message in flight this was can be received from again
             self._messages_lock.notify_all()
+
+
+def _receive_alone(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> list[Message]:
+    """moto's receive, under the queue's lock (released while a long poll waits: `_wait_for_messages`
+    waits on it): two receives at once both took a visible message, so it went to both receivers."""
+    queue = self.get_queue(queue_name)
+    with queue._messages_lock:
+        return _receive_message(self, queue_name, *args, **kwargs)  # type: ignore[no-any-return]
 
 
 def _add_unless_duplicate(self: Queue, message: Message) -> None:
@@ -471,6 +489,7 @@ def apply() -> None:
     Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
     Queue.pending_message_groups = property(_groups_in_flight)  # type: ignore[method-assign,assignment]
     SQSBackend.change_message_visibility = _change_and_wake  # type: ignore[method-assign]
+    SQSBackend.receive_message = _receive_alone  # type: ignore[method-assign]
     ActionResult.execute_result = _serialize_fast  # type: ignore[method-assign]
     UpdateExpressionParser.make = classmethod(_make_update)  # type: ignore[method-assign,assignment]
     validators.deepcopy = _copy_tree

@@ -7,10 +7,11 @@ import copy
 import json
 import os
 import stat
+import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                         (SQSBackend, "is_message_valid_based_on_retention_period"), (Queue, "add_message"),
                         (DomainDispatcherApplication, "get_backend_for_host"), (ActionResult, "execute_result"),
                         (UpdateExpressionParser, "make"), (validators, "deepcopy"), (Queue, "wait_for_messages"),
-                        (Queue, "pending_message_groups"), (Queue, "delete_message"),
+                        (Queue, "pending_message_groups"), (Queue, "delete_message"), (SQSBackend, "receive_message"),
                         (SQSBackend, "change_message_visibility"), (moto_responses, "method_names_from_class"),
                         (DepthFirstTraverser, "nodes_to_be_processed"), (Table, "all_items"),
                         (DepthFirstTraverser, "traverse_node_recursively"), (validators.Validator, "__init__"),
@@ -208,6 +209,64 @@ def test_messages_past_retention_are_not_returned_and_the_check_reads_no_queue_a
     got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in got] == ["fresh"]
     assert reads == []
+
+
+def _at_once(*work: Callable[[], None]) -> None:
+    """Run each callable on its own thread, threads switching every microsecond (races made likely)."""
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=job) for job in work]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(switching)
+    assert not any(thread.is_alive() for thread in threads)
+
+
+def test_a_message_sent_while_others_are_deleted_is_not_lost(patched: None) -> None:
+    """moto's delete builds the queue's list anew from a pass over the old one. With two deletes at
+    once, the later assignment was built from the list the earlier one replaced: a message sent
+    in between was lost (the 10,000-task soak stranded a task so, one in 10,000), and the earlier
+    delete's message came back."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    _queue(sqs, "busy")
+    backend = sqs_backends["123456789012"]["us-east-1"]
+    for i in range(1500):
+        backend.send_message("busy", f"old{i}")
+    in_flight = backend.receive_message("busy", 1500, 0, 300)
+    assert len(in_flight) == 1500
+    new = [f"new{i}" for i in range(1500)]
+
+    def delete(half: int) -> None:
+        for message in in_flight[half::2]:
+            backend.delete_message("busy", message.receipt_handle)
+
+    def send() -> None:
+        for body in new:
+            backend.send_message("busy", body)
+
+    _at_once(lambda: delete(0), lambda: delete(1), send)
+    assert sorted(m.body for m in backend.get_queue("busy")._messages) == sorted(new)
+
+
+def test_two_receives_at_once_never_hand_out_one_message_twice(patched: None) -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    _queue(sqs, "busy")
+    backend = sqs_backends["123456789012"]["us-east-1"]
+    sent = [f"m{i}" for i in range(1500)]
+    for body in sent:
+        backend.send_message("busy", body)
+    received: list[str] = []
+
+    def receive() -> None:
+        while messages := backend.receive_message("busy", 10, 0, 300):
+            received.extend(m.body for m in messages)
+
+    _at_once(receive, receive)
+    assert sorted(received) == sorted(sent)
 
 
 def test_the_backend_for_a_host_is_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
