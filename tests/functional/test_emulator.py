@@ -10,6 +10,7 @@ import stat
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing import validators
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
 from infra import emulator, snapshot
@@ -280,9 +281,9 @@ def test_the_backend_for_a_host_is_looked_up_once(monkeypatch: pytest.MonkeyPatc
     assert calls == ["sqs.us-east-1.amazonaws.com"]
 
 
-def _item_operations(ddb: Any, table: str) -> list[Any]:
+def _item_operations(ddb: Any, table: str, client: Callable[..., Any] | None = None) -> list[Any]:
     """Every item operation the stack makes, with every kind of attribute value, and their answers
-    (without the request id)."""
+    (without the request id). `client(service)`: the other services' clients (mock_aws's if None)."""
     stream = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     ddb.create_table(TableName=table, StreamSpecification=stream,
                      KeySchema=[{"AttributeName": "id", "KeyType": "HASH"},
@@ -318,8 +319,8 @@ def _item_operations(ddb: Any, table: str) -> list[Any]:
         ddb.delete_item(TableName=table, Key=key, ReturnValues="ALL_OLD"),
         ddb.describe_table(TableName=table)["Table"]["KeySchema"],  # not an item operation: moto's serializer
     ]
-    streams = boto3.client("dynamodbstreams", region_name="us-east-1",
-                           endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com")
+    streams = client("dynamodbstreams") if client else boto3.client(
+        "dynamodbstreams", region_name="us-east-1", endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com")
     arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
@@ -331,7 +332,7 @@ def _item_operations(ddb: Any, table: str) -> list[Any]:
             del record["dynamodb"][name]
         del record["eventID"]
     answers.append(records["Records"])
-    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs = client("sqs") if client else boto3.client("sqs", region_name="us-east-1")
     url = sqs.create_queue(QueueName=table)["QueueUrl"]
     answers += [
         {k: v for k, v in sqs.send_message(QueueUrl=url, MessageBody="one", DelaySeconds=0, MessageAttributes={
@@ -374,6 +375,55 @@ def test_item_operations_answer_as_moto_does_without_its_generic_serializer(
 
     monkeypatch.setattr(ActionResult, "execute_result", emulator._serialize_generic)  # moto's own
     assert _item_operations(boto3.client("dynamodb", region_name="us-east-1"), "generic") == fast
+
+
+def test_json_calls_skip_flask_and_answer_as_through_moto_s_app(patched: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator's HTTP server as `main` builds it (DirectCalls in front of moto's app): every
+    item, stream and queue operation answers the same, status, headers and body, whether it goes
+    straight to moto's handler or through moto's Flask app."""
+    import flask
+    from botocore.config import Config
+    from werkzeug.serving import make_server
+
+    through_flask: list[str] = []
+    flask_app = flask.Flask.wsgi_app
+
+    def counted(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        through_flask.append(environ.get("HTTP_X_AMZ_TARGET", environ.get("PATH_INFO", "")))
+        return flask_app(self, environ, start_response)
+
+    monkeypatch.setattr(flask.Flask, "wsgi_app", counted)
+    answers: list[tuple[int, list[tuple[str, str]], bytes]] = []
+    server = make_server("127.0.0.1", 0, emulator.DirectCalls(DomainDispatcherApplication(create_backend_app)),
+                         threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+
+    def client(service: str) -> Any:
+        made = boto3.client(service, region_name="us-east-1", endpoint_url=url,
+                            config=Config(retries={"max_attempts": 0}))
+        made.meta.events.register("after-call", lambda http_response, **_: answers.append((
+            http_response.status_code, sorted((k.lower(), v) for k, v in http_response.headers.items()
+                                             if k.lower() not in ("date", "x-amzn-requestid", "content-length",
+                                                                  "x-amz-crc32")),
+            http_response.content)))
+        return made
+
+    try:
+        direct = _item_operations(client("dynamodb"), "direct", client)
+        direct_answers, answers[:] = list(answers), []
+        assert through_flask == []  # every call of them went straight to moto's handler
+        monkeypatch.setattr(emulator, "DIRECT_SERVICES", frozenset())  # all through moto's app
+        assert _item_operations(client("dynamodb"), "flask", client) == direct
+        assert len(through_flask) == len(answers) == len(direct_answers) > 20
+        for (status, headers, body), (status2, headers2, body2) in zip(direct_answers, answers, strict=True):
+            assert (status, headers) == (status2, headers2)
+            if not any(volatile in body for volatile in (b"Records", b"MessageId", b"StreamArn", b"ShardIterator")):
+                assert body.replace(b"direct", b"flask") == body2  # (those differ between any two runs)
+    finally:
+        urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"), timeout=10).close()
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_handler_class_methods_are_listed_once(patched: None, monkeypatch: pytest.MonkeyPatch) -> None:
