@@ -26,7 +26,6 @@ Everything is wired from template.yaml's function Events (infra/wiring.py).
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import math
@@ -180,9 +179,27 @@ class QueueSource:
         }
 
 
+RAW_RECORDS = "taskhook-raw-stream-records"
+
+
+def _raw_records(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    """GetRecords' answer as it came (botocore's `before-parse` event): Lambda hands a handler the
+    records in their wire shape (binary values as base64 text, times as epoch seconds), which is
+    what the answer holds. botocore's parse of every attribute of every image, and turning it back,
+    were half of the runner's stream reading. An error still goes through botocore's parse."""
+    if response_dict.get("status_code") != 200:
+        return
+    customized_response_dict.update(json.loads(response_dict["body"] or b"{}"))
+    response_dict["body"] = b"{}"
+
+
 class StreamSource:
+    """A stream's shards read for one function. Its client's GetRecords answers come unparsed
+    (`_raw_records`, registered on the client it is given)."""
+
     def __init__(self, source: EventSource, stream_arn: str, streams: Any) -> None:
         self.source, self.arn, self._streams = source, stream_arn, streams
+        streams.meta.events.register("before-parse.dynamodb-streams.GetRecords", _raw_records, unique_id=RAW_RECORDS)
         self._checkpoint_file = state_dir() / "stream-checkpoint.json"
         self._iterators: dict[str, str | None] = {}
         self._shards_listed_at = -SHARD_REFRESH_SECONDS
@@ -275,42 +292,15 @@ class StreamSource:
         return handled
 
     def _record(self, record: dict[str, Any]) -> dict[str, Any]:
-        ddb = dict(record["dynamodb"])
-        for image in ("Keys", "NewImage", "OldImage"):
-            if image in ddb:
-                ddb[image] = _lambda_image(ddb[image])
-        created = ddb.get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            ddb["ApproximateCreationDateTime"] = created.replace(tzinfo=created.tzinfo or UTC).timestamp()
         return {
             "eventID": record.get("eventID", str(uuid.uuid4())),
             "eventName": record["eventName"],
             "eventVersion": record.get("eventVersion", "1.1"),
             "eventSource": "aws:dynamodb",
             "awsRegion": REGION,
-            "dynamodb": ddb,
+            "dynamodb": record["dynamodb"],  # in its wire shape already (_raw_records)
             "eventSourceARN": self.arn,
         }
-
-
-def _lambda_image(image: dict[str, Any]) -> dict[str, Any]:
-    """A stream image (attribute name -> attribute value) with every binary value as base64 text, as a
-    Lambda event (JSON) carries it: boto3 hands the stream's B and BS values as bytes, and a handler
-    must see what it sees on AWS. Only binary, map and list values are rebuilt (the others are
-    handed on as they are: this runs for every attribute of every stream record)."""
-    return {name: _lambda_value(value) for name, value in image.items()}
-
-
-def _lambda_value(value: dict[str, Any]) -> dict[str, Any]:
-    if "B" in value:
-        return {"B": base64.b64encode(value["B"]).decode("ascii")}
-    if "BS" in value:
-        return {"BS": [base64.b64encode(b).decode("ascii") for b in value["BS"]]}
-    if "M" in value:
-        return {"M": _lambda_image(value["M"])}
-    if "L" in value:
-        return {"L": [_lambda_value(v) for v in value["L"]]}
-    return value
 
 
 def start_streams_at_tip(provisioner: Provisioner) -> dict[str, dict[str, str]]:

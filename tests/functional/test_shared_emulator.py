@@ -4,7 +4,9 @@ waits for the table's stream, and the local credentials suit the emulator."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,6 +129,37 @@ def test_a_new_state_directory_starts_after_what_the_stream_already_holds(state:
     while runner.poll_once():
         pass
     assert _markers() == ["this-run"]
+
+
+def test_the_runner_hands_stream_records_on_in_their_wire_shape_as_lambda_does(state: Path) -> None:
+    """A Lambda event carries binary values as base64 text and the record's time as epoch seconds:
+    what GetRecords answers. The runner hands that answer on unparsed (botocore would turn them into
+    bytes and datetimes)."""
+    provisioner = Provisioner(os.environ["AWS_ENDPOINT_URL"], REGION, f"th-{uuid.uuid4().hex[:6]}")
+    provisioner.provision()
+    stream = _stream_source(provisioner)
+    table = provisioner.physical(stream.source.resource)["Ref"]
+    key = {"id": {"S": f"wire-{uuid.uuid4().hex[:6]}"}}
+    values = {"bodyZ": {"B": b"\x00\xff"}, "n": {"N": "1"}, "tags": {"BS": [b"\x01", b"\x02"]},
+              "m": {"M": {"inner": {"B": b"\x03"}, "l": {"L": [{"B": b"\x04"}, {"S": "s"}, {"NULL": True}]}}}}
+    before = time.time()
+    boto3.client("dynamodb", region_name=REGION).put_item(TableName=table, Item={**key, **values})
+    while stream.poll_once():
+        pass
+    [record] = [r for r in SEEN if r["dynamodb"]["Keys"] == key]
+    assert record["eventName"] == "INSERT" and record["eventSource"] == "aws:dynamodb"
+    assert record["eventSourceARN"] == stream.arn
+    assert {k: v for k, v in record["dynamodb"]["NewImage"].items() if k in values} == {
+        "bodyZ": {"B": "AP8="}, "n": {"N": "1"}, "tags": {"BS": ["AQ==", "Ag=="]},
+        "m": {"M": {"inner": {"B": "Aw=="}, "l": {"L": [{"B": "BA=="}, {"S": "s"}, {"NULL": True}]}}}}
+    created = record["dynamodb"]["ApproximateCreationDateTime"]
+    assert isinstance(created, int | float) and before - 2 <= created <= time.time() + 1
+    json.dumps(record)  # as Lambda's event: JSON through and through
+    shard = stream._streams.describe_stream(StreamArn=stream.arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = stream._streams.get_shard_iterator(StreamArn=stream.arn, ShardId=shard,
+                                                  ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    answer = stream._streams.get_records(ShardIterator=iterator)["Records"][-1]["dynamodb"]
+    assert answer["NewImage"]["bodyZ"] == {"B": "AP8="}  # the client's answer itself: not parsed
 
 
 def test_an_empty_stream_is_read_from_its_start_so_writes_before_the_first_read_count(

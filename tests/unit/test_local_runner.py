@@ -99,27 +99,6 @@ def test_an_idle_stack_waits_on_every_lane_at_once_and_wakes_for_the_first_messa
     runner._pollers.shutdown(wait=True)
 
 
-def test_a_stream_record_carries_its_binary_values_as_base64_text_as_a_lambda_event_does() -> None:
-    from datetime import UTC, datetime
-
-    from infra.runner import StreamSource
-
-    source = StreamSource.__new__(StreamSource)
-    source.arn = "arn:stream"
-    image = {"id": {"S": "t-1"}, "bodyZ": {"B": b"\x00\xff"}, "n": {"N": "1"}, "tags": {"BS": [b"\x01", b"\x02"]},
-             "m": {"M": {"inner": {"B": b"\x03"}, "l": {"L": [{"B": b"\x04"}, {"S": "s"}, {"NULL": True}]}}}}
-    record = {"eventID": "e", "eventName": "MODIFY", "dynamodb": {
-        "Keys": {"id": {"S": "t-1"}}, "NewImage": image, "OldImage": {"bodyZ": {"B": b""}},
-        "SequenceNumber": "1", "ApproximateCreationDateTime": datetime(2026, 1, 1, tzinfo=UTC)}}
-    ddb = source._record(record)["dynamodb"]
-    assert ddb["NewImage"] == {
-        "id": {"S": "t-1"}, "bodyZ": {"B": "AP8="}, "n": {"N": "1"}, "tags": {"BS": ["AQ==", "Ag=="]},
-        "m": {"M": {"inner": {"B": "Aw=="}, "l": {"L": [{"B": "BA=="}, {"S": "s"}, {"NULL": True}]}}}}
-    assert ddb["OldImage"] == {"bodyZ": {"B": ""}} and ddb["Keys"] == {"id": {"S": "t-1"}}
-    assert ddb["ApproximateCreationDateTime"] == datetime(2026, 1, 1, tzinfo=UTC).timestamp()
-    assert image["bodyZ"] == {"B": b"\x00\xff"}  # the record read is left as it was
-
-
 def test_the_local_processes_import_every_handler_before_serving() -> None:
     """infra/warm.py: the runner, the API server and the WebSocket gateway import the whole service
     before their threads run handlers (two first imports of one package at once failed in the runner
