@@ -4,6 +4,8 @@ second without a read per request."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from taskhook.model.errors import Busy, ValidationFailed
@@ -90,6 +92,56 @@ def test_the_book_reads_a_team_once_per_cache_period() -> None:
     now[0] += PLAN_CACHE_SECONDS  # a change applies once the cached copy is this old
     assert book.plan_of("a").rps is None
     assert loads == ["a", "b", "a"]
+
+
+def test_an_expired_plan_is_read_again_by_one_thread_while_the_others_keep_the_last_one() -> None:
+    """Many requests (the API's threads, an executor batch's records) find the cached plan expired at
+    once: one of them reads it again; until that read is back, the others use the plan it replaces
+    (a burst read the Teams table a fifth as often as it created tasks, one read per thread)."""
+    now = [0.0]
+    reading, release = threading.Event(), threading.Event()
+    loads: list[int] = []
+
+    def load(team: str) -> TeamPlan | None:
+        loads.append(len(loads))
+        if len(loads) > 1:  # the read after expiry: slow, and the plan changed meanwhile
+            reading.set()
+            release.wait(10)
+            return TeamPlan(rps=2)
+        return TeamPlan(rps=1)
+
+    book = PlanBook(load, DEFAULTS, monotonic=lambda: now[0])
+    assert book.plan_of("a").rps == 1
+    now[0] += PLAN_CACHE_SECONDS
+    refresher = threading.Thread(target=book.plan_of, args=("a",))
+    refresher.start()
+    assert reading.wait(10)
+    others = [book.plan_of("a").rps for _ in range(8)]  # while the read is out
+    release.set()
+    refresher.join(10)
+    assert others == [1] * 8 and len(loads) == 2
+    assert book.plan_of("a").rps == 2 and len(loads) == 2  # the new plan, cached
+
+
+def test_a_failed_read_lets_the_next_request_read_again() -> None:
+    now = [0.0]
+    failing = [False]
+    loads: list[str] = []
+
+    def load(team: str) -> TeamPlan | None:
+        loads.append(team)
+        if failing[0]:
+            raise RuntimeError("the Teams table is unreachable")
+        return TeamPlan(rps=5)
+
+    book = PlanBook(load, DEFAULTS, monotonic=lambda: now[0])
+    assert book.plan_of("a").rps == 5
+    now[0] += PLAN_CACHE_SECONDS
+    failing[0] = True
+    with pytest.raises(RuntimeError):
+        book.plan_of("a")
+    failing[0] = False
+    assert book.plan_of("a").rps == 5 and loads == ["a", "a", "a"]
 
 
 def test_a_throttled_read_keeps_the_plan_last_read_and_is_busy_only_without_one() -> None:

@@ -165,22 +165,30 @@ class PlanBook:
         self._monotonic = monotonic
         self._ttl = ttl
         self._cache: dict[str, tuple[float, TeamPlan]] = {}
+        self._reading: set[str] = set()  # the teams whose plan a thread is reading now
         self._lock = threading.Lock()
 
     def plan_of(self, team_id: str) -> TeamPlan:
+        """The team's plan. One thread reads an expired plan again; the others keep the last one
+        meanwhile (a burst's concurrent requests, one read between them, not one each)."""
         now = self._monotonic()
         with self._lock:
             hit = self._cache.get(team_id)
-        if hit and now - hit[0] < self._ttl:
-            return hit[1]
+            if hit and (now - hit[0] < self._ttl or team_id in self._reading):
+                return hit[1]
+            self._reading.add(team_id)
+        plan: TeamPlan | None = None
         try:
             plan = resolved(self._load(team_id), self._defaults)
         except Busy:
             if hit is None:
                 raise
             return hit[1]  # the Teams table throttled: the plan last read stands a little longer
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[team_id] = (now, plan)
+        finally:
+            with self._lock:
+                self._reading.discard(team_id)
+                if plan is not None:
+                    if len(self._cache) > 10_000:
+                        self._cache.clear()
+                    self._cache[team_id] = (now, plan)
         return plan
