@@ -5,11 +5,12 @@
   in `batchItemFailures`, and leaves the rest for SQS to redeliver (and redrive to the DLQ).
   Lanes are drained in order of their MaximumConcurrency: the high lane first. One lane worker
   at a time receives (the others run their batches or wait their turn): a short poll of each lane
-  in that order, and when all of them are empty, one long poll of each lane at once (LANE_WAIT),
-  whose first answer wakes the receiver (a batch found meanwhile by another lane's poll is run
-  next, most urgent lane first). So a task sent to an idle lane is received as soon as it is
-  there (the emulator wakes a long poll when a message arrives or becomes visible), and an idle
-  stack costs one receive per lane per LANE_WAIT, not a short poll every back-off step. Lanes are
+  in that order; a lane found empty gets a long poll (LANE_WAIT) that watches it from then on, and
+  when all of them are empty, the first answer of those polls wakes the receiver (a batch a poll
+  found is run next, most urgent lane first). So a task sent to an idle lane is received as soon
+  as it is there (the emulator wakes a long poll when a message arrives or becomes visible), an
+  idle stack costs one receive per lane per LANE_WAIT, not a short poll every back-off step, and
+  an empty high lane above a busy one costs the same, not an empty receive before every batch. Lanes are
   received with the handler's unclaimed hold as their visibility (`lane_visibility`), not the
   queue's 360 s: a runner that dies with a batch received but not yet run, or with a long poll out,
   leaves those tasks hidden for seconds.
@@ -396,9 +397,10 @@ class Runner:
                 batch = lane.receive()
                 if batch:
                     return lane, batch
-            for index, lane in enumerate(self.lanes):  # all empty: wait on every lane at once
-                if index not in self._polls:
-                    self._polls[index] = self._pollers.submit(self._long_poll, lane)
+                # Empty: a long poll watches it from now on (what it finds is taken first), rather
+                # than a short poll before every batch of a busier lane below it.
+                self._polls[index] = self._pollers.submit(self._long_poll, lane)
+            # all empty: every lane has its long poll out; the first answer wakes this receiver
             wait(list(self._polls.values()), timeout=LANE_WAIT + 10, return_when=FIRST_COMPLETED)
         return None, []
 

@@ -1,6 +1,7 @@
 """infra/runner.py: how the lane workers receive. Short polls in the lanes' order while there is
-work; when every lane is empty, one long poll of each lane at once, and the first answer wakes the
-receiver (an idle stack neither spins on short polls nor waits a back-off step for a new task)."""
+work; a lane found empty is watched by a long poll from then on; when every lane is empty, the
+first answer of those polls wakes the receiver (an idle stack neither spins on short polls nor
+waits a back-off step for a new task)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,13 @@ def lanes(monkeypatch: pytest.MonkeyPatch) -> list[FakeLane]:
     return [FakeLane("high"), FakeLane("normal"), FakeLane("low")]
 
 
+def _end(runner: Runner, lanes: list[FakeLane]) -> None:
+    runner.stopping.set()
+    for lane in lanes:  # end the polls still out
+        lane.send("unblock")
+    runner._pollers.shutdown(wait=True)
+
+
 def test_work_is_taken_most_urgent_lane_first_with_short_polls(lanes: list[FakeLane]) -> None:
     high, normal, low = lanes
     runner = make_runner(lanes)
@@ -67,7 +75,28 @@ def test_work_is_taken_most_urgent_lane_first_with_short_polls(lanes: list[FakeL
     assert (lane, [m["Body"] for m in batch]) == (normal, ["n"])
     lane, batch = runner._receive_by_priority()
     assert (lane, [m["Body"] for m in batch]) == (low, ["l"])
-    assert (high.calls, normal.calls, low.calls) == ([0, 0], [0, 0], [0])  # no waiting while there is work
+    # no waiting while there is work: a lane found empty is watched by a long poll from then on
+    assert (high.calls, normal.calls, low.calls) == ([0, 5], [0, 0, 5], [0])
+    _end(runner, lanes)
+
+
+def test_an_empty_lane_above_a_busy_one_costs_one_long_poll_not_a_receive_per_batch(lanes: list[FakeLane]) -> None:
+    high, normal, _ = lanes
+    runner = make_runner(lanes)
+    for i in range(30):
+        normal.send(f"n{i}")
+    taken = [runner._receive_by_priority() for _ in range(3)]
+    assert [(lane, len(batch)) for lane, batch in taken] == [(normal, 10)] * 3
+    assert high.calls == [0, 5] and normal.calls == [0, 0, 0]
+    high.send("urgent")  # found by the poll that watches the high lane: taken before the normal lane's next
+    for _ in range(300):
+        if runner._polls[0].done():
+            break
+        threading.Event().wait(0.01)
+    normal.send("n30")
+    lane, batch = runner._receive_by_priority()
+    assert (lane, [m["Body"] for m in batch]) == (high, ["urgent"])
+    _end(runner, lanes)
 
 
 def test_an_idle_stack_waits_on_every_lane_at_once_and_wakes_for_the_first_message(lanes: list[FakeLane]) -> None:
@@ -93,10 +122,7 @@ def test_an_idle_stack_waits_on_every_lane_at_once_and_wakes_for_the_first_messa
     lane, batch = runner._receive_by_priority()
     assert (lane, [m["Body"] for m in batch]) == (normal, ["found by the outstanding poll"])
     assert [c for c in normal.calls if c] == [5]  # no second long poll of a lane whose poll is out
-    runner.stopping.set()
-    for lane in lanes:  # end the polls still out
-        lane.send("unblock")
-    runner._pollers.shutdown(wait=True)
+    _end(runner, lanes)
 
 
 def test_the_local_processes_import_every_handler_before_serving() -> None:
