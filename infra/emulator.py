@@ -73,6 +73,9 @@ behave as SQS does.
   seconds while later bench scenarios ran. The order is the same, its key made once per item and
   compared in C.
 - werkzeug's access log line per request is dropped (the emulator's log keeps warnings and errors).
+- A full garbage collection stops the whole process while it traverses every object, and the
+  stored items are most of them: after one, the survivors are frozen, so the next looks only at
+  what is new (infra/collector.py).
 
 And one addition: with `--data-dir`, the emulator keeps its state across restarts (infra/snapshot.py:
 DynamoDB items, KMS keys, S3 objects and SQS messages, snapshotted in this process every
@@ -135,7 +138,7 @@ from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import run_simple
 
-from . import snapshot
+from . import collector, snapshot
 from .children import exit_with_parent
 
 _lookup = DomainDispatcherApplication.get_backend_for_host
@@ -714,6 +717,7 @@ class Persistent:
 def main(argv: list[str] | None = None) -> None:
     exit_with_parent()
     apply()
+    collector.install()
     parser = argparse.ArgumentParser(description="moto's server, with the local stack's changes")
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
