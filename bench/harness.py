@@ -197,6 +197,15 @@ def ratios(taskhook: dict[str, Any], celery: dict[str, Any], paced_t: dict[str, 
     return out
 
 
+def run_delay(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
+    low, high = cfg["delaySpread"]
+    bench.say(f"delay precision: {cfg['delayTasks']} tasks due {low:g}-{high:g}s ahead")
+    result = delay.run(bench, cfg["delayTasks"], low, high)
+    error = result["absErrorMs"]
+    bench.say(f"  delay: |error| p50 {error.get('p50')} ms, p99 {error.get('p99')} ms, max {error.get('max')} ms")
+    return result
+
+
 def run_fairness(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
     bench.say(f"fairness: team B's latency quiet and during team A's {cfg['fairBurst']}-task burst "
               f"({cfg['fairSlowSeconds']:g}s calls), without and with a share of {cfg['fairShare']}")
@@ -276,6 +285,9 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
         if only == "lists":
             scenarios["lists"] = run_lists(bench, cfg)
             return results
+        if only == "delay":
+            scenarios["delay"] = run_delay(bench, cfg)
+            return results
         if only == "coldStart":
             scenarios["coldStart"] = run_cold_start(bench, cfg)
             return results
@@ -324,11 +336,7 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
                 bench.say(f"  {system}: e2e p50 {run['e2eMs'].get('p50')} ms p99 {run['e2eMs'].get('p99')} ms")
         scenarios["e2ePaced"] = {s: {"runs": r, "summary": summarize_paced(r)} for s, r in paced.items() if r}
 
-        low, high = cfg["delaySpread"]
-        bench.say(f"delay precision: {cfg['delayTasks']} tasks due {low:g}-{high:g}s ahead")
-        scenarios["delay"] = delay.run(bench, cfg["delayTasks"], low, high)
-        error = scenarios["delay"]["absErrorMs"]
-        bench.say(f"  delay: |error| p50 {error.get('p50')} ms, p99 {error.get('p99')} ms, max {error.get('max')} ms")
+        scenarios["delay"] = run_delay(bench, cfg)
 
         api_levels: dict[str, Any] = {}
         for clients in cfg["apiClients"]:
@@ -395,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--celery-concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--report", type=Path, default=HERE / "report.md")
-    parser.add_argument("--only", choices=["fairness", "vault", "providers", "lists", "coldStart"],
+    parser.add_argument("--only", choices=["fairness", "vault", "providers", "lists", "coldStart", "delay"],
                         help="run this scenario alone and merge it into the existing results.json")
     parser.add_argument("--resummarize", action="store_true",
                         help="recompute the summaries of an existing results.json from its raw runs, then render")
