@@ -30,20 +30,18 @@ class CollectOnlyTheNew:
         self.growth = growth
         self.after_full_look = 0  # the objects frozen after the last collection that looked at all of them
         self.full_looks = 0
-        self._looking_at_all = True  # the first full collection looks at everything: nothing is frozen yet
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase != "stop" or info.get("generation") != OLDEST:
             return
+        looked_at_all = gc.get_freeze_count() == 0  # nothing was frozen: this one saw every object
         gc.freeze()
         frozen = gc.get_freeze_count()
-        if self._looking_at_all:
-            self._looking_at_all = False
+        if looked_at_all:
             self.after_full_look = frozen
             self.full_looks += 1
         elif frozen > self.growth * self.after_full_look:
             gc.unfreeze()  # the next full collection looks at all of them (a collection cannot start one here)
-            self._looking_at_all = True
 
 
 def install() -> CollectOnlyTheNew:
