@@ -26,7 +26,7 @@ from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing import validators
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
 from infra import emulator, snapshot
@@ -383,7 +383,6 @@ def test_json_calls_skip_flask_and_answer_as_through_moto_s_app(patched: None, m
     straight to moto's handler or through moto's Flask app."""
     import flask
     from botocore.config import Config
-    from werkzeug.serving import make_server
 
     through_flask: list[str] = []
     flask_app = flask.Flask.wsgi_app
@@ -394,10 +393,10 @@ def test_json_calls_skip_flask_and_answer_as_through_moto_s_app(patched: None, m
 
     monkeypatch.setattr(flask.Flask, "wsgi_app", counted)
     answers: list[tuple[int, list[tuple[str, str]], bytes]] = []
-    server = make_server("127.0.0.1", 0, emulator.DirectCalls(DomainDispatcherApplication(create_backend_app)),
-                         threaded=True, request_handler=MotoRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}"
+    server = emulator.make_server(emulator.DirectCalls(DomainDispatcherApplication(create_backend_app)),
+                                  "127.0.0.1", 0)
+    threading.Thread(target=server.run, daemon=True).start()
+    url = f"http://127.0.0.1:{server.effective_port}"
 
     def client(service: str) -> Any:
         made = boto3.client(service, region_name="us-east-1", endpoint_url=url,
@@ -422,8 +421,7 @@ def test_json_calls_skip_flask_and_answer_as_through_moto_s_app(patched: None, m
                 assert body.replace(b"direct", b"flask") == body2  # (those differ between any two runs)
     finally:
         urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"), timeout=10).close()
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 def test_a_handler_class_methods_are_listed_once(patched: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -914,60 +912,90 @@ def test_a_data_directory_left_readable_by_an_earlier_version_is_made_private(
 # ---- conditional writes are atomic per item, as in DynamoDB --------------------------------------
 
 
-def test_concurrent_conditional_updates_of_one_item_let_exactly_one_through(tmp_path: Path) -> None:
+@pytest.fixture
+def emulator_process() -> Iterator[str]:
+    """`python -m infra.emulator` as `make run` starts it (no data directory): its URL."""
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen([sys.executable, "-m", "infra.emulator", "-p", str(port)], cwd=root,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "the emulator did not start"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_the_emulator_keeps_a_client_s_connection_open_between_calls(emulator_process: str) -> None:
+    """werkzeug's development server (moto's) ended the connection after each answer: every AWS
+    call of the stack opened a TCP connection and cost the emulator a thread. Five calls on one
+    connection: each answer leaves it open, and the same socket carries them all."""
+    import http.client
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(emulator_process)
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    headers = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0",
+               "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, "
+                                "SignedHeaders=host, Signature=0"}
+    sockets = []
+    try:
+        for _ in range(5):
+            connection.request("POST", "/", body=b"{}", headers=headers)
+            answer = connection.getresponse()
+            assert (answer.status, json.loads(answer.read())) == (200, {"TableNames": []})
+            assert not answer.will_close, answer.getheader("Connection")
+            sockets.append(connection.sock)
+    finally:
+        connection.close()
+    assert len({id(sock) for sock in sockets}) == 1 and sockets[0] is not None
+
+
+def test_concurrent_conditional_updates_of_one_item_let_exactly_one_through(emulator_process: str) -> None:
     """The lifecycle's exactly-once rests on this (DynamoDB's per-item atomicity). moto checks an
     UpdateItem's condition and writes without a lock of its own; through the emulator's threaded
     server, 300 items x 16 concurrent claims never let two through (measured in review of issue
     11). This guards that property of the emulator we ship."""
-    import socket
-    import subprocess
-    import sys
-    import time
     from concurrent.futures import ThreadPoolExecutor
 
     import boto3
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    root = Path(__file__).resolve().parents[2]
-    emulator = subprocess.Popen([sys.executable, "-m", "infra.emulator", "-p", str(port)], cwd=root,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        ddb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                           aws_access_key_id="testing", aws_secret_access_key="testing",
-                           config=Config(max_pool_connections=32, retries={"max_attempts": 0}))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                ddb.list_tables()
-                break
-            except Exception:  # noqa: BLE001 - not listening yet
-                assert time.monotonic() < deadline, "the emulator did not start"
-                time.sleep(0.1)
-        ddb.create_table(TableName="race", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                         BillingMode="PAY_PER_REQUEST")
+    ddb = boto3.client("dynamodb", endpoint_url=emulator_process, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing",
+                       config=Config(max_pool_connections=32, retries={"max_attempts": 0}))
+    ddb.create_table(TableName="race", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
 
-        def claim(item: str, runner: int) -> bool:
-            try:
-                ddb.update_item(TableName="race", Key={"id": {"S": item}}, UpdateExpression="SET claimedBy = :r",
-                                ConditionExpression="attribute_not_exists(claimedBy)",
-                                ExpressionAttributeValues={":r": {"N": str(runner)}})
-                return True
-            except ClientError as exc:
-                assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
-                return False
+    def claim(item: str, runner: int) -> bool:
+        try:
+            ddb.update_item(TableName="race", Key={"id": {"S": item}}, UpdateExpression="SET claimedBy = :r",
+                            ConditionExpression="attribute_not_exists(claimedBy)",
+                            ExpressionAttributeValues={":r": {"N": str(runner)}})
+            return True
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            return False
 
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            for item in range(100):
-                wins = list(pool.map(lambda runner, item=item: claim(f"task-{item}", runner), range(16)))
-                assert wins.count(True) == 1, (item, wins.count(True))
-    finally:
-        emulator.terminate()
-        emulator.wait(10)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for item in range(100):
+            wins = list(pool.map(lambda runner, item=item: claim(f"task-{item}", runner), range(16)))
+            assert wins.count(True) == 1, (item, wins.count(True))
 
 
 @pytest.fixture
