@@ -32,8 +32,9 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from taskhook.adapters.sqs import Hold, PutBack, poll_of, put_backs_of, task_id_of, team_of
+from taskhook.adapters.sqs import Hold, PutBack, carried_row_of, poll_of, put_backs_of, task_id_of, team_of
 from taskhook.container import container
+from taskhook.model.task import Task
 
 from .redelivery import RedeliverLater
 
@@ -191,7 +192,8 @@ def process_record(record: SQSRecord, context: Any, put_back: PutBackSender | No
 
     try:
         outcome = container().executor.run(task_id, lambda: _time_left(context), hold_for_run, put_backs,
-                                           team_of(record.body), poll_of(record.body), send_poll, _sent_at(record))
+                                           team_of(record.body), poll_of(record.body), send_poll, _sent_at(record),
+                                           _carried(record))
     finally:
         for taken_back in withdraw:  # before any hold below, which must not be overtaken by this one
             taken_back()
@@ -215,6 +217,14 @@ def _sent_at(record: SQSRecord) -> datetime | None:
         return datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC)
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _carried(record: SQSRecord) -> Task | None:
+    """The row a create's message carries, on its first delivery only: a later one comes after a run
+    that did not end (a crash, a backoff), so the row has moved on and is read instead."""
+    if record.attributes.approximate_receive_count != "1":
+        return None
+    return carried_row_of(record.body)
 
 
 def _left_for_redelivery(record: SQSRecord, entry: PutBack) -> None:

@@ -4,9 +4,10 @@ is not among them.
 
 - create (API): the key's GetItem, the lane message's SendMessage, the row's PutItem;
 - the lane (Lambda's poller on AWS, infra/runner.py here) receives the message;
-- executor: one ChangeMessageVisibilityBatch for the batch (hold_until_claimed), the task's GetItem,
-  the claim's UpdateItem, then the call. The run's own hold goes out only if the call outlasts
-  RUN_HOLD_WINDOW; after the call, the ending's UpdateItem (and Lambda's DeleteMessageBatch).
+- executor: one ChangeMessageVisibilityBatch for the batch (hold_until_claimed), the claim's
+  UpdateItem (from the row the message carries: no GetItem), then the call. The run's own hold
+  goes out only if the call outlasts RUN_HOLD_WINDOW; after the call, the ending's UpdateItem (and
+  Lambda's DeleteMessageBatch).
 The team's plan (a GetItem of the Teams table) is read at most twice a second per process, here once
 before the counted calls."""
 
@@ -20,11 +21,12 @@ import pytest
 
 import app as lambdas
 from functions import executor as executor_entry
+from taskhook.adapters.sqs import CARRIED_ROW_LIMIT, carried_row_of
 from taskhook.container import container
 from tests.support.targets import TargetServer
 
 from .conftest import Provisioned
-from .test_handlers import api_key, context, create_task, receive, row, sqs_event
+from .test_handlers import LANES, api_key, context, create_task, receive, row, sqs_event
 
 NORMAL = "QUEUE_NORMAL_URL"
 
@@ -69,6 +71,41 @@ def test_a_task_due_now_reaches_its_target_in_the_documented_calls(
     assert answer == {"batchItemFailures": []}
     assert len(target.calls("/path")) == 1
     assert row(aws, task["id"])["status"] == {"S": "completed"}
-    # the batch's visibility, the read, the claim, (the call), the ending; no hold for a run this quick
-    assert made == [("sqs", "ChangeMessageVisibilityBatch"), ("dynamodb", "GetItem"),
-                    ("dynamodb", "UpdateItem"), ("dynamodb", "UpdateItem")]
+    # the batch's visibility, the claim, (the call), the ending; no hold for a run this quick, and no
+    # read: the message carries the row
+    assert made == [("sqs", "ChangeMessageVisibilityBatch"), ("dynamodb", "UpdateItem"), ("dynamodb", "UpdateItem")]
+
+
+def test_the_row_a_create_s_message_carries_is_the_row_it_wrote(aws: Provisioned, target: TargetServer) -> None:
+    key = api_key()
+    for lane, fields in (("normal", {}),
+                         ("high", {"headers": {"X-Trace": "1"}, "maxRetries": 5, "priority": 9, "timeout": 12}),
+                         ("normal", {"body": json.dumps({"text": "é" * 1000})})):
+        task = create_task(key, targetUrl=target.url("/carried", [200]), **fields)
+        [message] = receive(aws, aws.env[LANES[lane]])
+        carried = carried_row_of(message["Body"])
+        assert carried is not None and carried == container().task_repository.get(task["id"])
+        assert carried.sentAtCreate is True
+
+
+def test_a_row_too_long_to_carry_is_read(aws: Provisioned, target: TargetServer) -> None:
+    task = create_task(api_key(), targetUrl=target.url("/long", [200]), body="x" * (CARRIED_ROW_LIMIT + 1))
+    [message] = receive(aws, aws.env[NORMAL])
+    assert json.loads(message["Body"]) == {"taskId": task["id"]}
+    assert carried_row_of(message["Body"]) is None
+
+
+def test_a_second_delivery_reads_the_row(aws: Provisioned, target: TargetServer,
+                                         request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A message delivered again comes after a run that did not end (a crash, a lost hold): the row
+    has moved on from what the message carries, so it is read, not guessed."""
+    monkeypatch.setattr(executor_entry, "RUN_HOLD_WINDOW", 30.0)
+    task = create_task(api_key(), targetUrl=target.url("/again", [200]))
+    receive(aws, aws.env[NORMAL], visibility=0)  # a delivery whose run never came
+    messages = receive(aws, aws.env[NORMAL])
+    assert [m["Attributes"]["ApproximateReceiveCount"] for m in messages] == ["2"]
+    calls: list[tuple[str, str]] = request.getfixturevalue("aws_calls")
+    answer = lambdas.execute_normal(sqs_event(aws, "sqs_lane_batch.json", aws.env[NORMAL], messages),
+                                    context("execute_normal", 330))
+    assert answer == {"batchItemFailures": []} and row(aws, task["id"])["status"] == {"S": "completed"}
+    assert ("dynamodb", "GetItem") in calls and len(target.calls("/again")) == 1

@@ -205,7 +205,8 @@ def dispatched_at_create(aws: Provisioned, task_id: str, lane: str,
                                     context("NotifierFunction", 60))
     assert answer == {"batchItemFailures": []}
     messages = receive(aws, aws.env[LANES[lane]], visibility)
-    assert [json.loads(m["Body"]) for m in messages] == [{"taskId": task_id}]
+    assert [json.loads(m["Body"])["taskId"] for m in messages] == [task_id]
+    assert [json.loads(m["Body"])["task"]["id"] for m in messages] == [task_id]  # it carries the row
     return messages
 
 
@@ -597,7 +598,7 @@ def test_a_created_task_is_on_its_lane_before_any_stream_record(aws: Provisioned
     task = create_task(api_key(), priority=9)
 
     assert row(aws, task["id"])["sentAtCreate"] == {"BOOL": True}
-    assert [json.loads(m["Body"]) for m in receive(aws, aws.env["QUEUE_HIGH_URL"])] == [{"taskId": task["id"]}]
+    assert [json.loads(m["Body"])["taskId"] for m in receive(aws, aws.env["QUEUE_HIGH_URL"])] == [task["id"]]
     assert lane_counts(aws) == {"high": 1, "normal": 0, "low": 0}  # received, not yet deleted
 
 

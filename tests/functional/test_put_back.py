@@ -137,10 +137,10 @@ def test_a_message_received_by_an_invocation_that_dies_before_its_claim_comes_ba
     executor = container().executor
     monkeypatch.setattr(executor, "claim_margin", 0.0)  # the message's hold until its claim: 1.5 s -> 2 s
 
-    def dies(task_id: str) -> None:
+    def dies(*_: object) -> None:
         raise Crash
 
-    monkeypatch.setattr(executor.repository, "get", dies)
+    monkeypatch.setattr(executor.repository, "apply", dies)  # the claim (from the row the message carries)
     with pytest.raises(Crash):
         lambdas.execute_normal(sqs_event(aws, "sqs_lane_batch.json", aws.env[NORMAL], messages),
                                context("execute_normal", 330))
@@ -148,6 +148,6 @@ def test_a_message_received_by_an_invocation_that_dies_before_its_claim_comes_ba
     assert receive(aws, aws.env[NORMAL]) == []  # still in the dead invocation's hands ...
     time.sleep(2.2)
     [again] = receive(aws, aws.env[NORMAL])  # ... for the claim's margin, not the queue's 360 s
-    assert json.loads(again["Body"]) == {"taskId": task["id"]}
+    assert json.loads(again["Body"])["taskId"] == task["id"]
     assert target.calls("/never") == []
     assert row(aws, task["id"])["status"] == {"S": "pending"}

@@ -44,7 +44,7 @@ def test_a_task_due_now_is_sent_before_its_row_is_written_and_marked_sent() -> N
 
     stored = store_new(repository, queue, new_task(priority=9), NOW)
 
-    assert queue.sent == [Dispatch(stored.id, Lane.HIGH, 0)]
+    assert queue.sent == [Dispatch(stored.id, Lane.HIGH, 0, row=stored)]  # the message carries the row
     assert repository.sent_before_row
     assert stored.sentAtCreate is True
     assert repository.get(stored.id) == stored
@@ -53,7 +53,7 @@ def test_a_task_due_now_is_sent_before_its_row_is_written_and_marked_sent() -> N
 def test_a_task_due_within_fifteen_minutes_goes_with_its_delay() -> None:
     queue = InMemoryTaskQueue()
     stored = store_new(InMemoryTaskRepository(), queue, new_task(TaskStatus.DELAYED, 120.4), NOW)
-    assert queue.sent == [Dispatch(stored.id, Lane.NORMAL, 120)]
+    assert queue.sent == [Dispatch(stored.id, Lane.NORMAL, 120, row=stored)]
     assert stored.sentAtCreate is True
 
 

@@ -17,6 +17,7 @@ from taskhook.adapters.throttling import busy_when_throttled
 from taskhook.model.dispatch import Dispatch
 from taskhook.model.lanes import Lane
 from taskhook.model.limits import SQS_MAX_DELAY, SQS_MAX_VISIBILITY
+from taskhook.model.task import Task
 from taskhook.notify.rules import Notification
 
 K = TypeVar("K", bound=Hashable)  # what a batch's messages are grouped by: a lane, a queue ARN
@@ -24,11 +25,16 @@ K = TypeVar("K", bound=Hashable)  # what a batch's messages are grouped by: a la
 log = logging.getLogger(__name__)
 
 MAX_PUT_BACKS = 10_000  # what a message carries at most (the delay stopped growing long before)
+# A create's message carries the task's row when its JSON is at most this long (most are under
+# 2 KB); a longer one is read from the table. SQS bills a request per 64 KB of message.
+CARRIED_ROW_LIMIT = 16_384  # characters of the whole message
 
 
-def task_message(task_id: str, put_backs: int = 0, team: str | None = None, poll: str | None = None) -> str:
+def task_message(task_id: str, put_backs: int = 0, team: str | None = None, poll: str | None = None,
+                 row: Task | None = None) -> str:
     """A task's message; a put-back one also carries how many times it was put back, and the team;
-    a polling task's next poll carries its poll token (only the message with the stored one polls)."""
+    a polling task's next poll carries its poll token (only the message with the stored one polls);
+    a create's carries the row it writes (`task`, when short enough: CARRIED_ROW_LIMIT)."""
     message: dict[str, object] = {"taskId": task_id}
     if put_backs > 0:
         message["putBacks"] = min(put_backs, MAX_PUT_BACKS)
@@ -36,7 +42,25 @@ def task_message(task_id: str, put_backs: int = 0, team: str | None = None, poll
         message["teamId"] = team
     if poll:
         message["poll"] = poll
-    return json.dumps(message)
+    if row is not None:
+        message["task"] = row.model_dump(mode="json", exclude_none=True)
+    text = json.dumps(message)
+    if row is not None and len(text) > CARRIED_ROW_LIMIT:
+        del message["task"]
+        text = json.dumps(message)
+    return text
+
+
+def carried_row_of(body: str) -> Task | None:
+    """The row a create's message carries (None: none, or one this code cannot read)."""
+    value = json.loads(body).get("task")
+    if not isinstance(value, dict):
+        return None
+    try:
+        return Task.model_validate(value)
+    except ValueError:
+        log.warning("a task message carries a row that does not validate; the row is read instead")
+        return None
 
 
 def poll_of(body: str) -> str | None:
@@ -99,7 +123,7 @@ class SqsTaskQueue:
         with busy_when_throttled():
             self._client.send_message(
                 QueueUrl=self._urls[dispatch.lane],
-                MessageBody=task_message(dispatch.task_id),
+                MessageBody=task_message(dispatch.task_id, row=dispatch.row),
                 DelaySeconds=dispatch.delay_seconds,
             )
 

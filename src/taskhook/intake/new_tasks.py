@@ -11,12 +11,16 @@ one hop after the create call (no wait for the table's stream).
   outbox (dispatch/outbox.py) sends the message as it always did, one stream poll later.
 - **Never run twice.** The row is claimed with a conditional write, so a second message for one
   task (the outbox's, a restart's recovery) finds it claimed or finished.
+- **The message carries the row.** It is the row as written once the send has succeeded
+  (`sentAtCreate`), so the executor's first delivery claims it without reading it first; that
+  claim needs the row still at its first version (run/executor.py, CARRIED).
 
 A task due later than SQS's longest delay gets no message here: the minute sweep sends it."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from taskhook.model.dispatch import dispatch_for_new_task
@@ -32,7 +36,7 @@ def store_new(repository: TaskRepository, queue: TaskQueue | None, task: Task, n
     dispatch = dispatch_for_new_task(task, now) if queue is not None else None
     if dispatch is not None and queue is not None:
         try:
-            queue.send(dispatch)
+            queue.send(replace(dispatch, row=task.model_copy(update={"sentAtCreate": True})))
         except Exception as exc:  # noqa: BLE001 - the stream's outbox sends it instead
             log.warning("task %s: its lane message was not sent at create (%s); the stream sends it",
                         task.id, type(exc).__name__)

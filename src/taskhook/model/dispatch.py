@@ -23,6 +23,9 @@ class Dispatch:
     task_id: str
     lane: Lane
     delay_seconds: int = 0
+    # The row as the create writes it (the create's message only): the executor's first delivery
+    # claims from it without reading the row (run/executor.py, CARRIED).
+    row: Task | None = None
 
 
 def delay_until_due(task: Task, now: datetime) -> int:

@@ -42,6 +42,15 @@ EARLY_WAIT_LIMIT = 1.5
 NEW_ROW_PATIENCE = 60.0
 ROW_REREADS = (0.02, 0.05, 0.1, 0.2)
 ROW_WAIT = 10.0
+# CARRIED: a create's message carries the row as the create writes it (intake/new_tasks.py), so the
+# first delivery claims the task without reading it first. The claim then also needs the row to be
+# at its first version: any write since (a cancel, another run's claim, a retry, the sweep's mark)
+# makes it fail, and the row is read and decided on as for any message. So is a row not written yet.
+FIRST_VERSION = 1
+
+
+class _ReadTheRow(Exception):
+    """The row may not be what the message carries: read it and decide again."""
 
 
 Caller = Callable[[Task, float], Attempt]
@@ -83,19 +92,27 @@ class Executor:
 
     def run(self, task_id: str, time_left: Callable[[], float], hold: Callable[[float], None],
             put_backs: int = 0, team: str | None = None, poll: str | None = None,
-            send_poll: SendPoll | None = None, sent_at: datetime | None = None) -> Outcome:
+            send_poll: SendPoll | None = None, sent_at: datetime | None = None,
+            carried: Task | None = None) -> Outcome:
         """Process one message for `task_id`. `time_left()` is the invocation's remaining seconds;
         `hold(s)` keeps the message invisible for `s` seconds while we work on it; `put_backs`
         is how many times the task was put back over its team's share or a destination's limit,
         and `team` its team, which a put-back message carries. `poll`: the poll token of a polling
         task's poll message; `send_poll(token, delay)` sends the task's next poll message; `sent_at`
-        when the message was sent (SQS's SentTimestamp)."""
+        when the message was sent (SQS's SentTimestamp). `carried`: the row as the create wrote it,
+        which its message carries (a first delivery's): the claim is made from it, on condition that
+        the row is still at its first version, and the row is read only if it is not (CARRIED)."""
         if team is not None and self.shares is not None:
             # Churning through a team's backlog: while this process knows the team is at its
             # share, its tasks go back without a read of the task or a write of the limits.
             known = self.shares.known_full(team)
             if known is not None:
                 return self._put_back(put_backs, known, team)
+        if carried is not None and carried.id == task_id and poll is None:
+            try:
+                return self._decide(carried, time_left, hold, put_backs, send_poll, from_message=True)
+            except _ReadTheRow:
+                pass
         task = self.repository.get(task_id)
         if task is None and poll is None and sent_at is not None and self._young(sent_at):
             task = self._reread(task_id)
@@ -106,6 +123,12 @@ class Executor:
                 "this executor does not poll")
         if task is None:
             return Outcome.done("no such task")
+        return self._decide(task, time_left, hold, put_backs, send_poll)
+
+    def _decide(self, task: Task, time_left: Callable[[], float], hold: Callable[[float], None],
+                put_backs: int, send_poll: SendPoll | None, from_message: bool = False) -> Outcome:
+        """What one delivery does with `task` as read, or (`from_message`) as its message carries it:
+        _ReadTheRow then when the row may not be that any more."""
         if task.status in TERMINAL:
             return Outcome.done(f"already {task.status.value}")
         if task.status is TaskStatus.POLLING and self.poller is not None:
@@ -137,8 +160,10 @@ class Executor:
         # that run had left of maxWaitTime (the crash credit), so only a task that had no time
         # left when it was claimed times out here.
         claimed = task.model_copy(update=dict(claim.changes))
-        if self._deadline_passed(claimed, now):
+        if self._deadline_passed(claimed, now):  # never a carried row's: it was not started
             return self._finish_timeout(task, task.claimToken, now)
+        if from_message:
+            claim = replace(claim, version=FIRST_VERSION)
         task_budget = min(task.timeout, self._wait_left(claimed, now))
         budget = min(task_budget, max(1.0, time_left() - 2.0))
 
@@ -148,7 +173,7 @@ class Executor:
         if isinstance(admission, Refusal):
             return self._put_back(put_backs, admission, task.teamId)
         try:
-            return self._claim_and_run(task, claim, token, budget, task_budget, hold, send_poll)
+            return self._claim_and_run(task, claim, token, budget, task_budget, hold, send_poll, from_message)
         finally:
             if admission is not None:
                 admission.release()
@@ -192,7 +217,8 @@ class Executor:
         return Outcome.put_back_after(delay, f"put back for {delay}s: {refusal.reason}", team)
 
     def _claim_and_run(self, task: Task, claim: Transition, token: str, budget: float, task_budget: float,
-                       hold: Callable[[float], None], send_poll: SendPoll | None = None) -> Outcome:
+                       hold: Callable[[float], None], send_poll: SendPoll | None = None,
+                       from_message: bool = False) -> Outcome:
         secret = None
         if task.waitForCallback and task.kind != FUNCTION_KIND and self.public_url:
             # This attempt's callback URL: its hash is stored with the claim, so a target that calls
@@ -202,6 +228,8 @@ class Executor:
         try:
             task = self.repository.apply(task, claim)
         except (Conflict, NotFound):
+            if from_message:
+                raise _ReadTheRow from None  # not written yet, or changed since: the row says what to do
             return self._lost_race(task.id, "another run or a cancel got there first")
 
         hold(budget + self.claim_margin)
