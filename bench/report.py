@@ -764,7 +764,9 @@ def _findings(results: dict[str, Any]) -> list[str]:
             "out; the local figures are for the local stack, not a forecast of AWS. The stack runs moto through "
             "`infra/emulator.py`, which removes three costs moto paid per request or per queued message (a "
             "backend lookup under a global lock, and SQS's clock reads and attribute rebuilds, which made a "
-            "receive cost about 5 s with 5,000 messages queued); without it the 10,000-task soak stalled.")
+            "receive cost about 5 s with 5,000 messages queued); without it the 10,000-task soak stalled. It also "
+            "serves moto with waitress, which keeps each client's connection open: moto's werkzeug server closed "
+            "it after every answer, so each AWS call cost a TCP connection and a thread.")
         if notifier:
             lines.append(
                 f"- **The stream is read by one worker, a batch at a time.** The stream dispatcher handled "
@@ -775,12 +777,13 @@ def _findings(results: dict[str, Any]) -> list[str]:
                 "ParallelizationFactor would read a shard with up to ten concurrent batches.")
         if executor:
             lines.append(
-                f"- **Each task costs four calls in the executor.** {_num(executor['recordsPerInvocation'], 2)} "
-                f"records per invocation and {_num(executor['msPerInvocation'], 0)} ms each: a GetItem, the claim "
-                "and the finish (two conditional UpdateItems) and a ChangeMessageVisibility that shortens the "
-                "message's invisibility to `timeout + claim margin`, so a crashed run's task is retried that soon "
-                "rather than after the queue's 6 minutes. The GetItem could be folded into the claim for a first "
-                "attempt (a condition on the fresh state, `ReturnValuesOnConditionCheckFailure=ALL_OLD`).")
+                f"- **Each task costs two writes in the executor.** {_num(executor['recordsPerInvocation'], 2)} "
+                f"records per invocation and {_num(executor['msPerInvocation'], 0)} ms each: the claim and the "
+                "finish (two conditional UpdateItems), and per batch one ChangeMessageVisibilityBatch that shortens "
+                "its messages' invisibility to the claim margin, so a crashed run's task is retried that soon "
+                "rather than after the queue's 6 minutes. No GetItem: a create's message carries the row, and its "
+                "first delivery claims from that copy on condition that the row is still at its first version "
+                "(docs/dispatch.md).")
     idle = s.get("idle")
     if idle:
         lines.append(
