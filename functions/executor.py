@@ -222,7 +222,7 @@ def _sent_at(record: SQSRecord) -> datetime | None:
 def _carried(record: SQSRecord) -> Task | None:
     """The row a create's message carries, on its first delivery only: a later one comes after a run
     that did not end (a crash, a backoff), so the row has moved on and is read instead."""
-    if record.attributes.approximate_receive_count != "1":
+    if (record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount") != "1":  # (or unknown)
         return None
     return carried_row_of(record.body)
 

@@ -95,3 +95,21 @@ def test_a_row_carried_for_another_task_is_ignored() -> None:
 
     assert h.deliver(other) == Outcome(delete=True, note="completed")
     assert h.reads == [TASK_ID] and h.call.count == 1
+
+
+def test_only_a_first_delivery_known_to_be_one_uses_the_carried_row() -> None:
+    """SQS's ApproximateReceiveCount says which delivery it is; a record without it (a hand-built
+    event, a client that did not ask for it) reads the row rather than failing (a review found a
+    KeyError there)."""
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from functions.executor import _carried
+    from taskhook.adapters.sqs import task_message
+
+    task = make_task()
+    body = task_message(task.id, row=task)
+    record = {"messageId": "m", "receiptHandle": "r", "body": body, "eventSourceARN": "arn:aws:sqs:q"}
+    assert _carried(SQSRecord({**record, "attributes": {"ApproximateReceiveCount": "1"}})) == task
+    assert _carried(SQSRecord({**record, "attributes": {"ApproximateReceiveCount": "2"}})) is None
+    assert _carried(SQSRecord({**record, "attributes": {}})) is None
+    assert _carried(SQSRecord(record)) is None

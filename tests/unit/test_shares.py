@@ -13,6 +13,7 @@ import pytest
 from taskhook.model.attempt import Attempt
 from taskhook.model.clock import iso
 from taskhook.model.errors import Busy
+from taskhook.model.lifecycle import cancel
 from taskhook.model.outcome import Outcome
 from taskhook.model.plan import DestinationLimit, PlanBook, TeamPlan
 from taskhook.model.rate import RateDecision
@@ -411,3 +412,28 @@ def test_a_throttled_plan_read_puts_back_instead_of_failing_the_record() -> None
     outcome = world.run("t1")
 
     assert outcome.put_back and world.calls == [] and world.leases.calls == []
+
+
+@pytest.mark.parametrize("row_since", ["changed", "cancelled"])
+def test_a_carried_row_whose_claim_fails_takes_one_rate_token_and_gives_its_slots_back(row_since: str) -> None:
+    """A create's message carries the row (run/executor.py, CARRIED); the claim from it fails when
+    the row moved on, and the delivery decides again on the row read. A rate limit's token is not
+    given back, so the decision on the row goes on with the slots the first one took (a review
+    found the fallback admitting again: two tokens for one call)."""
+    world = World(rates=FakeRates())
+    world.plans.save(A, TeamPlan(concurrency=1, destinations={HOST: DestinationLimit(concurrency=1, rps=1)}))
+    carried = world.add("t1")
+    if row_since == "changed":  # a bookkeeping write since (the version alone moved on)
+        world.repo._rows["t1"] = carried.model_copy(update={"version": 2})
+    else:
+        world.repo.apply(carried, cancel(NOW))
+
+    outcome = world.executor.run("t1", lambda: 300.0, lambda s: None, 0, carried=carried)
+
+    assert world.rates is not None and len(world.rates.calls) == 1
+    assert all(not held for held in world.leases.leases.values())
+    if row_since == "changed":
+        assert outcome == Outcome.done("completed") and world.calls == ["t1"]
+        assert len(world.in_call) == 1 and world.in_call[0][share_key(A)]  # the run held the team's slot
+    else:
+        assert outcome.delete and world.calls == [] and world.status("t1") is TaskStatus.CANCELLED

@@ -31,7 +31,7 @@ from taskhook.ports import BodyStore, TaskRepository
 from taskhook.run.endings import end
 from taskhook.run.functions.runner import FunctionRunner
 from taskhook.run.poll import Poller, SendPoll
-from taskhook.run.shares import Refusal, Shares, put_back_delay
+from taskhook.run.shares import Admission, Refusal, Shares, put_back_delay
 
 # A delayed task's message may arrive this early (SQS delays are whole seconds); we wait it out.
 EARLY_WAIT_LIMIT = 1.5
@@ -50,7 +50,13 @@ FIRST_VERSION = 1
 
 
 class _ReadTheRow(Exception):
-    """The row may not be what the message carries: read it and decide again."""
+    """The row may not be what the message carries: read it and decide again, with the slots the
+    carried decision took (`admission`: a rate limit's token is not given back, so it must not be
+    taken twice)."""
+
+    def __init__(self, admission: Admission | None = None) -> None:
+        super().__init__()
+        self.admission = admission
 
 
 Caller = Callable[[Task, float], Attempt]
@@ -108,11 +114,21 @@ class Executor:
             known = self.shares.known_full(team)
             if known is not None:
                 return self._put_back(put_backs, known, team)
+        held = None
         if carried is not None and carried.id == task_id and poll is None:
             try:
                 return self._decide(carried, time_left, hold, put_backs, send_poll, from_message=True)
-            except _ReadTheRow:
-                pass
+            except _ReadTheRow as moved:
+                held = moved.admission
+        try:
+            return self._read_and_decide(task_id, time_left, hold, put_backs, poll, send_poll, sent_at, held)
+        finally:
+            if held is not None:
+                held.release()  # unless the decision on the row used it (and released it: once is enough)
+
+    def _read_and_decide(self, task_id: str, time_left: Callable[[], float], hold: Callable[[float], None],
+                         put_backs: int, poll: str | None, send_poll: SendPoll | None, sent_at: datetime | None,
+                         held: Admission | None) -> Outcome:
         task = self.repository.get(task_id)
         if task is None and poll is None and sent_at is not None and self._young(sent_at):
             task = self._reread(task_id)
@@ -123,10 +139,11 @@ class Executor:
                 "this executor does not poll")
         if task is None:
             return Outcome.done("no such task")
-        return self._decide(task, time_left, hold, put_backs, send_poll)
+        return self._decide(task, time_left, hold, put_backs, send_poll, held=held)
 
     def _decide(self, task: Task, time_left: Callable[[], float], hold: Callable[[float], None],
-                put_backs: int, send_poll: SendPoll | None, from_message: bool = False) -> Outcome:
+                put_backs: int, send_poll: SendPoll | None, from_message: bool = False,
+                held: Admission | None = None) -> Outcome:
         """What one delivery does with `task` as read, or (`from_message`) as its message carries it:
         _ReadTheRow then when the row may not be that any more."""
         if task.status in TERMINAL:
@@ -169,11 +186,16 @@ class Executor:
 
         # The team's share and the destination's limits, before the claim: a task over one is
         # put back (a new message), never run nor held. Its slots last the run, or expire.
-        admission = self.shares.admit(task, budget + self.claim_margin) if self.shares is not None else None
+        admission: Admission | Refusal | None = held
+        if admission is None and self.shares is not None:
+            admission = self.shares.admit(task, budget + self.claim_margin)
         if isinstance(admission, Refusal):
             return self._put_back(put_backs, admission, task.teamId)
         try:
             return self._claim_and_run(task, claim, token, budget, task_budget, hold, send_poll, from_message)
+        except _ReadTheRow as moved:
+            moved.admission, admission = admission, None  # the decision on the row goes on with them
+            raise
         finally:
             if admission is not None:
                 admission.release()
