@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from taskhook.adapters.sqs import Hold, PutBack, carried_row_of, poll_of, put_backs_of, task_id_of, team_of
+from taskhook.adapters.sqs import Hold, PutBack, TaskMessage
 from taskhook.container import container
 from taskhook.model.task import Task
 
@@ -161,8 +161,8 @@ def process_record(record: SQSRecord, context: Any, put_back: PutBackSender | No
     those decided at about the same time), or is sent alone when there is none; a put-back not
     sent leaves the message for SQS to deliver again. Visibility changes go through `holds` the
     same way, a claimed run's own hold through `run_holds` (its window: `run_hold_window()`)."""
-    task_id = task_id_of(record.body)
-    put_backs = put_backs_of(record.body)
+    message = TaskMessage.parse(record.body)
+    task_id, put_backs = message.task_id, message.put_backs
     messages = container().sqs_messages
 
     def hold(seconds: float) -> None:
@@ -192,8 +192,8 @@ def process_record(record: SQSRecord, context: Any, put_back: PutBackSender | No
 
     try:
         outcome = container().executor.run(task_id, lambda: _time_left(context), hold_for_run, put_backs,
-                                           team_of(record.body), poll_of(record.body), send_poll, _sent_at(record),
-                                           _carried(record))
+                                           message.team, message.poll, send_poll, _sent_at(record),
+                                           _carried(record, message))
     finally:
         for taken_back in withdraw:  # before any hold below, which must not be overtaken by this one
             taken_back()
@@ -219,12 +219,12 @@ def _sent_at(record: SQSRecord) -> datetime | None:
         return None
 
 
-def _carried(record: SQSRecord) -> Task | None:
+def _carried(record: SQSRecord, message: TaskMessage) -> Task | None:
     """The row a create's message carries, on its first delivery only: a later one comes after a run
     that did not end (a crash, a backoff), so the row has moved on and is read instead."""
     if (record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount") != "1":  # (or unknown)
         return None
-    return carried_row_of(record.body)
+    return message.carried()
 
 
 def _left_for_redelivery(record: SQSRecord, entry: PutBack) -> None:

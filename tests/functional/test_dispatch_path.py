@@ -21,7 +21,7 @@ import pytest
 
 import app as lambdas
 from functions import executor as executor_entry
-from taskhook.adapters.sqs import CARRIED_ROW_LIMIT, carried_row_of
+from taskhook.adapters.sqs import CARRIED_ROW_LIMIT, TaskMessage
 from taskhook.container import container
 from tests.support.targets import TargetServer
 
@@ -83,7 +83,7 @@ def test_the_row_a_create_s_message_carries_is_the_row_it_wrote(aws: Provisioned
                          ("normal", {"body": json.dumps({"text": "é" * 1000})})):
         task = create_task(key, targetUrl=target.url("/carried", [200]), **fields)
         [message] = receive(aws, aws.env[LANES[lane]])
-        carried = carried_row_of(message["Body"])
+        carried = TaskMessage.parse(message["Body"]).carried()
         assert carried is not None and carried == container().task_repository.get(task["id"])
         assert carried.sentAtCreate is True
 
@@ -92,7 +92,7 @@ def test_a_row_too_long_to_carry_is_read(aws: Provisioned, target: TargetServer)
     task = create_task(api_key(), targetUrl=target.url("/long", [200]), body="x" * (CARRIED_ROW_LIMIT + 1))
     [message] = receive(aws, aws.env[NORMAL])
     assert json.loads(message["Body"]) == {"taskId": task["id"]}
-    assert carried_row_of(message["Body"]) is None
+    assert TaskMessage.parse(message["Body"]).carried() is None
 
 
 def test_a_second_delivery_reads_the_row(aws: Provisioned, target: TargetServer,

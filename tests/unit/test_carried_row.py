@@ -104,12 +104,13 @@ def test_only_a_first_delivery_known_to_be_one_uses_the_carried_row() -> None:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from functions.executor import _carried
-    from taskhook.adapters.sqs import task_message
+    from taskhook.adapters.sqs import TaskMessage, task_message
 
     task = make_task()
     body = task_message(task.id, row=task)
     record = {"messageId": "m", "receiptHandle": "r", "body": body, "eventSourceARN": "arn:aws:sqs:q"}
-    assert _carried(SQSRecord({**record, "attributes": {"ApproximateReceiveCount": "1"}})) == task
-    assert _carried(SQSRecord({**record, "attributes": {"ApproximateReceiveCount": "2"}})) is None
-    assert _carried(SQSRecord({**record, "attributes": {}})) is None
-    assert _carried(SQSRecord(record)) is None
+    message = TaskMessage.parse(body)
+    assert _carried(SQSRecord({**record, "attributes": {"ApproximateReceiveCount": "1"}}), message) == task
+    assert _carried(SQSRecord({**record, "attributes": {"ApproximateReceiveCount": "2"}}), message) is None
+    assert _carried(SQSRecord({**record, "attributes": {}}), message) is None
+    assert _carried(SQSRecord(record), message) is None

@@ -6,7 +6,7 @@ first request (two tables, plus boto3's SQS client) built three sessions: the JS
 was a third of its cold start (bench/cold_start.py). Sharing this one, each file is read once per
 process. boto3's default session (`boto3.client`) is built on it too.
 
-Its clients name themselves with one fixed User-Agent (`AWS_USER_AGENT`). botocore's own is built
+Its clients name themselves with one fixed User-Agent (`aws_user_agent()`). botocore's own is built
 for every request, twice (once more after the request is made), from some fifteen parts each
 cleaned with a regular expression: 0.1 ms of CPU a call, 15 % of a GetItem's cost to the client
 (measured on the local emulator), and 8 % of the API's CPU in a burst."""

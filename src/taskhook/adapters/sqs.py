@@ -51,32 +51,43 @@ def task_message(task_id: str, put_backs: int = 0, team: str | None = None, poll
     return text
 
 
-def carried_row_of(body: str) -> Task | None:
-    """The row a create's message carries (None: none, or one this code cannot read)."""
-    value = json.loads(body).get("task")
-    if not isinstance(value, dict):
-        return None
-    try:
-        return Task.model_validate(value)
-    except ValueError:
-        log.warning("a task message carries a row that does not validate; the row is read instead")
-        return None
+@dataclass(frozen=True)
+class TaskMessage:
+    """A task message as `task_message` wrote it, read from its body once (a create's body carries
+    the row, so the executor does not parse it again for each field)."""
 
+    task_id: str
+    put_backs: int = 0  # how many times the task was put back (0 for a create's, the outbox's or sweep's)
+    team: str | None = None  # the team a put-back names (None for others: the task's row says)
+    poll: str | None = None  # a polling task's poll token (None for every other message)
+    row: dict[str, Any] | None = None  # the row a create's message carries, as sent (see `carried`)
 
-def poll_of(body: str) -> str | None:
-    """The poll token a polling task's message carries (None for every other message)."""
-    value = json.loads(body).get("poll")
-    return value if isinstance(value, str) and value else None
+    @classmethod
+    def parse(cls, body: str) -> TaskMessage:
+        data = json.loads(body)
+        put_backs, team, poll, row = data.get("putBacks", 0), data.get("teamId"), data.get("poll"), data.get("task")
+        return cls(
+            task_id=str(data["taskId"]),
+            put_backs=min(put_backs, MAX_PUT_BACKS)
+            if isinstance(put_backs, int) and not isinstance(put_backs, bool) and put_backs > 0 else 0,
+            team=team if isinstance(team, str) and team else None,
+            poll=poll if isinstance(poll, str) and poll else None,
+            row=row if isinstance(row, dict) else None,
+        )
+
+    def carried(self) -> Task | None:
+        """The row a create's message carries (None: none, or one this code cannot read)."""
+        if self.row is None:
+            return None
+        try:
+            return Task.model_validate(self.row)
+        except ValueError:
+            log.warning("a task message carries a row that does not validate; the row is read instead")
+            return None
 
 
 def task_id_of(body: str) -> str:
-    return str(json.loads(body)["taskId"])
-
-
-def team_of(body: str) -> str | None:
-    """The team a put-back message names (None for others: the task's row says)."""
-    value = json.loads(body).get("teamId")
-    return value if isinstance(value, str) and value else None
+    return TaskMessage.parse(body).task_id
 
 
 @dataclass(frozen=True)
@@ -106,12 +117,6 @@ class Hold:
         if self.decided_at is None:
             return self
         return Hold(self.queue_arn, self.receipt_handle, max(1.0, self.seconds - (now - self.decided_at)))
-
-
-def put_backs_of(body: str) -> int:
-    """How many times the message's task was put back (0 for a message from the outbox or sweep)."""
-    value = json.loads(body).get("putBacks", 0)
-    return min(value, MAX_PUT_BACKS) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 class SqsTaskQueue:

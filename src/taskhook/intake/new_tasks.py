@@ -35,12 +35,13 @@ def store_new(repository: TaskRepository, queue: TaskQueue | None, task: Task, n
     `queue` None: the row only (the stream's outbox sends the message)."""
     dispatch = dispatch_for_new_task(task, now) if queue is not None else None
     if dispatch is not None and queue is not None:
+        sent = task.model_copy(update={"sentAtCreate": True})  # the row once its message is out
         try:
-            queue.send(replace(dispatch, row=task.model_copy(update={"sentAtCreate": True})))
+            queue.send(replace(dispatch, row=sent))
         except Exception as exc:  # noqa: BLE001 - the stream's outbox sends it instead
             log.warning("task %s: its lane message was not sent at create (%s); the stream sends it",
                         task.id, type(exc).__name__)
         else:
-            task = task.model_copy(update={"sentAtCreate": True})
+            task = sent
     repository.put_new(task)
     return task
