@@ -16,7 +16,9 @@
   leaves those tasks hidden for seconds.
 - DynamoDB stream: reads each shard, invokes the handler with stream records, and on a reported
   failure retries from the failed record (it never skips one); the position is checkpointed in
-  the state directory, so a restarted runner resumes where it stopped.
+  the state directory, so a restarted runner resumes where it stopped. Each record's old image is
+  the one AWS would send, the item's previous record's new image (infra/stream_images.py: LocalStack
+  reads the images apart from the write).
 - Schedule: invokes the scheduled handler every period (TASKHOOK_SCHEDULE_SECONDS overrides it).
 - Expiry: what DynamoDB's TTL does on AWS, which the emulator does not: every
   TASKHOOK_EXPIRY_SECONDS (default 60) the expired task rows are deleted (adapters/dynamo/expiry.py),
@@ -52,6 +54,7 @@ from . import aws_calls
 from .children import exit_with_parent
 from .provision import Provisioner
 from .state import state_dir
+from .stream_images import ImageChain
 from .warm import import_everything
 from .wiring import EventSource, event_sources
 
@@ -204,6 +207,7 @@ class StreamSource:
         self._checkpoint_file = state_dir() / "stream-checkpoint.json"
         self._iterators: dict[str, str | None] = {}
         self._shards_listed_at = -SHARD_REFRESH_SECONDS
+        self._images = ImageChain()  # each record's old image as AWS sends it (infra/stream_images.py)
 
     def _checkpoints(self) -> dict[str, str]:
         try:
@@ -292,7 +296,11 @@ class StreamSource:
                 self._save(shard_id, sequences[-1])
         return handled
 
-    def _record(self, record: dict[str, Any]) -> dict[str, Any]:
+    def _record(self, emulated: dict[str, Any]) -> dict[str, Any]:
+        record = self._images.repair(emulated)
+        if record is not emulated:
+            print(f"[runner] stream record {record['dynamodb']['SequenceNumber']}: its old image set from the "
+                  "item's previous record, as AWS sends it (docs/localstack/README.md (c))", flush=True)
         return {
             "eventID": record.get("eventID", str(uuid.uuid4())),
             "eventName": record["eventName"],

@@ -1,0 +1,72 @@
+"""Stream records as AWS sends them, for the local event source (infra/runner.py).
+
+DynamoDB Streams shows each write of an item once, in order, with the item as it was before the
+write (OldImage) and after it (NewImage): so a record's old image is the new image of the item's
+record before it. LocalStack does not keep that when writes to one item overlap: its UpdateItem
+reads the item, makes the write, and reads it again, as three separate calls
+(docs/localstack/README.md (c)). An update that lands while the create's PutItem is still in flight
+is streamed as an INSERT with no old image, and one that overlaps another update carries an old
+image from before that update (b). The task counters read the old image's status to know which
+count a change leaves, so each such record left a task counted twice.
+
+`ImageChain` puts back what AWS promises, from the records themselves: a record of an item whose
+earlier record it has seen gets that record's new image as its old image, and an INSERT of an item
+that exists (an earlier record, no REMOVE since) becomes the MODIFY it was. It only ever follows
+the order the versions say: a record whose item's version went down since the record before is
+passed on as it came, as is the first record of an item it has not seen (the runner started after
+it, or the item was forgotten: it remembers the last `items` items). On moto, whose images are made
+in the same step as the write, every record passes unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any
+
+ITEMS = 20_000  # items remembered (each its last HISTORY images): a burst's worth, a few MB at most
+HISTORY = 4  # images kept per item: a batch read again from a failed record still finds the one before it
+
+
+def _version(image: dict[str, Any] | None) -> int:
+    """A task row's `version` in a wire-shape image (no version: a row from before versions, 1)."""
+    value = (image or {}).get("version", {}).get("N")
+    return int(float(value)) if value is not None else 1
+
+
+class ImageChain:
+    def __init__(self, items: int = ITEMS) -> None:
+        self._items = items
+        # item key -> [(sequence, new image, or None once removed)], oldest first
+        self._seen: OrderedDict[str, list[tuple[int, dict[str, Any] | None]]] = OrderedDict()
+        self.repaired = 0  # records changed so far
+
+    @property
+    def remembered(self) -> int:
+        return len(self._seen)
+
+    def repair(self, record: dict[str, Any]) -> dict[str, Any]:
+        """`record` (GetRecords' wire shape) as AWS would have sent it, and remembered as the next
+        record's previous one. A record read again (a retried batch) is repaired from the images
+        before it, as the first time."""
+        dynamodb = record["dynamodb"]
+        key = json.dumps(dynamodb["Keys"], sort_keys=True)
+        sequence = int(dynamodb["SequenceNumber"])
+        new = dynamodb.get("NewImage") if record["eventName"] != "REMOVE" else None
+        history = self._seen.pop(key, [])
+        before = next((image for seq, image in reversed(history) if seq < sequence), None)
+        if sequence not in (seq for seq, _ in history):
+            history.append((sequence, new))
+            history.sort(key=lambda entry: entry[0])
+        self._seen[key] = history[-HISTORY:]
+        while len(self._seen) > self._items:
+            self._seen.popitem(last=False)
+        if before is None or new is None or _version(before) > _version(new):
+            return record
+        if record["eventName"] == "INSERT" and _version(before) == _version(new):
+            return record  # a put over the same version is not a case this knows
+        old = dynamodb.get("OldImage")
+        if record["eventName"] == "MODIFY" and old is not None and _version(old) == _version(before):
+            return record  # as AWS sends it (the common case, and every record on moto)
+        self.repaired += 1
+        return {**record, "eventName": "MODIFY", "dynamodb": {**dynamodb, "OldImage": before}}
