@@ -347,6 +347,39 @@ def test_a_poll_message_after_the_sweep_timed_the_task_out_cancels_the_job() -> 
     assert [c[1] for c in w.calls] == [SUBMIT, CANCEL]
 
 
+def _before_the_poll_s_timeout(w: World, write: Callable[[Task], lifecycle.Transition]) -> None:
+    """`write` lands between the poll's read of the task and its own move to `timeout`."""
+    apply = w.repo.apply
+
+    def racing(task: Task, transition: lifecycle.Transition) -> Task:
+        if transition.target is S.TIMEOUT:
+            w.repo.apply = apply  # type: ignore[method-assign]
+            apply(w.task(), write(w.task()))
+        return apply(task, transition)
+
+    w.repo.apply = racing  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("elsewhere", ["sweep", "cancel"])
+def test_a_poll_whose_timeout_loses_to_the_sweep_or_a_cancel_still_cancels_the_job(elsewhere: str) -> None:
+    """The poll past maxWaitTime is the chain's last message: if the sweep's timeout or the client's
+    cancel lands between its read and its write, no later message would cancel the job."""
+    w = World(maxWaitTime=60)
+    w.answers(SUBMIT, js(201, REPLICATE))
+    w.answers(CANCEL, js(200, {}))
+    w.run()
+    w.now = NOW + timedelta(seconds=61)
+    _before_the_poll_s_timeout(w, lambda task: lifecycle.time_out(task, w.now, task.claimToken)
+                               if elsewhere == "sweep" else lifecycle.cancel(w.now))
+
+    outcome = w.poll()
+
+    ended = "timeout" if elsewhere == "sweep" else "cancelled"
+    assert w.task().status is (S.TIMEOUT if elsewhere == "sweep" else S.CANCELLED)
+    assert outcome.delete and outcome.note == f"{ended}; provider cancel POST answered 200"
+    assert [c[1] for c in w.calls] == [SUBMIT, CANCEL]
+
+
 def test_a_large_final_json_is_stored_in_s3() -> None:
     w = World()
     big = {"status": "succeeded", "logs": "x" * (INLINE_RESULT_LIMIT + 1)}

@@ -130,13 +130,9 @@ class Poller:
              hold: Callable[[float], None]) -> Outcome:
         if task is None:
             return Outcome.done("no such task")
-        if task.status is TaskStatus.CANCELLED:
-            if token == task.claimToken:
-                return Outcome.done(self._cancel_job(task))
-            return Outcome.done("cancelled; stale poll")
-        if task.status is TaskStatus.TIMEOUT and task.poll is not None and task.claimToken is None:
-            # The sweep timed it out (maxWaitTime): the provider's job is cancelled too, as on a cancel.
-            return Outcome.done(self._cancel_job(task, "timeout"))
+        stopped = self._stopped(task, token)
+        if stopped is not None:
+            return stopped
         if task.status in TERMINAL:
             return Outcome.done(f"already {task.status.value}")
         if task.status is not TaskStatus.POLLING or token != task.claimToken:
@@ -148,7 +144,9 @@ class Poller:
             outcome = self._end(task, lifecycle.time_out(task, now, token, state.get("lastError")), TaskStatus.TIMEOUT)
             if outcome.note == TaskStatus.TIMEOUT.value:
                 return Outcome.done(self._cancel_job(task, "timeout"))
-            return outcome
+            # The sweep's timeout or a cancel got there first: this is the chain's last message.
+            current = self.repository.get(task.id)
+            return (self._stopped(current, token) if current is not None else None) or outcome
         try:
             spec = PollSpec.of(task)
         except PollFailure as exc:
@@ -270,6 +268,17 @@ class Poller:
             changes["output"] = {"key": key, "contentType": "application/json", "size": len(payload),
                                  "filename": "result.json"}
         return self._finish(task, token, TaskStatus.COMPLETED, changes)
+
+    def _stopped(self, task: Task, token: str) -> Outcome | None:
+        """A cancel or the sweep's timeout (maxWaitTime) ended the task: the chain's message cancels
+        the provider's job too (None: neither)."""
+        if task.status is TaskStatus.CANCELLED:
+            if token == task.claimToken:
+                return Outcome.done(self._cancel_job(task))
+            return Outcome.done("cancelled; stale poll")
+        if task.status is TaskStatus.TIMEOUT and task.poll is not None and task.claimToken is None:
+            return Outcome.done(self._cancel_job(task, "timeout"))
+        return None
 
     def _cancel_job(self, task: Task, ended: str = "cancelled") -> str:
         """A polling task cancelled or timed out: the provider's cancel URL, if it gave one (once per
