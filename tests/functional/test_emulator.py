@@ -22,9 +22,11 @@ from moto import mock_aws
 from moto.core import responses as moto_responses
 from moto.core.responses import ActionResult
 from moto.dynamodb.comparisons import ConditionExpressionParser
+from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing import validators
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
@@ -43,7 +45,8 @@ def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                         (SQSBackend, "change_message_visibility"), (moto_responses, "method_names_from_class"),
                         (DepthFirstTraverser, "nodes_to_be_processed"), (Table, "all_items"),
                         (DepthFirstTraverser, "traverse_node_recursively"), (validators.Validator, "__init__"),
-                        (validators.Validator, "validate"), (ConditionExpressionParser, "parse")]:
+                        (validators.Validator, "validate"), (ConditionExpressionParser, "parse"),
+                        (LimitedSizeDict, "__setitem__"), (Item, "__init__"), (UpdateExpressionExecutor, "execute")]:
         monkeypatch.setattr(owner, name, owner.__dict__[name])  # put back after the test
     emulator.apply()
     with mock_aws():
@@ -514,6 +517,86 @@ def test_update_expressions_work_as_in_moto_with_the_kept_parse(patched: None, m
     monkeypatch.setattr(validators.Validator, "__init__", emulator._validator_init)
     monkeypatch.setattr(validators.Validator, "validate", emulator._moto_validate)
     assert _updates(boto3.client("dynamodb", region_name="us-east-1"), "moto") == kept
+
+
+def _sized_writes(ddb: Any, table: str) -> list[Any]:
+    """Puts and updates around moto's item size limit (405,000 bytes of names and values): what
+    each answered, and the item after it."""
+    from botocore.exceptions import ClientError
+
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    key = {"id": {"S": "a"}}
+    many = {f"a{n}": {"M": {"s": {"S": "x" * 100}, "l": {"L": [{"N": str(n)}, {"SS": ["p", "q"]}]}}} for n in range(40)}
+    writes: list[tuple[str, dict[str, Any]]] = [
+        ("put", {"Item": {**key, **many}}),
+        ("put", {"Item": {**key, "big": {"S": "x" * 404_000}, **many}}),  # over by the small ones
+        ("put", {"Item": {**key, "big": {"S": "x" * 200_000}, "more": {"B": b"y" * 204_900}}}),  # just under
+        ("put", {"Item": {**key, "big": {"S": "x" * 200_000}, "more": {"B": b"y" * 205_000}}}),  # just over
+        ("put", {"Item": {**key, **many}}),
+        ("update", {"UpdateExpression": "SET big = :v", "ExpressionAttributeValues": {":v": {"S": "x" * 300_000}}}),
+        ("update", {"UpdateExpression": "SET more = :v", "ExpressionAttributeValues": {":v": {"S": "x" * 200_000}}}),
+    ]
+    answers: list[Any] = []
+    for kind, write in writes:
+        try:
+            if kind == "put":
+                ddb.put_item(TableName=table, **write)
+            else:
+                ddb.update_item(TableName=table, Key=key, **write)
+            answers.append("ok")
+        except ClientError as exc:
+            answers.append(exc.response["Error"])
+        answers.append(ddb.get_item(TableName=table, Key=key).get("Item"))
+    return json.loads(json.dumps(answers, default=repr))  # type: ignore[no-any-return]
+
+
+def test_item_sizes_are_checked_once_as_moto_checks_them(patched: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    sizings = Counter[str]()
+    run = "ours"
+
+    def counted(self: DynamoType, size: Callable[[DynamoType], int] = DynamoType.size) -> int:
+        sizings[run] += 1
+        return size(self)
+
+    monkeypatch.setattr(DynamoType, "size", counted)
+    ours = _sized_writes(boto3.client("dynamodb", region_name="us-east-1"), "ours")
+    assert [a for a in ours[::2] if a != "ok"] == [
+        {"Message": "Item size has exceeded the maximum allowed size", "Code": "ValidationException"}] * 2 + [
+        {"Message": "Item size to update has exceeded the maximum allowed size", "Code": "ValidationException"}]
+
+    run = "moto"
+    monkeypatch.setattr(LimitedSizeDict, "__setitem__", emulator._moto_set_attribute)
+    monkeypatch.setattr(Item, "__init__", emulator._moto_item_init)
+    monkeypatch.setattr(UpdateExpressionExecutor, "execute", emulator._moto_execute)
+    assert _sized_writes(boto3.client("dynamodb", region_name="us-east-1"), "moto") == ours
+    assert sizings["ours"] * 5 < sizings["moto"], sizings  # each value sized once a write, not once an attribute
+
+
+def test_an_update_is_sized_by_the_item_it_leaves_and_one_too_large_leaves_the_item_as_it_was(
+        patched: None) -> None:
+    """DynamoDB judges the item an update leaves; moto sized each SET with the value it replaced
+    still counted, and left the SETs before a refused one done."""
+    from botocore.exceptions import ClientError
+
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    key = {"id": {"S": "a"}}
+    ddb.put_item(TableName="t", Item={**key, "big": {"S": "x" * 250_000}, "n": {"N": "1"}})
+
+    ddb.update_item(TableName="t", Key=key, UpdateExpression="SET big = :v",
+                    ExpressionAttributeValues={":v": {"S": "y" * 250_000}})  # 250 KB for 250 KB
+    assert ddb.get_item(TableName="t", Key=key)["Item"]["big"]["S"] == "y" * 250_000
+
+    with pytest.raises(ClientError, match="Item size to update has exceeded"):
+        ddb.update_item(TableName="t", Key=key, UpdateExpression="SET n = :n, more = :v REMOVE gone",
+                        ExpressionAttributeValues={":n": {"N": "2"}, ":v": {"S": "z" * 160_000}})
+    assert ddb.get_item(TableName="t", Key=key)["Item"] == {**key, "big": {"S": "y" * 250_000}, "n": {"N": "1"}}
 
 
 def _conditions(ddb: Any, table: str) -> list[Any]:
