@@ -17,8 +17,8 @@
 - DynamoDB stream: reads each shard, invokes the handler with stream records, and on a reported
   failure retries from the failed record (it never skips one); the position is checkpointed in
   the state directory, so a restarted runner resumes where it stopped. Each record's old image is
-  the one AWS would send, the item's previous record's new image (infra/stream_images.py: LocalStack
-  reads the images apart from the write).
+  the one AWS would send, the item's previous record's new image, on an external emulator
+  (infra/stream_images.py: LocalStack reads the images apart from the write).
 - Schedule: invokes the scheduled handler every period (TASKHOOK_SCHEDULE_SECONDS overrides it).
 - Expiry: what DynamoDB's TTL does on AWS, which the emulator does not: every
   TASKHOOK_EXPIRY_SECONDS (default 60) the expired task rows are deleted (adapters/dynamo/expiry.py),
@@ -207,7 +207,9 @@ class StreamSource:
         self._checkpoint_file = state_dir() / "stream-checkpoint.json"
         self._iterators: dict[str, str | None] = {}
         self._shards_listed_at = -SHARD_REFRESH_SECONDS
-        self._images = ImageChain()  # each record's old image as AWS sends it (infra/stream_images.py)
+        # Each record's old image as AWS sends it (infra/stream_images.py), on an external emulator:
+        # the embedded one makes its images with the write.
+        self._images = None if os.environ.get(EMULATOR_CONTROL) else ImageChain()
 
     def _checkpoints(self) -> dict[str, str]:
         try:
@@ -297,7 +299,7 @@ class StreamSource:
         return handled
 
     def _record(self, emulated: dict[str, Any]) -> dict[str, Any]:
-        record = self._images.repair(emulated)
+        record = self._images.repair(emulated) if self._images is not None else emulated
         if record is not emulated:
             print(f"[runner] stream record {record['dynamodb']['SequenceNumber']}: its old image set from the "
                   "item's previous record, as AWS sends it (docs/localstack/README.md (c))", flush=True)

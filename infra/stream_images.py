@@ -14,8 +14,9 @@ earlier record it has seen gets that record's new image as its old image, and an
 that exists (an earlier record, no REMOVE since) becomes the MODIFY it was. It only ever follows
 the order the versions say: a record whose item's version went down since the record before is
 passed on as it came, as is the first record of an item it has not seen (the runner started after
-it, or the item was forgotten: it remembers the last `items` items). On moto, whose images are made
-in the same step as the write, every record passes unchanged.
+it, or the item was forgotten: it remembers the last `items` items). The runner uses it on an
+external emulator only: the embedded moto makes its images in the same step as the write, and every
+record would pass unchanged.
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ import json
 from collections import OrderedDict
 from typing import Any
 
-ITEMS = 20_000  # items remembered (each its last HISTORY images): a burst's worth, a few MB at most
-HISTORY = 4  # images kept per item: a batch read again from a failed record still finds the one before it
+# Items remembered, each with its last HISTORY images (a task row's image is some 16 KB as parsed
+# JSON: at most about 64 MB, typically three images a task). An item is forgotten when ITEMS others
+# were streamed since its last record; the repair needs the record just before, a few hundred back
+# in a burst.
+ITEMS = 1_000
+HISTORY = 4  # a batch read again from a failed record (a task's records in it) still finds the image before it
 
 
 def _version(image: dict[str, Any] | None) -> int:

@@ -142,6 +142,7 @@ def test_the_local_stream_source_hands_the_handler_the_repaired_records(monkeypa
     from infra.wiring import EventSource
 
     monkeypatch.setenv("TASKHOOK_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv(runner.EMULATOR_CONTROL, raising=False)  # an external emulator's stack
     events: list[dict[str, Any]] = []
     monkeypatch.setattr(runner, "invoke", lambda source, event: events.append(event) or {})
     source = runner.StreamSource(EventSource("DynamoDB", "app.dispatch", "Tasks", 100, 60), "arn:stream",
@@ -152,3 +153,19 @@ def test_the_local_stream_source_hands_the_handler_the_repaired_records(monkeypa
     handed = [r for event in events for r in event["Records"]]
     assert [r["eventName"] for r in handed] == ["INSERT", "MODIFY", "MODIFY"]
     assert counted(handed) == {"completed": 1}
+
+
+def test_on_the_embedded_emulator_records_pass_as_it_streams_them(monkeypatch: Any, tmp_path: Any) -> None:
+    """moto makes a record's images in the same step as the write: nothing to repair, nothing kept."""
+    import infra.runner as runner
+    from infra.wiring import EventSource
+
+    monkeypatch.setenv("TASKHOOK_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv(runner.EMULATOR_CONTROL, "http://127.0.0.1:1/_taskhook/")
+    events: list[dict[str, Any]] = []
+    monkeypatch.setattr(runner, "invoke", lambda source, event: events.append(event) or {})
+    source = runner.StreamSource(EventSource("DynamoDB", "app.dispatch", "Tasks", 100, 60), "arn:stream",
+                                 FakeStreams([RACED]))
+
+    assert source.poll_once() == 3
+    assert [r["dynamodb"] for r in events[0]["Records"]] == [r["dynamodb"] for r in RACED]
