@@ -10,11 +10,13 @@ image from before that update (b). The task counters read the old image's status
 count a change leaves, so each such record left a task counted twice.
 
 `ImageChain` puts back what AWS promises, from the records themselves: a record of an item whose
-earlier record it has seen gets that record's new image as its old image, and an INSERT of an item
-that exists (an earlier record, no REMOVE since) becomes the MODIFY it was. It only ever follows
-the order the versions say: a record whose item's version went down since the record before is
-passed on as it came, as is the first record of an item it has not seen (the runner started after
-it, or the item was forgotten: it remembers the last `items` items). The runner uses it on an
+earlier record it has seen gets that record's new image as its old image, when the emulator's is
+missing or older, and an INSERT of an item that exists (an earlier record, no REMOVE since) becomes
+the MODIFY it was. It only ever follows the order the versions say: a record whose item's version
+went down since the record before is passed on as it came, as is the first record of an item it
+has not seen (the runner started after it, or the item was forgotten: it remembers the last
+`items` items). A batch read again from a failed record is repaired as the first time: an item's
+images are kept back to the last one the runner checkpointed (`settle`). The runner uses it on an
 external emulator only: the embedded moto makes its images in the same step as the write, and every
 record would pass unchanged.
 """
@@ -25,12 +27,13 @@ import json
 from collections import OrderedDict
 from typing import Any
 
-# Items remembered, each with its last HISTORY images (a task row's image is some 16 KB as parsed
-# JSON: at most about 64 MB, typically three images a task). An item is forgotten when ITEMS others
-# were streamed since its last record; the repair needs the record just before, a few hundred back
-# in a burst.
+# Items remembered: each keeps its last checkpointed image and those streamed since (a task row's
+# image is some 16 KB as parsed JSON, so typically 16 MB or so; rows near DynamoDB's 400 KB make it
+# more). An item is forgotten when ITEMS others were streamed since its last record; the repair
+# needs the record just before, a few hundred back in a burst.
 ITEMS = 1_000
-HISTORY = 4  # a batch read again from a failed record (a task's records in it) still finds the image before it
+
+Entry = tuple[str, int, "dict[str, Any] | None"]  # (shard, sequence, new image; None once removed)
 
 
 def _version(image: dict[str, Any] | None) -> int:
@@ -42,28 +45,40 @@ def _version(image: dict[str, Any] | None) -> int:
 class ImageChain:
     def __init__(self, items: int = ITEMS) -> None:
         self._items = items
-        # item key -> [(sequence, new image, or None once removed)], oldest first
-        self._seen: OrderedDict[str, list[tuple[int, dict[str, Any] | None]]] = OrderedDict()
+        self._seen: OrderedDict[str, list[Entry]] = OrderedDict()  # item key -> its records, in stream order
+        self._settled: dict[str, int] = {}  # shard -> the runner's checkpoint: nothing up to it comes again
         self.repaired = 0  # records changed so far
 
     @property
     def remembered(self) -> int:
         return len(self._seen)
 
-    def repair(self, record: dict[str, Any]) -> dict[str, Any]:
-        """`record` (GetRecords' wire shape) as AWS would have sent it, and remembered as the next
-        record's previous one. A record read again (a retried batch) is repaired from the images
-        before it, as the first time."""
+    def settle(self, shard: str, sequence: str) -> None:
+        """The runner checkpointed `shard` at `sequence`: no record up to it is read again."""
+        self._settled[shard] = int(sequence)
+
+    def _done_with(self, entry: Entry) -> bool:
+        settled = self._settled.get(entry[0])
+        return settled is not None and entry[1] <= settled
+
+    def repair(self, record: dict[str, Any], shard: str = "") -> dict[str, Any]:
+        """`record` (GetRecords' wire shape, from `shard`) as AWS would have sent it, and remembered
+        as the next record's previous one. A record read again (a retried batch) is repaired from
+        the images before it, as the first time."""
         dynamodb = record["dynamodb"]
         key = json.dumps(dynamodb["Keys"], sort_keys=True)
         sequence = int(dynamodb["SequenceNumber"])
         new = dynamodb.get("NewImage") if record["eventName"] != "REMOVE" else None
         history = self._seen.pop(key, [])
-        before = next((image for seq, image in reversed(history) if seq < sequence), None)
-        if sequence not in (seq for seq, _ in history):
-            history.append((sequence, new))
-            history.sort(key=lambda entry: entry[0])
-        self._seen[key] = history[-HISTORY:]
+        at = next((i for i, (s, q, _) in enumerate(history) if (s, q) == (shard, sequence)), None)
+        if at is None:  # first read: after every record of the item so far (a shard's parent comes first)
+            before = history[-1][2] if history else None
+            history.append((shard, sequence, new))
+        else:  # read again: after the ones before it
+            before = history[at - 1][2] if at > 0 else None
+        # Keep the last record done with (the next one's "before") and every one since.
+        done = [i for i, entry in enumerate(history) if self._done_with(entry)]
+        self._seen[key] = history[done[-1]:] if done else history
         while len(self._seen) > self._items:
             self._seen.popitem(last=False)
         if before is None or new is None or _version(before) > _version(new):
@@ -71,7 +86,7 @@ class ImageChain:
         if record["eventName"] == "INSERT" and _version(before) == _version(new):
             return record  # a put over the same version is not a case this knows
         old = dynamodb.get("OldImage")
-        if record["eventName"] == "MODIFY" and old is not None and _version(old) == _version(before):
-            return record  # as AWS sends it (the common case, and every record on moto)
+        if record["eventName"] == "MODIFY" and old is not None and _version(old) >= _version(before):
+            return record  # as AWS sends it (the common case), or newer than what this saw
         self.repaired += 1
         return {**record, "eventName": "MODIFY", "dynamodb": {**dynamodb, "OldImage": before}}

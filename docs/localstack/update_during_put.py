@@ -62,10 +62,10 @@ def main(endpoint: str | None) -> int:
         for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
             iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
                                                   ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-            while iterator:
+            empty = 0
+            while iterator and empty < 5:  # a shard can answer empty pages before its records (AWS)
                 answer = streams.get_records(ShardIterator=iterator, Limit=1000)
-                if not answer["Records"]:
-                    break
+                empty = 0 if answer["Records"] else empty + 1
                 for record in answer["Records"]:
                     records.setdefault(record["dynamodb"]["Keys"]["id"]["S"], []).append(record)
                 iterator = answer.get("NextShardIterator")

@@ -598,6 +598,16 @@ def test_an_update_is_sized_by_the_item_it_leaves_and_one_too_large_leaves_the_i
                         ExpressionAttributeValues={":n": {"N": "2"}, ":v": {"S": "z" * 160_000}})
     assert ddb.get_item(TableName="t", Key=key)["Item"] == {**key, "big": {"S": "y" * 250_000}, "n": {"N": "1"}}
 
+    # Changes made inside a value: a nested SET, an ADD to a set (moto sized neither).
+    ddb.update_item(TableName="t", Key=key, UpdateExpression="SET m = :m, ss = :ss",
+                    ExpressionAttributeValues={":m": {"M": {"a": {"S": "a"}}}, ":ss": {"SS": ["a"]}})
+    kept = ddb.get_item(TableName="t", Key=key)["Item"]
+    for expression, value in (("SET m.x = :v", {"S": "z" * 160_000}), ("ADD ss :v", {"SS": ["z" * 160_000]})):
+        with pytest.raises(ClientError, match="Item size to update has exceeded"):
+            ddb.update_item(TableName="t", Key=key, UpdateExpression=expression,
+                            ExpressionAttributeValues={":v": value})
+        assert ddb.get_item(TableName="t", Key=key)["Item"] == kept
+
 
 def _conditions(ddb: Any, table: str) -> list[Any]:
     """Conditional puts, updates, deletes, transactions and filtered reads: one text with other

@@ -5,6 +5,7 @@ it: docs/localstack/README.md (c))."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from infra.stream_images import ImageChain
@@ -99,6 +100,37 @@ def test_a_record_delivered_again_is_repaired_from_the_images_before_it_not_afte
     assert again == first[1:]
 
 
+def test_a_batch_read_again_with_many_later_records_of_the_item_is_repaired_as_the_first_time() -> None:
+    """The failed record is the raced claim, and the batch holds six more records of the task
+    (progress writes bump the version): all of them stay until the runner checkpoints past them."""
+    batch = RACED[:2] + [record(300 + n, "MODIFY", image("t1", "processing", 3 + n),
+                                old=image("t1", "processing", 2 + n)) for n in range(6)]
+    chain = ImageChain()
+    first = [chain.repair(r, "shard-1") for r in batch]
+    chain.settle("shard-1", "100")  # the runner saved the records before the failed one
+    again = [chain.repair(r, "shard-1") for r in batch[1:]]
+    assert again == first[1:] and again[0]["eventName"] == "MODIFY"
+
+
+def test_what_the_runner_checkpointed_is_forgotten_but_the_last_image() -> None:
+    chain = ImageChain()
+    for r in RACED:
+        chain.repair(r, "shard-1")
+    chain.settle("shard-1", "300")
+    late = record(400, "MODIFY", image("t1", "completed", 4), old=image("t1", "pending", 1))  # stale
+    assert chain.repair(late, "shard-1")["dynamodb"]["OldImage"] == image("t1", "completed", 3)
+    assert [q for _, q, _ in chain._seen[next(iter(chain._seen))]] == [300, 400]
+
+
+def test_an_old_image_newer_than_the_record_before_it_is_kept() -> None:
+    """A record the chain did not see (another shard's, read later) left the emulator's old image
+    newer than what the chain holds: the emulator's is the better one."""
+    chain = ImageChain()
+    chain.repair(record(100, "INSERT", image("t1", "pending", 1)))
+    skipped = record(300, "MODIFY", image("t1", "completed", 3), old=image("t1", "processing", 2))
+    assert chain.repair(skipped) == skipped
+
+
 def test_an_image_older_than_the_one_before_it_is_left_as_the_emulator_sent_it() -> None:
     """Records of one item out of order (versions going down) are not the emulator's to repair
     from the order: the record is passed on as it came."""
@@ -169,3 +201,22 @@ def test_on_the_embedded_emulator_records_pass_as_it_streams_them(monkeypatch: A
 
     assert source.poll_once() == 3
     assert [r["dynamodb"] for r in events[0]["Records"]] == [r["dynamodb"] for r in RACED]
+
+
+def test_a_record_the_chain_cannot_read_is_handed_on_as_it_came(monkeypatch: Any, tmp_path: Any) -> None:
+    import infra.runner as runner
+    from infra.wiring import EventSource
+
+    monkeypatch.setenv("TASKHOOK_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv(runner.EMULATOR_CONTROL, raising=False)
+    events: list[dict[str, Any]] = []
+    monkeypatch.setattr(runner, "invoke", lambda source, event: events.append(event) or {})
+    odd = [{"eventName": "MODIFY", "dynamodb": {"SequenceNumber": "not-a-number", "NewImage": {}}},
+           {"eventName": "MODIFY", "dynamodb": {"Keys": {"id": {"S": "t1"}}, "SequenceNumber": "7",
+                                                "NewImage": {"version": {"N": "1e999"}}}}]
+    source = runner.StreamSource(EventSource("DynamoDB", "app.dispatch", "Tasks", 100, 60), "arn:stream",
+                                 FakeStreams([RACED[:1], odd]))
+
+    assert source.poll_once() == 1 and source.poll_once() == 2
+    assert [r["dynamodb"] for r in events[1]["Records"]] == [r["dynamodb"] for r in odd]
+    assert json.loads((tmp_path / "stream-checkpoint.json").read_text()) == {"arn:stream": {"shard-1": "7"}}
