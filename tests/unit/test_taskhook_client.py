@@ -398,3 +398,24 @@ def test_the_asyncio_twin_has_every_method_of_the_sync_client() -> None:
         assert public(sync) - {"close", "events", "download_file"} <= public(twin), (sync, public(sync) - public(twin))
     th, twin_client = Taskhook(URL, KEY), aio.AsyncTaskhook(URL, KEY)
     assert {n for n in vars(th) if not n.startswith("_")} == {n for n in vars(twin_client) if not n.startswith("_")}
+
+
+def test_a_watch_never_goes_back_to_an_older_state_than_it_showed() -> None:
+    """`watch` reads the task once subscribed, then yields the feed; the feed follows the table's
+    stream, which can lag the read. An event older than the one shown (its `timestamp`, the row's
+    updatedAt) is dropped: a client saw progress 40, then 10 (LocalStack CI, 2026-12-03)."""
+    from taskhook_client.live import Follow
+
+    def event(progress: int, at: str, status: str = "processing") -> dict[str, Any]:
+        return {"task_id": "t1", "status": status, "progress": progress, "timestamp": f"2026-12-03T09:00:{at}Z"}
+
+    follow = Follow("t1")
+    read = event(40, "01.200")  # the read after subscribing
+    feed = [event(10, "01.100"), event(40, "01.200"), event(60, "01.300"), event(60, "01.300"),
+            event(70, "01.300"), {**event(100, "01.500"), "status": "completed"}]
+    shown = [e["progress"] for e in [read, *feed] if follow.new(e) is not None]
+    assert shown == [40, 60, 70, 100]  # same-moment writes both shown; an older one not
+
+    follow = Follow("t1")
+    assert follow.new({**event(10, "01.100"), "timestamp": None}) is not None  # no timestamp: shown
+    assert follow.new(event(20, "01.000")) is not None  # after one without: shown

@@ -7,6 +7,7 @@ Each message is `{"task_id", "status", "progress", "timestamp", "message"?, "nam
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,13 +45,28 @@ def ended(event: dict[str, Any]) -> bool:
     return event.get("status") in TERMINAL
 
 
+def moment(event: dict[str, Any]) -> datetime | None:
+    """When the event's state was written (its `timestamp`, the task's updatedAt); None if unknown."""
+    value = event.get("timestamp")
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 class Follow:
     """Which feed events `events()` yields: with a task id, that task's changes, each once (the read
-    of the task after a reconnect repeats none) until it ends; without one, every task event."""
+    of the task after a reconnect repeats none) and never one older than the state last shown (the
+    feed follows the table's stream, which can lag the read made after subscribing), until it ends;
+    without one, every task event."""
 
     def __init__(self, task_id: str | None) -> None:
         self.task_id = task_id
         self._last: tuple[Any, ...] | None = None
+        self._since: datetime | None = None  # when the state last shown was written
 
     def new(self, event: dict[str, Any] | None) -> dict[str, Any] | None:
         """`event` if it is to be yielded, else None."""
@@ -58,7 +74,10 @@ class Follow:
             return event
         if event["task_id"] != self.task_id or fingerprint(event) == self._last:
             return None
-        self._last = fingerprint(event)
+        at = moment(event)
+        if at is not None and self._since is not None and at < self._since:
+            return None  # an older state than the one shown: the stream caught up late
+        self._last, self._since = fingerprint(event), at
         return event
 
     def over(self, event: dict[str, Any]) -> bool:
