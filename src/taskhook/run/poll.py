@@ -141,12 +141,11 @@ class Poller:
         state = dict(task.poll or {})
         deadline = deadline_of(task)
         if deadline is not None and parse_iso(deadline) <= now:
-            outcome = self._end(task, lifecycle.time_out(task, now, token, state.get("lastError")), TaskStatus.TIMEOUT)
+            outcome = self._end(task, lifecycle.time_out(task, now, token, state.get("lastError")), TaskStatus.TIMEOUT,
+                                after_lost=lambda lost: self._stopped_first(task.id, token, lost))
             if outcome.note == TaskStatus.TIMEOUT.value:
                 return Outcome.done(self._cancel_job(task, "timeout"))
-            # The sweep's timeout or a cancel got there first: this is the chain's last message.
-            current = self.repository.get(task.id)
-            return (self._stopped(current, token) if current is not None else None) or outcome
+            return outcome
         try:
             spec = PollSpec.of(task)
         except PollFailure as exc:
@@ -304,8 +303,16 @@ class Poller:
     def _finish(self, task: Task, token: str | None, status: TaskStatus, changes: TaskChanges) -> Outcome:
         return self._end(task, lifecycle.finish(task, status, self.clock(), token, changes), status)
 
-    def _end(self, task: Task, transition: Transition, status: TaskStatus) -> Outcome:
-        return end(self.repository, task, transition, status, "lost the poll token; the task was finished elsewhere")
+    def _end(self, task: Task, transition: Transition, status: TaskStatus,
+             after_lost: Callable[[str], Outcome] | None = None) -> Outcome:
+        return end(self.repository, task, transition, status, "lost the poll token; the task was finished elsewhere",
+                   after_lost)
+
+    def _stopped_first(self, task_id: str, token: str, lost: str) -> Outcome:
+        """This poll's timeout lost to the sweep's or to a cancel: it is its chain's last message, so
+        it does what the next one would have done."""
+        current = self.repository.get(task_id)
+        return (self._stopped(current, token) if current is not None else None) or Outcome.done(lost)
 
 
 class _TooDeep(ValueError):
