@@ -224,3 +224,50 @@ def test_a_client_token_signs_in_to_a_read_only_view_of_its_clients_tasks(stack:
     expect(p.locator("#task-title")).to_contain_text(mine_id)
     expect(p.locator(".actions button")).to_have_count(0)  # nothing to cancel or retry from here
     page.assert_clean()
+
+
+def test_a_late_change_from_the_feed_never_moves_a_page_back(stack: Stack, page: Watched, team: Client) -> None:
+    """The feed follows the table's stream, which can deliver a change after the page read a later
+    state: the list and the task's page keep the later state (its progress, its message). The late
+    change is pushed into the page's own WebSocket (Playwright's route), then a newer one whose
+    effect shows that the page has handled both."""
+    p = page.page
+    assert team.key
+    ids = []
+    for _ in range(2):
+        started = team.request("POST", "/api/example_task/task/start/task1", json={})
+        assert started.status_code == 200, started.text
+        ids.append(started.json()["task_id"])
+    for task_id in ids:
+        done = team.wait_until(task_id, lambda task: task["status"] == "completed")
+        assert done["progress"] == 100, done
+    shown, marker = ids
+    sockets: list[Any] = []
+
+    def follow(socket: Any) -> None:
+        socket.connect_to_server()  # the real feed still flows both ways
+        sockets.append(socket)
+
+    p.route_web_socket(re.compile(r".*ticket=wst_.*"), follow)
+
+    def push(task_id: str, at: str, **fields: Any) -> None:
+        sockets[-1].send(json.dumps({"task_id": task_id, "status": "completed", "timestamp": at, **fields}))
+
+    late, newer = "2000-01-01T00:00:00.000000+00:00", "2999-01-01T00:00:00.000000+00:00"
+    sign_in(p, stack, team.key)
+    expect(p.locator("#live-state")).to_have_attribute("data-state", "live")
+    expect(row(p, shown).locator("progress")).to_have_attribute("value", "100")
+    push(shown, late, progress=30, message="late")
+    push(marker, newer, progress=55)
+    expect(row(p, marker).locator("progress")).to_have_attribute("value", "55")
+    expect(row(p, shown).locator("progress")).to_have_attribute("value", "100")
+
+    row(p, shown).get_by_role("link").click()
+    expect(p.locator("#task-title")).to_contain_text(shown)
+    expect(p.locator(".task-progress progress")).to_have_attribute("value", "100")
+    expect(p.locator("#live-state")).to_have_attribute("data-state", "live")
+    push(shown, late, progress=30, message="late")
+    push(shown, newer, message="newer")  # no progress: the bar keeps what the page holds
+    expect(p.locator("p.message")).to_have_text("Message: newer")
+    expect(p.locator(".task-progress progress")).to_have_attribute("value", "100")
+    page.assert_clean()

@@ -41,6 +41,20 @@ export function onState(listener) {
   return () => stateListeners.delete(listener);
 }
 
+/** When a task's state shown was written: its `updatedAt` (a pushed change's `timestamp`). */
+export function writtenAt(task) {
+  return task.updatedAt || task.createdAt;
+}
+
+/** Whether the time `at` is before `than` (ISO 8601 both; false when either is missing). The feed
+ * follows the table's stream, which can hand over a change after the page read a later state: a
+ * view keeps the later one. */
+export function earlier(at, than) {
+  const a = Date.parse(at);
+  const b = Date.parse(than);
+  return Number.isFinite(a) && Number.isFinite(b) && a < b;
+}
+
 /** Call `listener(message)` for every task change pushed; returns the function that stops it. */
 export function onTask(listener) {
   listeners.add(listener);

@@ -1,7 +1,8 @@
 // One task: every field, its attempts as a timeline, the request and the result (as text, large
 // ones cut and offered as a download), its output files, its notification deliveries, and the
 // actions the lifecycle allows (cancel; retry a failed or timed-out task; resend a failed delivery).
-// Live: a pushed change moves its status and progress, and a new status reloads the task.
+// Live: a pushed change moves its progress and message, and a new status reloads the task; a change
+// older than the state shown (the feed can lag the read) is left out.
 
 import * as api from "./api.js";
 import * as live from "./live.js";
@@ -144,13 +145,17 @@ export async function showTask(view, id) {
             })}, "Resend") : "")))))));
   }
 
+  function messageNote() {
+    return task.message !== undefined ? h("p", {class: "message"}, h("strong", {}, "Message: "), String(task.message)) : null;
+  }
+
   function render() {
     clear(root);
     add(root,
       h("h2", {id: "task-title"}, "Task ", h("code", {}, task.id), " ", statusBadge(task.status)),
       h("p", {class: "name"}, taskName(task)),
       task.kind === "function" ? h("div", {class: "task-progress"}, progressBar(task.progress, "Progress")) : null,
-      task.message !== undefined ? h("p", {class: "message"}, h("strong", {}, "Message: "), String(task.message)) : null,
+      messageNote(),
       task.error !== undefined ? h("p", {class: "error"}, h("strong", {}, "Error: "), String(task.error)) : null,
       actions(), feedback,
       task.result !== undefined ? h("section", {"aria-labelledby": "result-title"}, h("h3", {id: "result-title"}, "Result"),
@@ -167,6 +172,7 @@ export async function showTask(view, id) {
 
   async function load() {
     const answer = await api.get(`/v1/tasks/${encodeURIComponent(id)}`);
+    if (task && live.earlier(live.writtenAt(answer.task), live.writtenAt(task))) return; // a change came first
     task = answer.task;
     render();
   }
@@ -179,13 +185,18 @@ export async function showTask(view, id) {
   }
 
   return live.onTask((message) => {
-    if (!task || message.task_id !== task.id) return;
+    if (!task || message.task_id !== task.id || live.earlier(message.timestamp, live.writtenAt(task))) return;
     if (message.status !== task.status) {
       load().catch(() => {});
       return;
     }
     task.progress = message.progress ?? task.progress;
     if (message.message !== undefined) task.message = message.message;
+    if (message.timestamp) task.updatedAt = message.timestamp;
+    const note = messageNote();
+    const shown = root.querySelector("p.message");
+    if (shown && note) shown.replaceWith(note);
+    else if (note) (root.querySelector(".task-progress") || root.querySelector("p.name")).after(note);
     const bar = root.querySelector(".task-progress");
     if (bar) bar.replaceChildren(progressBar(task.progress, "Progress"));
   });

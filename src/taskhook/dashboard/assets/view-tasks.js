@@ -182,6 +182,7 @@ export async function showTasks(view) {
       const {task} = await api.get(`/v1/tasks/${encodeURIComponent(id)}`);
       const known = rows.get(id);
       if (known) {
+        if (live.earlier(live.writtenAt(task), live.writtenAt(known.task))) return; // a change came first
         const tr = row(task);
         known.tr.replaceWith(tr);
         rows.set(id, {task, tr});
@@ -215,9 +216,11 @@ export async function showTasks(view) {
       }
       return;
     }
+    if (live.earlier(message.timestamp, live.writtenAt(known.task))) return; // older than the row shown
     const statusChanged = message.status !== known.task.status;
     Object.assign(known.task, {status: message.status, progress: message.progress ?? known.task.progress});
     if (message.message !== undefined) known.task.message = message.message;
+    if (message.timestamp) known.task.updatedAt = message.timestamp;
     const tr = row(known.task);
     known.tr.replaceWith(tr);
     known.tr = tr;
