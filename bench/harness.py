@@ -23,7 +23,7 @@ from .celery_peer import CONCURRENCY, POOL, CeleryPeer
 from .load import spread
 from .scenarios import Bench, api, delay, e2e, fairness, idle, lists, providers, vault
 from .stack import LocalStack, Target
-from .system import git_commit, machine, now_iso
+from .system import git_commit, machine, now_iso, speed_probe
 
 HERE = Path(__file__).resolve().parent
 EMULATOR = "emulator"  # moto's server; every other process of the stack runs Taskhook's own code
@@ -363,6 +363,7 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
     finally:
         results["finished"] = now_iso()
         results["wallSeconds"] = round(time.monotonic() - bench.started, 1)
+        results["machine"]["speedProbeAtEndMs"] = speed_probe()
         for peer in peers.values():
             peer.stop()
         stack.stop()

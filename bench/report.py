@@ -60,6 +60,12 @@ def _cores(busy: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.2f}" for name, value in busy.items() if value)
 
 
+def _probe(m: dict[str, Any]) -> str:
+    """The speed probe at the start of the run and, when measured, at its end."""
+    end = m.get("speedProbeAtEndMs")
+    return f"{m['speedProbeMs']:.1f} ms at the start" + (f", {end:.1f} ms at the end" if end is not None else "")
+
+
 def _machine(results: dict[str, Any]) -> list[str]:
     m = results["machine"]
     git = results.get("git", {})
@@ -82,6 +88,10 @@ def _machine(results: dict[str, Any]) -> list[str]:
             ["Packages", packages],
             ["redis-server", m.get("redisServer") or DASH],
             ["Load average at start", " ".join(f"{x:.2f}" for x in m["loadAverageAtStart"])],
+            *([["Speed probe", f"{_probe(m)}: CPU ms of one fixed Python workload (`bench/system.py` `speed_probe`), "
+                               "lower is faster. The CPU figures here scale with it: on this shared machine the "
+                               "same scenario has taken twice the CPU per task from one hour to the next"]]
+              if "speedProbeMs" in m else []),
         ]),
     ]
 
