@@ -70,6 +70,8 @@ class TargetHandler(BaseHTTPRequestHandler):
             self._send(200, b'{"ok": true}', {"Content-Type": "application/json", "X-Reply": "yes"})
         elif path == "/echo":
             self._send(200, b"echoed", {"Content-Type": "text/plain"})
+        elif path == "/set-cookie":  # a target that logs its caller in
+            self._send(200, b"logged in", {"Set-Cookie": "session=team-b-secret; Path=/"})
         elif path.startswith("/status/"):
             code = int(path.rsplit("/", 1)[1])
             headers = {"Retry-After": query["retry_after"]} if "retry_after" in query else {}
@@ -282,6 +284,20 @@ def test_custom_headers_are_sent_with_the_default_user_agent(
     assert headers["X-Api-Key"] == "k-123"
     assert headers["X-Trace"] == "abc"
     assert headers["User-Agent"] == USER_AGENT == "Taskhook/1.0"
+
+
+def test_a_cookie_a_target_sets_is_never_sent_again(base: str, recorder: Recorder,
+                                                   session: requests.Session) -> None:
+    """One session serves every team's calls: a cookie kept from one task's answer would log the
+    next task, another team's, in as the first (the target's answer is the task's result)."""
+    call_target(session, "POST", f"{base}/set-cookie", {}, "{}", 5)
+    call_target(session, "POST", f"{base}/echo", {}, "{}", 5)
+    call_target(session, "POST", f"{base}/echo", {"Cookie": "mine=1"}, "{}", 5)  # a task's own header
+    first, second, third = recorder.requests
+    assert first["path"] == "/set-cookie"
+    assert "Cookie" not in second["headers"]
+    assert third["headers"]["Cookie"] == "mine=1"
+    assert not session.cookies
 
 
 def test_a_custom_user_agent_wins(base: str, recorder: Recorder, session: requests.Session) -> None:

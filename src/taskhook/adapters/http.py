@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from email.utils import parsedate_to_datetime
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
@@ -155,6 +156,9 @@ class GuardedAdapter(HTTPAdapter):
 def guarded_session(policy: OutboundPolicy, pool_size: int = 32) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # no proxies from the environment: we check what we connect to
+    # One session calls every team's URLs: a cookie one answer set would go with the next call to
+    # that host, another team's task (whose result shows what the cookie opened). None is kept.
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     adapter = GuardedAdapter(policy, pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
