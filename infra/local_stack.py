@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -224,6 +225,12 @@ class LocalStack:
         # The WebSocket endpoint and its management-API twin; the stream dispatcher pushes through the latter.
         ws_port = int(env.get("TASKHOOK_WS_PORT") or free_port())
         management_port = free_port()
+        # Loopback is open to the users' targets, and the stack's own services listen there: the
+        # emulator answers anyone (every team's rows, keys and KMS), the management API posts to any
+        # connection. A task may not call them (adapters/outbound.py deny_ports).
+        own_ports = [str(port) for port in (urlsplit(self.emulator_url).port, ws_port, management_port) if port]
+        env[config.ENV_OUTBOUND_DENY_PORTS] = ",".join(
+            [*filter(None, env.get(config.ENV_OUTBOUND_DENY_PORTS, "").split(",")), *own_ports])
         env["WEBSOCKET_MANAGEMENT_URL"] = f"http://127.0.0.1:{management_port}"
         resources["WEBSOCKET_MANAGEMENT_URL"] = env["WEBSOCKET_MANAGEMENT_URL"]
         # Where clients connect (GET /v1/live, a ticket's answer): the template's is the WebSocket API's.
@@ -244,6 +251,7 @@ class LocalStack:
             "pid": os.getpid(),
             "pids": {name: p.pid for name, p in self.children.items()},
             "env": {k: env[k] for k in [*resources, *LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL", "TASKHOOK_OUTBOUND_ALLOW",
+                                        config.ENV_OUTBOUND_DENY_PORTS,
                                         *([ENV_PREFIX] if prefix else [])]},
         }
         return state  # main() writes it once the banner is out: the state file means "up and announced"
@@ -394,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  WebSocket  {state['websocket']}/ws?ticket=<POST /v1/live/tickets>[&task_id=<id>]",
             f"  Dev key    {state['devKey']}   (team '{DEV_TEAM}')",
             f"  Emulator   {state['emulator']}  [{emulator}]",
-            f"  Outbound   {outbound_summary(stack.env['TASKHOOK_OUTBOUND_ALLOW'])}",
+            f"  Outbound   {outbound_summary(stack.env['TASKHOOK_OUTBOUND_ALLOW'])}; never the ports "
+            f"{stack.env[config.ENV_OUTBOUND_DENY_PORTS].replace(',', ', ')} (the stack's own)",
             f"  State      {Path(os.environ.get('TASKHOOK_STATE_DIR') or ROOT / '.taskhook') / 'stack.json'}",
             f"  Data       {_data_line(stack)}",
             f"  Try        curl -H 'Authorization: Bearer {state['devKey']}' {state['url']}/v1/tasks",

@@ -23,6 +23,7 @@ ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 ENV_REGION = "AWS_REGION"
 ENV_DEFAULT_REGION = "AWS_DEFAULT_REGION"
 ENV_OUTBOUND_ALLOW = "TASKHOOK_OUTBOUND_ALLOW"
+ENV_OUTBOUND_DENY_PORTS = "TASKHOOK_OUTBOUND_DENY_PORTS"
 ENV_LONG_POLL_INTERVAL = "TASKHOOK_LONG_POLL_INTERVAL"
 ENV_CLAIM_MARGIN = "TASKHOOK_CLAIM_MARGIN"
 ENV_TASK_MODULES = "TASKHOOK_TASK_MODULES"
@@ -91,6 +92,8 @@ class Settings:
     region: str = "us-east-1"
     # Hosts or CIDR ranges that outbound calls may reach even though they are private.
     outbound_allow: tuple[str, ...] = field(default_factory=tuple)
+    # Ports refused even on addresses outbound_allow opens (the local stack's own services).
+    outbound_deny_ports: tuple[int, ...] = field(default_factory=tuple)
     long_poll_interval: float = 0.25
     # Seconds past an attempt's timeout before its claim counts as abandoned (a crashed worker)
     # and its message becomes visible again.
@@ -136,6 +139,8 @@ class Settings:
             endpoint_url=env.get(ENV_ENDPOINT_URL) or None,
             region=env.get(ENV_REGION) or env.get(ENV_DEFAULT_REGION) or defaults.region,
             outbound_allow=allow,
+            outbound_deny_ports=tuple(int(p) for p in _csv(env.get(ENV_OUTBOUND_DENY_PORTS, ""))
+                                      if p.isdigit() and 0 < int(p) < 65536),
             long_poll_interval=float(env.get(ENV_LONG_POLL_INTERVAL, defaults.long_poll_interval)),
             claim_margin=float(env.get(ENV_CLAIM_MARGIN, defaults.claim_margin)),
             task_modules=_csv(env.get(ENV_TASK_MODULES, "")) or defaults.task_modules,

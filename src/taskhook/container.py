@@ -163,7 +163,7 @@ class Container:
     def outbound_policy(self) -> OutboundPolicy:
         from taskhook.adapters.outbound import OutboundPolicy
 
-        return OutboundPolicy(allow=self.settings.outbound_allow)
+        return OutboundPolicy(allow=self.settings.outbound_allow, deny_ports=self.settings.outbound_deny_ports)
 
     @cached_property
     def outbound_session(self) -> requests.Session:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bench.stack import LocalStack
-from tests.e2e.conftest import Client
+from tests.e2e.conftest import Client, Stack
 from tests.support.listeners import Listener
 
 TASK_MODULES = "builtin,tests.support.ssrf_tasks"
@@ -124,3 +124,19 @@ def test_a_name_resolving_to_loopback_at_call_time_never_reaches_the_listener(
     for done in answers:
         # Final at once (no retry as if transient), and the same text for an open and a closed port.
         assert (done["status"], done["error"], done["retryCount"]) == ("failed", f"TaskFailed: {REFUSED}", 0)
+
+
+def test_no_task_reaches_the_stack_s_own_services_on_loopback(stack: Stack, team: Client) -> None:
+    """Loopback is open to targets on the local stack, but not to the stack itself: the emulator
+    (no authentication: every team's rows and keys) and the WebSocket API and its management twin
+    (which posts to any connection) are refused at create, like any refused destination."""
+    env = stack.state["env"]
+    own = [stack.state["emulator"] + "/", env["WEBSOCKET_MANAGEMENT_URL"] + "/@connections/x",
+           stack.state["websocket"].replace("ws://", "http://") + "/ws"]
+    for url in own:
+        answer = team.request("POST", "/v1/tasks", json={"targetUrl": url, "method": "POST", "body": "{}"})
+        assert answer.status_code == 400, (url, answer.text)
+        assert answer.json() == {"error": f"targetUrl resolves to a private, loopback or link-local address: {REFUSED}"}
+        localhost = url.replace("127.0.0.1", "localhost")
+        assert team.request("POST", "/v1/tasks", json={"targetUrl": localhost}).status_code == 400, localhost
+    assert "(the stack's own)" in (stack.state_dir / "supervisor.log").read_text()

@@ -382,3 +382,33 @@ def test_guarded_session_mounts_the_guarded_adapter_for_both_schemes() -> None:
     assert isinstance(session.get_adapter("http://example.com/"), GuardedAdapter)
     assert isinstance(session.get_adapter("https://example.com/"), GuardedAdapter)
     assert isinstance(session, requests.Session)
+
+
+# The local stack opens loopback to its users' targets, but its own services listen there too: the
+# emulator (every team's rows and keys, without authentication) and the WebSocket management API.
+# Their ports stay refused on every address the allow-list opened (deny_ports).
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/", "http://localhost:{port}/", "http://127.0.0.2:{port}/",
+                                 "http://[::ffff:127.0.0.1]:{port}/"])
+def test_a_denied_port_is_refused_on_any_address_the_allow_list_opened(loopback_port: int, hits: list[str],
+                                                                      url: str) -> None:
+    policy = OutboundPolicy(allow=("127.0.0.0/8", "::1", "localhost"), deny_ports=(loopback_port,))
+    with pytest.raises(BlockedTarget, match="destination not allowed"):
+        policy.check_url(url.format(port=loopback_port))
+    attempt = _get(policy, url.format(port=loopback_port))
+    assert attempt.blocked is True
+    assert hits == []
+    assert _get(policy, f"http://127.0.0.1:{loopback_port + 1 if loopback_port < 65535 else 1}/").blocked is False
+
+
+def test_a_denied_port_stays_open_on_public_addresses() -> None:
+    policy = OutboundPolicy(allow=("127.0.0.0/8",), deny_ports=(4566,), resolve=FakeResolver({"api.example": [PUBLIC_V4]}))
+    policy.check_url("https://api.example:4566/hook")  # somebody else's service on that port
+    policy.check_url(f"http://{PUBLIC_V4}:4566/")
+
+
+def test_the_deny_list_is_read_from_the_environment() -> None:
+    from taskhook.config import ENV_OUTBOUND_DENY_PORTS, Settings
+
+    settings = Settings.from_env({ENV_OUTBOUND_DENY_PORTS: "4566, 8001,,not-a-port,70000"})
+    assert settings.outbound_deny_ports == (4566, 8001)

@@ -90,7 +90,7 @@ def _pinned_socket(connection: HTTPConnection, policy: OutboundPolicy) -> socket
     except InvalidUrl:
         raise BlockedTarget(DESTINATION_NOT_ALLOWED) from None
     try:
-        addresses = policy.pinned_addresses(host)
+        addresses = policy.pinned_addresses(host, connection.port)
     except (OSError, UnicodeError) as exc:
         reason = exc if isinstance(exc, socket.gaierror) else socket.gaierror(str(exc))
         raise NameResolutionError(connection.host, connection, reason) from exc

@@ -51,6 +51,16 @@ def _ip(value: str) -> IPAddress | None:
 class OutboundPolicy:
     allow: tuple[str, ...] = ()
     resolve: Resolver = _system_resolve
+    # Ports refused on every address only the allow-list opens (a non-global one, or a named host):
+    # the local stack's own services on loopback (TASKHOOK_OUTBOUND_DENY_PORTS, infra/local_stack.py).
+    deny_ports: tuple[int, ...] = ()
+
+    def _denied(self, host: str, addresses: list[str], port: int | None) -> bool:
+        if port is None or port not in self.deny_ports:
+            return False
+        if self._allowed_host(host):
+            return True
+        return any((ip := _ip(address)) is None or not ip.is_global for address in addresses)
 
     def _allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         networks = []
@@ -87,11 +97,13 @@ class OutboundPolicy:
         return any(allowed.version == wanted.version and allowed.overlaps(wanted)  # type: ignore[arg-type]
                    for allowed in self._allowed_networks() for wanted in ranges)
 
-    def pinned_addresses(self, host: str) -> list[str]:
-        """The addresses a connection to `host` (a canonical host, model/urls.py) may use: all the
-        addresses it resolves to, each checked. BlockedTarget when any is refused; the resolver's
-        error (OSError, UnicodeError) when it does not resolve."""
+    def pinned_addresses(self, host: str, port: int | None = None) -> list[str]:
+        """The addresses a connection to `host` (a canonical host, model/urls.py) on `port` may use:
+        all the addresses it resolves to, each checked. BlockedTarget when any is refused; the
+        resolver's error (OSError, UnicodeError) when it does not resolve."""
         addresses = [host] if _ip(host) is not None else self.resolve(host)
+        if self._denied(host, addresses, port):
+            raise BlockedTarget(DESTINATION_NOT_ALLOWED)
         if self._allowed_host(host):
             return addresses
         if not addresses or not all(self.address_allowed(address) for address in addresses):
@@ -102,13 +114,14 @@ class OutboundPolicy:
         """Raise BlockedTarget when `url` may not be called. A host that does not resolve now is
         let through unless `strict_dns` (it is checked again when the call is made)."""
         try:
-            host = parse_http_url(url).host
+            parsed = parse_http_url(url)
         except InvalidUrl:
             raise BlockedTarget(f"{field} must be a valid HTTP/HTTPS URL") from None
-        if self._allowed_host(host):
+        host = parsed.host
+        if self._allowed_host(host) and parsed.port not in self.deny_ports:
             return  # an operator-named host: nothing to resolve now
         try:
-            self.pinned_addresses(host)
+            self.pinned_addresses(host, parsed.port)
         except BlockedTarget:
             raise BlockedTarget(
                 f"{field} resolves to a private, loopback or link-local address: {DESTINATION_NOT_ALLOWED}"
