@@ -402,7 +402,8 @@ def test_a_denied_port_is_refused_on_any_address_the_allow_list_opened(loopback_
 
 
 def test_a_denied_port_stays_open_on_public_addresses() -> None:
-    policy = OutboundPolicy(allow=("127.0.0.0/8",), deny_ports=(4566,), resolve=FakeResolver({"api.example": [PUBLIC_V4]}))
+    policy = OutboundPolicy(allow=("127.0.0.0/8",), deny_ports=(4566,),
+                            resolve=FakeResolver({"api.example": [PUBLIC_V4]}))
     policy.check_url("https://api.example:4566/hook")  # somebody else's service on that port
     policy.check_url(f"http://{PUBLIC_V4}:4566/")
 
