@@ -108,9 +108,12 @@ def get_task(task_id: str) -> Response:
     unknown = sorted(set(params) - {"wait"})
     if unknown:
         raise ValidationFailed(f"Unknown query parameter: {unknown[0]}")
+    wait = _wait_seconds(params)
     task = container().task_service.wait_for_change(
-        caller.team_id, task_id, _wait_seconds(params), container().settings.long_poll_interval, caller.client_id
+        caller.team_id, task_id, wait, container().settings.long_poll_interval, caller.client_id
     )
+    if wait > 0:  # a key revoked while the poll waited reads nothing written since: checked again
+        container().api_key_service.identify(_request().headers.get("authorization"))
     return json_response({"task": _view(task)})
 
 

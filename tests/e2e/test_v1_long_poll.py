@@ -10,7 +10,7 @@ import requests
 
 from tests.support.targets import TargetServer
 
-from .conftest import FAR_FUTURE, Client, park_pending
+from .conftest import FAR_FUTURE, Client, Stack, park_pending
 
 URL = "https://api.example.com/webhook"
 
@@ -90,3 +90,21 @@ def test_wait_above_25_is_400(shared: Client) -> None:
     assert response.status_code == 400
     assert response.json() == {"error": "wait must be a number between 0 and 25"}
     assert elapsed < 5, elapsed
+
+
+def test_a_long_poll_whose_key_is_revoked_meanwhile_answers_401_not_the_task(stack: Stack, team: Client) -> None:
+    """A revoked key reads nothing, not even through a long poll it opened before: the change that
+    ended the wait was written after the revocation (attacker review)."""
+    key = stack.create_key(team.team, name="revoked-while-waiting")
+    waiting = Client(team.url, key["apiKey"])
+    task = team.create_ok({"targetUrl": URL, "delayUntil": FAR_FUTURE})
+    answers: list[requests.Response] = []
+    poll = threading.Thread(target=lambda: answers.append(waiting.get(task["id"], wait=10)))
+    poll.start()
+    time.sleep(1.0)  # the poll is waiting
+    stack.revoke_key(key["keyId"])
+    assert team.request("POST", f"/v1/tasks/{task['id']}/cancel").status_code == 200
+    poll.join(30)
+    assert len(answers) == 1
+    assert answers[0].status_code == 401, answers[0].text
+    assert answers[0].json() == {"error": "Invalid or revoked API key"}
