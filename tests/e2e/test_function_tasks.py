@@ -220,6 +220,24 @@ def test_bad_arguments_are_400_with_every_field(shared: Client, shared_token: di
     assert shared.total() == before  # nothing stored
 
 
+@pytest.mark.parametrize("depth", [101, 300, 900])
+@pytest.mark.parametrize("path, wrap", [
+    ("/api/example_task/task/start/task1", lambda deep: {"x": deep}),
+    ("/tasks/create", lambda deep: {"task_name": "example_task.task1", "task_data": {"x": deep}}),
+])
+def test_arguments_nested_too_deep_are_400_not_500(shared: Client, path: str, wrap: Any, depth: int) -> None:
+    """Stored, they could not be serialised (pydantic stops near 255 levels): a 500 that stored
+    nothing. The limit is the one callbacks' results have (attacker review)."""
+    before = shared.total()
+    deep: Any = 1
+    for _ in range(depth - 1):
+        deep = [deep]
+    response = shared.request("POST", path, json=wrap(deep))
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error": "Invalid arguments for example_task.task1: nested deeper than 100 levels"}
+    assert shared.total() == before
+
+
 @pytest.mark.parametrize("route", list(STARTS))
 def test_unknown_names_are_404_listing_the_registered_ones(shared: Client, shared_token: dict[str, str],
                                                            route: str) -> None:

@@ -15,6 +15,8 @@ from taskhook.intake.new_tasks import store_new
 from taskhook.intake.tasks import team_task
 from taskhook.model.clock import iso, utcnow
 from taskhook.model.errors import BlockedTarget, NotFound, ValidationFailed
+from taskhook.model.json_depth import nested_deeper_than
+from taskhook.model.limits import MAX_JSON_DEPTH
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import FUNCTION_KIND, Task
 from taskhook.model.urls import OUTBOUND_URL, is_http_url
@@ -55,7 +57,7 @@ _NAMED_MESSAGES = {
 
 def parse_named_task_request(data: dict[str, Any]) -> NamedTaskRequest:
     try:
-        return NamedTaskRequest.model_validate(data)
+        request = NamedTaskRequest.model_validate(data)
     except ValidationError as exc:
         errors = sorted(exc.errors(), key=lambda e: e.get("type") != "extra_forbidden")
         first = errors[0]
@@ -65,6 +67,9 @@ def parse_named_task_request(data: dict[str, Any]) -> NamedTaskRequest:
         if first.get("type") == "missing":
             raise ValidationFailed(f"{field} is required") from None
         raise ValidationFailed(_NAMED_MESSAGES.get(field, f"{field} is invalid")) from None
+    if nested_deeper_than(request.task_data):  # before anything serialises it (the idempotency record)
+        raise ValidationFailed(f"Invalid arguments for {request.task_name}: nested deeper than {MAX_JSON_DEPTH} levels")
+    return request
 
 
 @dataclass

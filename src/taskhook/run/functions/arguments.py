@@ -26,6 +26,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from taskhook.model.errors import ValidationFailed
+from taskhook.model.json_depth import nested_deeper_than
+from taskhook.model.limits import MAX_JSON_DEPTH
 
 CONTEXT_NAMES = ("task", "ctx", "context")
 MAX_REPORTED_ERRORS = 10
@@ -73,6 +75,8 @@ class ArgsBinding:
         """The body as an instance of the model (or the model parameter's default, for an empty body)."""
         if self.model_param is not None and not data and self.model_default is not _EMPTY:
             return self.model_default
+        if nested_deeper_than(data):  # pydantic could not serialise it to store (near 255 levels)
+            raise ArgumentsInvalid(f"Invalid arguments for {label}: nested deeper than {MAX_JSON_DEPTH} levels")
         try:  # Python reads and writes NaN and Infinity; JSON has neither, and they would be stored as null
             json.dumps(data, allow_nan=False)
         except ValueError:
