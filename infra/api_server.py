@@ -22,6 +22,7 @@ from chalice.local import (
 )
 
 from functions.responses import NOT_FOUND
+from taskhook.model.limits import MAX_BODY_BYTES
 
 from . import aws_calls
 from .children import exit_with_parent
@@ -39,6 +40,12 @@ IN_FLIGHT = threading.BoundedSemaphore(API_CONCURRENCY)
 # callback URL its secret (/v1/callbacks/{task_id}/{secret}): not in our logs.
 _SECRET_IN_PATH = re.compile(r"/ct_[A-Za-z0-9_-]+")
 _CALLBACK_SECRET = re.compile(r"(/v1/callbacks/[^/\s?#]+/)[^/\s?#]+")
+# A credential a client put in a query (the WebSocket URL takes api_key and ticket; the API none).
+_SECRET_IN_QUERY = re.compile(r"([?&](?:api_key|apiKey|ticket|token|client_token|clientToken|key)=)[^&\s#\"]*",
+                              re.IGNORECASE)
+
+
+JSON = {"Content-Type": "application/json"}
 
 
 class RouteNotFound(LocalGatewayException):
@@ -47,6 +54,10 @@ class RouteNotFound(LocalGatewayException):
 
 class BadRequest(LocalGatewayException):
     CODE = 400
+
+
+class PayloadTooLarge(LocalGatewayException):
+    CODE = 413
 
 
 class TaskhookGateway(LocalGateway):
@@ -78,10 +89,15 @@ class RedactingRequestHandler(ChaliceRequestHandler):
         """Chalice reads the body by Content-Length and drops the connection when it is not a
         number; API Gateway answers 400."""
         try:
-            int(self.headers.get("content-length", "0"))
+            length = int(self.headers.get("content-length", "0"))
         except ValueError:
             self.close_connection = True
-            self._send_error_response(BadRequest({}, json.dumps({"error": "Bad request"}).encode()))
+            self._send_error_response(BadRequest(JSON, json.dumps({"error": "Bad request"}).encode()))
+            return
+        if length > MAX_BODY_BYTES:  # every route refuses it: not read (nor held in memory) first
+            self.close_connection = True
+            self._send_error_response(PayloadTooLarge(JSON, json.dumps(
+                {"error": f"Request body exceeds {MAX_BODY_BYTES // 1024} KB"}).encode()))
             return
         with IN_FLIGHT:
             self._generic_handle()
@@ -109,7 +125,7 @@ class RedactingRequestHandler(ChaliceRequestHandler):
 
 
 def _redacted(text: str) -> str:
-    return _CALLBACK_SECRET.sub(r"\1…", _SECRET_IN_PATH.sub("/ct_…", text))
+    return _SECRET_IN_QUERY.sub(r"\1…", _CALLBACK_SECRET.sub(r"\1…", _SECRET_IN_PATH.sub("/ct_…", text)))
 
 
 class BackloggedHTTPServer(ThreadedHTTPServer):

@@ -257,3 +257,34 @@ def test_a_content_length_that_is_not_a_number_is_400(stack: Stack) -> None:
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400"), answer
     assert json.loads(body) == {"error": "Bad request"}
+
+
+@pytest.mark.parametrize("path", ["/v1/tasks", "/api/example_task/task/start/task1", "/v1/tokens"])
+def test_a_body_announced_over_256_kb_is_413_before_it_is_read(stack: Stack, path: str) -> None:
+    """Every route refuses a body over 256 KB, but the local server read the whole announced body
+    first, before even the key was checked: 150 MB from anyone grew the API by 150 MB (attacker
+    review). The answer comes without the body being sent (the socket would wait for it)."""
+    host, port = stack.url.removeprefix("http://").split(":")
+    raw = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           f"Content-Length: {150 * 1024 * 1024}\r\n\r\n").encode()
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        sock.sendall(raw + b'{"x": "')
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), answer
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body) == {"error": "Request body exceeds 256 KB"}
+
+
+def test_credentials_in_a_query_never_reach_the_api_log(stack: Stack, client: Client) -> None:
+    """The API takes no credential in a query, but a client may put one there (the WebSocket URL
+    takes `api_key` and `ticket`): the access log masks them."""
+    secrets = {"api_key": client.key, "ticket": "wst_" + "s" * 40, "client_token": "ct_" + "c" * 43}
+    for name, value in secrets.items():
+        client.request("GET", f"/v1/tasks?{name}={value}&limit=1")
+    log = (stack.state_dir / "api.log").read_text(errors="replace")
+    for name, value in secrets.items():
+        assert value not in log
+        assert f"/v1/tasks?{name}=…&limit=1" in log
