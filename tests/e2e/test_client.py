@@ -22,7 +22,7 @@ import httpx
 import pytest
 from taskhook_client import AsyncTaskhook, Taskhook, WaitTimeout, WebhookVerificationError, verify_webhook
 
-from tests.e2e.conftest import ROOT, Client, Stack, clean_env, free_port
+from tests.e2e.conftest import FAR_FUTURE, ROOT, Client, Stack, clean_env, free_port
 from tests.support.targets import TargetServer
 
 COMMAND = Path(sys.executable).parent / "taskhook"  # the package's console script, beside the venv's python
@@ -246,6 +246,12 @@ def test_exit_codes_and_json(stack: Stack, shared: Client, target: TargetServer)
     assert json.loads(cancelled.stdout)["task"]["status"] == "cancelled"
     listed = json.loads(taskhook(stack, key, "tasks", "list", "--status", "cancelled", "--all", "--json").stdout)
     assert task["id"] in [t["id"] for t in listed["tasks"]]
+    polls = shared.create_ok({"targetUrl": target.url("/client/cli-provider"), "provider": "replicate",
+                              "delayUntil": FAR_FUTURE})
+    providers = json.loads(taskhook(stack, key, "tasks", "list", "--kind", "provider", "--all", "--json").stdout)
+    assert polls["id"] in [t["id"] for t in providers["tasks"]]
+    assert {t.get("kind") for t in providers["tasks"]} == {"http"}  # a provider task is an HTTP task that polls
+    assert task["id"] not in [t["id"] for t in providers["tasks"]]  # an HTTP task that does not
     human = taskhook(stack, key, "tasks", "get", task["id"])
     assert human.returncode == 0 and "cancelled" in human.stdout and "\x1b[" not in human.stdout  # no colour in a pipe
 
@@ -255,3 +261,29 @@ def test_exit_codes_and_json(stack: Stack, shared: Client, target: TargetServer)
     assert refused.returncode == 1 and "401" in refused.stderr and "th_not_a_key" not in refused.stderr + refused.stdout
     secrets = json.loads(taskhook(stack, key, "webhook-secret", "show", "--json").stdout)
     assert secrets["secrets"][0]["secret"].startswith("whsec_")
+
+
+def test_piped_output_keeps_each_value_on_its_line_and_limits_is_a_table(stack: Stack, team: Client,
+                                                                         target: TargetServer) -> None:
+    """In a pipe (no terminal) rich laid everything out for 80 columns: a secret, an id or a URL
+    was cut over several lines, a copy-paste hazard (newcomer review). And `limits` printed JSON
+    without --json, where every other command prints a table."""
+    admin = stack.create_key(team.team, name="cli-admin", scope="admin")["apiKey"]
+    secret = json.loads(taskhook(stack, admin, "webhook-secret", "show", "--json").stdout)["secrets"][0]["secret"]
+    shown = taskhook(stack, admin, "webhook-secret", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert any(secret in line for line in shown.stdout.splitlines()), shown.stdout
+
+    long_url = target.url("/client/" + "a-rather-long-path-segment/" * 4 + "end")
+    made = team.create_ok({"targetUrl": long_url, "delayUntil": FAR_FUTURE})
+    listed = taskhook(stack, admin, "tasks", "list", "--limit", "5")
+    line = next(line for line in listed.stdout.splitlines() if made["id"] in line)
+    assert long_url in line and "created" in listed.stdout, listed.stdout
+
+    limits = taskhook(stack, admin, "limits")
+    assert limits.returncode == 0, limits.stderr
+    assert not limits.stdout.lstrip().startswith("{"), limits.stdout
+    rows = {line.split()[0]: line.split()[1:] for line in limits.stdout.splitlines() if line.strip()}
+    assert rows["team"] == [team.team] and rows["retentionDays"] and rows["rps"] == ["none"], limits.stdout
+    as_json = json.loads(taskhook(stack, admin, "limits", "--json").stdout)
+    assert as_json["team"] == team.team and "retentionDays" in as_json["limits"]

@@ -178,7 +178,8 @@ def tasks_get(task_id: str, wait: float | None) -> None:
 
 @tasks.command("list")
 @click.option("--status", help="Only tasks in this status.")
-@click.option("--kind", type=click.Choice(["http", "function"]))
+@click.option("--kind", type=click.Choice(["http", "provider", "function"]),
+              help="provider: the HTTP tasks that poll a provider (their kind is http)")
 @click.option("--sort", "sort_order", type=click.Choice(["asc", "desc"]), help="By creation time (default desc).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many.")
 @click.option("--all", "every", is_flag=True, help="Every task (all pages).")
@@ -442,7 +443,14 @@ def _token(token: dict[str, Any]) -> None:
 @json_option
 def limits() -> None:
     """The team's plan in force (admin key)."""
-    app().out.value(app().client.limits())
+    answer, out = app().client.limits(), app().out
+    if out.as_json:
+        out.json(answer)
+        return
+    rows = [{"limit": "team", "value": answer.get("team")}]
+    rows += [{"limit": name, "value": "none" if value is None or value == {} else value}
+             for name, value in (answer.get("limits") or {}).items()]
+    out.rows("limits", rows, ("limit", "value"))
 
 
 # ---- shared ---------------------------------------------------------------------------------

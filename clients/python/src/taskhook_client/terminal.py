@@ -5,6 +5,7 @@ tables and results go to standard output, progress bars and status lines to stan
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,11 +35,23 @@ TASK_FIELDS = ("id", "status", "kind", "namespace", "name", "targetUrl", "method
 WHOLE = frozenset({"id", "status", "progress", "scope", "preview", "task_name"})  # never cut nor wrapped
 
 
+PIPED_WIDTH = 100_000  # columns when the output is no terminal: nothing is wrapped
+
+
+def console(stderr: bool = False) -> Console:
+    """rich's console for one stream. In a pipe or a file, rich lays out for 80 columns, which cut
+    ids, URLs and secrets over several lines (a copy-paste hazard): there each value keeps its
+    line. A terminal's own width, or COLUMNS, still rules."""
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not (hasattr(stream, "isatty") and stream.isatty()) and not os.environ.get("COLUMNS")
+    return Console(stderr=stderr, highlight=False, width=PIPED_WIDTH if piped else None)
+
+
 class Out:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        self.stdout = Console(highlight=False)
-        self.stderr = Console(stderr=True, highlight=False)
+        self.stdout = console()
+        self.stderr = console(stderr=True)
 
     def json(self, value: Any) -> None:
         sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
