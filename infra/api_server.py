@@ -35,6 +35,10 @@ from .warm import import_everything
 # backlog, answered none of them within two minutes.
 API_CONCURRENCY = int(os.environ.get("TASKHOOK_API_CONCURRENCY", "64"))
 IN_FLIGHT = threading.BoundedSemaphore(API_CONCURRENCY)
+# Long polls (`GET …?wait=`) mostly sleep between reads, up to 25 s: in those 64 slots, one team's
+# long polls held every other request until they ended. They have slots of their own.
+LONG_POLLS = threading.BoundedSemaphore(int(os.environ.get("TASKHOOK_API_LONG_POLLS", "256")))
+_WAITS = re.compile(r"[?&]wait=(?!0*(?:\.0*)?(?:&|$))")  # a wait of more than 0
 
 # Seed 003 puts client tokens in the path (/api/{ns}/tasks/{client_token}/…), and a waiting task's
 # callback URL its secret (/v1/callbacks/{task_id}/{secret}): not in our logs.
@@ -99,7 +103,7 @@ class RedactingRequestHandler(ChaliceRequestHandler):
             self._send_error_response(PayloadTooLarge(JSON, json.dumps(
                 {"error": f"Request body exceeds {MAX_BODY_BYTES // 1024} KB"}).encode()))
             return
-        with IN_FLIGHT:
+        with LONG_POLLS if self.command == "GET" and _WAITS.search(self.path) else IN_FLIGHT:
             self._generic_handle()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _handle_readable

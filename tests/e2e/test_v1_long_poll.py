@@ -108,3 +108,23 @@ def test_a_long_poll_whose_key_is_revoked_meanwhile_answers_401_not_the_task(sta
     assert len(answers) == 1
     assert answers[0].status_code == 401, answers[0].text
     assert answers[0].json() == {"error": "Invalid or revoked API key"}
+
+
+def test_one_team_s_long_polls_do_not_hold_up_another_team(stack: Stack, team: Client) -> None:
+    """The local API runs 64 requests at once (TASKHOOK_API_CONCURRENCY); 70 long polls of one team
+    filled them, and another team's list waited for their ends (attacker review). Long polls have
+    their own slots: the other team's request is answered while every one of them still waits."""
+    task = team.create_ok({"targetUrl": URL, "delayUntil": FAR_FUTURE})
+    answered: list[int] = []
+    polls = [threading.Thread(target=lambda: answered.append(Client(team.url, team.key).get(task["id"],
+                                                                                          wait=10).status_code))
+             for _ in range(70)]
+    for poll in polls:
+        poll.start()
+    time.sleep(2.0)  # every poll is in and waiting
+    other = stack.new_team()
+    assert other.request("GET", "/v1/tasks?limit=1").status_code == 200
+    assert answered == []  # answered while all 70 still waited
+    for poll in polls:
+        poll.join(60)
+    assert answered == [200] * 70
