@@ -25,6 +25,8 @@ def add_vault_parser(groups: Any) -> None:
     create = actions.add_parser("create", help="store a secret (read from stdin); prints its tok_ id")
     create.add_argument("--team", required=True)
     create.add_argument("--name", required=True, help="unique in the team, e.g. replicate")
+    create.add_argument("--host", action="append", dest="hosts", metavar="HOST",
+                        help="a host it may be sent to (repeat for several; none: any host)")
     listing = actions.add_parser("list", help="the team's tokens (never their values)")
     listing.add_argument("--team", required=True)
     rotate = actions.add_parser("rotate", help="replace a token's value (read from stdin)")
@@ -48,7 +50,10 @@ def run_vault(args: argparse.Namespace) -> None:
     check_team_id(args.team)
     service = container().vault_service
     if args.action == "create":
-        out: Any = service.create(args.team, {"name": args.name, "value": _value()}).public()
+        data: dict[str, Any] = {"name": args.name, "value": _value()}
+        if args.hosts:
+            data["hosts"] = args.hosts
+        out: Any = service.create(args.team, data).public()
     elif args.action == "list":
         out = [t.public() for t in service.list(args.team)]
     elif args.action == "rotate":

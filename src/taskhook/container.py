@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from taskhook.intake.vault import VaultService
     from taskhook.model.outputs import DownloadLinks
     from taskhook.model.plan import PlanBook
+    from taskhook.model.task import Task
     from taskhook.notify.access import CredentialCheck, LiveAccess
     from taskhook.notify.delivery import NotificationDeliverer
     from taskhook.notify.live import LiveFeed
@@ -275,9 +276,9 @@ class Container:
         from taskhook.intake.vault import check_references
         from taskhook.model.tokens import references
 
-        def check_tokens(team_id: str, headers: dict[str, str]) -> None:
+        def check_tokens(team_id: str, headers: dict[str, str], host: str | None) -> None:
             if references(headers):  # the Vault table's client only for a task that names a token
-                check_references(self.vault_store, team_id, headers)
+                check_references(self.vault_store, team_id, headers, host)
 
         return TaskService(self.task_repository, outbound=self.outbound_policy, check_tokens=check_tokens,
                            counts=self.task_counts, queue=self.task_queue)
@@ -383,7 +384,6 @@ class Container:
         from taskhook.adapters.http import call_target
         from taskhook.model.attempt import Attempt
         from taskhook.model.errors import Busy
-        from taskhook.model.task import Task
         from taskhook.run.executor import Executor, target_headers
         from taskhook.run.functions.runner import FunctionRunner
         from taskhook.run.vault import TokenUnavailable
@@ -393,7 +393,7 @@ class Container:
         def call(task: Task, timeout: float) -> Any:
             headers = target_headers(task)
             try:
-                headers = self.resolved_headers(task.teamId, headers)
+                headers = self.resolved_headers(task, headers)
             except TokenUnavailable as exc:
                 return Attempt(None, error=exc.message, blocked=True)  # final: no request made
             except Busy:
@@ -406,13 +406,17 @@ class Container:
                         functions=functions, shares=self.shares, public_url=self.settings.public_url,
                         poller=self.poller)
 
-    def resolved_headers(self, team_id: str, headers: dict[str, str]) -> dict[str, str]:
+    def resolved_headers(self, task: Task, headers: dict[str, str]) -> dict[str, str]:
         """`headers` as sent: `tok_…` references replaced by their secrets, only here, just before a
-        request (the submit, a poll, an output download). Without references, nothing is built:
-        no vault read, no KMS client. Raises TokenUnavailable or Busy (run/vault.py)."""
+        request (the submit, a poll, an output download: each to the origin of the task's
+        `targetUrl`, whose host a token's `hosts` must allow). Without references, nothing is
+        built: no vault read, no KMS client. Raises TokenUnavailable or Busy (run/vault.py)."""
         from taskhook.model.tokens import references
+        from taskhook.model.urls import target_host
 
-        return self.token_resolver.resolve(team_id, headers) if references(headers) else headers
+        if not references(headers):
+            return headers
+        return self.token_resolver.resolve(task.teamId, headers, target_host(task.targetUrl))
 
     @cached_property
     def poller(self) -> Poller:
@@ -422,7 +426,6 @@ class Container:
 
         from taskhook.adapters.http import call_target
         from taskhook.model.polling import PollSpec
-        from taskhook.model.task import Task
         from taskhook.run.poll import Poller
 
         session = self.outbound_session
@@ -431,7 +434,7 @@ class Container:
             return call_target(session, method, url, headers, None, timeout)
 
         def resolve(task: Task) -> dict[str, str]:
-            return self.resolved_headers(task.teamId, dict(task.headers))
+            return self.resolved_headers(task, dict(task.headers))
 
         def copy_outputs(task: Task, result: Any, spec: PollSpec,
                          time_left: Callable[[], float]) -> list[dict[str, Any]]:
@@ -445,11 +448,10 @@ class Container:
         through the guarded session; the task's headers (tok_ resolved) only to its submit URL's origin."""
         from taskhook.adapters.downloads import SessionDownloader
         from taskhook.model.limits import MAX_OUTPUT_REDIRECTS
-        from taskhook.model.task import Task
         from taskhook.run.provider_outputs import ProviderOutputs
 
         def headers(task: Task) -> dict[str, str]:
-            return self.resolved_headers(task.teamId, dict(task.headers))
+            return self.resolved_headers(task, dict(task.headers))
 
         return ProviderOutputs(self.object_store, SessionDownloader(self.outbound_session, MAX_OUTPUT_REDIRECTS),
                                headers)

@@ -177,6 +177,10 @@ class VaultStore(Protocol):
     def replace_value(self, team_id: str, token_id: str, sealed: bytes, preview: str, updated_at: str) -> VaultToken:
         """Rotate: raises NotFound for none of this team's."""
 
+    def replace_hosts(self, team_id: str, token_id: str, hosts: tuple[str, ...] | None,
+                      updated_at: str) -> VaultToken:
+        """Bind to these hosts (None: any): raises NotFound for none of this team's."""
+
     def delete(self, team_id: str, token_id: str) -> VaultToken:
         """Raises NotFound for none of this team's."""
 

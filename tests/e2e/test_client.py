@@ -287,3 +287,26 @@ def test_piped_output_keeps_each_value_on_its_line_and_limits_is_a_table(stack: 
     assert rows["team"] == [team.team] and rows["retentionDays"] and rows["rps"] == ["none"], limits.stdout
     as_json = json.loads(taskhook(stack, admin, "limits", "--json").stdout)
     assert as_json["team"] == team.team and "retentionDays" in as_json["limits"]
+
+
+def test_the_vault_from_the_client_binds_a_token_to_its_hosts(stack: Stack, team: Client) -> None:
+    admin = stack.create_key(team.team, name="cli-vault", scope="admin")["apiKey"]
+    env = cli_env(stack, admin)
+
+    def run(*args: str, value: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(COMMAND), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                              input=value)
+
+    made = run("vault", "create", "partner", "--host", "API.Example.com", "--host", "127.0.0.1", "--json",
+               value="sk_client_secret_0123456789\n")
+    assert made.returncode == 0, made.stderr
+    token = json.loads(made.stdout)["token"]
+    assert token["hosts"] == ["api.example.com", "127.0.0.1"] and "sk_client_secret" not in made.stdout
+    listed = run("vault", "list")
+    row = next(line for line in listed.stdout.splitlines() if token["id"] in line)
+    assert "api.example.com, 127.0.0.1" in row, listed.stdout
+    bound = json.loads(run("vault", "bind", token["id"], "--json").stdout)["token"]
+    assert bound["hosts"] is None  # no --host: any host again
+    gone = run("vault", "delete", token["id"])
+    assert gone.returncode == 0 and f"Deleted {token['id']}" in gone.stderr, gone.stderr
+    assert team.request("GET", f"/v1/tokens/{token['id']}").status_code == 404

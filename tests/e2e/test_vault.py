@@ -143,6 +143,38 @@ def _in_seconds(seconds: int) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def test_a_token_bound_to_hosts_goes_to_no_other_host(team: Client, target: TargetServer) -> None:
+    """Any key of the team that creates tasks could name a token and aim the task at its own
+    server, which then read the secret (attacker review). A token with `hosts` goes to those only:
+    another host is refused at create, and a task created before the token was bound fails
+    without a request."""
+    secret = new_secret("bound")
+    made = team.request("POST", "/v1/tokens", json={"name": "bound", "value": secret, "hosts": ["127.0.0.1"]})
+    assert made.status_code == 201 and made.json()["token"]["hosts"] == ["127.0.0.1"], made.text
+    token = made.json()["token"]
+    path = f"/vault-bound-{token['id']}"
+    body = {"targetUrl": target.url(path, [200]), "headers": {"Authorization": f"Bearer {token['id']}"}}
+    assert wait_terminal(team, team.create_ok(body)["id"])["status"] == "completed"
+    assert [c.headers["Authorization"] for c in target.calls(path)] == [f"Bearer {secret}"]
+
+    elsewhere = team.create({**body, "targetUrl": body["targetUrl"].replace("127.0.0.1", "localhost")})
+    assert elsewhere.status_code == 400, elsewhere.text
+    assert elsewhere.json() == {"error": f"Token {token['id']} may not be sent to localhost: it is bound to "
+                                         "other hosts"}
+
+    later = team.create_ok({**body, "delayUntil": _in_seconds(3)})
+    rebound = team.request("PUT", f"/v1/tokens/{token['id']}", json={"hosts": ["api.example.com"]})
+    assert rebound.status_code == 200 and rebound.json()["token"]["hosts"] == ["api.example.com"], rebound.text
+    assert rebound.json()["token"]["preview"] == token["preview"]  # the value is kept
+    failed = wait_terminal(team, later["id"])
+    assert failed["status"] == "failed", failed
+    assert failed["error"] == (f"Token {token['id']} may not be sent to 127.0.0.1: it is bound to other hosts: "
+                               "header Authorization not sent, no request made")
+    assert len(target.calls(path)) == 1  # no call for it
+    bad = team.request("PUT", f"/v1/tokens/{token['id']}", json={"hosts": ["https://api.example.com/"]})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("hosts must be a list of 1 to 20 host names")
+
+
 def test_another_teams_token_is_not_found_and_unknown_at_create(team: Client, other_team: Client) -> None:
     token = store(team, "partner", new_secret("partner"))
     for method, body in (("GET", None), ("PUT", {"value": "x" * 20}), ("DELETE", None)):
@@ -197,3 +229,6 @@ def test_the_operator_command_manages_a_teams_vault(stack: Stack, team: Client, 
     assert target.calls(f"/vault-cli-{made['id']}")[0].headers["Authorization"] == f"Bearer {rotated}"
     assert cli(stack, "delete", "--team", team.team, made["id"])["token"]["deleted"] is True
     assert cli(stack, "list", "--team", team.team)["tokens"] == []
+    bound = cli(stack, "create", "--team", team.team, "--name", "bound", "--host", "api.example.com",
+                "--host", "API.fal.run", stdin=secret)["token"]
+    assert bound["hosts"] == ["api.example.com", "api.fal.run"] and made["hosts"] is None

@@ -16,13 +16,14 @@ from taskhook.intake.vault import VaultService
 from taskhook.model.errors import Conflict, NotFound, Undecryptable, ValidationFailed
 from taskhook.model.tokens import seal_context
 from taskhook.ports import Cipher, VaultStore
-from taskhook.run.vault import TokenResolver
+from taskhook.run.vault import TokenResolver, TokenUnavailable
 from tests.support.fakes import InMemoryCipher, InMemoryVaultStore
 
 from .conftest import Provisioned
 
 SECRET = "r8_SuperSecretReplicateKey0123456789"
 CAP = 5
+HOST = "api.replicate.com"
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
@@ -69,7 +70,8 @@ def test_a_created_token_is_listed_read_and_resolved(service: VaultService, part
     assert [t.public() for t in service.list("team-a")] == [token.public()]
     assert service.get("team-a", token.id).public() == token.public()
     resolver = TokenResolver(*parts)
-    assert resolver.resolve("team-a", {"Authorization": f"Bearer {token.id}"}) == {"Authorization": f"Bearer {SECRET}"}
+    headers = {"Authorization": f"Bearer {token.id}"}
+    assert resolver.resolve("team-a", headers, HOST) == {"Authorization": f"Bearer {SECRET}"}
 
 
 def test_names_are_unique_per_team_regardless_of_case(service: VaultService) -> None:
@@ -100,7 +102,7 @@ def test_another_teams_token_is_not_found(service: VaultService) -> None:
     with pytest.raises(NotFound):
         service.delete("team-b", token.id)
     with pytest.raises(ValidationFailed, match=f"Unknown token {token.id}"):
-        service.check_references("team-b", {"Authorization": f"Key {token.id}"})
+        service.check_references("team-b", {"Authorization": f"Key {token.id}"}, HOST)
     assert service.get("team-a", token.id).preview == token.preview
 
 
@@ -108,12 +110,12 @@ def test_rotation_and_deletion_take_effect_for_the_next_resolution(service: Vaul
                                                                    parts: tuple[VaultStore, Cipher]) -> None:
     resolver = TokenResolver(*parts)
     token = service.create("team-a", {"name": "fal", "value": SECRET})
-    assert resolver.resolve("team-a", {"X": token.id}) == {"X": SECRET}
+    assert resolver.resolve("team-a", {"X": token.id}, HOST) == {"X": SECRET}
     service.rotate("team-a", token.id, {"value": "the-new-value-0000"})
-    assert resolver.resolve("team-a", {"X": token.id}) == {"X": "the-new-value-0000"}
+    assert resolver.resolve("team-a", {"X": token.id}, HOST) == {"X": "the-new-value-0000"}
     service.delete("team-a", token.id)
     with pytest.raises(Exception, match=f"Token {token.id} not found"):
-        resolver.resolve("team-a", {"X": token.id})
+        resolver.resolve("team-a", {"X": token.id}, HOST)
 
 
 @pytest.mark.parametrize("distinct", [False, True], ids=["same-name", "distinct-names"])
@@ -162,4 +164,48 @@ def test_the_table_holds_ciphertext_bound_to_team_and_token(aws: Provisioned) ->
     client.update_item(TableName=aws.env["VAULT_TABLE"], Key={"teamId": {"S": "team-a"}, "id": {"S": a.id}},
                        UpdateExpression="SET sealed = :s", ExpressionAttributeValues={":s": {"B": b.sealed}})
     with pytest.raises(Exception, match="could not be decrypted"):
-        container().token_resolver.resolve("team-a", {"Authorization": f"Bearer {a.id}"})
+        container().token_resolver.resolve("team-a", {"Authorization": f"Bearer {a.id}"}, HOST)
+
+
+# ---- a token bound to hosts (attacker review: any tasks key could send any token to its own server)
+
+
+def test_a_token_bound_to_hosts_is_resolved_only_for_them(parts: tuple[VaultStore, Cipher]) -> None:
+    store, cipher = parts
+    service, resolver = VaultService(store, cipher), TokenResolver(store, cipher)
+    token = service.create("team-a", {"name": "replicate", "value": SECRET,
+                                      "hosts": ["API.Replicate.com.", "api.replicate.com", "[::1]"]})
+    assert token.public()["hosts"] == ["api.replicate.com", "::1"]  # canonical, once each
+    assert store.get("team-a", token.id).hosts == ("api.replicate.com", "::1")  # as stored
+    headers = {"Authorization": f"Bearer {token.id}"}
+    assert resolver.resolve("team-a", headers, HOST) == {"Authorization": f"Bearer {SECRET}"}
+    with pytest.raises(TokenUnavailable, match=f"^Token {token.id} may not be sent to evil.example: it is bound "
+                                               "to other hosts: header Authorization not sent, no request made$"):
+        resolver.resolve("team-a", headers, "evil.example")
+    service.check_references("team-a", headers, HOST)
+    with pytest.raises(ValidationFailed, match=f"^Token {token.id} may not be sent to 127.0.0.1: it is bound"):
+        service.check_references("team-a", headers, "127.0.0.1")
+
+    rebound = service.rotate("team-a", token.id, {"hosts": None})  # any host again; the value unchanged
+    assert rebound.hosts is None and rebound.public()["hosts"] is None and rebound.preview == token.preview
+    assert resolver.resolve("team-a", headers, "evil.example") == {"Authorization": f"Bearer {SECRET}"}
+    both = service.rotate("team-a", token.id, {"value": "r8_the_next_value_0000", "hosts": ["x.example"]})
+    assert both.hosts == ("x.example",) and both.preview == "****0000"
+    assert resolver.resolve("team-a", {"X": token.id}, "x.example") == {"X": "r8_the_next_value_0000"}
+    assert service.create("team-a", {"name": "anywhere", "value": SECRET}).public()["hosts"] is None
+
+
+@pytest.mark.parametrize("hosts", [[], "api.example.com", ["https://api.example.com"], ["api.example.com:443"],
+                                   ["api.example.com/v1"], ["user@api.example.com"], [7], [""], ["a b"],
+                                   ["h.example"] * 21 + ["x.example"]])
+def test_hosts_that_are_not_a_list_of_host_names_are_400_and_nothing_is_stored(
+        parts: tuple[VaultStore, Cipher], hosts: Any) -> None:
+    store, cipher = parts
+    service = VaultService(store, cipher)
+    with pytest.raises(ValidationFailed, match="^hosts must be a list of 1 to 20 host names"):
+        service.create("team-a", {"name": "bad", "value": SECRET, "hosts": hosts})
+    assert store.list_for_team("team-a") == []
+    token = service.create("team-a", {"name": "good", "value": SECRET, "hosts": ["api.example.com"]})
+    with pytest.raises(ValidationFailed, match="^hosts must be a list of 1 to 20 host names"):
+        service.rotate("team-a", token.id, {"hosts": hosts})
+    assert store.get("team-a", token.id).hosts == ("api.example.com",)

@@ -564,6 +564,16 @@ class InMemoryVaultStore:
             self._rows[(team_id, token_id)] = token
             return token
 
+    def replace_hosts(self, team_id: str, token_id: str, hosts: tuple[str, ...] | None,
+                      updated_at: str) -> VaultToken:
+        with self._lock:
+            token = self._rows.get((team_id, token_id))
+            if token is None:
+                raise NotFound(TOKEN_NOT_FOUND)
+            token = replace(token, hosts=hosts, updated_at=updated_at)
+            self._rows[(team_id, token_id)] = token
+            return token
+
     def delete(self, team_id: str, token_id: str) -> VaultToken:
         with self._lock:
             token = self._rows.pop((team_id, token_id), None)

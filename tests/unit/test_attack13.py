@@ -148,7 +148,7 @@ def test_a_create_reads_each_token_once_however_many_headers_name_it() -> None:
     store, service, first, second = _vault()
     headers = {f"X-H{i}": first for i in range(500)} | {f"X-B{i}": f"Bearer {second}" for i in range(500)}
     store.reads = 0
-    service.check_references("dev", headers)
+    service.check_references("dev", headers, "api.example.com")
     assert store.reads == 2
 
 
@@ -157,7 +157,7 @@ def test_a_call_reads_and_decrypts_each_token_once_however_many_headers_name_it(
     resolver = TokenResolver(store, service.cipher)
     headers = {f"X-H{i}": first for i in range(500)} | {f"X-B{i}": f"Bearer {second}" for i in range(500)}
     store.reads = 0
-    resolved = resolver.resolve("dev", headers)
+    resolved = resolver.resolve("dev", headers, "api.example.com")
     assert store.reads == 2
     assert resolver.decryptions() == 2
     assert set(resolved.values()) == {"first-secret-0123456789", "Bearer second-secret-0123456789"}

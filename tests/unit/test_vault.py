@@ -137,7 +137,7 @@ def test_no_answer_carries_the_value(vault: VaultService) -> None:
     token = vault.create("team", {"name": "one", "value": SECRET})
     rotated = vault.rotate("team", token.id, {"value": SECRET + "-2"})
     for shown in (token.public(), rotated.public(), *[t.public() for t in vault.list("team")]):
-        assert set(shown) == {"id", "name", "createdAt", "updatedAt", "preview"}
+        assert set(shown) == {"id", "name", "createdAt", "updatedAt", "preview", "hosts"}
         assert SECRET not in repr(shown) and SECRET.encode() not in token.sealed
 
 
@@ -166,18 +166,18 @@ def test_the_row_is_read_every_time_and_the_decryption_cached(vault: VaultServic
     resolver = TokenResolver(store, cipher)
     reads = store.reads
     for _ in range(5):
-        resolved = resolver.resolve("team", {"Authorization": f"Bearer {token.id}"})
+        resolved = resolver.resolve("team", {"Authorization": f"Bearer {token.id}"}, "api.example.com")
         assert resolved == {"Authorization": f"Bearer {SECRET}"}
     assert store.reads - reads == 5
     assert cipher.decrypts == 1 == resolver.decryptions()
 
-    vault.rotate("team", token.id, {"value": "rotated-value-9999"})
-    assert resolver.resolve("team", {"X": token.id}) == {"X": "rotated-value-9999"}  # the very next task
+    vault.rotate("team", token.id, {"value": "rotated-value-9999"})  # the very next task uses it
+    assert resolver.resolve("team", {"X": token.id}, "api.example.com") == {"X": "rotated-value-9999"}
     assert cipher.decrypts == 2
 
     vault.delete("team", token.id)
     with pytest.raises(TokenUnavailable, match=f"Token {token.id} not found"):
-        resolver.resolve("team", {"X": token.id})
+        resolver.resolve("team", {"X": token.id}, "api.example.com")
 
 
 def test_a_ciphertext_copied_to_another_row_does_not_use_the_cache(vault: VaultService, store: InMemoryVaultStore,
@@ -185,23 +185,23 @@ def test_a_ciphertext_copied_to_another_row_does_not_use_the_cache(vault: VaultS
     a = vault.create("team", {"name": "a", "value": SECRET})
     b = vault.create("team", {"name": "b", "value": "bbbbbbbbbbbbbbbbbbbb"})
     resolver = TokenResolver(store, cipher)
-    assert resolver.resolve("team", {"X": a.id}) == {"X": SECRET}
+    assert resolver.resolve("team", {"X": a.id}, "api.example.com") == {"X": SECRET}
     store.replace_value("team", b.id, a.sealed, b.preview, b.updated_at)  # a's ciphertext on b's row
     with pytest.raises(TokenUnavailable, match="could not be decrypted"):
-        resolver.resolve("team", {"X": b.id})
+        resolver.resolve("team", {"X": b.id}, "api.example.com")
 
 
 def test_the_cache_is_bounded(vault: VaultService, store: InMemoryVaultStore, cipher: CountingCipher) -> None:
     tokens = [vault.create("team", {"name": f"t{i}", "value": f"value-{i}-xxxxxxxx"}) for i in range(3)]
     resolver = TokenResolver(store, cipher, cache_size=2)
     for token in tokens * 2:
-        resolver.resolve("team", {"X": token.id})
+        resolver.resolve("team", {"X": token.id}, "api.example.com")
     assert cipher.decrypts == 6  # round-robin over 3 with room for 2: every one a miss
 
 
 def test_headers_without_references_cost_nothing(store: InMemoryVaultStore, cipher: CountingCipher) -> None:
     headers = {"Authorization": "Bearer plain"}
-    assert TokenResolver(store, cipher).resolve("team", headers) is headers
+    assert TokenResolver(store, cipher).resolve("team", headers, "api.example.com") is headers
     assert store.reads == 0 and cipher.decrypts == 0
 
 
@@ -281,7 +281,7 @@ def test_a_redirect_is_not_followed_so_the_secret_goes_to_the_target_only(vault:
     from tests.support.targets import TargetServer
 
     token = vault.create("team", {"name": "one", "value": SECRET})
-    headers = TokenResolver(store, cipher).resolve("team", {"Authorization": f"Bearer {token.id}"})
+    headers = TokenResolver(store, cipher).resolve("team", {"Authorization": f"Bearer {token.id}"}, "127.0.0.1")
     session = guarded_session(OutboundPolicy(allow=("127.0.0.0/8",)))
     with TargetServer() as elsewhere, TargetServer() as target:
         away = elsewhere.url("/steal", [200])

@@ -17,12 +17,14 @@ from taskhook.model.limits import (
     MAX_BODY_BYTES,
     MAX_CLIENT_NAME,
     MAX_DELAY_DAYS,
+    MAX_HOST_LENGTH,
     MAX_IDEMPOTENCY_KEY,
     MAX_LONG_POLL_SECONDS,
     MAX_OUTPUT_FILE_BYTES,
     MAX_OUTPUT_FILES,
     MAX_PAGE_SIZE,
     MAX_RETRIES_LIMIT,
+    MAX_TOKEN_HOSTS,
     MAX_TOKEN_NAME,
     MAX_TOKEN_VALUE_BYTES,
     MAX_URL_LENGTH,
@@ -144,6 +146,13 @@ TokenValue = Annotated[str, Field(
                 "character but tab, no leading or trailing white space")]
 
 
+TokenHosts = Annotated[list[Annotated[str, Field(min_length=1, max_length=MAX_HOST_LENGTH)]] | None, Field(
+    min_length=1, max_length=MAX_TOKEN_HOSTS,
+    description="The only hosts (api.replicate.com: no scheme, port or path) a task may send the token to; a "
+                "task whose targetUrl has another host is refused at create (400) and, if the token was bound "
+                "since, fails without a request. null or absent: any host the task names.")]
+
+
 class CreateTokenRequest(BaseModel):
     """`POST /v1/tokens`: a secret to keep in the Token Vault (docs/vault.md). Never returned again."""
 
@@ -153,14 +162,17 @@ class CreateTokenRequest(BaseModel):
                       pattern=r"^[A-Za-z0-9]([A-Za-z0-9 ._-]*[A-Za-z0-9._-])?$",
                       description="Unique in the team, regardless of case (409 otherwise)")
     value: TokenValue
+    hosts: TokenHosts = None
 
 
 class RotateTokenRequest(BaseModel):
-    """`PUT /v1/tokens/{token_id}`: the token's new value; tasks use it from their next attempt."""
+    """`PUT /v1/tokens/{token_id}`: a new value, new `hosts` (null: any host), or both; tasks use
+    them from their next attempt. Without `hosts`, `value` is required."""
 
     model_config = ConfigDict(extra="forbid")
 
-    value: TokenValue
+    value: TokenValue | None = None
+    hosts: TokenHosts = None
 
 
 class VaultTokenView(BaseModel):
@@ -172,6 +184,7 @@ class VaultTokenView(BaseModel):
     createdAt: str
     updatedAt: str
     preview: str
+    hosts: list[str] | None = Field(description="The hosts it may be sent to; null: any")
 
 
 class TokenEnvelope(BaseModel):

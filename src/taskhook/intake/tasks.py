@@ -19,6 +19,7 @@ from taskhook.model.limits import MAX_LONG_POLL_SECONDS
 from taskhook.model.listing import ListPage, ListQuery
 from taskhook.model.status import CANCELLABLE, TERMINAL, TaskStatus
 from taskhook.model.task import Task
+from taskhook.model.urls import target_host
 from taskhook.ports import DestinationPolicy, Idempotency, TaskCounts, TaskQueue, TaskRepository
 
 CANCEL_ATTEMPTS = 5
@@ -43,7 +44,7 @@ class TaskService:
     monotonic: Callable[[], float] = time.monotonic
     outbound: DestinationPolicy | None = None
     # The Token Vault's check of `tok_…` header references (intake/vault.py): 400 `Unknown token …`.
-    check_tokens: Callable[[str, dict[str, str]], None] | None = None
+    check_tokens: Callable[[str, dict[str, str], str | None], None] | None = None  # with the target's host
     # `pagination.total` (ports.TaskCounts): required by list(), unused by everything else.
     counts: TaskCounts | None = None
     # A new task's lane message is sent before its row is written (intake/new_tasks.py); None: the
@@ -69,7 +70,7 @@ class TaskService:
         """The task a create request describes, not yet stored."""
         self._check_targets(request)
         if self.check_tokens is not None:
-            self.check_tokens(team_id, request.headers)
+            self.check_tokens(team_id, request.headers, target_host(request.targetUrl))
         now = self.clock()
         delayed = request.delayUntil is not None and parse_iso(request.delayUntil) > now
         spec = request.model_dump(exclude_none=True)
@@ -116,7 +117,7 @@ class TaskService:
         task = retry_of(self.get(team_id, task_id), self.new_id(), self.clock())
         self._check_targets(task)
         if self.check_tokens is not None:
-            self.check_tokens(team_id, task.headers)
+            self.check_tokens(team_id, task.headers, target_host(task.targetUrl))
         return self._store(task)
 
     def retry_idempotent(self, team_id: str, key: str, task_id: str, idempotency: Idempotency) -> tuple[Task, bool]:

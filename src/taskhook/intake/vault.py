@@ -20,8 +20,10 @@ from taskhook.model.limits import MAX_TOKEN_VALUE_BYTES
 from taskhook.model.tokens import (
     TOKEN_NOT_FOUND,
     VaultToken,
+    check_hosts,
     check_token_name,
     new_token_id,
+    not_for_host,
     preview_of,
     references,
     seal_context,
@@ -29,8 +31,8 @@ from taskhook.model.tokens import (
 )
 from taskhook.ports import Cipher, VaultStore
 
-CREATE_FIELDS = frozenset({"name", "value"})
-ROTATE_FIELDS = frozenset({"value"})
+CREATE_FIELDS = frozenset({"name", "value", "hosts"})
+ROTATE_FIELDS = frozenset({"value", "hosts"})
 
 
 def check_value(value: object) -> str:
@@ -53,15 +55,19 @@ def _only(data: dict[str, Any], allowed: frozenset[str]) -> None:
         raise ValidationFailed(f"Unknown field: {unknown[0]}")
 
 
-def check_references(store: VaultStore, team_id: str, headers: dict[str, str]) -> None:
-    """400 `Unknown token tok_…` for a header that refers to no token of this team (one read per
-    token, however many headers name it)."""
+def check_references(store: VaultStore, team_id: str, headers: dict[str, str], host: str | None) -> None:
+    """400 `Unknown token tok_…` for a header that refers to no token of this team, and 400 when a
+    token bound to hosts would go to another one (`host`: the task's target's). One read per
+    token, however many headers name it."""
     known: set[str] = set()
     for ref in references(headers).values():
         if ref.token_id in known:
             continue
-        if not ref.valid or store.get(team_id, ref.token_id) is None:
+        token = store.get(team_id, ref.token_id) if ref.valid else None
+        if token is None:
             raise unknown_token(ref)
+        if not token.allows(host):
+            raise ValidationFailed(not_for_host(ref.token_id, host))
         known.add(ref.token_id)
 
 
@@ -76,10 +82,11 @@ class VaultService:
         _only(data, CREATE_FIELDS)
         name = check_token_name(data.get("name"))
         value = check_value(data.get("value"))
+        hosts = check_hosts(data.get("hosts"))
         token_id = self.new_id()
         now = iso(self.clock())
         token = VaultToken(id=token_id, team_id=team_id, name=name, created_at=now, updated_at=now,
-                           preview=preview_of(value), sealed=self._seal(team_id, token_id, value))
+                           preview=preview_of(value), sealed=self._seal(team_id, token_id, value), hosts=hosts)
         self.store.create(token)
         return token
 
@@ -93,17 +100,23 @@ class VaultService:
         return token
 
     def rotate(self, team_id: str, token_id: str, data: dict[str, Any]) -> VaultToken:
+        """A new value, new hosts (null: any), or both; each takes effect for the next call."""
         _only(data, ROTATE_FIELDS)
-        value = check_value(data.get("value"))
-        self.get(team_id, token_id)  # 404 before spending a KMS call
-        return self.store.replace_value(team_id, token_id, self._seal(team_id, token_id, value),
-                                        preview_of(value), iso(self.clock()))
+        value = check_value(data.get("value")) if "value" in data or "hosts" not in data else None
+        hosts = check_hosts(data.get("hosts"))
+        token = self.get(team_id, token_id)  # 404 before spending a KMS call
+        if "hosts" in data:  # first: a new value is never sent where the old hosts allowed and the new ones do not
+            token = self.store.replace_hosts(team_id, token_id, hosts, iso(self.clock()))
+        if value is not None:
+            token = self.store.replace_value(team_id, token_id, self._seal(team_id, token_id, value),
+                                             preview_of(value), iso(self.clock()))
+        return token
 
     def delete(self, team_id: str, token_id: str) -> VaultToken:
         return self.store.delete(team_id, token_id)
 
-    def check_references(self, team_id: str, headers: dict[str, str]) -> None:
-        check_references(self.store, team_id, headers)
+    def check_references(self, team_id: str, headers: dict[str, str], host: str | None) -> None:
+        check_references(self.store, team_id, headers, host)
 
     def _seal(self, team_id: str, token_id: str, value: str) -> bytes:
         return self.cipher.encrypt(value.encode("utf-8"), seal_context(team_id, token_id))

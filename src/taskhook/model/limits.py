@@ -20,6 +20,8 @@ MAX_DELAY_SECONDS = MAX_DELAY_DAYS * 24 * 3600
 MAX_TOKENS_PER_TEAM = 100  # Token Vault tokens one team may store
 MAX_TOKEN_VALUE_BYTES = 4096  # a vault token's value (UTF-8): KMS Encrypt takes at most 4096 bytes
 MAX_TOKEN_NAME = 64  # a vault token's name
+MAX_TOKEN_HOSTS = 20  # the hosts a vault token may be bound to
+MAX_HOST_LENGTH = 253  # a DNS name (model/urls.py canonical_host)
 # pollConfig (model/polling.py): the first poll comes intervalSeconds after the submit's answer, each
 # next one intervalGrowth times later, at most maxIntervalSeconds apart (an SQS delay: at most 900).
 POLL_INTERVAL_DEFAULT, POLL_INTERVAL_MIN, POLL_INTERVAL_MAX = 5, 1, 300

@@ -20,7 +20,8 @@ import secrets
 from dataclasses import dataclass
 
 from taskhook.model.errors import Conflict, ValidationFailed
-from taskhook.model.limits import MAX_TOKEN_NAME, MAX_TOKENS_PER_TEAM
+from taskhook.model.limits import MAX_TOKEN_HOSTS, MAX_TOKEN_NAME, MAX_TOKENS_PER_TEAM
+from taskhook.model.urls import InvalidUrl, parse_http_url
 
 TOKEN_PREFIX = "tok_"  # noqa: S105 - the id's prefix, not a secret
 PREVIEW_FULL_AT = 16  # a value this long or longer shows its last 4 characters
@@ -104,6 +105,35 @@ def check_token_name(name: object) -> str:
     return name
 
 
+HOSTS_INVALID = (f"hosts must be a list of 1 to {MAX_TOKEN_HOSTS} host names (api.example.com, no scheme, port "
+                 "or path), or null for any host")
+
+
+def check_hosts(value: object) -> tuple[str, ...] | None:
+    """A token's `hosts`: the only hosts a task may send it to, canonical (lower case, no trailing
+    dot), or None: any host the task names (docs/vault.md)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_TOKEN_HOSTS:
+        raise ValidationFailed(HOSTS_INVALID)
+    hosts: list[str] = []
+    for entry in value:
+        if not isinstance(entry, str) or not entry or any(c in entry for c in "/?#@\\") \
+                or (":" in entry and not entry.startswith("[")):
+            raise ValidationFailed(HOSTS_INVALID)
+        try:
+            host = parse_http_url(f"https://{entry}/").host
+        except InvalidUrl:
+            raise ValidationFailed(HOSTS_INVALID) from None
+        if host not in hosts:
+            hosts.append(host)
+    return tuple(hosts)
+
+
+def not_for_host(token_id: str, host: str | None) -> str:
+    return f"Token {token_id} may not be sent to {host or 'this URL'}: it is bound to other hosts"
+
+
 def name_key(name: str) -> str:
     """Names are unique per team regardless of case ("Replicate" and "replicate" are one name)."""
     return name.casefold()
@@ -120,10 +150,14 @@ class VaultToken:
     updated_at: str
     preview: str
     sealed: bytes
+    hosts: tuple[str, ...] | None = None  # the only hosts it may be sent to; None: any
 
-    def public(self) -> dict[str, str]:
+    def allows(self, host: str | None) -> bool:
+        return self.hosts is None or host in self.hosts
+
+    def public(self) -> dict[str, object]:
         return {"id": self.id, "name": self.name, "createdAt": self.created_at, "updatedAt": self.updated_at,
-                "preview": self.preview}
+                "preview": self.preview, "hosts": None if self.hosts is None else list(self.hosts)}
 
 
 def seal_context(team_id: str, token_id: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
 
-from taskhook.model.limits import MAX_URL_LENGTH
+from taskhook.model.limits import MAX_HOST_LENGTH, MAX_URL_LENGTH
 
 SCHEMES = {"http": 80, "https": 443}
 _LABEL = re.compile(r"^[a-z0-9_-]{1,63}$")
@@ -56,7 +56,7 @@ def canonical_host(host: str) -> str:
     if name.endswith("."):
         name = name[:-1]
     labels = name.split(".")
-    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+    if len(name) > MAX_HOST_LENGTH or not all(_LABEL.fullmatch(label) for label in labels):
         raise InvalidUrl("not a host name")
     if _NUMERIC_LABEL.fullmatch(labels[-1]):
         try:
@@ -99,6 +99,14 @@ def parse_http_url(value: object) -> HttpUrl:
     shown = f"[{host}]" if ":" in host else host
     url = Url(scheme=scheme, host=shown, port=parsed.port, path=parsed.path or "/", query=parsed.query).url
     return HttpUrl(scheme=scheme, host=host, port=parsed.port or SCHEMES[scheme], url=url)
+
+
+def target_host(url: object) -> str | None:
+    """The canonical host a URL calls, None when it is not one Taskhook calls."""
+    try:
+        return parse_http_url(url).host
+    except InvalidUrl:
+        return None
 
 
 def is_http_url(value: object) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from taskhook.model.errors import TaskhookError, Undecryptable
-from taskhook.model.tokens import references, seal_context
+from taskhook.model.tokens import not_for_host, references, seal_context
 from taskhook.ports import Cipher, VaultStore
 
 DECRYPT_CACHE_SIZE = 1000
@@ -29,10 +29,10 @@ class TokenResolver:
         self._cipher = cipher
         self._decrypt = lru_cache(maxsize=cache_size)(self._decrypt_uncached)
 
-    def resolve(self, team_id: str, headers: dict[str, str]) -> dict[str, str]:
-        """`headers` with each reference replaced by its secret (scheme kept). Raises
-        TokenUnavailable for a token that is gone or does not decrypt; Busy when DynamoDB or KMS
-        throttles (the attempt is retried)."""
+    def resolve(self, team_id: str, headers: dict[str, str], host: str | None) -> dict[str, str]:
+        """`headers` with each reference replaced by its secret (scheme kept), for a request to
+        `host`. Raises TokenUnavailable for a token that is gone, does not decrypt, or is bound to
+        other hosts; Busy when DynamoDB or KMS throttles (the attempt is retried)."""
         found = references(headers)
         if not found:
             return headers
@@ -41,15 +41,17 @@ class TokenResolver:
         for name, ref in found.items():
             secret = by_id.get(ref.token_id)
             if secret is None:
-                secret = by_id[ref.token_id] = self._secret(team_id, name, ref.token_id, ref.valid)
+                secret = by_id[ref.token_id] = self._secret(team_id, name, ref.token_id, ref.valid, host)
             resolved[name] = ref.with_secret(secret)
         return resolved
 
-    def _secret(self, team_id: str, header: str, token_id: str, valid: bool) -> str:
+    def _secret(self, team_id: str, header: str, token_id: str, valid: bool, host: str | None) -> str:
         token = self._store.get(team_id, token_id) if valid else None
         if token is None:
             raise TokenUnavailable(f"Token {token_id} not found (deleted?): header {header} not sent, "
                                    "no request made")
+        if not token.allows(host):
+            raise TokenUnavailable(f"{not_for_host(token_id, host)}: header {header} not sent, no request made")
         try:
             return self._decrypt(team_id, token.id, token.sealed)
         except Undecryptable:

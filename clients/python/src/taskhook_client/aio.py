@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -374,9 +374,14 @@ class AsyncVault:
         token: dict[str, Any] = await self._client.field(Call("GET", f"/v1/tokens/{token_id}"), "token")
         return token
 
-    async def create(self, name: str, value: str) -> dict[str, Any]:
+    async def create(self, name: str, value: str, hosts: Sequence[str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "value": value, **({"hosts": list(hosts)} if hosts else {})}
+        token: dict[str, Any] = await self._client.field(Call("POST", "/v1/tokens", json=body), "token")
+        return token
+
+    async def bind(self, token_id: str, hosts: Sequence[str] | None) -> dict[str, Any]:
         token: dict[str, Any] = await self._client.field(
-            Call("POST", "/v1/tokens", json={"name": name, "value": value}), "token")
+            Call("PUT", f"/v1/tokens/{token_id}", json={"hosts": None if hosts is None else list(hosts)}), "token")
         return token
 
     async def rotate(self, token_id: str, value: str) -> dict[str, Any]:

@@ -399,7 +399,8 @@ def _secret_value() -> str:
 @vault.command("list")
 @json_option
 def vault_list() -> None:
-    app().out.rows("tokens", app().client.vault.list(), ("id", "name", "preview", "updatedAt"))
+    app().out.rows("tokens", [_shown(t) for t in app().client.vault.list()], ("id", "name", "preview", "hosts",
+                                                                              "updatedAt"))
 
 
 @vault.command("get")
@@ -411,10 +412,20 @@ def vault_get(token_id: str) -> None:
 
 @vault.command("create")
 @click.argument("name")
+@click.option("--host", "hosts", multiple=True, help="A host it may be sent to (repeat; none: any host)")
 @json_option
-def vault_create(name: str) -> None:
+def vault_create(name: str, hosts: tuple[str, ...]) -> None:
     """Store a value (from standard input) under NAME; tasks use its tok_ id."""
-    _token(app().client.vault.create(name, _secret_value()))
+    _token(app().client.vault.create(name, _secret_value(), list(hosts) or None))
+
+
+@vault.command("bind")
+@click.argument("token_id")
+@click.option("--host", "hosts", multiple=True, help="A host it may be sent to (repeat); none: any host")
+@json_option
+def vault_bind(token_id: str, hosts: tuple[str, ...]) -> None:
+    """The only hosts the token may be sent to from now on."""
+    _token(app().client.vault.bind(token_id, list(hosts) or None))
 
 
 @vault.command("rotate")
@@ -430,13 +441,19 @@ def vault_rotate(token_id: str) -> None:
 @json_option
 def vault_delete(token_id: str) -> None:
     _token(app().client.vault.delete(token_id))
+    app().out.note(f"Deleted {token_id}: tasks that name it fail without a request.")
+
+
+def _shown(token: dict[str, Any]) -> dict[str, Any]:
+    hosts = token.get("hosts")
+    return {**token, "hosts": "any" if hosts is None else ", ".join(hosts)}
 
 
 def _token(token: dict[str, Any]) -> None:
     if app().out.as_json:
         app().out.json({"token": token})
     else:
-        app().out.rows("tokens", [token], ("id", "name", "preview", "createdAt", "updatedAt"))
+        app().out.rows("tokens", [_shown(token)], ("id", "name", "preview", "hosts", "createdAt", "updatedAt"))
 
 
 @cli.command("limits")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -421,11 +421,18 @@ class Vault:
     def get(self, token_id: str) -> dict[str, Any]:
         return _token(self._client.request(Call("GET", f"/v1/tokens/{token_id}")))
 
-    def create(self, name: str, value: str) -> dict[str, Any]:
-        return _token(self._client.request(Call("POST", "/v1/tokens", json={"name": name, "value": value})))
+    def create(self, name: str, value: str, hosts: Sequence[str] | None = None) -> dict[str, Any]:
+        """Store `value` under `name`; `hosts`: the only hosts it may be sent to (None: any)."""
+        body: dict[str, Any] = {"name": name, "value": value, **({"hosts": list(hosts)} if hosts else {})}
+        return _token(self._client.request(Call("POST", "/v1/tokens", json=body)))
 
     def rotate(self, token_id: str, value: str) -> dict[str, Any]:
         return _token(self._client.request(Call("PUT", f"/v1/tokens/{token_id}", json={"value": value})))
+
+    def bind(self, token_id: str, hosts: Sequence[str] | None) -> dict[str, Any]:
+        """The only hosts the token may be sent to from now on (None: any host)."""
+        body = {"hosts": None if hosts is None else list(hosts)}
+        return _token(self._client.request(Call("PUT", f"/v1/tokens/{token_id}", json=body)))
 
     def delete(self, token_id: str) -> dict[str, Any]:
         return _token(self._client.request(Call("DELETE", f"/v1/tokens/{token_id}")))

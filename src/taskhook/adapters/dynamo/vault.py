@@ -114,6 +114,26 @@ class DynamoVaultStore:
             raise
         return _token(answer["Attributes"])
 
+    def replace_hosts(self, team_id: str, token_id: str, hosts: tuple[str, ...] | None,
+                      updated_at: str) -> VaultToken:
+        """The hosts it may be sent to (None: any), only on a token that exists (NotFound otherwise)."""
+        if not is_token_id(token_id):
+            raise NotFound(TOKEN_NOT_FOUND)
+        change = ("SET hosts = :h, updatedAt = :u", {":h": _hosts(hosts), ":u": {"S": updated_at}}) \
+            if hosts is not None else ("SET updatedAt = :u REMOVE hosts", {":u": {"S": updated_at}})
+        try:
+            with busy_when_throttled():
+                answer = self._client.update_item(
+                    TableName=self._table, Key=_key(team_id, token_id), UpdateExpression=change[0],
+                    ConditionExpression="attribute_exists(id)", ExpressionAttributeValues=change[1],
+                    ReturnValues="ALL_NEW",
+                )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise NotFound(TOKEN_NOT_FOUND) from None
+            raise
+        return _token(answer["Attributes"])
+
     def delete(self, team_id: str, token_id: str) -> VaultToken:
         """Remove the token, its name and one from the counter at once (NotFound for none)."""
         token = self.get(team_id, token_id)
@@ -169,7 +189,12 @@ def _item(token: VaultToken) -> dict[str, Any]:
         **_key(token.team_id, token.id),
         "name": {"S": token.name}, "createdAt": {"S": token.created_at}, "updatedAt": {"S": token.updated_at},
         "preview": {"S": token.preview}, "sealed": {"B": token.sealed},
+        **({"hosts": _hosts(token.hosts)} if token.hosts is not None else {}),
     }
+
+
+def _hosts(hosts: tuple[str, ...]) -> dict[str, Any]:
+    return {"L": [{"S": host} for host in hosts]}
 
 
 def _token(item: dict[str, Any]) -> VaultToken:
@@ -177,4 +202,5 @@ def _token(item: dict[str, Any]) -> VaultToken:
         id=item["id"]["S"], team_id=item["teamId"]["S"], name=item["name"]["S"],
         created_at=item["createdAt"]["S"], updated_at=item["updatedAt"]["S"], preview=item["preview"]["S"],
         sealed=bytes(item["sealed"]["B"]),
+        hosts=tuple(h["S"] for h in item["hosts"]["L"]) if "hosts" in item else None,
     )
