@@ -39,6 +39,8 @@ def cli_env(stack: Stack, key: str | None) -> dict[str, str]:
     env = clean_env(stack.state_dir, TASKHOOK_URL=stack.url, TASKHOOK_API_KEY=key or "",
                     TASKHOOK_CONFIG=str(stack.state_dir / "no-config.toml"))
     env["PATH"] = os.environ.get("PATH", "")
+    for name in ("COLUMNS", "LINES"):  # pytest-xdist's workers export 80x24; a shell's pipe has neither
+        env.pop(name, None)
     return env
 
 
