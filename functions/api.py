@@ -113,7 +113,7 @@ def get_task(task_id: str) -> Response:
         caller.team_id, task_id, wait, container().settings.long_poll_interval, caller.client_id
     )
     if wait > 0:  # a key revoked while the poll waited reads nothing written since: checked again
-        container().api_key_service.identify(_request().headers.get("authorization"))
+        container().api_key_service.identify(_request().headers.get("authorization"), consistent=True)
     return json_response({"task": _view(task)})
 
 

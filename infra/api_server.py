@@ -10,6 +10,7 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from chalice import Chalice
 from chalice.config import Config
@@ -38,15 +39,32 @@ IN_FLIGHT = threading.BoundedSemaphore(API_CONCURRENCY)
 # Long polls (`GET …?wait=`) mostly sleep between reads, up to 25 s: in those 64 slots, one team's
 # long polls held every other request until they ended. They have slots of their own.
 LONG_POLLS = threading.BoundedSemaphore(int(os.environ.get("TASKHOOK_API_LONG_POLLS", "256")))
-_WAITS = re.compile(r"[?&]wait=(?!0*(?:\.0*)?(?:&|$))")  # a wait of more than 0
+
+
+def is_long_poll(command: str, path: str) -> bool:
+    """Whether the request waits (`GET …?wait=N`, N > 0), read as the gateway and the route read it:
+    the query decoded (`%77ait=` is `wait=`), its last `wait`."""
+    if command != "GET":
+        return False
+    waits = parse_qs(urlsplit(path).query, keep_blank_values=True).get("wait")
+    try:
+        return bool(waits) and float(waits[-1]) > 0
+    except ValueError:
+        return False
 
 # Seed 003 puts client tokens in the path (/api/{ns}/tasks/{client_token}/…), and a waiting task's
 # callback URL its secret (/v1/callbacks/{task_id}/{secret}): not in our logs.
 _SECRET_IN_PATH = re.compile(r"/ct_[A-Za-z0-9_-]+")
 _CALLBACK_SECRET = re.compile(r"(/v1/callbacks/[^/\s?#]+/)[^/\s?#]+")
-# A credential a client put in a query (the WebSocket URL takes api_key and ticket; the API none).
-_SECRET_IN_QUERY = re.compile(r"([?&](?:api_key|apiKey|ticket|token|client_token|clientToken|key)=)[^&\s#\"]*",
-                              re.IGNORECASE)
+# A credential a client put in a query (the WebSocket URL takes api_key and ticket; the API none),
+# its name as the gateway reads it (decoded: `api%5Fkey` is `api_key`).
+_QUERY_PARAMETER = re.compile(r"([?&])([^=&\s#\"]+)=([^&\s#\"]*)")
+_SECRET_NAMES = frozenset({"api_key", "apikey", "ticket", "token", "client_token", "clienttoken", "key"})
+
+
+def _masked(match: re.Match[str]) -> str:
+    separator, name, _value = match.groups()
+    return f"{separator}{name}=…" if unquote_plus(name).lower() in _SECRET_NAMES else match.group(0)
 
 
 JSON = {"Content-Type": "application/json"}
@@ -103,7 +121,7 @@ class RedactingRequestHandler(ChaliceRequestHandler):
             self._send_error_response(PayloadTooLarge(JSON, json.dumps(
                 {"error": f"Request body exceeds {MAX_BODY_BYTES // 1024} KB"}).encode()))
             return
-        with LONG_POLLS if self.command == "GET" and _WAITS.search(self.path) else IN_FLIGHT:
+        with LONG_POLLS if is_long_poll(self.command, self.path) else IN_FLIGHT:
             self._generic_handle()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _handle_readable
@@ -129,7 +147,7 @@ class RedactingRequestHandler(ChaliceRequestHandler):
 
 
 def _redacted(text: str) -> str:
-    return _SECRET_IN_QUERY.sub(r"\1…", _CALLBACK_SECRET.sub(r"\1…", _SECRET_IN_PATH.sub("/ct_…", text)))
+    return _QUERY_PARAMETER.sub(_masked, _CALLBACK_SECRET.sub(r"\1…", _SECRET_IN_PATH.sub("/ct_…", text)))
 
 
 class BackloggedHTTPServer(ThreadedHTTPServer):

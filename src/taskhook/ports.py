@@ -101,7 +101,8 @@ class DestinationPolicy(Protocol):
 class ApiKeyRepository(Protocol):
     def put(self, key_hash: str, key: ApiKey) -> None: ...
 
-    def find_by_hash(self, key_hash: str) -> ApiKey | None: ...
+    def find_by_hash(self, key_hash: str, consistent: bool = False) -> ApiKey | None:
+        """The key with this hash, revoked or not; `consistent`: a strongly consistent read."""
 
     def find_by_id(self, key_id: str) -> ApiKey | None:
         """The key (or client token) with this id, revoked or not; None for an unknown id."""

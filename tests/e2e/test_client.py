@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from taskhook_client import AsyncTaskhook, Taskhook, WaitTimeout, WebhookVerificationError, verify_webhook
+from taskhook_client import AsyncTaskhook, BadRequest, Taskhook, WaitTimeout, WebhookVerificationError, verify_webhook
 
 from tests.e2e.conftest import FAR_FUTURE, ROOT, Client, Stack, clean_env, free_port
 from tests.support.targets import TargetServer
@@ -307,8 +307,17 @@ def test_the_vault_from_the_client_binds_a_token_to_its_hosts(stack: Stack, team
     listed = run("vault", "list")
     row = next(line for line in listed.stdout.splitlines() if token["id"] in line)
     assert "api.example.com, 127.0.0.1" in row, listed.stdout
-    bound = json.loads(run("vault", "bind", token["id"], "--json").stdout)["token"]
-    assert bound["hosts"] is None  # no --host: any host again
+    as_json = json.loads(run("vault", "list", "--json").stdout)["tokens"]
+    assert next(t for t in as_json if t["id"] == token["id"])["hosts"] == ["api.example.com", "127.0.0.1"]
+    neither = run("vault", "bind", token["id"])  # unbinding takes a flag of its own, never a forgotten --host
+    assert neither.returncode == 2 and "--any-host" in neither.stderr, neither.stderr
+    bound = json.loads(run("vault", "bind", token["id"], "--host", "api.fal.run", "--json").stdout)["token"]
+    assert bound["hosts"] == ["api.fal.run"]
+    unbound = json.loads(run("vault", "bind", token["id"], "--any-host", "--json").stdout)["token"]
+    assert unbound["hosts"] is None
+    with Taskhook(stack.url, admin) as client, pytest.raises(BadRequest) as refused:
+        client.vault.create("empty-hosts", "sk_client_secret_0123456789", hosts=[])  # never silently unbound
+    assert refused.value.message.startswith("hosts must be a list")
     gone = run("vault", "delete", token["id"])
     assert gone.returncode == 0 and f"Deleted {token['id']}" in gone.stderr, gone.stderr
     assert team.request("GET", f"/v1/tokens/{token['id']}").status_code == 404

@@ -137,9 +137,16 @@ def test_sign_in_list_filter_page_detail_cancel_and_hostile_data(stack: Stack, p
     p.get_by_role("link", name="Overview").click()
     expect(p.locator("svg.chart g.minute")).to_have_count(60)  # the last hour, a bar pair a minute
     expect(p.locator('.queues tr[data-queue="deadLetter"]')).to_be_visible()
+    for name, hosts in (("bound", ["api.example.com"]), ("anywhere", None)):
+        stored = team.request("POST", "/v1/tokens", json={"name": name, "value": "sk_dashboard_0123456789",
+                                                          **({"hosts": hosts} if hosts else {})})
+        assert stored.status_code == 201, stored.text
     p.get_by_role("link", name="Admin").click()
     # Its sections load at once; on LocalStack a read takes a second or two.
     expect(p.locator("#webhook-secret output.secret").first).to_contain_text("whsec_")
+    vault = p.locator("ul.vault li")  # which tokens are bound, and to what
+    expect(vault.filter(has_text="bound").locator(".hosts")).to_have_text("only to api.example.com")
+    expect(vault.filter(has_text="anywhere").locator(".hosts")).to_have_text("to any host")
     # Seed 003's client token: made (shown once), listed, revoked.
     tokens = p.locator("#client-tokens")
     tokens.get_by_role("textbox", name="Client", exact=True).fill("dashboard-client")

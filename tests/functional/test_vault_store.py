@@ -197,7 +197,7 @@ def test_a_token_bound_to_hosts_is_resolved_only_for_them(parts: tuple[VaultStor
 
 @pytest.mark.parametrize("hosts", [[], "api.example.com", ["https://api.example.com"], ["api.example.com:443"],
                                    ["api.example.com/v1"], ["user@api.example.com"], [7], [""], ["a b"],
-                                   ["h.example"] * 21 + ["x.example"]])
+                                   ["h.example"] * 21 + ["x.example"], ["[::1]:443"], ["[::1]:"]])
 def test_hosts_that_are_not_a_list_of_host_names_are_400_and_nothing_is_stored(
         parts: tuple[VaultStore, Cipher], hosts: Any) -> None:
     store, cipher = parts

@@ -167,7 +167,7 @@ class InMemoryApiKeyRepository:
     def put(self, key_hash: str, key: ApiKey) -> None:
         self._by_hash[key_hash] = key
 
-    def find_by_hash(self, key_hash: str) -> ApiKey | None:
+    def find_by_hash(self, key_hash: str, consistent: bool = False) -> ApiKey | None:
         return self._by_hash.get(key_hash)
 
     def find_by_id(self, key_id: str) -> ApiKey | None:

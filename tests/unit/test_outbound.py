@@ -393,7 +393,8 @@ def test_guarded_session_mounts_the_guarded_adapter_for_both_schemes() -> None:
 def test_a_denied_port_is_refused_on_any_address_the_allow_list_opened(loopback_port: int, hits: list[str],
                                                                       url: str) -> None:
     policy = OutboundPolicy(allow=("127.0.0.0/8", "::1", "localhost"), deny_ports=(loopback_port,))
-    with pytest.raises(BlockedTarget, match="destination not allowed"):
+    refused = f"^targetUrl port {loopback_port} is refused here: destination not allowed$"
+    with pytest.raises(BlockedTarget, match=refused):
         policy.check_url(url.format(port=loopback_port))
     attempt = _get(policy, url.format(port=loopback_port))
     assert attempt.blocked is True

@@ -123,6 +123,8 @@ class OutboundPolicy:
         try:
             self.pinned_addresses(host, parsed.port)
         except BlockedTarget:
+            if parsed.port in self.deny_ports:
+                raise BlockedTarget(f"{field} port {parsed.port} is refused here: {DESTINATION_NOT_ALLOWED}") from None
             raise BlockedTarget(
                 f"{field} resolves to a private, loopback or link-local address: {DESTINATION_NOT_ALLOWED}"
             ) from None

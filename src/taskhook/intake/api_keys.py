@@ -125,10 +125,11 @@ class ApiKeyService:
         keys = [k for k in self.repository.list_for_team(team_id) if k.kind == API_KEY_KIND]
         return sorted(keys, key=lambda k: (k.created_at, k.key_id))
 
-    def identify(self, authorization: str | None) -> ApiKey:
-        """The live API key or client token an `Authorization: Bearer …` header names (401 otherwise)."""
+    def identify(self, authorization: str | None, consistent: bool = False) -> ApiKey:
+        """The live API key or client token an `Authorization: Bearer …` header names (401 otherwise);
+        `consistent`: read so that a revocation just made shows (a long poll's second check)."""
         secret = parse_bearer(authorization)
-        key = self.repository.find_by_hash(hash_key(secret))
+        key = self.repository.find_by_hash(hash_key(secret), consistent)
         if key is None or key.revoked_at or key.kind not in (API_KEY_KIND, CLIENT_TOKEN_KIND):
             raise Unauthorized(REVOKED_CLIENT_TOKEN if secret.startswith(CLIENT_TOKEN_PREFIX) else REVOKED_API_KEY)
         return key

@@ -119,7 +119,7 @@ def check_hosts(value: object) -> tuple[str, ...] | None:
     hosts: list[str] = []
     for entry in value:
         if not isinstance(entry, str) or not entry or any(c in entry for c in "/?#@\\") \
-                or (":" in entry and not entry.startswith("[")):
+                or (":" in entry and not (entry.startswith("[") and entry.endswith("]"))):
             raise ValidationFailed(HOSTS_INVALID)
         try:
             host = parse_http_url(f"https://{entry}/").host

@@ -375,7 +375,7 @@ class AsyncVault:
         return token
 
     async def create(self, name: str, value: str, hosts: Sequence[str] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": name, "value": value, **({"hosts": list(hosts)} if hosts else {})}
+        body: dict[str, Any] = {"name": name, "value": value, **({"hosts": list(hosts)} if hosts is not None else {})}
         token: dict[str, Any] = await self._client.field(Call("POST", "/v1/tokens", json=body), "token")
         return token
 

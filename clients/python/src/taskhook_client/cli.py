@@ -399,8 +399,11 @@ def _secret_value() -> str:
 @vault.command("list")
 @json_option
 def vault_list() -> None:
-    app().out.rows("tokens", [_shown(t) for t in app().client.vault.list()], ("id", "name", "preview", "hosts",
-                                                                              "updatedAt"))
+    tokens, out = app().client.vault.list(), app().out
+    if out.as_json:
+        out.json({"tokens": tokens})
+        return
+    out.rows("tokens", [_shown(t) for t in tokens], ("id", "name", "preview", "hosts", "updatedAt"))
 
 
 @vault.command("get")
@@ -421,11 +424,14 @@ def vault_create(name: str, hosts: tuple[str, ...]) -> None:
 
 @vault.command("bind")
 @click.argument("token_id")
-@click.option("--host", "hosts", multiple=True, help="A host it may be sent to (repeat); none: any host")
+@click.option("--host", "hosts", multiple=True, help="A host it may be sent to (repeat)")
+@click.option("--any-host", is_flag=True, help="Unbind: any host a task names")
 @json_option
-def vault_bind(token_id: str, hosts: tuple[str, ...]) -> None:
-    """The only hosts the token may be sent to from now on."""
-    _token(app().client.vault.bind(token_id, list(hosts) or None))
+def vault_bind(token_id: str, hosts: tuple[str, ...], any_host: bool) -> None:
+    """The only hosts the token may be sent to from now on (--host, repeated), or --any-host."""
+    if bool(hosts) == any_host:
+        raise click.UsageError("give --host (one or more) or --any-host")
+    _token(app().client.vault.bind(token_id, None if any_host else list(hosts)))
 
 
 @vault.command("rotate")

@@ -423,7 +423,7 @@ class Vault:
 
     def create(self, name: str, value: str, hosts: Sequence[str] | None = None) -> dict[str, Any]:
         """Store `value` under `name`; `hosts`: the only hosts it may be sent to (None: any)."""
-        body: dict[str, Any] = {"name": name, "value": value, **({"hosts": list(hosts)} if hosts else {})}
+        body: dict[str, Any] = {"name": name, "value": value, **({"hosts": list(hosts)} if hosts is not None else {})}
         return _token(self._client.request(Call("POST", "/v1/tokens", json=body)))
 
     def rotate(self, token_id: str, value: str) -> dict[str, Any]:

@@ -203,9 +203,9 @@ class DynamoApiKeyRepository:
             scope=key.scope,
         ).save()
 
-    def find_by_hash(self, key_hash: str) -> ApiKey | None:
+    def find_by_hash(self, key_hash: str, consistent: bool = False) -> ApiKey | None:
         try:
-            return self._to_key(self._model.get(key_hash))
+            return self._to_key(self._model.get(key_hash, consistent_read=consistent))
         except self._model.DoesNotExist:
             return None
 

@@ -166,7 +166,9 @@ export async function showAdmin(view) {
       const tokens = answer.tokens || [];
       if (!tokens.length) return h("p", {}, "No token in the vault.");
       return h("ul", {class: "vault"}, tokens.map((t) => h("li", {}, h("code", {}, String(t.name)), " ",
-        h("span", {class: "muted"}, `${t.id} · ${t.preview || ""}`), " · updated ", timeElement(t.updatedAt))));
+        h("span", {class: "muted"}, `${t.id} · ${t.preview || ""}`),
+        " · ", h("span", {class: "hosts"}, Array.isArray(t.hosts) ? `only to ${t.hosts.join(", ")}` : "to any host"),
+        " · updated ", timeElement(t.updatedAt))));
     }),
     readOnlyList(root, "limits", "Limits", "GET /v1/limits", (answer) => definitionList(answer.limits || answer)),
   ]);
