@@ -97,35 +97,26 @@ class DynamoVaultStore:
 
     def replace_value(self, team_id: str, token_id: str, sealed: bytes, preview: str, updated_at: str) -> VaultToken:
         """A rotation: the new sealed value, only on a token that exists (NotFound otherwise)."""
-        if not is_token_id(token_id):
-            raise NotFound(TOKEN_NOT_FOUND)
-        try:
-            with busy_when_throttled():
-                answer = self._client.update_item(
-                    TableName=self._table, Key=_key(team_id, token_id),
-                    UpdateExpression="SET sealed = :s, preview = :p, updatedAt = :u",
-                    ConditionExpression="attribute_exists(id)",
-                    ExpressionAttributeValues={":s": {"B": sealed}, ":p": {"S": preview}, ":u": {"S": updated_at}},
-                    ReturnValues="ALL_NEW",
-                )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                raise NotFound(TOKEN_NOT_FOUND) from None
-            raise
-        return _token(answer["Attributes"])
+        return self._update(team_id, token_id, "SET sealed = :s, preview = :p, updatedAt = :u",
+                            {":s": {"B": sealed}, ":p": {"S": preview}, ":u": {"S": updated_at}})
 
     def replace_hosts(self, team_id: str, token_id: str, hosts: tuple[str, ...] | None,
                       updated_at: str) -> VaultToken:
         """The hosts it may be sent to (None: any), only on a token that exists (NotFound otherwise)."""
+        if hosts is None:
+            return self._update(team_id, token_id, "SET updatedAt = :u REMOVE hosts", {":u": {"S": updated_at}})
+        return self._update(team_id, token_id, "SET hosts = :h, updatedAt = :u",
+                            {":h": _hosts(hosts), ":u": {"S": updated_at}})
+
+    def _update(self, team_id: str, token_id: str, expression: str, values: dict[str, Any]) -> VaultToken:
+        """One change of an existing token's row; NotFound when there is none."""
         if not is_token_id(token_id):
             raise NotFound(TOKEN_NOT_FOUND)
-        change = ("SET hosts = :h, updatedAt = :u", {":h": _hosts(hosts), ":u": {"S": updated_at}}) \
-            if hosts is not None else ("SET updatedAt = :u REMOVE hosts", {":u": {"S": updated_at}})
         try:
             with busy_when_throttled():
                 answer = self._client.update_item(
-                    TableName=self._table, Key=_key(team_id, token_id), UpdateExpression=change[0],
-                    ConditionExpression="attribute_exists(id)", ExpressionAttributeValues=change[1],
+                    TableName=self._table, Key=_key(team_id, token_id), UpdateExpression=expression,
+                    ConditionExpression="attribute_exists(id)", ExpressionAttributeValues=values,
                     ReturnValues="ALL_NEW",
                 )
         except ClientError as exc:
