@@ -282,6 +282,11 @@ def test_piped_output_keeps_each_value_on_its_line_and_limits_is_a_table(stack: 
     line = next(line for line in listed.stdout.splitlines() if made["id"] in line)
     assert long_url in line and "created" in listed.stdout, listed.stdout
 
+    got = taskhook(stack, admin, "tasks", "get", made["id"])
+    assert long_url in got.stdout
+    for output in (shown, listed, got):  # nothing padded to the widest line (a long result padded every row)
+        assert all(line == line.rstrip() for line in output.stdout.splitlines()), output.stdout
+
     limits = taskhook(stack, admin, "limits")
     assert limits.returncode == 0, limits.stderr
     assert not limits.stdout.lstrip().startswith("{"), limits.stdout

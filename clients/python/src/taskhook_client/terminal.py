@@ -53,6 +53,17 @@ class Out:
         self.stdout = console()
         self.stderr = console(stderr=True)
 
+    def _show(self, table: Table) -> None:
+        """A table; in a pipe its lines without the padding rich gives every line up to the table's
+        widest (a long result would pad every row to its length)."""
+        if self.stdout.width < PIPED_WIDTH:
+            self.stdout.print(table)
+            return
+        with self.stdout.capture() as captured:
+            self.stdout.print(table)
+        sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+        sys.stdout.flush()
+
     def json(self, value: Any) -> None:
         sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
         sys.stdout.flush()
@@ -71,7 +82,7 @@ class Out:
         for name in TASK_FIELDS:
             if task.get(name) is not None:
                 table.add_row(name, status_text(task[name]) if name == "status" else Text(_plain(task[name])))
-        self.stdout.print(table)
+        self._show(table)
 
     def tasks(self, tasks: Sequence[dict[str, Any]]) -> None:
         if self.as_json:
@@ -102,7 +113,7 @@ class Out:
                 table.add_column(name, overflow="fold")
         for row in rows:
             table.add_row(*(status_text(row.get(n)) if n == "status" else Text(_plain(row.get(n))) for n in columns))
-        self.stdout.print(table)
+        self._show(table)
 
     def value(self, value: Any) -> None:
         """An answer as it is: JSON with --json, else a readable one (a string result as itself)."""
