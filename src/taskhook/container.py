@@ -274,11 +274,10 @@ class Container:
     def task_service(self) -> TaskService:
         from taskhook.intake.tasks import TaskService
         from taskhook.intake.vault import check_references
-        from taskhook.model.tokens import references
 
         def check_tokens(team_id: str, headers: dict[str, str], host: str | None) -> None:
-            if references(headers):  # the Vault table's client only for a task that names a token
-                check_references(self.vault_store, team_id, headers, host)
+            # called only for a task that names a token: the Vault table's client is built then
+            check_references(self.vault_store, team_id, headers, host)
 
         return TaskService(self.task_repository, outbound=self.outbound_policy, check_tokens=check_tokens,
                            counts=self.task_counts, queue=self.task_queue)

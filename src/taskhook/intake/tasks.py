@@ -19,6 +19,7 @@ from taskhook.model.limits import MAX_LONG_POLL_SECONDS
 from taskhook.model.listing import ListPage, ListQuery
 from taskhook.model.status import CANCELLABLE, TERMINAL, TaskStatus
 from taskhook.model.task import Task
+from taskhook.model.tokens import references
 from taskhook.model.urls import target_host
 from taskhook.ports import DestinationPolicy, Idempotency, TaskCounts, TaskQueue, TaskRepository
 
@@ -66,11 +67,16 @@ class TaskService:
             except BlockedTarget as exc:
                 raise ValidationFailed(str(exc)) from None
 
+    def _check_tokens(self, team_id: str, headers: dict[str, str], target_url: str | None) -> None:
+        """The `tok_` references a task names, with the host they would go to; a task that names
+        none (almost every create) reads no vault and parses no URL again."""
+        if self.check_tokens is not None and references(headers):
+            self.check_tokens(team_id, headers, target_host(target_url))
+
     def new_task(self, team_id: str, request: CreateTaskRequest) -> Task:
         """The task a create request describes, not yet stored."""
         self._check_targets(request)
-        if self.check_tokens is not None:
-            self.check_tokens(team_id, request.headers, target_host(request.targetUrl))
+        self._check_tokens(team_id, request.headers, request.targetUrl)
         now = self.clock()
         delayed = request.delayUntil is not None and parse_iso(request.delayUntil) > now
         spec = request.model_dump(exclude_none=True)
@@ -116,8 +122,7 @@ class TaskService:
         `tok_` references are checked again, as at create (they may have been blocked or deleted since)."""
         task = retry_of(self.get(team_id, task_id), self.new_id(), self.clock())
         self._check_targets(task)
-        if self.check_tokens is not None:
-            self.check_tokens(team_id, task.headers, target_host(task.targetUrl))
+        self._check_tokens(team_id, task.headers, task.targetUrl)
         return self._store(task)
 
     def retry_idempotent(self, team_id: str, key: str, task_id: str, idempotency: Idempotency) -> tuple[Task, bool]:
