@@ -2,11 +2,14 @@
 
 Every test that asks for `aws` gets a fresh moto account in which `infra.provision` has created
 every table, queue and bucket of template.yaml, and the process environment the functions would
-see on AWS (template.yaml's Globals.Function.Environment, resolved).
+see on AWS (template.yaml's Globals.Function.Environment, resolved). The account is provisioned
+once per process and kept; each test gets a deep copy of it (`_Provisioned`).
 """
 
 from __future__ import annotations
 
+import copy
+import copyreg
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.backends import get_backend
 
 from infra.provision import Provisioner
 from infra.template import load_template
@@ -64,6 +68,54 @@ def _reused_client(service: str, **kwargs: Any) -> Any:
     return _CLIENTS[key]
 
 
+# Provisioning a fresh account makes some fifty calls to moto (200 ms of CPU a test, the largest part of
+# the functional suite's time); restoring the saved one takes 2-3 ms. moto's queues hold locks and
+# conditions: a copy gets new ones, never waited on (a condition's bound methods would otherwise keep
+# the old lock: deepcopy leaves built-in methods as they are).
+for _kind in (type(threading.Lock()), type(threading.RLock()), threading.Condition, threading.Event,
+              threading.Semaphore):
+    copyreg.pickle(_kind, lambda _held, _new=_kind: (_new, ()))
+
+
+class _Provisioned:
+    """The services `infra.provision` creates resources in (PROVISIONED_TYPES), as they were right
+    after provisioning: saved once, and copied into each test's freshly reset moto backends. The
+    backends are the same objects before and after a reset (moto resets them in place), so a
+    reference an object keeps to its backend still leads to the live one."""
+
+    SERVICES = ("dynamodb", "sqs", "s3", "kms")
+
+    def __init__(self) -> None:
+        self.env: dict[str, str] | None = None
+        self._states: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._bucket_accounts: dict[str, Any] = {}
+
+    def _backends(self) -> Iterator[tuple[tuple[str, str, str], Any]]:
+        for service in self.SERVICES:
+            for account, regions in get_backend(service).items():  # type: ignore[call-overload]
+                for region, backend in regions.items():
+                    yield (service, account, region), backend
+
+    def provision(self) -> dict[str, str]:
+        if self.env is not None:
+            backends = dict(self._backends())
+            for key, state in self._states.items():
+                backend = backends.get(key) or get_backend(key[0])[key[1]][key[2]]  # type: ignore[call-overload]
+                backend.__dict__.clear()
+                backend.__dict__.update(copy.deepcopy(state, {id(backend): backend}))
+            get_backend("s3").bucket_accounts.update(copy.deepcopy(self._bucket_accounts))  # type: ignore[call-overload]
+            return dict(self.env)
+        env = Provisioner(None, REGION).provision()
+        self._states = {key: copy.deepcopy(backend.__dict__, {id(backend): backend})
+                        for key, backend in self._backends()}
+        self._bucket_accounts = copy.deepcopy(get_backend("s3").bucket_accounts)  # type: ignore[call-overload]
+        self.env = env
+        return dict(env)
+
+
+_provisioned = _Provisioned()
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     for name in (*UNSET, *template_env_names()):
@@ -72,7 +124,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(boto3, "client", _reused_client)
     with mock_aws():
-        env = Provisioner(None, REGION).provision()
+        env = _provisioned.provision()
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         reset_container()
