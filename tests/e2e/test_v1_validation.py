@@ -46,6 +46,8 @@ OTHER_FIELD_ERRORS: list[tuple[dict[str, Any], str]] = [
     ({**OK, "retryBackoff": "fibonacci"}, "retryBackoff"),
     ({**OK, "headers": ["Authorization"]}, "headers"),
     ({**OK, "headers": {"X-Number": 1}}, "headers"),
+    ({**OK, "headers": {"Transfer-Encoding": "chunked"}}, "headers"),  # the client frames requests
+    ({**OK, "headers": {"host": "other.example"}}, "headers"),
     ({**OK, "body": {"action": "process"}}, "body"),
     ({**OK, "maxWaitTime": 0}, "maxWaitTime"),
     ({**OK, "timeout": "30"}, "timeout"),
@@ -140,6 +142,7 @@ def test_a_body_just_under_256_kb_is_accepted(stack: Stack) -> None:
 @pytest.mark.parametrize(
     "params",
     [{"limit": "0"}, {"limit": "101"}, {"limit": "abc"}, {"limit": "-1"}, {"offset": "-1"}, {"offset": "x"},
+     {"offset": "99999999999999999999999"}, {"offset": "100001"},
      {"sortOrder": "sideways"}, {"status": "done"}, {"page": "2"}],
     ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()),
 )

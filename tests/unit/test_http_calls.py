@@ -78,7 +78,7 @@ class TargetHandler(BaseHTTPRequestHandler):
             self._send(code, f"status {code}".encode(), headers)
         elif path == "/redirect":
             host, port = self.server.server_address[:2]
-            self._send(302, b"", {"Location": f"http://{host}:{port}/redirect-target"})
+            self._send(302, b"", {"Location": query.get("to", f"http://{host}:{port}/redirect-target")})
         elif path == "/redirect-target":
             self._send(200, b"should never be reached")
         elif path == "/slow":
@@ -298,6 +298,60 @@ def test_a_cookie_a_target_sets_is_never_sent_again(base: str, recorder: Recorde
     assert "Cookie" not in second["headers"]
     assert third["headers"]["Cookie"] == "mine=1"
     assert not session.cookies
+
+
+FRAMING = {"Transfer-Encoding": "chunked", "Content-Length": "5", "Connection": "keep-alive", "Host": "other.example",
+           "TE": "trailers", "Trailer": "X-T", "Upgrade": "websocket", "Keep-Alive": "timeout=99",
+           "Proxy-Connection": "keep-alive", "Expect": "100-continue"}
+
+
+def test_a_stored_task_s_framing_headers_are_never_sent() -> None:
+    """The session's pooled connections serve every team. A task's own `Transfer-Encoding: chunked`
+    beside the Content-Length the client computes let a server that reads the chunked framing take
+    the rest of its body as a second request on that connection, which the next team's call then
+    completed (its vault secrets inside). Refused at create (intake/validation.py), and for a task
+    stored before that, dropped here: the request is framed by the client alone."""
+    seen: list[bytes] = []
+
+    def capture(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        seen.append(data)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    body = "0\r\n\r\nPOST /capture HTTP/1.1\r\nContent-Length: 300\r\n\r\n"
+    session = guarded_session(OutboundPolicy(allow=("127.0.0.0/8",)))
+    with raw_server(capture) as url:
+        attempt = call_target(session, "POST", f"{url}/in", {**FRAMING, "X-Kept": "yes"}, body, 5)
+    assert attempt.status_code == 200, attempt
+    head = seen[0].split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    sent = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip() for line in head[1:]}
+    assert "transfer-encoding" not in sent and "te" not in sent and "trailer" not in sent
+    assert "upgrade" not in sent and "keep-alive" not in sent and "proxy-connection" not in sent
+    assert "expect" not in sent
+    assert sent["content-length"] == str(len(body.encode()))
+    assert sent["host"] == url.split("//", 1)[1]
+    assert sent.get("connection", "keep-alive") == "keep-alive"
+    assert sent["x-kept"] == "yes"
+
+
+def test_a_redirect_to_another_origin_carries_none_of_the_callers_headers(
+        base: str, recorder: Recorder) -> None:
+    """requests drops only Authorization (and its own cookies) when a redirect changes host; a
+    caller's X-Api-Key went on to whatever host Location named (builtin.fetch_url follows redirects)."""
+    session = guarded_session(OutboundPolicy(allow=("127.0.0.0/8",)))
+    other = base.replace("127.0.0.1", "localhost")  # the same server, another origin
+    session.get(f"{base}/redirect", params={"to": f"{other}/echo"},
+                headers={"X-Api-Key": "sk-partner", "Accept": "application/pdf"}, timeout=5).close()
+    session.get(f"{base}/redirect", params={"to": f"{base}/echo"}, headers={"X-Api-Key": "sk-partner"},
+                timeout=5).close()
+    first, crossed, again, stayed = recorder.requests
+    assert first["headers"]["X-Api-Key"] == "sk-partner"
+    assert "X-Api-Key" not in crossed["headers"] and crossed["path"] == "/echo"
+    assert crossed["headers"]["Accept"] == "application/pdf"  # what says what to send back, not who asks
+    assert stayed["headers"]["X-Api-Key"] == "sk-partner"  # the same origin: kept
 
 
 def test_a_custom_user_agent_wins(base: str, recorder: Recorder, session: requests.Session) -> None:

@@ -34,7 +34,9 @@ from taskhook.adapters.outbound import DESTINATION_NOT_ALLOWED, OutboundPolicy
 from taskhook.model.attempt import Attempt, network_error
 from taskhook.model.clock import utcnow
 from taskhook.model.errors import BlockedTarget
+from taskhook.model.headers import without_framing
 from taskhook.model.limits import MAX_RESPONSE_BYTES
+from taskhook.model.polling import same_origin
 from taskhook.model.urls import InvalidUrl, canonical_host, parse_http_url
 
 _attempt = threading.local()
@@ -153,8 +155,27 @@ class GuardedAdapter(HTTPAdapter):
         raise BlockedTarget(DESTINATION_NOT_ALLOWED)
 
 
+# What a redirect to another origin still carries of a caller's headers: what to send back, never who asks.
+REDIRECT_KEPT = frozenset({"user-agent", "accept", "accept-encoding", "accept-language"})
+
+
+class GuardedSession(requests.Session):
+    """requests drops only Authorization (and its own cookies) when a redirect leaves the host: a
+    caller's X-Api-Key went on to whatever host `Location` named (builtin.fetch_url follows
+    redirects). Leaving the origin (scheme, host, port), only REDIRECT_KEPT and what requests sets
+    for the body go on."""
+
+    def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+        if not same_origin(prepared_request.url, response.request.url):
+            framed = {"content-type", "content-length", "transfer-encoding"} if prepared_request.body else set()
+            for name in list(prepared_request.headers):
+                if name.lower() not in REDIRECT_KEPT | framed:
+                    del prepared_request.headers[name]
+        super().rebuild_auth(prepared_request, response)
+
+
 def guarded_session(policy: OutboundPolicy, pool_size: int = 32) -> requests.Session:
-    session = requests.Session()
+    session = GuardedSession()
     session.trust_env = False  # no proxies from the environment: we check what we connect to
     # One session calls every team's URLs: a cookie one answer set would go with the next call to
     # that host, another team's task (whose result shows what the cookie opened). None is kept.
@@ -197,7 +218,8 @@ def call_target(
     except InvalidUrl:
         return Attempt(None, error=DESTINATION_NOT_ALLOWED, blocked=True)
     data = None if method == "GET" else (body.encode("utf-8") if body is not None else None)
-    send_headers = {"User-Agent": USER_AGENT, **headers}
+    # A task stored before framing headers were refused (model/headers.py) sends none of them.
+    send_headers = {"User-Agent": USER_AGENT, **without_framing(headers)}
 
     def elapsed_ms() -> int:
         return int((time.monotonic() - started) * 1000)

@@ -21,6 +21,7 @@ from typing import Any
 
 from taskhook.model.clock import iso, parse_iso
 from taskhook.model.errors import ValidationFailed
+from taskhook.model.limits import MAX_OFFSET
 from taskhook.model.listing import DEFAULT_LIMIT, KINDS, MAX_LIMIT, ItemFilter, ListPage, ListQuery, Position
 from taskhook.model.status import TaskStatus
 
@@ -34,18 +35,18 @@ MAX_FILTER_LENGTH = 200
 PARAMETERS = {"status", "limit", "offset", "sortOrder", "cursor", "kind", "namespace", "name", "clientId", "q"}
 
 
-def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
+def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    message = f"{name} must be an integer between {low} and {high}" if high else f"{name} must be an integer >= {low}"
+    message = f"{name} must be an integer between {low} and {high}"
     if not (raw.isascii() and raw.isdigit()):
         raise ValidationFailed(message)
     try:
         value = int(raw)
     except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
         raise ValidationFailed(message) from None
-    if value < low or (high is not None and value > high):
+    if not low <= value <= high:
         raise ValidationFailed(message)
     return value
 
@@ -67,7 +68,7 @@ def parse_list_query(params: Mapping[str, str] | None) -> ListQuery:
     query = ListQuery(
         status=status,
         limit=_int_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-        offset=_int_param(params, "offset", 0, 0, None),
+        offset=_int_param(params, "offset", 0, 0, MAX_OFFSET),
         descending=sort_order == "desc",
         filters=_item_filter(params),
         task_id=_text_param(params, "q"),

@@ -20,6 +20,7 @@ from taskhook.model.limits import (
     MAX_HOST_LENGTH,
     MAX_IDEMPOTENCY_KEY,
     MAX_LONG_POLL_SECONDS,
+    MAX_OFFSET,
     MAX_OUTPUT_FILE_BYTES,
     MAX_OUTPUT_FILES,
     MAX_PAGE_SIZE,
@@ -375,7 +376,10 @@ _CREATE_FIELDS: dict[str, dict[str, Any]] = {
                 "description": "Sent with each call. A value `tok_<id>` or `<Scheme> tok_<id>` (e.g. `Bearer tok_…`) "
                                "names a Token Vault token: the executor sends its secret in its place; the task "
                                "keeps the reference. Any other value starting with `tok_` (or whose second word "
-                               "does) must name one of the team's tokens: 400 `Unknown token …` otherwise."},
+                               "does) must name one of the team's tokens: 400 `Unknown token …` otherwise. "
+                               "Framing headers (Host, Content-Length, Transfer-Encoding, TE, Trailer, Connection, "
+                               "Keep-Alive, Proxy-Connection, Upgrade, Expect) are refused: 400 `headers must not "
+                               "set …`."},
     "maxWaitTime": {"type": "number", "minimum": 1, "maximum": MAX_WAIT_TIME_LIMIT,
                     "description": f"Seconds from the first attempt to the end, polling included (default 30; "
                                    f"{PROVIDER_MAX_WAIT_TIME} for a task with provider or pollConfig)."},
@@ -768,7 +772,8 @@ def _document(registry: Registry | None) -> dict[str, Any]:
                                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
                                 "default": DEFAULT_PAGE_SIZE},
                                "Number of results"),
-                        _param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "Offset"),
+                        _param("offset", "query", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET,
+                                                                 "default": 0}, "Offset (beyond it, `cursor`)"),
                         _param("sortOrder", "query", {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
                                "Sort by creation time"),
                         _param("cursor", "query", {"type": "string", "maxLength": 512},

@@ -7,6 +7,7 @@ from it, and every rule maps to one readable message in FIELD_MESSAGES.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -15,7 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from taskhook.model.clock import utcnow
 from taskhook.model.errors import PayloadTooLarge, ValidationFailed
-from taskhook.model.headers import is_header_name, is_header_value
+from taskhook.model.headers import framing_error, is_framing_header, is_header_name, is_header_value
 from taskhook.model.limits import (
     MAX_BODY_BYTES,
     MAX_DELAY_DAYS,
@@ -252,6 +253,8 @@ class CreateTaskRequest(BaseModel):
                 raise ValueError("bad header name")
             if not is_header_value(val):  # no NUL, CR, LF or other control character
                 raise ValueError("bad header value")
+            if is_framing_header(name):  # model/headers.py: the client frames the request
+                raise PydanticCustomError("framing_header", framing_error(name))
         return value
 
     @field_validator("body", mode="before")
@@ -318,7 +321,7 @@ def _message_for(error: dict[str, Any]) -> str:
         return f"Unknown field: {'.'.join(loc)}"
     if error.get("type") == "delay_too_far":
         return DELAY_TOO_FAR
-    if error.get("type") in ("conflicting_fields", "poll_field", "poll_required"):
+    if error.get("type") in ("conflicting_fields", "poll_field", "poll_required", "framing_header"):
         return str(error["msg"])
     if error.get("type") == "missing" and len(loc) == 1:
         return f"{field} is required"
@@ -339,6 +342,14 @@ def _not_json(constant: str) -> Any:
     raise _NonFiniteNumber(constant)
 
 
+def _finite(text: str) -> float:
+    """A JSON number no float holds (1e999) reads as infinity: stored, it would become null."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFiniteNumber(text)
+    return value
+
+
 def decode_json_object(raw: bytes | str | None) -> dict[str, Any]:
     """The request body as a JSON object, or a 400/413 that says what is wrong with it."""
     if raw is None or raw in (b"", ""):
@@ -347,7 +358,7 @@ def decode_json_object(raw: bytes | str | None) -> dict[str, Any]:
     if size > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"Request body exceeds {MAX_BODY_BYTES // 1024} KB")
     try:
-        data = json.loads(raw, parse_constant=_not_json)
+        data = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
     except (ValueError, RecursionError):
         raise ValidationFailed("Request body must be valid JSON") from None
     except _NonFiniteNumber:

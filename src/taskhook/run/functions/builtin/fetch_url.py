@@ -27,7 +27,7 @@ from pydantic import AfterValidator, Field
 from taskhook.authoring import TaskContext, TaskFailed, function_task
 from taskhook.model.attempt import network_error
 from taskhook.model.errors import BlockedTarget
-from taskhook.model.headers import is_header_name, is_header_value
+from taskhook.model.headers import framing_error, is_framing_header, is_header_name, is_header_value
 from taskhook.model.tokens import references
 from taskhook.model.urls import OUTBOUND_URL, InvalidUrl, parse_http_url
 
@@ -47,6 +47,9 @@ def _http_url(value: str) -> str:
 def _headers(value: dict[str, str]) -> dict[str, str]:
     if not all(is_header_name(name) and is_header_value(text) for name, text in value.items()):
         raise ValueError("header names must be tokens; values must not hold control characters")
+    framing = next((name for name in value if is_framing_header(name)), None)
+    if framing is not None:  # the pooled connections serve every team: the client frames the request
+        raise ValueError(framing_error(framing))
     if references(value):  # sent as they are (and on to redirects): never a vault reference
         raise ValueError("tok_ vault references are resolved only in HTTP tasks' headers (POST /v1/tasks), "
                          "not in fetch_url's")
