@@ -536,7 +536,8 @@ class Container:
     def live_access(self) -> LiveAccess:
         from taskhook.notify.access import LiveAccess
 
-        return LiveAccess(self.task_repository, self.connections, self.credential_check, self.live_feed)
+        return LiveAccess(self.task_repository, self.connections, self.credential_check, self.live_feed,
+                          admit=self.rate_gate.check)
 
 
 _current: Container | None = None

@@ -325,6 +325,10 @@ class SecretStore(Protocol):
 class ConnectionStore(Protocol):
     def add(self, subscription: Subscription) -> None: ...
 
+    def subscribe(self, subscription: Subscription, limit: int) -> bool:
+        """Add a topic to a connection opened with a credential, counted: False (nothing written)
+        once the connection has taken `limit` of them."""
+
     def remove(self, connection_id: str) -> None: ...
 
     def subscriptions_of_team(self, team_id: str) -> list[Subscription]:

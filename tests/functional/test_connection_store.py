@@ -175,3 +175,16 @@ def test_remove_forgets_the_connections_credential_too(connections: Any) -> None
     assert connections.opened_by("conn-1") is None
     assert connections.opened_with(TEAM, KEY.credential_id) == ["conn-2"]
     assert [s.connection_id for s in of_team(connections, TEAM)] == ["conn-2"]
+
+
+def test_a_connection_takes_a_bounded_number_of_subscriptions(connections: Any) -> None:
+    """Each subscribe message is counted on the connection's opener row: past the limit nothing is
+    written (an attacker's 300 messages on one connection wrote 600 rows)."""
+    opener = Opener(TEAM, "key_aaaaaaaaaaaa")
+    connections.add(opener.subscription("c1", "team#" + TEAM))
+    taken = [connections.subscribe(opener.subscription("c1", f"task#{n}"), 3) for n in range(5)]
+    assert taken == [True, True, True, False, False]
+    assert sorted(s.topic for s in of_team(connections, TEAM)) == ["task#0", "task#1", "task#2", "team#" + TEAM]
+    other = Opener(TEAM, "key_aaaaaaaaaaaa")
+    connections.add(other.subscription("c2", "team#" + TEAM))
+    assert connections.subscribe(other.subscription("c2", "task#9"), 3)  # another connection: its own count

@@ -213,7 +213,16 @@ class InMemoryConnectionStore:
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str], Subscription] = {}
         self._openers: dict[tuple[str, str, str], Opener] = {}  # (connection, credential, client)
+        self._subscribed: dict[tuple[str, str, str], int] = {}  # subscribe calls taken, per opener row
         self.lookups: list[str] = []
+
+    def subscribe(self, subscription: Subscription, limit: int) -> bool:
+        opener_key = (subscription.connection_id, subscription.credential_id, subscription.client_id or "")
+        if opener_key not in self._openers or self._subscribed.get(opener_key, 0) >= limit:
+            return False
+        self._subscribed[opener_key] = self._subscribed.get(opener_key, 0) + 1
+        self.add(subscription)
+        return True
 
     def add(self, subscription: Subscription) -> None:
         self._rows[(subscription.connection_id, subscription.topic)] = replace(
@@ -228,6 +237,7 @@ class InMemoryConnectionStore:
             del self._rows[key]
         for opener_key in [key for key in self._openers if key[0] == connection_id]:
             del self._openers[opener_key]
+            self._subscribed.pop(opener_key, None)
 
     def _opener(self, connection_id: str, team_id: str | None = None) -> Opener | None:
         found = sorted(key for key, opener in self._openers.items()

@@ -9,7 +9,7 @@ import pytest
 
 from taskhook.intake.api_keys import ApiKeyService
 from taskhook.intake.client_tokens import ClientTokenService
-from taskhook.model.errors import NotFound, Unauthorized
+from taskhook.model.errors import RATE_LIMIT_EXCEEDED, NotFound, RateLimited, Unauthorized, ValidationFailed
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import Task
 from taskhook.notify.access import CredentialCheck, LiveAccess
@@ -81,7 +81,7 @@ def world() -> World:
 
 
 def refusal(action: Any) -> tuple[int, str]:
-    with pytest.raises((NotFound, Unauthorized)) as info:
+    with pytest.raises((NotFound, Unauthorized, RateLimited, ValidationFailed)) as info:
         action()
     return info.value.status_code, info.value.message
 
@@ -130,6 +130,39 @@ def test_the_single_task_path_applies_the_same_rule(world: World) -> None:
 def test_a_subscribe_on_a_connection_nobody_opened_is_refused(world: World) -> None:
     world.task("teams")
     assert refusal(lambda: world.access.subscribe("c-unknown", "teams")) == (401, "connection is not authenticated")
+
+
+def test_a_subscribe_is_a_request_of_the_team_under_its_rate_limit(world: World) -> None:
+    """A subscribe reads the keys table and the task and writes: like $connect, the team's rate
+    limit counts it (an attacker limited to 1 request/s sent 75 a second over one connection)."""
+    world.task("teams")
+    admitted: list[str] = []
+
+    def admit(team_id: str) -> dict[str, str]:
+        admitted.append(team_id)
+        if len(admitted) > 1:
+            raise RateLimited({"Retry-After": "1"})
+        return {}
+
+    access = LiveAccess(world.tasks, world.connections, world.credentials, world.feed, admit=admit)
+    access.open("c1", BY_KEY, None)
+    access.subscribe("c1", "teams")
+    reads = world.keys.reads
+    assert refusal(lambda: access.subscribe("c1", "teams")) == (429, RATE_LIMIT_EXCEEDED)
+    assert admitted == ["acme", "acme"]
+    assert world.keys.reads == reads  # refused before anything is read
+
+
+def test_a_connection_takes_at_most_max_subscriptions(world: World) -> None:
+    for n in range(3):
+        world.task(f"t{n}")
+    access = LiveAccess(world.tasks, world.connections, world.credentials, world.feed, max_subscriptions=2)
+    access.open("c1", BY_KEY, None)
+    access.subscribe("c1", "t0")
+    access.subscribe("c1", "t1")
+    assert refusal(lambda: access.subscribe("c1", "t2")) == (
+        400, "A connection takes at most 2 subscribe messages: open another connection")
+    assert world.topics("c1") == {team_topic("acme"), task_topic("t0"), task_topic("t1")}
 
 
 def test_pushes_to_a_client_tokens_connection_carry_only_its_clients_tasks(world: World) -> None:

@@ -160,5 +160,6 @@ def test_a_cursor_with_an_offset_is_a_400() -> None:
 @pytest.mark.parametrize("name", ["offset", "limit"])
 def test_an_integer_too_long_to_convert_is_a_400_not_a_500(name: str) -> None:
     """Python refuses int() of more than 4300 digits (ValueError): that is bad input, not a crash."""
-    message = "offset must be an integer between 0 and 100000" if name == "offset" else "limit must be an integer between 1 and 100"
+    message = ("offset must be an integer between 0 and 100000" if name == "offset"
+               else "limit must be an integer between 1 and 100")
     assert error_of({name: "9" * 5000}) == message

@@ -18,12 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from taskhook.model.errors import REVOKED_API_KEY, REVOKED_CLIENT_TOKEN, NotFound, Unauthorized
+from taskhook.model.errors import REVOKED_API_KEY, REVOKED_CLIENT_TOKEN, NotFound, Unauthorized, ValidationFailed
 from taskhook.model.task import Task
 from taskhook.notify.live import LiveFeed, Opener, client_topic, task_topic, team_topic
 from taskhook.ports import CLIENT_TOKEN_KIND, ApiKeyRepository, ConnectionStore, TaskRepository
 
 RECHECK_SECONDS = 5.0
+# Subscribe messages one connection takes (each a row of the connections table); more: another connection.
+MAX_SUBSCRIPTIONS = 100
 
 
 def may_watch(task: Task | None, opener: Opener) -> bool:
@@ -84,6 +86,10 @@ class LiveAccess:
     connections: ConnectionStore
     credentials: CredentialCheck
     feed: LiveFeed
+    # The team's rate limit (intake/rate_limit.py RateGate.check): a subscribe is a request of the
+    # team, as $connect is; raises RateLimited.
+    admit: Callable[[str], object] | None = None
+    max_subscriptions: int = MAX_SUBSCRIPTIONS
 
     def watchable(self, opener: Opener, task_id: str) -> Task:
         task = self.tasks.get(task_id)
@@ -100,11 +106,17 @@ class LiveAccess:
         self.connections.add(opener.subscription(connection_id, topic))
 
     def subscribe(self, connection_id: str, task_id: str) -> None:
-        """Add a task to an open connection: its credential read again, then the same rule."""
+        """Add a task to an open connection: counted by the team's rate limit, its credential read
+        again, then the same rule; at most `max_subscriptions` a connection."""
         opener = self.connections.opened_by(connection_id)
         if opener is None:
             raise Unauthorized("connection is not authenticated")
+        if self.admit is not None:
+            self.admit(opener.team_id)
         if not self.credentials.holds(opener, fresh=True):
             self.feed.end(connection_id)
             raise revoked_error(opener)
-        self.connections.add(opener.subscription(connection_id, task_topic(self.watchable(opener, task_id).id)))
+        subscription = opener.subscription(connection_id, task_topic(self.watchable(opener, task_id).id))
+        if not self.connections.subscribe(subscription, self.max_subscriptions):
+            raise ValidationFailed(f"A connection takes at most {self.max_subscriptions} subscribe messages: "
+                                   "open another connection")

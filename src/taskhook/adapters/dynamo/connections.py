@@ -12,6 +12,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from taskhook.adapters.dynamo.errors import CONDITION_FAILED
 from taskhook.adapters.throttling import busy_when_throttled
 from taskhook.notify.live import Opener, Subscription
 
@@ -45,6 +48,28 @@ class DynamoConnectionStore:
             self._put(subscription.connection_id, subscription.topic, subscription.team_id)
             if subscription.credential_id:
                 self._put(subscription.connection_id, opener_topic(subscription.opener), subscription.team_id)
+
+    def subscribe(self, subscription: Subscription, limit: int) -> bool:
+        """Counted on the connection's opener row (one conditional update), then the topic's row."""
+        values = {":one": {"N": "1"}, ":limit": {"N": str(limit)},
+                  ":expires": {"N": str(int(time.time()) + CONNECTION_TTL_SECONDS)}}
+        with busy_when_throttled():
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={"connectionId": {"S": subscription.connection_id},
+                         "topic": {"S": opener_topic(subscription.opener)}},
+                    UpdateExpression="ADD subscriptions :one SET expiresAt = :expires",
+                    ConditionExpression="attribute_exists(connectionId) AND "
+                                        "(attribute_not_exists(subscriptions) OR subscriptions < :limit)",
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == CONDITION_FAILED:
+                    return False
+                raise
+            self._put(subscription.connection_id, subscription.topic, subscription.team_id)
+        return True
 
     def _rows_of(self, connection_id: str, prefix: str = "", limit: int | None = None) -> list[dict[str, Any]]:
         """The connection's rows (those whose topic starts with `prefix`), in topic order."""
