@@ -3,6 +3,8 @@ and 3), with the in-memory fakes."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -278,3 +280,39 @@ def test_a_credential_the_id_index_does_not_show_yet_keeps_its_connection(world:
     world.keys.put("hash-fresh", fresh)
     world.keys.revoke(fresh.key_id, "2026-01-02T00:00:00.000Z")
     assert world.credentials.holds(opener) is False
+
+
+class OverlapPusher(InMemoryPusher):
+    """Records how many pushes were in flight at once: a push waits a little, as the management
+    API's POST does (tens of ms on AWS)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.in_flight = self.peak = 0
+
+    def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
+        with self._lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        time.sleep(0.01)
+        with self._lock:
+            self.in_flight -= 1
+            return super().push(connection_id, payload)
+
+
+def test_a_batch_s_pushes_go_to_its_connections_at_once_each_connection_in_order(world: World) -> None:
+    """Pushed one after the other, one team's 20 connections and 15 changes a second held every
+    other team's live messages back 4 s (up to 22 s): the stream consumer serves all teams."""
+    pusher = OverlapPusher()
+    feed = LiveFeed(world.connections, pusher, world.credentials)
+    for n in range(20):
+        LiveAccess(world.tasks, world.connections, world.credentials, feed).open(f"c{n:02}", BY_KEY, None)
+    tasks = [world.task(f"t{n}", progress=n) for n in range(3)]
+
+    sent, failed = feed.publish_many(tasks)
+
+    assert (sent, failed) == (60, [])
+    assert pusher.peak > 1
+    for n in range(20):
+        assert [p["task_id"] for c, p in pusher.sent if c == f"c{n:02}"] == ["t0", "t1", "t2"]

@@ -9,6 +9,9 @@ and one whose credential no longer holds is ended instead of pushed to."""
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +23,22 @@ if TYPE_CHECKING:
     from taskhook.notify.access import CredentialCheck
 
 log = logging.getLogger(__name__)
+
+PUSH_CONCURRENCY = 16  # management-API POSTs in flight at once (boto3 clients are thread-safe)
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _map(function: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    """`function` over `items`, up to PUSH_CONCURRENCY at once; in this thread for one item."""
+    global _pool
+    work = list(items)
+    if len(work) <= 1:
+        return [function(item) for item in work]
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(PUSH_CONCURRENCY, thread_name_prefix="live-push")
+    return list(_pool.map(function, work))
 
 
 def task_topic(task_id: str) -> str:
@@ -115,9 +134,15 @@ class LiveFeed:
         """Send each task's state to its subscribers and forget connections that went away, with
         one subscriber lookup per team (not one per task and topic: most changes have no
         subscriber at all). Returns how many messages went out, and the index of each task whose
-        sending failed, with the error."""
-        sent, failed, gone = 0, [], set()
+        sending failed, with the error.
+
+        The connections are sent to at once (PUSH_CONCURRENCY), each its messages in the batch's
+        order: sent one after the other, one team's many connections held every other team's live
+        messages back by seconds (this consumer serves them all)."""
+        failed: dict[int, Exception] = {}
+        gone: set[str] = set()
         by_team: dict[str, list[Subscription]] = {}
+        queued: dict[str, list[tuple[int, dict[str, Any]]]] = {}  # connection -> (task index, payload)
         for index, task in enumerate(tasks):
             try:
                 if task.teamId not in by_team:
@@ -132,15 +157,37 @@ class LiveFeed:
                     if self.credentials is not None and not self.credentials.holds(subscription.opener):
                         gone.add(connection_id)
                         self.end(connection_id)
-                    elif self.pusher.push(connection_id, payload):
-                        sent += 1
                     else:
-                        gone.add(connection_id)
-                        self.connections.remove(connection_id)
+                        queued.setdefault(connection_id, []).append((index, payload))
             except Exception as exc:  # noqa: BLE001 - reported per task, so the caller retries that one
                 log.warning("live push for task %s failed: %s", task.id, exc)
-                failed.append((index, exc))
-        return sent, failed
+                failed[index] = exc
+        sent = 0
+        for connection_id, count, errors, went_away in _map(self._send_all, queued.items()):
+            sent += count
+            for index, error in errors:
+                log.warning("live push for task %s failed: %s", tasks[index].id, error)
+                failed.setdefault(index, error)
+            if went_away:
+                try:
+                    self.connections.remove(connection_id)
+                except Exception as exc:  # noqa: BLE001 - as above: the task of its last message is retried
+                    failed.setdefault(queued[connection_id][count][0], exc)
+        return sent, sorted(failed.items(), key=lambda item: item[0])
+
+    def _send_all(self, item: tuple[str, list[tuple[int, dict[str, Any]]]]
+                  ) -> tuple[str, int, list[tuple[int, Exception]], bool]:
+        """One connection's messages in order: (connection, how many went out, the failures, gone)."""
+        connection_id, messages = item
+        sent, errors = 0, list[tuple[int, Exception]]()
+        for index, payload in messages:
+            try:
+                if not self.pusher.push(connection_id, payload):
+                    return connection_id, sent, errors, True
+                sent += 1
+            except Exception as exc:  # noqa: BLE001 - reported per task
+                errors.append((index, exc))
+        return connection_id, sent, errors, False
 
     def end(self, connection_id: str) -> None:
         """Forget the connection, then close it (API Gateway's DeleteConnection). Forgotten first:
