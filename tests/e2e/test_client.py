@@ -275,6 +275,10 @@ def test_piped_output_keeps_each_value_on_its_line_and_limits_is_a_table(stack: 
     shown = taskhook(stack, admin, "webhook-secret", "show")
     assert shown.returncode == 0, shown.stderr
     assert any(secret in line for line in shown.stdout.splitlines()), shown.stdout
+    rotated = json.loads(taskhook(stack, admin, "webhook-secret", "rotate", "--json").stdout)["secrets"]
+    assert [s["secret"] for s in rotated][1:] == [secret]  # the previous one stays valid for 24 h
+    alone = json.loads(taskhook(stack, admin, "webhook-secret", "rotate", "--expire-previous", "--json").stdout)
+    assert len(alone["secrets"]) == 1 and alone["secrets"][0]["secret"] not in (secret, rotated[0]["secret"])
 
     long_url = target.url("/client/" + "a-rather-long-path-segment/" * 4 + "end")
     made = team.create_ok({"targetUrl": long_url, "delayUntil": FAR_FUTURE})

@@ -89,3 +89,25 @@ def test_rotations_past_the_cap_are_refused_and_change_nothing(team: Client) -> 
     assert f"at most {MAX_SECRETS_IN_FORCE} signing secrets" in refused.json()["error"]
     assert "whsec_" not in refused.text
     assert listed(team) == before
+
+
+def test_a_leaked_secret_is_expired_at_once_by_a_rotation_that_says_so(team: Client) -> None:
+    """A rotation keeps the secrets it supersedes valid for 24 h, so a leaked one kept signing every
+    notification, and five quick rotations locked rotation for a day. `expirePrevious` retires them
+    all now: the new secret alone is valid, and it works past the cap."""
+    listed(team)
+    for _ in range(MAX_SECRETS_IN_FORCE - 1):
+        rotate(team)
+    assert team.request("POST", "/v1/webhooks/secret/rotate").status_code == 409
+
+    answer = team.request("POST", "/v1/webhooks/secret/rotate", json={"expirePrevious": True})
+
+    assert answer.status_code == 200, answer.text
+    secrets = answer.json()["secrets"]
+    assert len(secrets) == 1 and "expiresAt" not in secrets[0]
+    assert listed(team) == secrets
+    for body, message in (({"expirePrevious": "yes"}, "expirePrevious must be a boolean"),
+                          ({"expire": True}, "Unknown field: expire"), ([], "Request body must be a JSON object")):
+        refused = team.request("POST", "/v1/webhooks/secret/rotate", json=body)
+        assert (refused.status_code, refused.json()) == (400, {"error": message})
+    assert listed(team) == secrets

@@ -234,3 +234,17 @@ def test_a_rotation_of_a_team_with_no_secret_makes_its_first(clock: Clock, servi
     (only,) = service.rotate("acme")
     assert only.expires_at is None
     assert service.current("acme") == [only]
+
+
+def test_a_rotation_that_expires_the_previous_secrets_leaves_the_new_one_alone(
+        clock: Clock, service: TeamSecretsService) -> None:
+    service.current("acme")
+    for minute in range(1, MAX_SECRETS_IN_FORCE):
+        clock.now = T0 + timedelta(minutes=minute)
+        service.rotate("acme")
+    clock.now = T0 + timedelta(minutes=MAX_SECRETS_IN_FORCE)
+
+    rotated = service.rotate("acme", expire_previous=True)
+
+    assert len(rotated) == 1 and rotated[0].expires_at is None and rotated[0].created_at == iso(clock.now)
+    assert service.current("acme") == rotated

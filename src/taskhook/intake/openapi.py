@@ -841,9 +841,13 @@ def _document(registry: Registry | None) -> dict[str, Any]:
             "/v1/webhooks/secret/rotate": {
                 "post": {
                     "summary": "Rotate the signing secret; the previous one keeps signing until its expiresAt",
-                    "description": ADMIN_ONLY,
+                    "description": ADMIN_ONLY + " With `{\"expirePrevious\": true}` (a secret leaked), every "
+                                   "previous secret ends now and the new one alone is valid, past the cap too.",
+                    "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": False,
+                        "properties": {"expirePrevious": {"type": "boolean", "default": False}}}}}},
                     "responses": {"200": {"description": "The secrets", **_json("SigningSecrets")},
-                                  **_errors(401, 403, 409, 415)},
+                                  **_errors(400, 401, 403, 409, 415)},
                 },
             },
             **_vault_paths(),

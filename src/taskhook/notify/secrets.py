@@ -5,7 +5,8 @@ ROTATION_OVERLAP from that moment, and so does every earlier one for its own ove
 that still holds any of them verifies (every secret in force signs, notify/signing.py). At most
 MAX_SECRETS_IN_FORCE are valid at once (the signing one and the superseded ones not yet expired):
 one more rotation inside that window is refused (409) until the oldest expires, rather than
-cutting a receiver's overlap short. Each signature costs ~50 bytes of `webhook-signature`.
+cutting a receiver's overlap short, unless it says to expire the previous ones (a leaked secret):
+then the new secret alone is valid, at once. Each signature costs ~50 bytes of `webhook-signature`.
 
 Callers at once (two Lambdas, the deliverer and a `GET`) never overwrite each other: each save names
 the version it read (SecretStore), and one that finds another save came first reads again, up to
@@ -71,14 +72,17 @@ class TeamSecretsService:
                 return secrets
         raise _contended()
 
-    def rotate(self, team_id: str) -> list[SigningSecret]:
+    def rotate(self, team_id: str, expire_previous: bool = False) -> list[SigningSecret]:
         """A new secret signs from now on; the one it supersedes stays valid for ROTATION_OVERLAP,
         and each earlier one until its own expiry (a team with none gets its first). Returns the
-        list stored. Raises Conflict (nothing changes) when MAX_SECRETS_IN_FORCE are already valid."""
+        list stored. Raises Conflict (nothing changes) when MAX_SECRETS_IN_FORCE are already valid.
+        With `expire_previous` (a secret leaked), every earlier secret ends now: the new one alone
+        is valid, whatever the cap."""
         for _ in range(SAVE_ATTEMPTS):
             stored = self.store.load(team_id)
             now = self.clock()
-            secrets = _rotated(_in_force(stored.secrets, now), now)
+            in_force = [] if expire_previous else _in_force(stored.secrets, now)
+            secrets = _rotated(in_force, now)
             if self._saved(team_id, secrets, stored.version):
                 return secrets
         raise _contended()

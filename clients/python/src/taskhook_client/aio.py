@@ -354,9 +354,10 @@ class AsyncWebhookSecrets:
         found: list[dict[str, Any]] = await self._client.field(Call("GET", "/v1/webhooks/secret"), "secrets")
         return found
 
-    async def rotate(self) -> list[dict[str, Any]]:
-        rotated: list[dict[str, Any]] = await self._client.field(Call("POST", "/v1/webhooks/secret/rotate"),
-                                                                 "secrets")
+    async def rotate(self, expire_previous: bool = False) -> list[dict[str, Any]]:
+        body = {"expirePrevious": True} if expire_previous else None
+        rotated: list[dict[str, Any]] = await self._client.field(
+            Call("POST", "/v1/webhooks/secret/rotate", json=body), "secrets")
         return rotated
 
 

@@ -378,10 +378,13 @@ def webhook_secret_show() -> None:
 
 
 @webhook_secret.command("rotate")
+@click.option("--expire-previous", is_flag=True,
+              help="End every previous secret now (one leaked): the new one alone is valid.")
 @json_option
-def webhook_secret_rotate() -> None:
-    """A new secret; the previous ones stay valid for 24 hours."""
-    app().out.rows("secrets", app().client.webhooks.rotate(), ("secret", "createdAt", "expiresAt"))
+def webhook_secret_rotate(expire_previous: bool) -> None:
+    """A new secret; the previous ones stay valid for 24 hours (unless --expire-previous)."""
+    app().out.rows("secrets", app().client.webhooks.rotate(expire_previous=expire_previous),
+                   ("secret", "createdAt", "expiresAt"))
 
 
 @cli.group()

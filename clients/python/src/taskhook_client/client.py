@@ -403,8 +403,11 @@ class WebhookSecrets:
         found: list[dict[str, Any]] = self._client.request(Call("GET", "/v1/webhooks/secret"))["secrets"]
         return found
 
-    def rotate(self) -> list[dict[str, Any]]:
-        rotated: list[dict[str, Any]] = self._client.request(Call("POST", "/v1/webhooks/secret/rotate"))["secrets"]
+    def rotate(self, expire_previous: bool = False) -> list[dict[str, Any]]:
+        """A new signing secret; the previous ones stay valid for 24 h, or end now with `expire_previous`."""
+        body = {"expirePrevious": True} if expire_previous else None
+        rotated: list[dict[str, Any]] = self._client.request(
+            Call("POST", "/v1/webhooks/secret/rotate", json=body))["secrets"]
         return rotated
 
 
