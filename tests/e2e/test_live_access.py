@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -120,6 +121,31 @@ def test_an_api_key_cannot_subscribe_to_another_teams_task_nor_tell_it_exists(
 
     assert run(scenario()) == [REFUSED, REFUSED]
     assert not [r for r in rows_of_team(stack, team.team) if r["topic"]["S"] == f"task#{theirs}"]
+
+
+def test_subscribe_messages_count_against_the_team_s_rate_limit(team: Client, stack: Stack,
+                                                                target: TargetServer) -> None:
+    """A team limited to 1 request/s sent 75 subscribe messages a second over one connection (each a
+    key read, a task read and writes): a subscribe is a request of the team, as the connect is."""
+    task_id = park_pending(team, target)["id"]
+    stack.cli("teams", "set-limits", "--team", team.team, "--rps", "1", "--burst", "2")
+    time.sleep(1.5)  # a plan applies within a second (test_rate_limits.py)
+
+    async def scenario() -> dict[str, Any]:
+        async with connect(f"{stack.state['websocket']}/ws?api_key={team.key}") as ws:  # the connect: one
+            for _ in range(5):
+                await ws.send(json.dumps({"action": "subscribe", "task_id": task_id}))
+            async with asyncio.timeout(10):
+                async for raw in ws:
+                    frame = json.loads(raw)
+                    if "error" in frame:
+                        return dict(frame)
+        raise AssertionError("no subscribe was refused")
+
+    try:
+        assert run(scenario())["error"].startswith("Rate limit exceeded")
+    finally:
+        stack.cli("teams", "set-limits", "--team", team.team, "--rps", "0")
 
 
 # ---- item 3: revocation reaches open connections ------------------------------------------------

@@ -20,7 +20,7 @@ import pytest
 from moto import mock_aws
 from moto.backends import get_backend
 
-from infra.provision import Provisioner
+from infra.provision import PROVISIONED_TYPES, Provisioner
 from infra.template import load_template
 from taskhook.container import reset_container
 from tests.support.targets import TargetServer
@@ -71,19 +71,36 @@ def _reused_client(service: str, **kwargs: Any) -> Any:
 # Provisioning a fresh account makes some fifty calls to moto (200 ms of CPU a test, the largest part of
 # the functional suite's time); restoring the saved one takes 2-3 ms. moto's queues hold locks and
 # conditions: a copy gets new ones, never waited on (a condition's bound methods would otherwise keep
-# the old lock: deepcopy leaves built-in methods as they are).
-for _kind in (type(threading.Lock()), type(threading.RLock()), threading.Condition, threading.Event,
-              threading.Semaphore):
-    copyreg.pickle(_kind, lambda _held, _new=_kind: (_new, ()))
+# the old lock: deepcopy leaves built-in methods as they are). Only while copying: pickling a lock
+# elsewhere in the process must still fail as it does (infra/emulator.py relies on it).
+_NEW_ON_COPY = (type(threading.Lock()), type(threading.RLock()), threading.Condition, threading.Event,
+                threading.Semaphore)
+
+
+def _copied(state: Any) -> Any:
+    saved = {kind: copyreg.dispatch_table.get(kind) for kind in _NEW_ON_COPY}
+    try:
+        for kind in _NEW_ON_COPY:
+            copyreg.dispatch_table[kind] = lambda _held, _new=kind: (_new, ())
+        return copy.deepcopy(state)
+    finally:
+        for kind, reducer in saved.items():
+            if reducer is None:
+                copyreg.dispatch_table.pop(kind, None)
+            else:
+                copyreg.dispatch_table[kind] = reducer
+
+
+_SERVICE_OF = {"AWS::DynamoDB::Table": "dynamodb", "AWS::SQS::Queue": "sqs", "AWS::S3::Bucket": "s3",
+               "AWS::KMS::Key": "kms", "AWS::KMS::Alias": "kms"}
 
 
 class _Provisioned:
-    """The services `infra.provision` creates resources in (PROVISIONED_TYPES), as they were right
-    after provisioning: saved once, and copied into each test's freshly reset moto backends. The
-    backends are the same objects before and after a reset (moto resets them in place), so a
-    reference an object keeps to its backend still leads to the live one."""
+    """The backends of the services `infra.provision` creates resources in (PROVISIONED_TYPES), as
+    they were right after provisioning: saved once, and copied into each test's freshly made
+    backends (a new mock_aws() builds new ones). Nothing saved refers to a backend object."""
 
-    SERVICES = ("dynamodb", "sqs", "s3", "kms")
+    SERVICES = tuple(sorted({_SERVICE_OF[kind] for kind in PROVISIONED_TYPES}))  # a new type: a KeyError here
 
     def __init__(self) -> None:
         self.env: dict[str, str] | None = None
@@ -98,17 +115,15 @@ class _Provisioned:
 
     def provision(self) -> dict[str, str]:
         if self.env is not None:
-            backends = dict(self._backends())
-            for key, state in self._states.items():
-                backend = backends.get(key) or get_backend(key[0])[key[1]][key[2]]  # type: ignore[call-overload]
+            for (service, account, region), state in self._states.items():
+                backend = get_backend(service)[account][region]  # type: ignore[call-overload]
                 backend.__dict__.clear()
-                backend.__dict__.update(copy.deepcopy(state, {id(backend): backend}))
-            get_backend("s3").bucket_accounts.update(copy.deepcopy(self._bucket_accounts))  # type: ignore[call-overload]
+                backend.__dict__.update(_copied(state))
+            get_backend("s3").bucket_accounts.update(_copied(self._bucket_accounts))  # type: ignore[call-overload]
             return dict(self.env)
         env = Provisioner(None, REGION).provision()
-        self._states = {key: copy.deepcopy(backend.__dict__, {id(backend): backend})
-                        for key, backend in self._backends()}
-        self._bucket_accounts = copy.deepcopy(get_backend("s3").bucket_accounts)  # type: ignore[call-overload]
+        self._states = {key: _copied(backend.__dict__) for key, backend in self._backends()}
+        self._bucket_accounts = _copied(get_backend("s3").bucket_accounts)  # type: ignore[call-overload]
         self.env = env
         return dict(env)
 

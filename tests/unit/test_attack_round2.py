@@ -13,12 +13,14 @@ regression tests named in stop 28's note).
 2. `GET /v1/tasks?offset=<more than 2^63-1>` was a 500 (islice's limit), and any huge offset read
    every key of the team before answering: offset is at most MAX_OFFSET (page further by cursor).
 3. A callback's `result` took `1e999` (a JSON number Python reads as infinity) and stored null with
-   a 200: every JSON body now refuses a number no float holds, as it refused NaN and Infinity.
+   a 200: every JSON body now refuses a number no float holds (400), as it refused NaN and Infinity.
 4. builtin.fetch_url followed a redirect to another origin with the caller's headers (requests
    drops Authorization only): test_http_calls.py::test_a_redirect_to_another_origin_carries_none_of_the_callers_headers.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 
@@ -26,14 +28,17 @@ from taskhook.adapters.http import OutboundPolicy
 from taskhook.intake.callbacks import parse_completion
 from taskhook.intake.function_tasks import FunctionTaskService
 from taskhook.intake.listing import parse_list_query
+from taskhook.intake.retries import retry_of
 from taskhook.intake.validation import decode_json_object, parse_create_request
 from taskhook.model.errors import ValidationFailed
 from taskhook.model.limits import MAX_OFFSET
+from taskhook.model.status import TaskStatus
+from taskhook.model.task import Task
 from taskhook.run.functions.registry import load_task_modules
 from tests.support.fakes import InMemoryTaskRepository
 
-FRAMING = ["Transfer-Encoding", "transfer-encoding", "Content-Length", "Host", "Connection", "Keep-Alive", "TE",
-           "Trailer", "Upgrade", "Proxy-Connection", "Expect"]
+FRAMING = ["Transfer-Encoding", "transfer-encoding", "Transfer_Encoding", "Content-Length", "Host", "Connection",
+           "Keep-Alive", "TE", "Trailer", "Upgrade", "Proxy-Connection", "Expect"]
 
 
 @pytest.mark.parametrize("name", FRAMING)
@@ -48,6 +53,15 @@ def test_other_headers_are_still_taken() -> None:
                                     "headers": {"Authorization": "Bearer x", "Content-Type": "text/csv",
                                                 "X-Transfer-Encoding": "chunked", "Accept-Encoding": "gzip"}})
     assert set(request.headers) == {"Authorization", "Content-Type", "X-Transfer-Encoding", "Accept-Encoding"}
+
+
+def test_a_retry_of_a_task_stored_with_framing_headers_carries_none_of_them() -> None:
+    """A retry copies the request: a task stored before framing headers were refused would make a
+    new task holding them, today."""
+    old = Task(id="t1", teamId="team", status=TaskStatus.FAILED, createdAt="2026-01-01T00:00:00.000Z",
+               targetUrl="https://api.example.com/hook",
+               headers={"Transfer-Encoding": "chunked", "Authorization": "Bearer x", "host": "other.example"})
+    assert retry_of(old, "t2", datetime(2026, 1, 2, tzinfo=UTC)).headers == {"Authorization": "Bearer x"}
 
 
 @pytest.mark.parametrize("name", ["Transfer-Encoding", "Host", "content-length"])
@@ -77,7 +91,7 @@ def test_the_largest_offset_is_taken() -> None:
 def test_a_number_no_float_holds_is_a_400_not_a_null(raw: str) -> None:
     with pytest.raises(ValidationFailed) as raised:
         decode_json_object(raw)
-    assert str(raised.value) == "Request body must be valid JSON: NaN and Infinity are not JSON numbers"
+    assert str(raised.value) == "Request body must be valid JSON: a number is too large for a 64-bit float"
 
 
 def test_large_finite_numbers_still_decode() -> None:

@@ -325,23 +325,27 @@ def test_a_stored_task_s_framing_headers_are_never_sent() -> None:
     session = guarded_session(OutboundPolicy(allow=("127.0.0.0/8",)))
     with raw_server(capture) as url:
         attempt = call_target(session, "POST", f"{url}/in", {**FRAMING, "X-Kept": "yes"}, body, 5)
+        # the session's other callers (polls, output downloads, builtin.fetch_url) alike
+        session.get(f"{url}/download", headers={**FRAMING, "Transfer_Encoding": "chunked", "X-Kept": "yes"},
+                    timeout=5).close()
     assert attempt.status_code == 200, attempt
-    head = seen[0].split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-    sent = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip() for line in head[1:]}
-    assert "transfer-encoding" not in sent and "te" not in sent and "trailer" not in sent
-    assert "upgrade" not in sent and "keep-alive" not in sent and "proxy-connection" not in sent
-    assert "expect" not in sent
-    assert sent["content-length"] == str(len(body.encode()))
-    assert sent["host"] == url.split("//", 1)[1]
-    assert sent.get("connection", "keep-alive") == "keep-alive"
-    assert sent["x-kept"] == "yes"
+    for request, length in zip(seen, (str(len(body.encode())), None), strict=True):
+        head = request.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        sent = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip() for line in head[1:]}
+        assert "transfer-encoding" not in sent and "te" not in sent and "trailer" not in sent
+        assert "upgrade" not in sent and "keep-alive" not in sent and "proxy-connection" not in sent
+        assert "expect" not in sent and "transfer_encoding" not in sent
+        assert sent.get("content-length") == length
+        assert sent["host"] == url.split("//", 1)[1]
+        assert sent.get("connection", "keep-alive") == "keep-alive"
+        assert sent["x-kept"] == "yes"
 
 
 def test_a_redirect_to_another_origin_carries_none_of_the_callers_headers(
         base: str, recorder: Recorder) -> None:
     """requests drops only Authorization (and its own cookies) when a redirect changes host; a
     caller's X-Api-Key went on to whatever host Location named (builtin.fetch_url follows redirects)."""
-    session = guarded_session(OutboundPolicy(allow=("127.0.0.0/8",)))
+    session = guarded_session(OutboundPolicy(allow=("127.0.0.0/8", "::1", "localhost")))
     other = base.replace("127.0.0.1", "localhost")  # the same server, another origin
     session.get(f"{base}/redirect", params={"to": f"{other}/echo"},
                 headers={"X-Api-Key": "sk-partner", "Accept": "application/pdf"}, timeout=5).close()

@@ -316,3 +316,65 @@ def test_a_batch_s_pushes_go_to_its_connections_at_once_each_connection_in_order
     assert pusher.peak > 1
     for n in range(20):
         assert [p["task_id"] for c, p in pusher.sent if c == f"c{n:02}"] == ["t0", "t1", "t2"]
+
+
+class FlakyPusher(InMemoryPusher):
+    """Raises for the (connection, task) pairs in `fail`; answers gone for those in `gone_at`."""
+
+    def __init__(self, fail: set[tuple[str, str]], gone_at: set[tuple[str, str]]) -> None:
+        super().__init__()
+        self.fail, self.gone_at = fail, gone_at
+
+    def push(self, connection_id: str, payload: dict[str, Any]) -> bool:
+        if (connection_id, payload["task_id"]) in self.fail:
+            raise RuntimeError("throttled")
+        if (connection_id, payload["task_id"]) in self.gone_at:
+            return False
+        return super().push(connection_id, payload)
+
+
+class FailingRemove(InMemoryConnectionStore):
+    def remove(self, connection_id: str) -> None:
+        raise RuntimeError("table unavailable")
+
+
+def test_a_failed_push_stops_its_connection_s_later_messages_so_the_retry_keeps_their_order(world: World) -> None:
+    pusher = FlakyPusher(fail={("c1", "t0")}, gone_at=set())
+    feed = LiveFeed(world.connections, pusher, world.credentials)
+    access = LiveAccess(world.tasks, world.connections, world.credentials, feed)
+    access.open("c1", BY_KEY, None)
+    access.open("c2", BY_KEY, None)
+    tasks = [world.task(f"t{n}") for n in range(3)]
+
+    sent, failed = feed.publish_many(tasks)
+
+    assert [index for index, _ in failed] == [0, 1, 2]  # t1 and t2 would have reached c1 before t0's retry
+    assert sent == 3 and [p["task_id"] for c, p in pusher.sent if c == "c2"] == ["t0", "t1", "t2"]
+    assert [c for c, _ in pusher.sent] == ["c2"] * 3
+
+
+def test_a_connection_found_gone_whose_row_cannot_be_removed_retries_the_task_that_found_it(world: World) -> None:
+    connections = FailingRemove()
+    pusher = FlakyPusher(fail=set(), gone_at={("c1", "t1")})
+    feed = LiveFeed(connections, pusher, world.credentials)
+    LiveAccess(world.tasks, connections, world.credentials, feed).open("c1", BY_KEY, None)
+    tasks = [world.task(f"t{n}") for n in range(3)]
+
+    sent, failed = feed.publish_many(tasks)
+
+    assert sent == 1 and [index for index, _ in failed] == [1]
+
+
+def test_a_connection_ended_by_a_later_task_s_check_gets_none_of_the_batch(world: World) -> None:
+    """The credential is checked per task: once it fails, the messages queued for the connection
+    by earlier tasks of the batch are not sent after the connection was ended."""
+    pusher = InMemoryPusher()
+    feed = LiveFeed(world.connections, pusher, world.credentials)
+    LiveAccess(world.tasks, world.connections, world.credentials, feed).open("c1", BY_KEY, None)
+    tasks = [world.task(f"t{n}") for n in range(2)]
+    checks = iter([True, False])
+    world.credentials.holds = lambda opener, fresh=False: next(checks)  # type: ignore[method-assign]
+
+    feed.publish_many(tasks)
+
+    assert pusher.disconnected == ["c1"] and pusher.sent == []

@@ -165,6 +165,14 @@ class GuardedSession(requests.Session):
     redirects). Leaving the origin (scheme, host, port), only REDIRECT_KEPT and what requests sets
     for the body go on."""
 
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """Every call through this session (a task's target, its polls and output downloads,
+        builtin.fetch_url) is framed by the client alone: a caller's framing headers are dropped
+        (model/headers.py; refused at create, and a task stored before may still hold them)."""
+        if kwargs.get("headers"):
+            kwargs["headers"] = without_framing(dict(kwargs["headers"]))
+        return super().request(method, url, *args, **kwargs)
+
     def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
         if not same_origin(prepared_request.url, response.request.url):
             framed = {"content-type", "content-length", "transfer-encoding"} if prepared_request.body else set()
@@ -218,8 +226,7 @@ def call_target(
     except InvalidUrl:
         return Attempt(None, error=DESTINATION_NOT_ALLOWED, blocked=True)
     data = None if method == "GET" else (body.encode("utf-8") if body is not None else None)
-    # A task stored before framing headers were refused (model/headers.py) sends none of them.
-    send_headers = {"User-Agent": USER_AGENT, **without_framing(headers)}
+    send_headers = {"User-Agent": USER_AGENT, **headers}  # framing headers: dropped by GuardedSession
 
     def elapsed_ms() -> int:
         return int((time.monotonic() - started) * 1000)

@@ -9,6 +9,7 @@ from typing import Any
 
 from taskhook.model.clock import iso
 from taskhook.model.errors import Conflict
+from taskhook.model.headers import without_framing
 from taskhook.model.status import TaskStatus
 from taskhook.model.task import FUNCTION_KIND, Task
 
@@ -29,6 +30,7 @@ def retry_of(original: Task, new_id: str, now: datetime) -> Task:
     if original.status not in RETRYABLE:
         raise Conflict(NOT_RETRYABLE)
     request: dict[str, Any] = {name: getattr(original, name) for name in REQUEST_FIELDS}
+    request["headers"] = without_framing(original.headers)  # refused at create since; an old task may hold them
     if original.kind == FUNCTION_KIND:
         request["progress"] = 0
     stamp = iso(now)

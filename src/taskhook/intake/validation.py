@@ -342,11 +342,15 @@ def _not_json(constant: str) -> Any:
     raise _NonFiniteNumber(constant)
 
 
+class _TooLargeNumber(Exception):
+    pass
+
+
 def _finite(text: str) -> float:
     """A JSON number no float holds (1e999) reads as infinity: stored, it would become null."""
     value = float(text)
     if not math.isfinite(value):
-        raise _NonFiniteNumber(text)
+        raise _TooLargeNumber(text)
     return value
 
 
@@ -363,6 +367,8 @@ def decode_json_object(raw: bytes | str | None) -> dict[str, Any]:
         raise ValidationFailed("Request body must be valid JSON") from None
     except _NonFiniteNumber:
         raise ValidationFailed("Request body must be valid JSON: NaN and Infinity are not JSON numbers") from None
+    except _TooLargeNumber:
+        raise ValidationFailed("Request body must be valid JSON: a number is too large for a 64-bit float") from None
     if not isinstance(data, dict):
         raise ValidationFailed("Request body must be a JSON object")
     try:  # a lone surrogate escape ("\ud800") decodes, but can be neither stored nor sent

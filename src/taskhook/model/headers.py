@@ -22,7 +22,8 @@ FRAMING_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "te"
 
 
 def is_framing_header(name: str) -> bool:
-    return name.lower() in FRAMING_HEADERS
+    """Case aside, and `_` for `-` (some servers and proxies read Transfer_Encoding as Transfer-Encoding)."""
+    return name.lower().replace("_", "-") in FRAMING_HEADERS
 
 
 def framing_error(name: str) -> str:

@@ -13,8 +13,9 @@ MAX_RETRIES_LIMIT = 10
 PRIORITY_MIN, PRIORITY_MAX = 1, 10
 MAX_LONG_POLL_SECONDS = 25  # GET /v1/tasks/{id}?wait=
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 100  # GET /v1/tasks?limit=
-# GET /v1/tasks?offset=: an offset reads (and skips) the keys before it, 1,000 a page of the index;
-# further than this, `cursor` goes on from the last page without reading what came before.
+# GET /v1/tasks?offset=: an offset reads and skips what comes before it (index keys, 1,000 a page; with
+# an open status, the rows themselves); further than this, `cursor` goes on from the last page
+# without reading what came before.
 MAX_OFFSET = 100_000
 MAX_IDEMPOTENCY_KEY = 255  # characters of an Idempotency-Key header
 MAX_CLIENT_NAME = 64  # a client token's client name

@@ -156,6 +156,7 @@ class LiveFeed:
                         continue
                     if self.credentials is not None and not self.credentials.holds(subscription.opener):
                         gone.add(connection_id)
+                        queued.pop(connection_id, None)  # nothing more to it, earlier tasks' messages included
                         self.end(connection_id)
                     else:
                         queued.setdefault(connection_id, []).append((index, payload))
@@ -163,31 +164,31 @@ class LiveFeed:
                 log.warning("live push for task %s failed: %s", task.id, exc)
                 failed[index] = exc
         sent = 0
-        for connection_id, count, errors, went_away in _map(self._send_all, queued.items()):
+        for connection_id, count, errors, gone_at in _map(self._send_all, queued.items()):
             sent += count
             for index, error in errors:
                 log.warning("live push for task %s failed: %s", tasks[index].id, error)
                 failed.setdefault(index, error)
-            if went_away:
+            if gone_at is not None:
                 try:
                     self.connections.remove(connection_id)
-                except Exception as exc:  # noqa: BLE001 - as above: the task of its last message is retried
-                    failed.setdefault(queued[connection_id][count][0], exc)
+                except Exception as exc:  # noqa: BLE001 - as above: the task whose message found it gone is retried
+                    failed.setdefault(gone_at, exc)
         return sent, sorted(failed.items(), key=lambda item: item[0])
 
     def _send_all(self, item: tuple[str, list[tuple[int, dict[str, Any]]]]
-                  ) -> tuple[str, int, list[tuple[int, Exception]], bool]:
-        """One connection's messages in order: (connection, how many went out, the failures, gone)."""
+                  ) -> tuple[str, int, list[tuple[int, Exception]], int | None]:
+        """One connection's messages in order: (connection, how many went out, the failures, the
+        index of the task whose message found the connection gone). A push that fails stops the
+        connection's later ones, reported failed with it: the retry sends them again, in order."""
         connection_id, messages = item
-        sent, errors = 0, list[tuple[int, Exception]]()
-        for index, payload in messages:
+        for position, (index, payload) in enumerate(messages):
             try:
                 if not self.pusher.push(connection_id, payload):
-                    return connection_id, sent, errors, True
-                sent += 1
+                    return connection_id, position, [], index
             except Exception as exc:  # noqa: BLE001 - reported per task
-                errors.append((index, exc))
-        return connection_id, sent, errors, False
+                return connection_id, position, [(later, exc) for later, _ in messages[position:]], None
+        return connection_id, len(messages), [], None
 
     def end(self, connection_id: str) -> None:
         """Forget the connection, then close it (API Gateway's DeleteConnection). Forgotten first:
