@@ -359,9 +359,13 @@ def _data_line(stack: LocalStack) -> str:
         return f"{data_dir()}  (started empty; kept across restarts, FRESH=1 forgets it)"
     recovered = stack.recovered
     restored = stack.restored
-    return (f"{data_dir()}  (restored {restored['items']} items, {restored.get('objects', 0)} objects, "
-            f"{restored.get('messages', 0)} messages, {restored.get('kmsKeys', 0)} KMS keys; "
-            f"re-enqueued {recovered.get('dispatched', 0)} tasks)")
+    counts = ", ".join(_counted(restored.get(name, 0), noun) for name, noun in
+                       (("items", "item"), ("objects", "object"), ("messages", "message"), ("kmsKeys", "KMS key")))
+    return f"{data_dir()}  (restored {counts}; re-enqueued {_counted(recovered.get('dispatched', 0), 'task')})"
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _read_state_or_empty() -> dict[str, Any] | None:
