@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from taskhook.intake.fields import only_fields
 from taskhook.model.clock import iso, utcnow
 from taskhook.model.errors import (
     CLIENT_TOKEN_READS_ONLY,
@@ -60,9 +61,7 @@ def public_key(key: ApiKey) -> dict[str, object]:
 
 def parse_new_key(data: Mapping[str, Any]) -> tuple[str, str]:
     """`POST /v1/keys`'s body: `{"name"?, "scope"?}` → (name, scope); the scope defaults to tasks."""
-    unknown = sorted(set(data) - {"name", "scope"})
-    if unknown:
-        raise ValidationFailed(f"Unknown field: {unknown[0]}")
+    only_fields(data, ("name", "scope"))
     name, scope = data.get("name", ""), data.get("scope", TASKS_SCOPE)
     if not isinstance(name, str) or len(name) > MAX_KEY_NAME:
         raise ValidationFailed(f"name must be a string of at most {MAX_KEY_NAME} characters")

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from taskhook.intake.api_keys import check_team_id, hash_key
+from taskhook.intake.fields import only_fields
 from taskhook.model.clock import iso, utcnow
 from taskhook.model.errors import REVOKED_CLIENT_TOKEN, AccessDenied, NotFound, Unauthorized, ValidationFailed
 from taskhook.model.limits import MAX_CLIENT_NAME
@@ -87,9 +88,7 @@ class ClientTokenService:
 
 def parse_new_client_token(data: Mapping[str, Any]) -> str:
     """`POST /v1/client-tokens`'s body: `{"client"}` → the client's name (checked again by create)."""
-    unknown = sorted(set(data) - {"client"})
-    if unknown:
-        raise ValidationFailed(f"Unknown field: {unknown[0]}")
+    only_fields(data, ("client",))
     client = data.get("client")
     if not isinstance(client, str):
         raise ValidationFailed(f"client must be 1-{MAX_CLIENT_NAME} characters")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from taskhook.intake.fields import only_fields
 from taskhook.model.clock import iso, utcnow
 from taskhook.model.errors import NotFound, ValidationFailed
 from taskhook.model.headers import is_header_value
@@ -49,12 +50,6 @@ def check_value(value: object) -> str:
     return value
 
 
-def _only(data: dict[str, Any], allowed: frozenset[str]) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ValidationFailed(f"Unknown field: {unknown[0]}")
-
-
 def check_references(store: VaultStore, team_id: str, headers: dict[str, str], host: str | None) -> None:
     """400 `Unknown token tok_…` for a header that refers to no token of this team, and 400 when a
     token bound to hosts would go to another one (`host`: the task's target's). One read per
@@ -79,7 +74,7 @@ class VaultService:
     new_id: Callable[[], str] = new_token_id
 
     def create(self, team_id: str, data: dict[str, Any]) -> VaultToken:
-        _only(data, CREATE_FIELDS)
+        only_fields(data, CREATE_FIELDS)
         name = check_token_name(data.get("name"))
         value = check_value(data.get("value"))
         hosts = check_hosts(data.get("hosts"))
@@ -101,7 +96,7 @@ class VaultService:
 
     def rotate(self, team_id: str, token_id: str, data: dict[str, Any]) -> VaultToken:
         """A new value, new hosts (null: any), or both; each takes effect for the next call."""
-        _only(data, ROTATE_FIELDS)
+        only_fields(data, ROTATE_FIELDS)
         value = check_value(data.get("value")) if "value" in data or "hosts" not in data else None
         hosts = check_hosts(data.get("hosts"))
         token = self.get(team_id, token_id)  # 404 before spending a KMS call

@@ -3,6 +3,7 @@ previous signing secret now (notify/secrets.py)."""
 
 from __future__ import annotations
 
+from taskhook.intake.fields import only_fields
 from taskhook.intake.validation import decode_json_object
 from taskhook.model.errors import ValidationFailed
 
@@ -12,9 +13,7 @@ def parse_rotation(raw: bytes | str | None) -> bool:
     if not raw:
         return False
     body = decode_json_object(raw)
-    unknown = sorted(set(body) - {"expirePrevious"})
-    if unknown:
-        raise ValidationFailed(f"Unknown field: {unknown[0]}")
+    only_fields(body, ("expirePrevious",))
     value = body.get("expirePrevious", False)
     if not isinstance(value, bool):
         raise ValidationFailed("expirePrevious must be a boolean")
