@@ -44,8 +44,6 @@ def connect(event: dict[str, Any]) -> dict[str, Any]:
     params = event.get("queryStringParameters") or {}
     try:
         opener = _opener(params, event.get("headers") or {})
-        # A connect is a request of the team like a REST one (and writes): its rate limit counts it.
-        container().rate_gate.check(opener.team_id)
         container().live_access.open(event["requestContext"]["connectionId"], opener, params.get("task_id"))
     except TaskhookError as exc:
         return _answer(exc.status_code, exc.message, dict(exc.headers))

@@ -135,23 +135,24 @@ def test_a_subscribe_on_a_connection_nobody_opened_is_refused(world: World) -> N
 
 
 def test_a_subscribe_is_a_request_of_the_team_under_its_rate_limit(world: World) -> None:
-    """A subscribe reads the keys table and the task and writes: like $connect, the team's rate
-    limit counts it (an attacker limited to 1 request/s sent 75 a second over one connection)."""
+    """A subscribe reads the keys table and the task and writes: like $connect (counted here too),
+    the team's rate limit counts it (an attacker limited to 1 request/s sent 75 a second over one
+    connection)."""
     world.task("teams")
     admitted: list[str] = []
 
     def admit(team_id: str) -> dict[str, str]:
         admitted.append(team_id)
-        if len(admitted) > 1:
+        if len(admitted) > 2:
             raise RateLimited({"Retry-After": "1"})
         return {}
 
     access = LiveAccess(world.tasks, world.connections, world.credentials, world.feed, admit=admit)
-    access.open("c1", BY_KEY, None)
+    access.open("c1", BY_KEY, None)  # the connect: one request
     access.subscribe("c1", "teams")
     reads = world.keys.reads
     assert refusal(lambda: access.subscribe("c1", "teams")) == (429, RATE_LIMIT_EXCEEDED)
-    assert admitted == ["acme", "acme"]
+    assert admitted == ["acme", "acme", "acme"]
     assert world.keys.reads == reads  # refused before anything is read
 
 

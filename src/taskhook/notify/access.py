@@ -86,8 +86,8 @@ class LiveAccess:
     connections: ConnectionStore
     credentials: CredentialCheck
     feed: LiveFeed
-    # The team's rate limit (intake/rate_limit.py RateGate.check): a subscribe is a request of the
-    # team, as $connect is; raises RateLimited.
+    # The team's rate limit (intake/rate_limit.py RateGate.check): a connect and a subscribe are
+    # requests of the team like a REST one (they read and write); raises RateLimited.
     admit: Callable[[str], object] | None = None
     max_subscriptions: int = MAX_SUBSCRIPTIONS
 
@@ -99,6 +99,8 @@ class LiveAccess:
 
     def open(self, connection_id: str, opener: Opener, task_id: str | None) -> None:
         """A connection just authenticated as `opener`: one task, its client's or its team's."""
+        if self.admit is not None:
+            self.admit(opener.team_id)
         if task_id:
             topic = task_topic(self.watchable(opener, task_id).id)
         else:
