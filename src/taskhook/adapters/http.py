@@ -157,6 +157,7 @@ class GuardedAdapter(HTTPAdapter):
 
 # What a redirect to another origin still carries of a caller's headers: what to send back, never who asks.
 REDIRECT_KEPT = frozenset({"user-agent", "accept", "accept-encoding", "accept-language"})
+_BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})  # requests' own, for a 307/308 body
 
 
 class GuardedSession(requests.Session):
@@ -175,10 +176,9 @@ class GuardedSession(requests.Session):
 
     def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
         if not same_origin(prepared_request.url, response.request.url):
-            framed = {"content-type", "content-length", "transfer-encoding"} if prepared_request.body else set()
-            for name in list(prepared_request.headers):
-                if name.lower() not in REDIRECT_KEPT | framed:
-                    del prepared_request.headers[name]
+            kept = REDIRECT_KEPT | _BODY_HEADERS if prepared_request.body else REDIRECT_KEPT
+            for name in [name for name in prepared_request.headers if name.lower() not in kept]:
+                del prepared_request.headers[name]
         super().rebuild_auth(prepared_request, response)
 
 
