@@ -21,7 +21,7 @@ from typing import Any
 from . import cold_start, cost, cost_rates, report
 from .celery_peer import CONCURRENCY, POOL, CeleryPeer
 from .load import spread
-from .scenarios import Bench, api, delay, e2e, fairness, idle, lists, providers, vault
+from .scenarios import Bench, api, delay, e2e, fairness, floor, idle, lists, providers, vault
 from .stack import LocalStack, Target
 from .system import git_commit, machine, now_iso, speed_probe
 
@@ -44,7 +44,7 @@ FULL: dict[str, Any] = {
     "idleSeconds": 10.0, "warmupTasks": 50, "vaultTasks": 500, "providerTasks": 100, "providerPolls": 3,
     "fairBurst": 500, "fairShare": 2, "fairSlowSeconds": 1.0, "fairBTasks": 20, "fairBRate": 4.0,
     "listSizes": [1000, 10000, 100000], "listRepeats": 3, "listThorough": True,
-    "coldStartRepeats": 7,
+    "coldStartRepeats": 7, "floorCalls": 1000,
 }
 QUICK: dict[str, Any] = {
     "apiClients": [1, 8, 32], "apiSeconds": 2.0, "apiRepeats": 1,
@@ -55,7 +55,7 @@ QUICK: dict[str, Any] = {
     "idleSeconds": 3.0, "warmupTasks": 10, "vaultTasks": 50, "providerTasks": 20, "providerPolls": 3,
     "fairBurst": 100, "fairShare": 2, "fairSlowSeconds": 1.0, "fairBTasks": 8, "fairBRate": 4.0,
     "listSizes": [1000, 10000], "listRepeats": 1, "listThorough": False,
-    "coldStartRepeats": 3,
+    "coldStartRepeats": 3, "floorCalls": 200,
 }
 
 
@@ -247,6 +247,15 @@ def run_cold_start(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def run_floor(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
+    bench.say(f"floor: the five calls of a task, {cfg['floorCalls']} each, plain boto3 against the emulator alone")
+    result = floor.run(bench, cfg["floorCalls"])
+    bench.say(f"  floor: {result['perTaskMs']['total']} CPU ms a task (client {result['perTaskMs']['client']}, "
+              f"emulator {result['perTaskMs']['emulator']}): at most {result['tasksPerSecondOnTwoCores']} tasks/s "
+              "on two cores")
+    return result
+
+
 def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
             only: str | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"schema": 1, "date": now_iso(), "git": git_commit(), "machine": machine(),
@@ -291,6 +300,9 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
         if only == "coldStart":
             scenarios["coldStart"] = run_cold_start(bench, cfg)
             return results
+        if only == "floor":
+            scenarios["floor"] = run_floor(bench, cfg)
+            return results
 
         bench.say(f"idle: {cfg['idleSeconds']:g}s of the stack doing nothing")
         scenarios["idle"] = idle.run(bench, cfg["idleSeconds"])
@@ -321,6 +333,7 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
                     f"${s['usdPerMillionTasksProvisioned']['median']:.2f} provisioned, "
                     f"{s['writeUnitsPerTask']['median']:.2f} WCU + {s['readUnitsPerTask']['median']:.2f} RCU per task"
                     if system == "taskhook" else f"{s['tasksPerSecond']['median']:.1f} tasks/s"))
+        scenarios["floor"] = run_floor(bench, cfg)
         scenarios["e2eLargeAnswer"] = run_large_answer(bench, cfg)
 
         scenarios["vault"] = run_vault(bench, cfg)
@@ -404,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--celery-concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--report", type=Path, default=HERE / "report.md")
-    parser.add_argument("--only", choices=["fairness", "vault", "providers", "lists", "coldStart", "delay"],
+    parser.add_argument("--only", choices=["fairness", "vault", "providers", "lists", "coldStart", "delay", "floor"],
                         help="run this scenario alone and merge it into the existing results.json")
     parser.add_argument("--resummarize", action="store_true",
                         help="recompute the summaries of an existing results.json from its raw runs, then render")

@@ -155,6 +155,13 @@ def _headline(results: dict[str, Any]) -> list[str]:
         cpu = e2e["cpuSecondsPer1000"]
         rows.append(["CPU seconds per 1000 tasks", f"Taskhook's code {mmm(cpu['own'], 2)}, emulator "
                      f"{mmm(cpu['infrastructure'], 2)}"])
+    floor = s.get("floor")
+    if floor:
+        per_task = floor["perTaskMs"]
+        rows.append(["Floor: the five AWS calls of a task, plain boto3 against moto, no Taskhook code",
+                     f"{per_task['total']:.1f} CPU ms a task (client {per_task['client']:.1f}, emulator "
+                     f"{per_task['emulator']:.1f}): at most {floor['tasksPerSecondOnTwoCores']:.1f} tasks/s on "
+                     "two fully busy cores"])
     for label, ratios in _ratio_sets(results):
         paced_ratio = (f", paced e2e p50 {_num(ratios['pacedE2eP50'], 2)}× p99 {_num(ratios['pacedE2eP99'], 2)}×"
                        if "pacedE2eP50" in ratios else "")
@@ -164,6 +171,35 @@ def _headline(results: dict[str, Any]) -> list[str]:
                      "(with emulator vs redis)"])
     return ["## Headline figures", "", "Median over repeated runs, (min–max) when they differ.", "",
             *_table(["", ""], rows)]
+
+
+def _floor(results: dict[str, Any]) -> list[str]:
+    floor = results["scenarios"].get("floor")
+    if not floor:
+        return []
+    rows = [[name, f"{c['clientMs']:.2f}", f"{c['emulatorMs']:.2f}", f"{c['clientMs'] + c['emulatorMs']:.2f}"]
+            for name, c in floor["perCall"].items()]
+    per_task = floor["perTaskMs"]
+    rows.append(["**a task (one of each)**", f"{per_task['client']:.2f}", f"{per_task['emulator']:.2f}",
+                 f"**{per_task['total']:.2f}**"])
+    lines = ["## The floor boto3 and moto set", "",
+             "`bench/scenarios/floor.py`: the five AWS calls every task makes (the API's key lookup, the "
+             "create's PutItem and SendMessage, the executor's claim and end), each made "
+             f"{floor['calls']:,} times by a plain boto3 client with no Taskhook code, against this run's "
+             "emulator with every other process of the stack frozen. The table is a twin of the tasks table "
+             "(its keys, indexes and stream) and the row a copy of one the API stored in this run; the updates "
+             "have the executor's shape. CPU ms per call: the client's thread and the emulator's process.", "",
+             *_table(["call", "client", "emulator", "both"], rows)]
+    e2e = results["scenarios"].get("e2e", {}).get("taskhook", {}).get("summary")
+    if e2e:
+        total = e2e["cpuSecondsPer1000"]["total"]["median"]
+        lines += [f"Taskhook's whole stack in this run's end-to-end burst: {total:.2f} CPU ms a task (median), "
+                  f"{total - per_task['total']:+.2f} ms against this floor: its HTTP handling, validation, the "
+                  "target call, the stream, notifications and batch calls.", ""]
+    lines += [f"Two fully busy cores, with nothing else on them and none of Taskhook's own work, run at most "
+              f"{floor['tasksPerSecondOnTwoCores']:.1f} tasks/s at this floor. Issue 17 asks for 100 tasks/s, a "
+              "budget of 20 CPU ms a task for every process of the stack.", ""]
+    return lines
 
 
 def _api(results: dict[str, Any]) -> list[str]:
@@ -889,7 +925,7 @@ def render(results: dict[str, Any], soak: dict[str, Any] | None, baseline: dict[
         "figure here, for both systems alike (they are measured interleaved).", "",
     ]
     lines += _headline(results) + _before_after(results, baseline) + _machine(results) + _api(results)
-    lines += _e2e(results) + _ratios(results)
+    lines += _e2e(results) + _floor(results) + _ratios(results)
     lines += _cold_start(results) + _delay(results) + _cost(results) + _vault(results) + _providers(results)
     lines += _fairness(results)
     lines += _lists(results)
