@@ -50,15 +50,22 @@ class Bench:
         for name, peer in self.peers.items():
             if name != system:
                 others += list(peer.pids().values())
-        for pid in others:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGSTOP)
-        try:
+        with frozen(others):
             yield
-        finally:
-            for pid in others:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def frozen(pids: list[int]) -> Iterator[None]:
+    """Each of `pids` stopped (SIGSTOP) for the block, and continued (SIGCONT) after it."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
 
 def task_states(stack: LocalStack, ids: list[str]) -> dict[str, dict[str, Any]]:

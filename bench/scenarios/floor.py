@@ -16,8 +16,6 @@ budget (20 CPU ms a task, for 100 tasks/s on two cores) is judged against it."""
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +23,7 @@ from typing import Any
 
 from ..load import ApiClient
 from ..system import cpu_seconds
-from . import Bench
+from . import Bench, frozen
 from .api import FAR_FUTURE
 from .e2e import task_body
 
@@ -104,36 +102,35 @@ def twin(dynamodb: Any, source: str, name: str) -> str:
 def calls_of(dynamodb: Any, sqs: Any, table: str, queue: str, row: dict[str, Any]) -> dict[str, Callable[[str], Any]]:
     """Each call of CALLS, made for the row of one id (PutItem first, then the updates, in order)."""
     version = row.get("version", {"N": "1"})
-    names = {"#s": "status", "#v": "version", "#sv": "statusVersion", "#u": "updatedAt"}
+    common_names = {"#s": "status", "#v": "version", "#sv": "statusVersion", "#u": "updatedAt"}
+
+    def update(task_id: str, expression: str, condition: str, names: dict[str, str],
+               values: dict[str, Any]) -> Any:
+        return dynamodb.update_item(TableName=table, Key={"id": {"S": task_id}}, ReturnValues="ALL_NEW",
+                                    UpdateExpression=expression, ConditionExpression=condition,
+                                    ExpressionAttributeNames={**common_names, **names},
+                                    ExpressionAttributeValues={":one": {"N": "1"}, **values})
 
     def claim(task_id: str) -> Any:
-        return dynamodb.update_item(
-            TableName=table, Key={"id": {"S": task_id}}, ReturnValues="ALL_NEW",
-            UpdateExpression="SET #v = #v + :one, #sv = #v + :one, #s = :running, #c = :token, #st = :now, "
-                             "#u = :now, #d = :deadline, #a = :attempt",
-            ConditionExpression="#s IN (:pending) AND #v = :version",
-            ExpressionAttributeNames={**names, "#c": "claimToken", "#st": "startedAt", "#d": "deadlineAt",
-                                      "#a": "attempt"},
-            ExpressionAttributeValues={":one": {"N": "1"}, ":running": {"S": "processing"},
-                                       ":pending": {"S": "pending"}, ":token": {"S": f"claim-{task_id}"},
-                                       ":now": {"S": "2026-12-03T00:00:00.000Z"},
-                                       ":deadline": {"S": "2026-12-03T00:00:10.000Z"}, ":attempt": {"N": "1"},
-                                       ":version": version})
+        return update(
+            task_id, "SET #v = #v + :one, #sv = #v + :one, #s = :running, #c = :token, #st = :now, #u = :now, "
+                     "#d = :deadline, #a = :attempt",
+            "#s IN (:pending) AND #v = :version",
+            {"#c": "claimToken", "#st": "startedAt", "#d": "deadlineAt", "#a": "attempt"},
+            {":running": {"S": "processing"}, ":pending": {"S": "pending"}, ":token": {"S": f"claim-{task_id}"},
+             ":now": {"S": "2026-12-03T00:00:00.000Z"}, ":deadline": {"S": "2026-12-03T00:00:10.000Z"},
+             ":attempt": {"N": "1"}, ":version": version})
 
     def end(task_id: str) -> Any:
-        return dynamodb.update_item(
-            TableName=table, Key={"id": {"S": task_id}}, ReturnValues="ALL_NEW",
-            UpdateExpression="SET #v = #v + :one, #sv = #v + :one, #s = :done, #f = :now, #u = :now, "
-                             "#r = :result, #e = :expires REMOVE #c, #d",
-            ConditionExpression="#s IN (:running) AND #c = :token",
-            ExpressionAttributeNames={**names, "#f": "completedAt", "#r": "result", "#e": "expiresAt",
-                                      "#c": "claimToken", "#d": "deadlineAt"},
-            ExpressionAttributeValues={":one": {"N": "1"}, ":done": {"S": "completed"},
-                                       ":running": {"S": "processing"}, ":token": {"S": f"claim-{task_id}"},
-                                       ":now": {"S": "2026-12-03T00:00:01.000Z"},
-                                       ":result": {"M": {"statusCode": {"N": "200"}, "body": row.get(
-                                           "body", {"S": "{}"})}},
-                                       ":expires": {"N": "1767225600"}})
+        return update(
+            task_id, "SET #v = #v + :one, #sv = #v + :one, #s = :done, #f = :now, #u = :now, #r = :result, "
+                     "#e = :expires REMOVE #c, #d",
+            "#s IN (:running) AND #c = :token",
+            {"#f": "completedAt", "#r": "result", "#e": "expiresAt", "#c": "claimToken", "#d": "deadlineAt"},
+            {":done": {"S": "completed"}, ":running": {"S": "processing"}, ":token": {"S": f"claim-{task_id}"},
+             ":now": {"S": "2026-12-03T00:00:01.000Z"},
+             ":result": {"M": {"statusCode": {"N": "200"}, "body": row.get("body", {"S": "{}"})}},
+             ":expires": {"N": "1767225600"}})
 
     return {
         "PutItem": lambda task_id: dynamodb.put_item(TableName=table, Item={**row, "id": {"S": task_id}},
@@ -152,14 +149,5 @@ def _emulator_cpu(bench: Bench) -> float:
 @contextlib.contextmanager
 def _only_the_emulator(bench: Bench) -> Iterator[None]:
     """Every process of the stack but the emulator frozen, and the peers with them."""
-    with bench.alone("taskhook"):
-        frozen = [pid for name, pid in bench.taskhook_pids().items() if name != "emulator"]
-        for pid in frozen:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            for pid in frozen:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGCONT)
+    with bench.alone("taskhook"), frozen([pid for name, pid in bench.taskhook_pids().items() if name != "emulator"]):
+        yield
