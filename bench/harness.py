@@ -248,12 +248,32 @@ def run_cold_start(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_floor(bench: Bench, cfg: dict[str, Any]) -> dict[str, Any]:
-    bench.say(f"floor: the five calls of a task, {cfg['floorCalls']} each, plain boto3 against the emulator alone")
+    bench.say(f"floor: the five calls of a task, {cfg['floorCalls']} each, plain boto3 against an emulator of "
+              "its own")
     result = floor.run(bench, cfg["floorCalls"])
     bench.say(f"  floor: {result['perTaskMs']['total']} CPU ms a task (client {result['perTaskMs']['client']}, "
               f"emulator {result['perTaskMs']['emulator']}): at most {result['tasksPerSecondOnTwoCores']} tasks/s "
               "on two cores")
     return result
+
+
+def summarize_floor(runs: list[dict[str, Any]], bursts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The floor's runs; with the stack's bursts, each measured just before its floor run, the stack's
+    CPU a task above the floor, pair by pair (the machine's speed changes within a run)."""
+    summary: dict[str, Any] = {
+        "perCall": {name: {**{part: spread([r["perCall"][name][part] for r in runs])
+                              for part in ("clientMs", "emulatorMs")},
+                           "bothMs": spread([round(r["perCall"][name]["clientMs"] + r["perCall"][name]["emulatorMs"], 3)
+                                             for r in runs])} for name in floor.CALLS},
+        "perTaskMs": {part: spread([r["perTaskMs"][part] for r in runs]) for part in ("client", "emulator", "total")},
+        "tasksPerSecondOnTwoCores": spread([r["tasksPerSecondOnTwoCores"] for r in runs]),
+        "tasksPerSecondOnTheEmulatorsCore": spread([r["tasksPerSecondOnTheEmulatorsCore"] for r in runs]),
+    }
+    if bursts:
+        summary["stackAboveFloorMs"] = spread([
+            round(_cpu_per_1000(burst, tuple(burst["usage"]["cpuSeconds"])) - r["perTaskMs"]["total"], 2)
+            for burst, r in zip(bursts, runs, strict=False)])
+    return summary
 
 
 def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
@@ -301,7 +321,8 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
             scenarios["coldStart"] = run_cold_start(bench, cfg)
             return results
         if only == "floor":
-            scenarios["floor"] = run_floor(bench, cfg)
+            floor_runs = [run_floor(bench, cfg)]
+            scenarios["floor"] = {"runs": floor_runs, "summary": summarize_floor(floor_runs)}
             return results
 
         bench.say(f"idle: {cfg['idleSeconds']:g}s of the stack doing nothing")
@@ -315,6 +336,7 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
             run_e2e(bench, system, cfg["warmupTasks"], cfg["e2eClients"])
 
         runs: dict[str, list[dict[str, Any]]] = {system: [] for system in systems}
+        floor_runs: list[dict[str, Any]] = []
         for repeat in range(cfg["e2eRepeats"]):
             for system in systems:
                 bench.say(f"e2e {system}: {cfg['e2eTasks']} tasks, {cfg['e2eClients']} clients, "
@@ -324,6 +346,8 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
                 bench.say(f"  {system}: {run['tasksPerSecond']} tasks/s, e2e p50 {run['e2eMs'].get('p50')} ms "
                           f"p99 {run['e2eMs'].get('p99')} ms, calls/task {run['callsPerTask']}"
                           + (f", statuses {run['terminalStatuses']}" if system == "taskhook" else ""))
+                if system == "taskhook":  # at the same machine speed as the burst just measured
+                    floor_runs.append(run_floor(bench, cfg))
         scenarios["e2e"] = {system: {"runs": r, "summary": summarize_e2e(r, system)} for system, r in runs.items() if r}
         for system in systems:
             if system in scenarios["e2e"]:
@@ -333,7 +357,7 @@ def run_all(cfg: dict[str, Any], with_peer: bool, pool: str, concurrency: int,
                     f"${s['usdPerMillionTasksProvisioned']['median']:.2f} provisioned, "
                     f"{s['writeUnitsPerTask']['median']:.2f} WCU + {s['readUnitsPerTask']['median']:.2f} RCU per task"
                     if system == "taskhook" else f"{s['tasksPerSecond']['median']:.1f} tasks/s"))
-        scenarios["floor"] = run_floor(bench, cfg)
+        scenarios["floor"] = {"runs": floor_runs, "summary": summarize_floor(floor_runs, runs["taskhook"])}
         scenarios["e2eLargeAnswer"] = run_large_answer(bench, cfg)
 
         scenarios["vault"] = run_vault(bench, cfg)
@@ -396,6 +420,11 @@ def resummarize(results: dict[str, Any]) -> dict[str, Any]:
         entry["summary"] = summarize_paced(entry["runs"])
     for entry in scenarios.get("api", {}).values():
         entry["summary"] = summarize_api(entry["runs"])
+    floor_entry = scenarios.get("floor")
+    if floor_entry and "runs" in floor_entry:
+        bursts = scenarios.get("e2e", {}).get("taskhook", {}).get("runs")
+        floor_entry["summary"] = summarize_floor(floor_entry["runs"],
+                                                 bursts if len(floor_entry["runs"]) > 1 else None)
     all_ratios(results)
     return results
 

@@ -1,81 +1,100 @@
-"""The floor that boto3 and moto set: the CPU of the five AWS calls every task makes, with no
-Taskhook code at all.
+"""The floor that boto3 and moto set: the CPU of the five AWS calls every task makes, with none of
+Taskhook's own work around them.
 
-The calls are the API's key lookup (GetItem), the create's PutItem and SendMessage, and the
-executor's claim and end (two conditional UpdateItems that return the row). A plain boto3
-client in this process makes each one `calls` times against this run's emulator. The table
-is a twin of the tasks table (same keys, indexes and stream), and the rows are a copy of a row
-the API stored in this run. The updates have the executor's shape, not its exact text.
+The five calls are:
+- the API's key lookup (GetItem on the keys table);
+- the create's SendMessage (the message carries the task) and PutItem (conditional);
+- the executor's claim and end: two conditional UpdateItems that return the row.
 
-While the floor is measured, every other process of the stack is frozen (SIGSTOP), and so are
-the peers. The client's CPU is this thread's (`time.thread_time`); the emulator's is its
-process's. Their sum per task is what a task costs the stack's processes if Taskhook's own work
-(HTTP handling, validation, the target call, the stream, batches) cost nothing. Issue 17's
-budget (20 CPU ms a task, for 100 tasks/s on two cores) is judged against it."""
+Each call is the request the stack sends (tests/functional/test_bench_floor.py compares them): the
+same expressions, the same kinds of value, `ReturnConsumedCapacity`. A plain boto3 client in this
+thread makes each one `calls` times. The rows are copies of rows the stack stored in this run.
+
+The calls go to an emulator of the floor's own: `python -m infra.emulator`, which is moto with the
+local stack's changes, on an empty account, without the stack's snapshots (the stack's persistence,
+not moto's cost). The stack's processes and the peers are frozen (SIGSTOP) meanwhile.
+
+CPU is counted for the client's thread and for the emulator's process. Their sum per task is what a
+task costs if Taskhook's own work cost nothing: HTTP handling, validation, the target call, the
+stream, notifications and batch calls. The harness measures the floor right after each burst of the
+stack, so the two are read at the same machine speed. Issue 17's budget (20 CPU ms a task, for 100
+tasks/s on two cores) is judged against it."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import socket
+import subprocess
+import sys
 import time
-import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..load import ApiClient
-from ..system import cpu_seconds
+from ..payloads import json_document
+from ..stack import ROOT, clean_env, free_port
+from ..system import cpu_seconds, speed_probe
 from . import Bench, frozen
 from .api import FAR_FUTURE
-from .e2e import task_body
+from .e2e import ANSWER_BYTES, task_body
 
 # The calls every task makes, once each, in the order they are measured (a row is put before it is
-# read and updated).
-CALLS = ("PutItem", "GetItem", "SendMessage", "UpdateItem claim", "UpdateItem end")
+# updated).
+CALLS = ("GetItem", "SendMessage", "PutItem", "UpdateItem claim", "UpdateItem end")
 WARM_UP = 30
 DELAY_ONLY = frozenset({"delayUntil", "delayedShard", "dueAt"})
+REGION = "us-east-1"
 
 
 def run(bench: Bench, calls: int) -> dict[str, Any]:
-    stack = bench.stack
-    dynamodb, sqs = stack.boto("dynamodb"), stack.boto("sqs")
-    tasks_table = stack.state["env"]["TASKS_TABLE"]
-    row = _stored_row(bench, dynamodb, tasks_table)
-    suffix = uuid.uuid4().hex[:8]
-    table = twin(dynamodb, tasks_table, f"{tasks_table}-floor-{suffix}")
-    queue = sqs.create_queue(QueueName=f"taskhook-floor-{suffix}")["QueueUrl"]
-    try:
-        made = calls_of(dynamodb, sqs, table, queue, row)
+    stored = _stored(bench)
+    with _own_emulator() as (url, pid):
+        dynamodb, sqs = (_client(service, url) for service in ("dynamodb", "sqs"))
+        tasks = twin(dynamodb, bench.stack.boto("dynamodb"), bench.stack.state["env"]["TASKS_TABLE"], "tasks")
+        keys = twin(dynamodb, bench.stack.boto("dynamodb"), bench.stack.state["env"]["API_KEYS_TABLE"], "keys")
+        dynamodb.put_item(TableName=keys, Item=stored["key"])
+        queue = sqs.create_queue(QueueName="lane")["QueueUrl"]
+        made = calls_of(dynamodb, sqs, tasks, keys, queue, stored["row"], stored["key"], stored["task"])
         per_call: dict[str, Any] = {}
-        with _only_the_emulator(bench):
+        with bench.alone("taskhook"), frozen(list(bench.taskhook_pids().values())):
+            probe_before = speed_probe()
             for name in CALLS:
                 for i in range(WARM_UP):
                     made[name](f"warm-{i}")
-                emulator_before, client_before = _emulator_cpu(bench), time.thread_time()
+                emulator_before, client_before = _cpu(pid), time.thread_time()
                 for i in range(calls):
                     made[name](f"row-{i}")
-                client, emulator = time.thread_time() - client_before, _emulator_cpu(bench) - emulator_before
+                client, emulator = time.thread_time() - client_before, _cpu(pid) - emulator_before
                 per_call[name] = {"clientMs": round(1000 * client / calls, 3),
                                   "emulatorMs": round(1000 * emulator / calls, 3)}
-    finally:
-        with contextlib.suppress(Exception):
-            dynamodb.delete_table(TableName=table)
-        with contextlib.suppress(Exception):
-            sqs.delete_queue(QueueUrl=queue)
+            probe_after = speed_probe()
     client_ms = sum(c["clientMs"] for c in per_call.values())
     emulator_ms = sum(c["emulatorMs"] for c in per_call.values())
-    return {"calls": calls, "perCall": per_call,
+    return {"calls": calls, "perCall": per_call, "speedProbeMs": [probe_before, probe_after],
             "perTaskMs": {"client": round(client_ms, 2), "emulator": round(emulator_ms, 2),
                           "total": round(client_ms + emulator_ms, 2)},
-            "tasksPerSecondOnTwoCores": round(2000 / (client_ms + emulator_ms), 1)}
+            "tasksPerSecondOnTwoCores": round(2000 / (client_ms + emulator_ms), 1),
+            "tasksPerSecondOnTheEmulatorsCore": round(1000 / emulator_ms, 1)}
 
 
-def _stored_row(bench: Bench, dynamodb: Any, table: str) -> dict[str, Any]:
-    """A pending row as the API stores it: a task like the e2e scenario's, due in 20 days."""
-    code, data = ApiClient(bench.stack.url, bench.key).create(
-        {**task_body(f"{bench.target.base}/floor/row"), "delayUntil": FAR_FUTURE})
+def _stored(bench: Bench) -> dict[str, Any]:
+    """What the stack stored for a task like the e2e scenario's (due in 20 days, then cancelled): its
+    row, as a pending one, the task as the create answered it, and the row of the key it used."""
+    client = ApiClient(bench.stack.url, bench.key)
+    code, data = client.create({**task_body(f"{bench.target.base}/floor/row"), "delayUntil": FAR_FUTURE})
     if code != 201:
         raise RuntimeError(f"floor: the create answered {code}")
-    return pending_row(dynamodb.get_item(TableName=table, Key={"id": {"S": data["task"]["id"]}},
-                                         ConsistentRead=True)["Item"])
+    task = data["task"]
+    cancelled, _ = client.request("POST", f"/v1/tasks/{task['id']}/cancel")
+    if cancelled != 200:
+        raise RuntimeError(f"floor: the cancel answered {cancelled}")
+    dynamodb, env = bench.stack.boto("dynamodb"), bench.stack.state["env"]
+    row = dynamodb.get_item(TableName=env["TASKS_TABLE"], Key={"id": {"S": task["id"]}})["Item"]
+    key = next(item for item in dynamodb.scan(TableName=env["API_KEYS_TABLE"])["Items"]
+               if item.get("teamId") == row["teamId"])
+    return {"row": pending_row(row), "task": carried_task(task, row), "key": key}
 
 
 def pending_row(delayed: dict[str, Any]) -> dict[str, Any]:
@@ -84,8 +103,16 @@ def pending_row(delayed: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in delayed.items() if k not in DELAY_ONLY}, "status": {"S": "pending"}}
 
 
-def twin(dynamodb: Any, source: str, name: str) -> str:
-    described = dynamodb.describe_table(TableName=source)["Table"]
+def carried_task(task: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """The task as a create's message carries it, from the create's answer and the stored row: pending,
+    with the row's versions and `sentAtCreate`."""
+    return {**task, "status": "pending", "version": int(row.get("version", {"N": "1"})["N"]),
+            "statusVersion": int(row.get("statusVersion", {"N": "1"})["N"]), "sentAtCreate": True}
+
+
+def twin(dynamodb: Any, source_dynamodb: Any, source: str, name: str) -> str:
+    """A table called `name` with the keys, indexes and stream of `source` (read with the other client)."""
+    described = source_dynamodb.describe_table(TableName=source)["Table"]
     spec: dict[str, Any] = {"TableName": name, "KeySchema": described["KeySchema"],
                             "AttributeDefinitions": described["AttributeDefinitions"],
                             "BillingMode": "PAY_PER_REQUEST"}
@@ -99,55 +126,91 @@ def twin(dynamodb: Any, source: str, name: str) -> str:
     return name
 
 
-def calls_of(dynamodb: Any, sqs: Any, table: str, queue: str, row: dict[str, Any]) -> dict[str, Callable[[str], Any]]:
-    """Each call of CALLS, made for the row of one id (PutItem first, then the updates, in order)."""
-    version = row.get("version", {"N": "1"})
-    common_names = {"#s": "status", "#v": "version", "#sv": "statusVersion", "#u": "updatedAt"}
+def calls_of(dynamodb: Any, sqs: Any, tasks: str, keys: str, queue: str, row: dict[str, Any],
+             key: dict[str, Any], task: dict[str, Any]) -> dict[str, Callable[[str], Any]]:
+    """Each call of CALLS as the stack makes it, for the task of one id: PutItem first, then the
+    claim and the end, in that order. The expressions are the ones PynamoDB writes for the stack."""
+    answer = {"B": zlib.compress(json.dumps({"statusCode": 200, "headers": {"content-type": "application/json"},
+                                             "body": json_document(ANSWER_BYTES)}).encode())}
+    team = row["teamId"]["S"]
 
-    def update(task_id: str, expression: str, condition: str, names: dict[str, str],
-               values: dict[str, Any]) -> Any:
-        return dynamodb.update_item(TableName=table, Key={"id": {"S": task_id}}, ReturnValues="ALL_NEW",
-                                    UpdateExpression=expression, ConditionExpression=condition,
-                                    ExpressionAttributeNames={**common_names, **names},
-                                    ExpressionAttributeValues={":one": {"N": "1"}, **values})
+    def update(task_id: str, expression: str, condition: str, names: list[str], values: list[Any]) -> Any:
+        return dynamodb.update_item(
+            TableName=tasks, Key={"id": {"S": task_id}}, ReturnValues="ALL_NEW", ReturnConsumedCapacity="TOTAL",
+            UpdateExpression=expression, ConditionExpression=condition,
+            ExpressionAttributeNames={f"#{i}": n for i, n in enumerate(names)},
+            ExpressionAttributeValues={f":{i}": v for i, v in enumerate(values)})
 
     def claim(task_id: str) -> Any:
+        now = {"S": "2026-12-03T00:00:00.000Z"}
         return update(
-            task_id, "SET #v = #v + :one, #sv = #v + :one, #s = :running, #c = :token, #st = :now, #u = :now, "
-                     "#d = :deadline, #a = :attempt",
-            "#s IN (:pending) AND #v = :version",
-            {"#c": "claimToken", "#st": "startedAt", "#d": "deadlineAt", "#a": "attempt"},
-            {":running": {"S": "processing"}, ":pending": {"S": "pending"}, ":token": {"S": f"claim-{task_id}"},
-             ":now": {"S": "2026-12-03T00:00:00.000Z"}, ":deadline": {"S": "2026-12-03T00:00:10.000Z"},
-             ":attempt": {"N": "1"}, ":version": version})
+            task_id, "SET #2 = if_not_exists (#2, :2) + :3, #3 = if_not_exists (#2, :4) + :5, #1 = :6, #4 = :7, "
+                     "#5 = :8, #6 = :9, #0 = :10, #7 = :11, #8 = :12, #9 = :13 REMOVE #10, #11",
+            "((#0 IN (:0) AND attribute_not_exists (#1)) AND (attribute_not_exists (#2) OR #2 = :1))",
+            ["status", "claimToken", "version", "statusVersion", "claimedAt", "startedAt", "updatedAt",
+             "teamPhase", "activeShard", "deadlineAt", "delayedShard", "dueAt"],
+            [{"S": "pending"}, row.get("version", {"N": "1"}), {"N": "1"}, {"N": "1"}, {"N": "1"}, {"N": "1"},
+             {"S": f"claim-{task_id}"}, now, now, now, {"S": "processing"}, {"S": f"{team}#open"},
+             {"S": f"{team}#3"}, {"S": "2026-12-03T00:00:10.000Z"}])
 
     def end(task_id: str) -> Any:
+        now = {"S": "2026-12-03T00:00:01.000Z"}
         return update(
-            task_id, "SET #v = #v + :one, #sv = #v + :one, #s = :done, #f = :now, #u = :now, #r = :result, "
-                     "#e = :expires REMOVE #c, #d",
-            "#s IN (:running) AND #c = :token",
-            {"#f": "completedAt", "#r": "result", "#e": "expiresAt", "#c": "claimToken", "#d": "deadlineAt"},
-            {":done": {"S": "completed"}, ":running": {"S": "processing"}, ":token": {"S": f"claim-{task_id}"},
-             ":now": {"S": "2026-12-03T00:00:01.000Z"},
-             ":result": {"M": {"statusCode": {"N": "200"}, "body": row.get("body", {"S": "{}"})}},
-             ":expires": {"N": "1767225600"}})
+            task_id, "SET #2 = if_not_exists (#2, :2) + :3, #3 = if_not_exists (#2, :4) + :5, #4 = :6, #5 = :7, "
+                     "#0 = :8, #6 = :9, #7 = :10, #8 = :11 REMOVE #1, #9, #10, #11, #12, #13, #14",
+            "(#0 IN (:0) AND #1 = :1)",
+            ["status", "claimToken", "version", "statusVersion", "completedAt", "updatedAt", "teamPhase",
+             "resultZ", "expiresAt", "result", "error", "delayedShard", "dueAt", "activeShard", "deadlineAt"],
+            [{"S": "processing"}, {"S": f"claim-{task_id}"}, {"N": "1"}, {"N": "1"}, {"N": "1"}, {"N": "1"},
+             now, now, {"S": "completed"}, {"S": f"{team}#completed"}, answer, {"N": "1767225600"}])
 
     return {
-        "PutItem": lambda task_id: dynamodb.put_item(TableName=table, Item={**row, "id": {"S": task_id}},
-                                                     ConditionExpression="attribute_not_exists(id)"),
-        "GetItem": lambda task_id: dynamodb.get_item(TableName=table, Key={"id": {"S": task_id}}, ConsistentRead=True),
-        "SendMessage": lambda task_id: sqs.send_message(QueueUrl=queue, MessageBody=f'{{"taskId": "{task_id}"}}'),
+        "GetItem": lambda _task_id: dynamodb.get_item(TableName=keys, Key={"keyHash": key["keyHash"]},
+                                                      ConsistentRead=False, ReturnConsumedCapacity="TOTAL"),
+        "SendMessage": lambda task_id: sqs.send_message(
+            QueueUrl=queue, DelaySeconds=0, MessageBody=json.dumps({"taskId": task_id,
+                                                                    "task": {**task, "id": task_id}})),
+        "PutItem": lambda task_id: dynamodb.put_item(
+            TableName=tasks, Item={**row, "id": {"S": task_id}}, ReturnConsumedCapacity="TOTAL",
+            ConditionExpression="attribute_not_exists (#0)", ExpressionAttributeNames={"#0": "id"}),
         "UpdateItem claim": claim,
         "UpdateItem end": end,
     }
 
 
-def _emulator_cpu(bench: Bench) -> float:
-    return cpu_seconds(bench.taskhook_pids()["emulator"]) or 0.0
+def _client(service: str, url: str) -> Any:
+    import boto3
+
+    return boto3.client(service, endpoint_url=url, region_name=REGION, aws_access_key_id="floor",
+                        aws_secret_access_key="floor")  # noqa: S106 - the emulator checks none
+
+
+def _cpu(pid: int) -> float:
+    seconds = cpu_seconds(pid)
+    if seconds is None:
+        raise RuntimeError("floor: the emulator is gone")
+    return seconds
 
 
 @contextlib.contextmanager
-def _only_the_emulator(bench: Bench) -> Iterator[None]:
-    """Every process of the stack but the emulator frozen, and the peers with them."""
-    with bench.alone("taskhook"), frozen([pid for name, pid in bench.taskhook_pids().items() if name != "emulator"]):
-        yield
+def _own_emulator() -> Iterator[tuple[str, int]]:
+    """`python -m infra.emulator` on a free port, with no data directory; stopped afterwards."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "infra.emulator", "-p", str(port)], cwd=ROOT,
+                               env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("floor: the emulator did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
