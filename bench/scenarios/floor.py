@@ -87,11 +87,12 @@ def _stored(bench: Bench) -> dict[str, Any]:
     if code != 201:
         raise RuntimeError(f"floor: the create answered {code}")
     task = data["task"]
+    dynamodb, env = bench.stack.boto("dynamodb"), bench.stack.state["env"]
+    row = dynamodb.get_item(TableName=env["TASKS_TABLE"], Key={"id": {"S": task["id"]}},
+                            ConsistentRead=True)["Item"]  # as stored: read before the cancel changes it
     cancelled, _ = client.request("POST", f"/v1/tasks/{task['id']}/cancel")
     if cancelled != 200:
         raise RuntimeError(f"floor: the cancel answered {cancelled}")
-    dynamodb, env = bench.stack.boto("dynamodb"), bench.stack.state["env"]
-    row = dynamodb.get_item(TableName=env["TASKS_TABLE"], Key={"id": {"S": task["id"]}})["Item"]
     key = next(item for item in dynamodb.scan(TableName=env["API_KEYS_TABLE"])["Items"]
                if item.get("teamId") == row["teamId"])
     return {"row": pending_row(row), "task": carried_task(task, row), "key": key}
