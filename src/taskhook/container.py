@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from taskhook.config import CLIENT_POOL_SIZE, Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import requests
     from botocore.client import BaseClient
     from pynamodb.models import Model
@@ -167,11 +169,12 @@ class Container:
         return OutboundPolicy(allow=self.settings.outbound_allow, deny_ports=self.settings.outbound_deny_ports)
 
     @cached_property
-    def outbound_session(self) -> requests.Session:
-        """The requests session for customer URLs: every connection checked by the outbound policy."""
-        from taskhook.adapters.http import guarded_session
+    def outbound_sessions(self) -> Callable[[str], requests.Session]:
+        """`outbound_sessions(team)`: the team's requests session for customer URLs (a connection pool
+        of its own, adapters/http.py TeamSessions), every connection checked by the outbound policy."""
+        from taskhook.adapters.http import TeamSessions
 
-        return guarded_session(self.outbound_policy)
+        return TeamSessions(self.outbound_policy)
 
     @cached_property
     def task_queue(self) -> SqsTaskQueue:
@@ -387,7 +390,7 @@ class Container:
         from taskhook.run.functions.runner import FunctionRunner
         from taskhook.run.vault import TokenUnavailable
 
-        session = self.outbound_session
+        sessions = self.outbound_sessions
 
         def call(task: Task, timeout: float) -> Any:
             headers = target_headers(task)
@@ -397,10 +400,10 @@ class Container:
                 return Attempt(None, error=exc.message, blocked=True)  # final: no request made
             except Busy:
                 return Attempt(None, error="token vault busy (throttled); retrying")
-            return call_target(session, task.method, task.targetUrl or "", headers, task.body, timeout)
+            return call_target(sessions(task.teamId), task.method, task.targetUrl or "", headers, task.body, timeout)
 
         functions = FunctionRunner(self.task_registry, progress=self.task_repository, outputs=self.object_store,
-                                   interval=self.settings.progress_interval, http=session)
+                                   interval=self.settings.progress_interval, http=sessions)
         return Executor(self.task_repository, call, bodies=self.object_store, claim_margin=self.settings.claim_margin,
                         functions=functions, shares=self.shares, public_url=self.settings.public_url,
                         poller=self.poller)
@@ -421,16 +424,14 @@ class Container:
     def poller(self) -> Poller:
         """A provider job's polls (run/poll.py): through the guarded session; the task's headers (tok_
         resolved) only to its submit URL's origin; outputs copied at completion."""
-        from collections.abc import Callable
-
         from taskhook.adapters.http import call_target
         from taskhook.model.polling import PollSpec
         from taskhook.run.poll import Poller
 
-        session = self.outbound_session
+        sessions = self.outbound_sessions
 
-        def fetch(method: str, url: str, headers: dict[str, str], timeout: float) -> Any:
-            return call_target(session, method, url, headers, None, timeout)
+        def fetch(team: str, method: str, url: str, headers: dict[str, str], timeout: float) -> Any:
+            return call_target(sessions(team), method, url, headers, None, timeout)
 
         def resolve(task: Task) -> dict[str, str]:
             return self.resolved_headers(task, dict(task.headers))
@@ -452,7 +453,7 @@ class Container:
         def headers(task: Task) -> dict[str, str]:
             return self.resolved_headers(task, dict(task.headers))
 
-        return ProviderOutputs(self.object_store, SessionDownloader(self.outbound_session, MAX_OUTPUT_REDIRECTS),
+        return ProviderOutputs(self.object_store, SessionDownloader(self.outbound_sessions, MAX_OUTPUT_REDIRECTS),
                                headers)
 
     @cached_property
@@ -500,11 +501,11 @@ class Container:
         from taskhook.adapters.http import call_target
         from taskhook.notify.delivery import NotificationDeliverer
 
-        session = self.outbound_session
+        sessions = self.outbound_sessions
         ttl = self.settings.download_url_ttl
 
-        def post(url: str, headers: dict[str, str], body: str, timeout: float) -> Any:
-            return call_target(session, "POST", url, headers, body, timeout)
+        def post(team: str, url: str, headers: dict[str, str], body: str, timeout: float) -> Any:
+            return call_target(sessions(team), "POST", url, headers, body, timeout)
 
         return NotificationDeliverer(
             post=post, secrets_for=self.team_secrets.signing_keys,

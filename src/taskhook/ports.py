@@ -271,11 +271,12 @@ class Downloaded(Protocol):
 
 
 class FileDownloader(Protocol):
-    def download(self, url: str, headers_for: Callable[[str], Mapping[str, str]], sink: IO[bytes],
-                 max_bytes: int, timeout: float) -> Downloaded:
+    def download(self, team: str, url: str, headers_for: Callable[[str], Mapping[str, str]],
+                 sink: IO[bytes], max_bytes: int, timeout: float) -> Downloaded:
         """Write the body of a 2xx GET of `url` (redirects followed, each URL asked with the headers
-        `headers_for` gives it) to `sink`, through the outbound guard. Raises model/outputs.py's
-        DownloadFailed (its message the reason: not 2xx, over `max_bytes`, timeout, refused)."""
+        `headers_for` gives it) to `sink`, through the outbound guard, on `team`'s own connections.
+        Raises model/outputs.py's DownloadFailed (its message the reason: not 2xx, over `max_bytes`,
+        timeout, refused)."""
 
 
 # ---- notify ---------------------------------------------------------------------------------

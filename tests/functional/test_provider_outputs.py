@@ -88,7 +88,7 @@ def test_a_file_over_the_cap_leaves_nothing_in_the_bucket(aws: Provisioned, targ
     over = target.url("/big/over.bin", [{"body": b"b" * (11 * MB), "headers": {"Content-Type": "video/mp4"}}])
     task = Task(id="tsk_cap", teamId=TEAM, status=TaskStatus.POLLING, targetUrl=target.url("/v1/predictions"),
                 provider="replicate", createdAt="2024-01-15T10:30:00.000Z")
-    copier = ProviderOutputs(container().object_store, SessionDownloader(container().outbound_session, 5),
+    copier = ProviderOutputs(container().object_store, SessionDownloader(container().outbound_sessions, 5),
                              lambda t: {}, max_bytes=10 * MB)
 
     entries = copier.copy(task, {"output": [over, inside]}, REPLICATE)

@@ -102,7 +102,7 @@ Sent = list[tuple[str, dict, str]]
 
 def deliverer(answers: list[Attempt], secrets: list[str], log: InMemoryDeliveryLog,
               sent: Sent) -> NotificationDeliverer:
-    def post(url: str, headers: dict[str, str], body: str, timeout: float) -> Attempt:
+    def post(team: str, url: str, headers: dict[str, str], body: str, timeout: float) -> Attempt:
         sent.append((url, headers, body))
         return answers.pop(0)
 

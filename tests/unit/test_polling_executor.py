@@ -75,7 +75,7 @@ class World:
         self.calls.append((task.method, task.targetUrl or "", dict(task.headers)))
         return self._next(task.targetUrl or "")
 
-    def fetch(self, method: str, url: str, headers: dict[str, str], timeout: float) -> Attempt:
+    def fetch(self, team: str, method: str, url: str, headers: dict[str, str], timeout: float) -> Attempt:
         assert timeout <= 30
         self.calls.append((method, url, headers))
         return self._next(url)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from taskhook.adapters.downloads import SessionDownloader
-from taskhook.adapters.http import OutboundPolicy, guarded_session
+from taskhook.adapters.http import OutboundPolicy, TeamSessions
 from taskhook.intake.views import v1_task
 from taskhook.model.errors import Busy
 from taskhook.model.outputs import DownloadFailed, DownloadLinks
@@ -79,7 +79,7 @@ class Headers:
 
 def outputs(store: InMemoryObjectStore, headers: Headers | None = None, **limits: Any) -> ProviderOutputs:
     policy = OutboundPolicy(allow=("127.0.0.1/32",), resolve=lambda host: HOSTS[host])
-    return ProviderOutputs(store, SessionDownloader(guarded_session(policy), max_redirects=3), headers or Headers(),
+    return ProviderOutputs(store, SessionDownloader(TeamSessions(policy), max_redirects=3), headers or Headers(),
                            **limits)
 
 
@@ -306,7 +306,7 @@ class RecordingDownloader:
     def __init__(self) -> None:
         self.sent: dict[str, dict[str, str]] = {}
 
-    def download(self, url: str, headers_for: Any, sink: Any, max_bytes: int, timeout: float) -> Any:
+    def download(self, team: str, url: str, headers_for: Any, sink: Any, max_bytes: int, timeout: float) -> Any:
         self.sent[url] = dict(headers_for(url))
         raise DownloadFailed("recorded")
 

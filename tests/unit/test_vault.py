@@ -220,7 +220,7 @@ def _executor(store: InMemoryVaultStore, cipher: Any) -> tuple[Any, InMemoryTask
     c = Container(Settings())
     repo, session = InMemoryTaskRepository(), RecordingSession()
     # No AWS: the fakes in place of the adapters the executor is built from (team plans: none).
-    c.__dict__.update(task_repository=repo, outbound_session=session, vault_store=store, cipher=cipher,
+    c.__dict__.update(task_repository=repo, outbound_sessions=lambda team: session, vault_store=store, cipher=cipher,
                       plan_store=InMemoryPlanStore(), object_store=InMemoryObjectStore())
     return c.executor, repo, session
 

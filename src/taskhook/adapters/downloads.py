@@ -36,13 +36,14 @@ def _megabytes(size: int) -> str:
 
 
 class SessionDownloader:
-    """`download(url, headers_for, sink, max_bytes, timeout)` over one requests session."""
+    """`download(team, url, headers_for, sink, max_bytes, timeout)` over the team's requests session
+    (`sessions(team)`: adapters/http.py TeamSessions)."""
 
-    def __init__(self, session: requests.Session, max_redirects: int) -> None:
-        self._session = session
+    def __init__(self, sessions: Callable[[str], requests.Session], max_redirects: int) -> None:
+        self._sessions = sessions
         self._max_redirects = max_redirects
 
-    def download(self, url: str, headers_for: Callable[[str], Mapping[str, str]], sink: IO[bytes],
+    def download(self, team: str, url: str, headers_for: Callable[[str], Mapping[str, str]], sink: IO[bytes],
                  max_bytes: int, timeout: float) -> Fetched:
         """Write the body of a 2xx GET of `url` to `sink`. `headers_for(url)` gives the headers for
         each URL asked (the first and every redirect's). Raises DownloadFailed when the answer is not
@@ -52,7 +53,7 @@ class SessionDownloader:
         timed_out = f"timeout after {round(timeout, 1):g}s"
         with attempt_deadline(timeout) as expired:
             try:
-                return self._follow(url, headers_for, sink, max_bytes, timeout)
+                return self._follow(self._sessions(team), url, headers_for, sink, max_bytes, timeout)
             except BlockedTarget as exc:
                 raise DownloadFailed(str(exc)) from None
             except (requests.Timeout, TimeoutError):
@@ -64,16 +65,16 @@ class SessionDownloader:
                     raise DownloadFailed(str(exc.__context__)) from None
                 raise DownloadFailed(network_error(exc)) from None
 
-    def _follow(self, url: str, headers_for: Callable[[str], Mapping[str, str]], sink: IO[bytes],
-                max_bytes: int, timeout: float) -> Fetched:
+    def _follow(self, session: requests.Session, url: str, headers_for: Callable[[str], Mapping[str, str]],
+                sink: IO[bytes], max_bytes: int, timeout: float) -> Fetched:
         for _ in range(self._max_redirects + 1):
             try:
                 url = parse_http_url(url).url
             except InvalidUrl:
                 raise DownloadFailed("not a valid http(s) URL") from None
             headers = {"User-Agent": USER_AGENT, **headers_for(url)}
-            response = self._session.get(url, headers=headers, timeout=(min(timeout, CONNECT_TIMEOUT), timeout),
-                                         allow_redirects=False, stream=True)
+            response = session.get(url, headers=headers, timeout=(min(timeout, CONNECT_TIMEOUT), timeout),
+                                   allow_redirects=False, stream=True)
             with response:
                 if response.is_redirect:
                     url = urljoin(url, response.headers["Location"])

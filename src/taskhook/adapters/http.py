@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from email.utils import parsedate_to_datetime
@@ -185,13 +186,46 @@ class GuardedSession(requests.Session):
 def guarded_session(policy: OutboundPolicy, pool_size: int = 32) -> requests.Session:
     session = GuardedSession()
     session.trust_env = False  # no proxies from the environment: we check what we connect to
-    # One session calls every team's URLs: a cookie one answer set would go with the next call to
-    # that host, another team's task (whose result shows what the cookie opened). None is kept.
+    # A session calls many tasks' URLs: a cookie one answer set would go with the next call to that
+    # host, another task's (whose result shows what the cookie opened). None is kept.
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     adapter = GuardedAdapter(policy, pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+class TeamSessions:
+    """One guarded session, so one connection pool, per team: `sessions(team)`. A kept-alive
+    connection carries one team's requests only. With one pool for all, a target host that reads
+    a request's end otherwise than our client wrote it (a desync: a front end that ignores
+    Content-Length on some route, say) took what one team's request body held as the start of the
+    next request on that connection, and the next request there, another team's with its resolved
+    `tok_` secret, became part of it. The `most` teams used last keep their sessions; the session of
+    the team used longest ago is closed (a request still running on it ends normally, and its
+    connection is then closed, not kept)."""
+
+    def __init__(self, policy: OutboundPolicy, pool_size: int = 32, most: int = 128) -> None:
+        self._policy = policy
+        self._pool_size = pool_size
+        self._most = most
+        self._sessions: OrderedDict[str, requests.Session] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, team: str) -> requests.Session:
+        with self._lock:
+            session = self._sessions.get(team)
+            if session is not None:
+                self._sessions.move_to_end(team)
+                return session
+            session = self._sessions[team] = guarded_session(self._policy, self._pool_size)
+            evicted = self._sessions.popitem(last=False)[1] if len(self._sessions) > self._most else None
+        if evicted is not None:
+            evicted.close()
+        return session
+
+    def __len__(self) -> int:
+        return len(self._sessions)
 
 
 # ---- one call ---------------------------------------------------------------------------

@@ -23,7 +23,8 @@ MAX_ATTEMPTS = 6
 TIMEOUT_SECONDS = 10.0
 BACKOFF = RetryPolicy(backoff=Backoff.EXPONENTIAL, base_seconds=2.0, max_delay_seconds=300.0)
 
-Poster = Callable[[str, dict[str, str], str, float], Attempt]
+# post(team, url, headers, body, timeout): through the team's own connections (adapters/http.py TeamSessions)
+Poster = Callable[[str, str, dict[str, str], str, float], Attempt]
 
 
 @dataclass
@@ -46,7 +47,7 @@ class NotificationDeliverer:
         text = json.dumps(body, separators=(",", ":"))
         headers = {"Content-Type": "application/json",
                    **signature_headers(self.secrets_for(notification.team_id), notification.id, self.clock(), text)}
-        answer = self.post(url, headers, text, TIMEOUT_SECONDS)
+        answer = self.post(notification.team_id, url, headers, text, TIMEOUT_SECONDS)
         if answer.status_code is not None and 200 <= answer.status_code < 300:
             self.log.record(notification, url, "delivered", attempt, None)
             return Outcome.done("delivered")

@@ -53,8 +53,9 @@ from taskhook.run.vault import TokenUnavailable
 
 log = logging.getLogger(__name__)
 
-# (method, url, headers, timeout) -> the answer; never raises (adapters/http.py call_target).
-Fetch = Callable[[str, str, dict[str, str], float], Attempt]
+# (team, method, url, headers, timeout) -> the answer, on the team's own connections; never raises
+# (adapters/http.py call_target).
+Fetch = Callable[[str, str, str, dict[str, str], float], Attempt]
 # The task's headers with `tok_` references resolved: TokenUnavailable, Busy.
 ResolveHeaders = Callable[[Task], dict[str, str]]
 # The provider's output files copied into S3 (run/provider_outputs.py): the task's `outputs`; the
@@ -213,7 +214,7 @@ class Poller:
                 raise _PollFailed(exc.message) from None
             except Busy:
                 raise _PollError("token vault busy (throttled)") from None
-        return self.fetch(method, url, headers, timeout)
+        return self.fetch(task.teamId, method, url, headers, timeout)
 
     # ---- what follows a poll -------------------------------------------------------------------
 

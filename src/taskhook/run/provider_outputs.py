@@ -241,7 +241,7 @@ class ProviderOutputs:
             return {"source": ref.url, "error": f"not copied: {exc.strerror or type(exc).__name__}"}
         with scratch as sink:
             try:
-                fetched = self._downloader.download(ref.url, headers_for, sink, self._max_bytes, timeout)
+                fetched = self._downloader.download(task.teamId, ref.url, headers_for, sink, self._max_bytes, timeout)
                 sink.flush()
             except DownloadFailed as exc:
                 return {"source": ref.url, "error": str(exc)}

@@ -112,12 +112,14 @@ class FunctionRunner:
     progress: ProgressStore | None = None
     outputs: OutputStore | None = None
     interval: float = 0.5
-    http: requests.Session | None = None  # outbound calls a function makes (the guarded session)
+    # http(team): the session for outbound calls a function makes (guarded; the team's own connections)
+    http: Callable[[str], requests.Session] | None = None
     monotonic: Callable[[], float] = time.monotonic
 
     def run(self, task: Task, claim_token: str, budget: float, interrupted_if_late: bool = False,
             ) -> tuple[FunctionAttempt, TaskContext]:
-        context = TaskContext(task, claim_token, self.progress, self.outputs, http=self.http)
+        context = TaskContext(task, claim_token, self.progress, self.outputs,
+                              http=self.http(task.teamId) if self.http is not None else None)
         try:
             definition = self.registry.get(task.namespace or "", task.name or "")
             call = definition.prepare_call(context, task.args or {})
