@@ -345,6 +345,11 @@ class ConnectionStore(Protocol):
     def opened_with(self, team_id: str, credential_id: str) -> list[str]:
         """The team's connections that the key or client token `credential_id` opened."""
 
+    def open_count(self, team_id: str, cap: int) -> int:
+        """How many connections the team holds open, exactly while under `cap`. At the cap, a
+        connection not written for LONGEST_LIVE_CONNECTION_SECONDS (its $disconnect was lost) is
+        forgotten and not counted."""
+
 
 class Pusher(Protocol):
     def push(self, connection_id: str, payload: dict[str, Any]) -> bool:

@@ -188,3 +188,42 @@ def test_a_connection_takes_a_bounded_number_of_subscriptions(connections: Any) 
     other = Opener(TEAM, "key_aaaaaaaaaaaa")
     connections.add(other.subscription("c2", "team#" + TEAM))
     assert connections.subscribe(other.subscription("c2", "task#9"), 3)  # another connection: its own count
+
+
+def test_open_count_counts_a_teams_open_connections(connections: Any) -> None:
+    for subscription in (KEY.subscription("conn-1", "team#team-a"), KEY.subscription("conn-1", "task#t-1"),
+                         TOKEN.subscription("conn-2", "task#t-2"), THEIR_KEY.subscription("conn-3", "team#team-b")):
+        connections.add(subscription)
+
+    assert connections.open_count(TEAM, 10) == 2  # connections, not rows
+    assert connections.open_count(TEAM, 2) == 2  # at the cap: both written just now, both counted
+    assert connections.open_count(OTHER_TEAM, 10) == 1
+    connections.remove("conn-1")
+    assert connections.open_count(TEAM, 10) == 1
+    assert connections.open_count("team-nobody", 10) == 0
+
+
+def test_at_the_cap_a_connection_whose_disconnect_was_lost_is_forgotten(aws: Any) -> None:
+    """API Gateway closes a connection after 2 hours and sends $disconnect best-effort: an opener row
+    not written for longer is a closed connection. At the cap it is removed and not counted, so lost
+    disconnects cannot lock a team out of the live feed."""
+    import time
+
+    from taskhook.adapters.dynamo.connections import CONNECTION_TTL_SECONDS
+    from taskhook.model.limits import LONGEST_LIVE_CONNECTION_SECONDS
+
+    connections = container().connections
+    for connection in ("conn-old", "conn-new"):
+        connections.add(KEY.subscription(connection, "team#team-a"))
+    written = time.time() - LONGEST_LIVE_CONNECTION_SECONDS - 60  # the old one: last written 2 h 1 min ago
+    aws.client("dynamodb").update_item(
+        TableName=aws.env["CONNECTIONS_TABLE"],
+        Key={"connectionId": {"S": "conn-old"}, "topic": {"S": f"opener#{KEY.credential_id}#"}},
+        UpdateExpression="SET expiresAt = :e",
+        ExpressionAttributeValues={":e": {"N": str(int(written) + CONNECTION_TTL_SECONDS)}})
+
+    assert connections.open_count(TEAM, 3) == 2  # under the cap: rows counted as they are, nothing read
+    assert connections.team_of("conn-old") == TEAM
+    assert connections.open_count(TEAM, 2) == 1
+    assert connections.team_of("conn-old") is None  # its rows are gone
+    assert connections.opened_by("conn-new") == KEY

@@ -820,6 +820,33 @@ def test_ws_disconnect_forgets_every_subscription_of_the_connection(aws: Provisi
     assert connections(aws) == {("R1xe8cx0IAMCJ3Q=", f"team#{TEAM}", TEAM)}
 
 
+def test_ws_connect_past_the_teams_cap_is_a_429_that_writes_nothing(aws: Provisioned,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A team holds at most MAX_LIVE_CONNECTIONS_PER_TEAM connections open (2 here): the stream's
+    dispatcher reads every connection row of a team for each batch of its changes."""
+    monkeypatch.setattr(container().live_access, "max_connections", 2)
+    key = api_key()
+    events = []
+    for n in range(3):
+        event = connect_event(key)
+        event["requestContext"]["connectionId"] = f"conn-{n}="
+        events.append(event)
+    assert [lambdas.ws_connect(e, context("WsConnectFunction"))["statusCode"] for e in events[:2]] == [200, 200]
+    other_team = connect_event(api_key("team-b"))
+    other_team["requestContext"]["connectionId"] = "conn-b="
+
+    answer = lambdas.ws_connect(events[2], context("WsConnectFunction"))
+
+    assert answer == {"statusCode": 429, "body": json.dumps(
+        {"error": "A team may hold at most 2 live connections open: close one first"})}
+    assert {c for c, _, _ in connections(aws)} == {"conn-0=", "conn-1="}
+    assert lambdas.ws_connect(other_team, context("WsConnectFunction"))["statusCode"] == 200  # its own count
+    disconnect = load_event("websocket_disconnect.json")
+    disconnect["requestContext"]["connectionId"] = "conn-0="
+    assert lambdas.ws_disconnect(disconnect, context("WsDisconnectFunction"))["statusCode"] == 200
+    assert lambdas.ws_connect(events[2], context("WsConnectFunction"))["statusCode"] == 200
+
+
 def pushed_to_connections(aws: Provisioned) -> dict[str, bytes]:
     """What moto's API Gateway management API received, by connection id (moto keeps the id as
     it appeared, URL-encoded, in the PostToConnection path)."""

@@ -251,6 +251,10 @@ class InMemoryConnectionStore:
         return sorted({key[0] for key, opener in self._openers.items()
                        if key[1] == credential_id and opener.team_id == team_id})
 
+    def open_count(self, team_id: str, cap: int) -> int:
+        """The team's connections with an opener (none here is ever stale)."""
+        return len({key[0] for key, opener in self._openers.items() if opener.team_id == team_id})
+
     def team_of(self, connection_id: str) -> str | None:
         """The team of the connection's first subscription in topic order (the table's sort key);
         None for a connection with no subscription."""

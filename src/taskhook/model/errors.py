@@ -87,6 +87,12 @@ class RateLimited(TaskhookError):
         return self._headers
 
 
+class TooManyConnections(TaskhookError):
+    """A team at its cap of live-feed connections (model/limits.py MAX_LIVE_CONNECTIONS_PER_TEAM)."""
+
+    status_code = 429
+
+
 class Busy(TaskhookError):
     """The store throttled us; the caller may retry."""
 

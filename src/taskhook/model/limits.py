@@ -22,6 +22,12 @@ MAX_CLIENT_NAME = 64  # a client token's client name
 MAX_DELAY_DAYS = 30  # delayUntil at most this far ahead (Cloud Tasks' ceiling; QStash's is 7 days)
 MAX_DELAY_SECONDS = MAX_DELAY_DAYS * 24 * 3600
 MAX_TOKENS_PER_TEAM = 100  # Token Vault tokens one team may store
+# Live-feed WebSocket connections one team may hold open at once: the stream's dispatcher reads all
+# of a team's connection rows for every batch of its changes, so they must stay bounded.
+MAX_LIVE_CONNECTIONS_PER_TEAM = 1000
+# API Gateway closes a WebSocket connection after 2 hours: a connection row untouched for longer is
+# one whose $disconnect never came (API Gateway sends it best-effort).
+LONGEST_LIVE_CONNECTION_SECONDS = 2 * 3600
 MAX_TOKEN_VALUE_BYTES = 4096  # a vault token's value (UTF-8): KMS Encrypt takes at most 4096 bytes
 MAX_TOKEN_NAME = 64  # a vault token's name
 MAX_TOKEN_HOSTS = 20  # the hosts a vault token may be bound to

@@ -18,7 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from taskhook.model.errors import REVOKED_API_KEY, REVOKED_CLIENT_TOKEN, NotFound, Unauthorized, ValidationFailed
+from taskhook.model.errors import (
+    REVOKED_API_KEY,
+    REVOKED_CLIENT_TOKEN,
+    NotFound,
+    TooManyConnections,
+    Unauthorized,
+    ValidationFailed,
+)
+from taskhook.model.limits import MAX_LIVE_CONNECTIONS_PER_TEAM
 from taskhook.model.task import Task
 from taskhook.notify.live import LiveFeed, Opener, client_topic, task_topic, team_topic
 from taskhook.ports import CLIENT_TOKEN_KIND, ApiKeyRepository, ConnectionStore, TaskRepository
@@ -90,6 +98,7 @@ class LiveAccess:
     # requests of the team like a REST one (they read and write); raises RateLimited.
     admit: Callable[[str], object] | None = None
     max_subscriptions: int = MAX_SUBSCRIPTIONS
+    max_connections: int = MAX_LIVE_CONNECTIONS_PER_TEAM  # a team's connections open at once
 
     def watchable(self, opener: Opener, task_id: str) -> Task:
         task = self.tasks.get(task_id)
@@ -105,6 +114,9 @@ class LiveAccess:
             topic = task_topic(self.watchable(opener, task_id).id)
         else:
             topic = client_topic(opener.client_id) if opener.client_id else team_topic(opener.team_id)
+        if self.connections.open_count(opener.team_id, self.max_connections) >= self.max_connections:
+            raise TooManyConnections(f"A team may hold at most {self.max_connections} live connections open: "
+                                     "close one first")
         self.connections.add(opener.subscription(connection_id, topic))
 
     def subscribe(self, connection_id: str, task_id: str) -> None:

@@ -16,11 +16,13 @@ from botocore.exceptions import ClientError
 
 from taskhook.adapters.dynamo.errors import CONDITION_FAILED
 from taskhook.adapters.throttling import busy_when_throttled
+from taskhook.model.limits import LONGEST_LIVE_CONNECTION_SECONDS
 from taskhook.notify.live import Opener, Subscription
 
 CONNECTION_TTL_SECONDS = 24 * 3600  # API Gateway closes WebSocket connections after 2 h anyway
 TEAM_INDEX = "byTeam"
 OPENER_PREFIX = "opener#"
+BATCH_GET_KEYS = 100  # BatchGetItem's most keys a call
 
 
 def opener_topic(opener: Opener) -> str:
@@ -121,3 +123,40 @@ class DynamoConnectionStore:
         rows = self._team_rows(team_id, FilterExpression="begins_with(topic, :p)", ExpressionAttributeValues={
             ":t": {"S": team_id}, ":p": {"S": f"{OPENER_PREFIX}{credential_id}#"}})
         return sorted({row["connectionId"]["S"] for row in rows})
+
+    def open_count(self, team_id: str, cap: int) -> int:
+        """The team's opener rows (one per open connection), from the team index (keys only). At
+        `cap`, each row's last write is read (its `expiresAt`, BatchGetItem): a connection not
+        written for longer than API Gateway keeps one open lost its $disconnect; it is removed and
+        not counted."""
+        rows = self._team_rows(team_id, FilterExpression="begins_with(topic, :p)", ExpressionAttributeValues={
+            ":t": {"S": team_id}, ":p": {"S": OPENER_PREFIX}})
+        connections = {row["connectionId"]["S"] for row in rows}
+        if len(connections) < cap:
+            return len(connections)
+        written_after = time.time() + CONNECTION_TTL_SECONDS - LONGEST_LIVE_CONNECTION_SECONDS
+        expiries, unread = self._expiries(rows)
+        fresh = {connection for connection, expires in expiries if expires >= written_after}
+        for connection in {connection for connection, _ in expiries} - fresh:
+            self.remove(connection)
+        return len(fresh | unread)
+
+    def _expiries(self, rows: list[dict[str, Any]]) -> tuple[list[tuple[str, float]], set[str]]:
+        """(connection, expiresAt) of these rows (a row gone meanwhile: none), and the connections
+        whose rows the table left unprocessed three times (counted as open)."""
+        found: list[tuple[str, float]] = []
+        unread: set[str] = set()
+        keys = [{"connectionId": row["connectionId"], "topic": row["topic"]} for row in rows]
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            wanted = keys[start:start + BATCH_GET_KEYS]
+            for _ in range(3):
+                with busy_when_throttled():
+                    answer = self._client.batch_get_item(RequestItems={self._table: {
+                        "Keys": wanted, "ProjectionExpression": "connectionId, expiresAt"}})
+                found += [(item["connectionId"]["S"], float(item["expiresAt"]["N"]) if "expiresAt" in item else 0.0)
+                          for item in answer.get("Responses", {}).get(self._table, [])]
+                wanted = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if not wanted:
+                    break
+            unread |= {key["connectionId"]["S"] for key in wanted}
+        return found, unread
