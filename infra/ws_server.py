@@ -28,11 +28,17 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
+from taskhook.model.limits import LONGEST_LIVE_CONNECTION_SECONDS
+
 from . import aws_calls
 from .children import exit_with_parent
 from .runner import LambdaContext, load_handler
 from .warm import import_everything
 from .wiring import event_sources
+
+# API Gateway's longest WebSocket connection: the store counts a connection row not written for this
+# long as one whose $disconnect was lost (adapters/dynamo/connections.py open_count).
+LONGEST_CONNECTION_SECONDS = LONGEST_LIVE_CONNECTION_SECONDS
 
 SEED_PATHS = [
     (re.compile(r"^/ws/[^/]+/tasks/(?P<client_token>[^/]+)/(?P<task_id>[^/]+)/?$")),
@@ -95,10 +101,13 @@ class WebSocketGateway:
         connection_id: str = connection.taskhook_id  # type: ignore[attr-defined]
         self.connections[connection_id] = connection
         try:
-            async for message in connection:
-                answer = await self._invoke("$default", self._event("$default", connection_id, body=str(message)))
-                if answer.get("statusCode", 200) != 200:
-                    await connection.send(answer.get("body") or json.dumps({"error": "rejected"}))
+            async with asyncio.timeout(LONGEST_CONNECTION_SECONDS):
+                async for message in connection:
+                    answer = await self._invoke("$default", self._event("$default", connection_id, body=str(message)))
+                    if answer.get("statusCode", 200) != 200:
+                        await connection.send(answer.get("body") or json.dumps({"error": "rejected"}))
+        except TimeoutError:  # API Gateway ends every connection after 2 hours ("Going away")
+            await connection.close(1001, "Going away")
         except ConnectionClosed:
             pass  # closed while answering, e.g. by a DeleteConnection for a revoked credential
         finally:

@@ -419,3 +419,24 @@ def test_a_watch_never_goes_back_to_an_older_state_than_it_showed() -> None:
     follow = Follow("t1")
     assert follow.new({**event(10, "01.100"), "timestamp": None}) is not None  # no timestamp: shown
     assert follow.new(event(20, "01.000")) is not None  # after one without: shown
+
+
+@pytest.mark.parametrize(("status", "body", "headers", "kind", "message", "retry_after"), [
+    (429, b'{"error": "A team may hold at most 1000 live connections open: close one first"}\n', {}, "RateLimited",
+     "A team may hold at most 1000 live connections open: close one first", None),
+    (429, b'{"error": "Rate limit exceeded. Upgrade your plan for higher limits."}\n', {"Retry-After": "3"},
+     "RateLimited", "Rate limit exceeded. Upgrade your plan for higher limits.", 3.0),
+    (401, b'{"error": "Invalid or revoked API key"}\n', {}, "Unauthorized", "Invalid or revoked API key", None),
+    (502, b"<html>bad gateway</html>", {}, "ServerError", "the live feed refused the connection", None),
+])
+def test_a_refused_live_connect_says_what_the_server_said(status: int, body: bytes, headers: dict[str, str],
+                                                          kind: str, message: str, retry_after: float | None) -> None:
+    """The server's `error` reaches the caller: a 429 for the team's connection cap is not the rate
+    limit, and says so (before, every refusal read "the live feed refused the connection")."""
+    from taskhook_client import errors, live
+    from websockets.datastructures import Headers
+    from websockets.http11 import Response
+
+    error = errors.api_error(*live.refusal(Response(status, "", Headers(headers), body)))
+    assert type(error).__name__ == kind
+    assert (error.status, error.message, error.retry_after) == (status, message, retry_after)

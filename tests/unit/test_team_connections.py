@@ -148,3 +148,22 @@ def test_the_least_recently_used_team_session_is_closed_past_the_bound(server: K
     assert answers and answers[0].status_code == 200  # the request running on it still ended normally
     assert sessions("team-a") is not first_a
     assert len(sessions) == 2
+
+
+def test_a_team_session_unused_for_a_minute_is_closed(server: KeepAliveServer) -> None:
+    now = [0.0]
+    sessions = TeamSessions(LOOPBACK, idle=60.0, clock=lambda: now[0])
+    first_a = sessions("team-a")
+    assert first_a.get(f"{server.base}/idle-a", timeout=5).status_code == 200
+    now[0] = 59.0
+    assert sessions("team-b") is not first_a and len(sessions) == 2  # team-a still within its minute
+    now[0] = 61.0
+    sessions("team-b")
+    assert len(sessions) == 1  # team-a's session (and its kept-alive socket) closed
+    assert sessions("team-a") is not first_a
+
+
+def test_a_team_keeps_the_pools_of_its_four_hosts_used_last() -> None:
+    session = TeamSessions(LOOPBACK)("team-a")
+    adapter = session.get_adapter("http://example.com/")
+    assert adapter.poolmanager.pools._maxsize == 4  # type: ignore[attr-defined]

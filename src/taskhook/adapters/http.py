@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
@@ -183,45 +183,60 @@ class GuardedSession(requests.Session):
         super().rebuild_auth(prepared_request, response)
 
 
-def guarded_session(policy: OutboundPolicy, pool_size: int = 32) -> requests.Session:
+def guarded_session(policy: OutboundPolicy, pool_size: int = 32, hosts: int | None = None) -> requests.Session:
+    """A session whose connections pass the policy: `hosts` hosts' pools kept (default `pool_size`),
+    each keeping up to `pool_size` idle connections."""
     session = GuardedSession()
     session.trust_env = False  # no proxies from the environment: we check what we connect to
     # A session calls many tasks' URLs: a cookie one answer set would go with the next call to that
     # host, another task's (whose result shows what the cookie opened). None is kept.
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = GuardedAdapter(policy, pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    adapter = GuardedAdapter(policy, pool_connections=hosts or pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
 
 
 class TeamSessions:
-    """One guarded session, so one connection pool, per team: `sessions(team)`. A kept-alive
-    connection carries one team's requests only. With one pool for all, a target host that reads
-    a request's end otherwise than our client wrote it (a desync: a front end that ignores
+    """One guarded session, so connections of its own, per team: `sessions(team)`. A kept-alive
+    connection of ours carries one team's requests only. With one pool for all, a target host that
+    read a request's end otherwise than our client wrote it (a desync: a front end that ignores
     Content-Length on some route, say) took what one team's request body held as the start of the
     next request on that connection, and the next request there, another team's with its resolved
-    `tok_` secret, became part of it. The `most` teams used last keep their sessions; the session of
-    the team used longest ago is closed (a request still running on it ends normally, and its
-    connection is then closed, not kept)."""
+    `tok_` secret, became part of it. (A desync between the target's own proxy and its origin, on
+    their connection, is beyond what a client can prevent.)
 
-    def __init__(self, policy: OutboundPolicy, pool_size: int = 32, most: int = 128) -> None:
+    Idle sockets stay bounded (Lambda allows 1,024 descriptors): the `most` teams used last keep
+    their sessions, each with the pools of its `hosts` hosts used last, and a session unused for
+    `idle` seconds is closed. A closed session's pools are dropped: a request still running on one
+    ends normally, and its connection is then closed, not kept."""
+
+    def __init__(self, policy: OutboundPolicy, pool_size: int = 32, hosts: int = 4, most: int = 32,
+                 idle: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._policy = policy
         self._pool_size = pool_size
+        self._hosts = hosts
         self._most = most
-        self._sessions: OrderedDict[str, requests.Session] = OrderedDict()
+        self._idle = idle
+        self._clock = clock
+        self._sessions: OrderedDict[str, tuple[requests.Session, float]] = OrderedDict()  # LRU first
         self._lock = threading.Lock()
 
     def __call__(self, team: str) -> requests.Session:
+        now = self._clock()
+        closing: list[requests.Session] = []
         with self._lock:
-            session = self._sessions.get(team)
-            if session is not None:
-                self._sessions.move_to_end(team)
-                return session
-            session = self._sessions[team] = guarded_session(self._policy, self._pool_size)
-            evicted = self._sessions.popitem(last=False)[1] if len(self._sessions) > self._most else None
-        if evicted is not None:
-            evicted.close()
+            kept = self._sessions.pop(team, None)
+            while self._sessions:  # the least recently used first: unused too long, or one too many
+                oldest, (session, used) = next(iter(self._sessions.items()))
+                if now - used < self._idle and len(self._sessions) < self._most:
+                    break
+                del self._sessions[oldest]
+                closing.append(session)
+            session = kept[0] if kept else guarded_session(self._policy, self._pool_size, self._hosts)
+            self._sessions[team] = (session, now)
+        for old in closing:
+            old.close()
         return session
 
     def __len__(self) -> int:

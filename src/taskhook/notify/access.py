@@ -114,6 +114,7 @@ class LiveAccess:
             topic = task_topic(self.watchable(opener, task_id).id)
         else:
             topic = client_topic(opener.client_id) if opener.client_id else team_topic(opener.team_id)
+        # Check, then write: connects at the same instant can each pass (README, "WebSocket").
         if self.connections.open_count(opener.team_id, self.max_connections) >= self.max_connections:
             raise TooManyConnections(f"A team may hold at most {self.max_connections} live connections open: "
                                      "close one first")

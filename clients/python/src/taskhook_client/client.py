@@ -193,7 +193,7 @@ class Taskhook:
                         if follow.over(event):
                             return
             except InvalidStatus as exc:
-                raise api_error(exc.response.status_code, "the live feed refused the connection") from None
+                raise api_error(*live.refusal(exc.response)) from None
             except (WebSocketException, OSError) as exc:
                 failures += 1
                 if failures > live.RECONNECTS:

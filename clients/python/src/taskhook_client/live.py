@@ -6,12 +6,14 @@ Each message is `{"task_id", "status", "progress", "timestamp", "message"?, "nam
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from .calls import TERMINAL
+from .retries import parse_retry_after
 
 OPEN_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 2.0
@@ -82,3 +84,15 @@ class Follow:
 
     def over(self, event: dict[str, Any]) -> bool:
         return self.task_id is not None and ended(event)
+
+
+def refusal(response: Any) -> tuple[int, str, Any, float | None]:
+    """A refused connect's answer (websockets' `InvalidStatus.response`): status, the server's
+    `error` (or a general message), the parsed body, and `Retry-After` in seconds."""
+    body: Any = None
+    message = "the live feed refused the connection"
+    with contextlib.suppress(TypeError, ValueError):  # not JSON: a proxy's page, say
+        body = json.loads(bytes(response.body or b"").decode("utf-8"))
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        message = body["error"]
+    return response.status_code, message, body, parse_retry_after(response.headers.get("Retry-After"))

@@ -23,6 +23,7 @@ CONNECTION_TTL_SECONDS = 24 * 3600  # API Gateway closes WebSocket connections a
 TEAM_INDEX = "byTeam"
 OPENER_PREFIX = "opener#"
 BATCH_GET_KEYS = 100  # BatchGetItem's most keys a call
+STALE_REMOVED_AT_ONCE = 50  # connections whose $disconnect was lost, removed by one connect
 
 
 def opener_topic(opener: Opener) -> str:
@@ -125,19 +126,29 @@ class DynamoConnectionStore:
         return sorted({row["connectionId"]["S"] for row in rows})
 
     def open_count(self, team_id: str, cap: int) -> int:
-        """The team's opener rows (one per open connection), from the team index (keys only). At
+        """The team's opener rows (one per open connection), from the team index (keys only; its
+        pages hold the subscription rows too, filtered out), read until `cap` of them are found. At
         `cap`, each row's last write is read (its `expiresAt`, BatchGetItem): a connection not
         written for longer than API Gateway keeps one open lost its $disconnect; it is removed and
         not counted."""
-        rows = self._team_rows(team_id, FilterExpression="begins_with(topic, :p)", ExpressionAttributeValues={
-            ":t": {"S": team_id}, ":p": {"S": OPENER_PREFIX}})
+        rows: list[dict[str, Any]] = []
+        with busy_when_throttled():
+            pages = self._client.get_paginator("query").paginate(
+                TableName=self._table, IndexName=TEAM_INDEX, KeyConditionExpression="teamId = :t",
+                FilterExpression="begins_with(topic, :p)",
+                ExpressionAttributeValues={":t": {"S": team_id}, ":p": {"S": OPENER_PREFIX}})
+            for page in pages:  # stopped at the cap: a refused connect reads no more than it needs
+                rows += page["Items"]
+                if len(rows) >= cap:
+                    break
         connections = {row["connectionId"]["S"] for row in rows}
         if len(connections) < cap:
             return len(connections)
         written_after = time.time() + CONNECTION_TTL_SECONDS - LONGEST_LIVE_CONNECTION_SECONDS
         expiries, unread = self._expiries(rows)
         fresh = {connection for connection, expires in expiries if expires >= written_after}
-        for connection in {connection for connection, _ in expiries} - fresh:
+        stale = sorted({connection for connection, _ in expiries} - fresh)
+        for connection in stale[:STALE_REMOVED_AT_ONCE]:  # the rest at a later connect: not counted either way
             self.remove(connection)
         return len(fresh | unread)
 
