@@ -227,3 +227,70 @@ def test_at_the_cap_a_connection_whose_disconnect_was_lost_is_forgotten(aws: Any
     assert connections.open_count(TEAM, 2) == 1
     assert connections.team_of("conn-old") is None  # its rows are gone
     assert connections.opened_by("conn-new") == KEY
+
+
+def _age(aws: Any, connection: str, opener: Opener, seconds: float) -> None:
+    """Make the connection's opener row look last written `seconds` ago."""
+    import time
+
+    from taskhook.adapters.dynamo.connections import CONNECTION_TTL_SECONDS
+
+    aws.client("dynamodb").update_item(
+        TableName=aws.env["CONNECTIONS_TABLE"],
+        Key={"connectionId": {"S": connection}, "topic": {"S": f"opener#{opener.credential_id}#"}},
+        UpdateExpression="SET expiresAt = :e",
+        ExpressionAttributeValues={":e": {"N": str(int(time.time() - seconds) + CONNECTION_TTL_SECONDS)}})
+
+
+def test_at_the_cap_rows_are_read_in_batches_and_stale_ones_removed_fifty_at_a_time(aws: Any) -> None:
+    from taskhook.model.limits import LONGEST_LIVE_CONNECTION_SECONDS
+
+    connections = container().connections
+    names = [f"conn-{n:03}" for n in range(150)]  # two BatchGetItem calls: 100 keys, then 50
+    for name in names:
+        connections.add(KEY.subscription(name, "team#team-a"))
+    for name in names[:120]:
+        _age(aws, name, KEY, LONGEST_LIVE_CONNECTION_SECONDS + 60)
+
+    assert connections.open_count(TEAM, 150) == 30
+    assert len(connections.opened_with(TEAM, KEY.credential_id)) == 100  # 50 of the 120 stale removed
+    assert connections.open_count(TEAM, 100) == 30  # the cap found among the 100 left: read again
+    assert len(connections.opened_with(TEAM, KEY.credential_id)) == 50
+    assert connections.open_count(TEAM, 50) == 30
+    assert sorted(connections.opened_with(TEAM, KEY.credential_id)) == names[120:]
+
+
+class UnprocessedTwice:
+    """A DynamoDB client whose BatchGetItem leaves the keys it names unprocessed every time, and
+    the others unprocessed on the first try only."""
+
+    def __init__(self, client: Any, never: set[str]) -> None:
+        self._client, self._never, self.calls = client, never, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        self.calls += 1
+        ((table, request),) = RequestItems.items()
+        keys = request["Keys"]
+        left = keys if self.calls == 1 else [k for k in keys if k["connectionId"]["S"] in self._never]
+        read = [k for k in keys if k not in left]
+        answer = self._client.batch_get_item(RequestItems={table: {**request, "Keys": read}}) if read else {}
+        return {"Responses": answer.get("Responses", {table: []}),
+                "UnprocessedKeys": {table: {"Keys": left}} if left else {}}
+
+
+def test_rows_the_table_leaves_unprocessed_are_tried_again_and_then_counted_as_open(aws: Any) -> None:
+    from taskhook.adapters.dynamo.connections import DynamoConnectionStore
+    from taskhook.model.limits import LONGEST_LIVE_CONNECTION_SECONDS
+
+    for name in ("conn-a", "conn-b", "conn-c"):
+        container().connections.add(KEY.subscription(name, "team#team-a"))
+        _age(aws, name, KEY, LONGEST_LIVE_CONNECTION_SECONDS + 60)  # all three stale
+    client = UnprocessedTwice(aws.client("dynamodb"), never={"conn-c"})
+    store = DynamoConnectionStore(client, aws.env["CONNECTIONS_TABLE"])
+
+    assert store.open_count(TEAM, 3) == 1  # conn-c never read: counted as open, not removed
+    assert client.calls == 3  # the first try, then two more
+    assert container().connections.opened_with(TEAM, KEY.credential_id) == ["conn-c"]
