@@ -36,10 +36,6 @@ from .runner import LambdaContext, load_handler
 from .warm import import_everything
 from .wiring import event_sources
 
-# API Gateway's longest WebSocket connection: the store counts a connection row not written for this
-# long as one whose $disconnect was lost (adapters/dynamo/connections.py open_count).
-LONGEST_CONNECTION_SECONDS = LONGEST_LIVE_CONNECTION_SECONDS
-
 SEED_PATHS = [
     (re.compile(r"^/ws/[^/]+/tasks/(?P<client_token>[^/]+)/(?P<task_id>[^/]+)/?$")),
     (re.compile(r"^/ws/[^/]+/tasks/(?P<client_token>[^/]+)/?$")),
@@ -101,7 +97,9 @@ class WebSocketGateway:
         connection_id: str = connection.taskhook_id  # type: ignore[attr-defined]
         self.connections[connection_id] = connection
         try:
-            async with asyncio.timeout(LONGEST_CONNECTION_SECONDS):
+            # API Gateway's longest connection: the store takes a row older than that for a lost
+            # $disconnect (adapters/dynamo/connections.py open_count), so none may outlive it here.
+            async with asyncio.timeout(LONGEST_LIVE_CONNECTION_SECONDS):
                 async for message in connection:
                     answer = await self._invoke("$default", self._event("$default", connection_id, body=str(message)))
                     if answer.get("statusCode", 200) != 200:

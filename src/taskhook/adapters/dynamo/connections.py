@@ -102,12 +102,24 @@ class DynamoConnectionStore:
             rows = self._rows_of(connection_id, OPENER_PREFIX, limit=1)
         return parse_opener(rows[0]["teamId"]["S"], rows[0]["topic"]["S"]) if rows else None
 
-    def _team_rows(self, team_id: str, **extra: Any) -> list[dict[str, Any]]:
+    def _team_rows(self, team_id: str, until: int | None = None, **extra: Any) -> list[dict[str, Any]]:
+        """The team index's rows (`extra`: the query's filter and values); with `until`, pages stop
+        being read once that many rows are in."""
+        rows: list[dict[str, Any]] = []
         with busy_when_throttled():  # the pages are read while the list is built
             pages = self._client.get_paginator("query").paginate(
                 TableName=self._table, IndexName=TEAM_INDEX, KeyConditionExpression="teamId = :t", **extra,
             )
-            return [row for page in pages for row in page["Items"]]
+            for page in pages:
+                rows += page["Items"]
+                if until is not None and len(rows) >= until:
+                    break
+        return rows
+
+    def _openers(self, team_id: str, prefix: str = OPENER_PREFIX, until: int | None = None) -> list[dict[str, Any]]:
+        """The team's opener rows (one per connection) whose topic starts with `prefix`."""
+        return self._team_rows(team_id, until, FilterExpression="begins_with(topic, :p)",
+                               ExpressionAttributeValues={":t": {"S": team_id}, ":p": {"S": prefix}})
 
     def subscriptions_of_team(self, team_id: str) -> list[Subscription]:
         rows = self._team_rows(team_id, ExpressionAttributeValues={":t": {"S": team_id}})
@@ -121,9 +133,7 @@ class DynamoConnectionStore:
                 for row in rows if not row["topic"]["S"].startswith(OPENER_PREFIX)]
 
     def opened_with(self, team_id: str, credential_id: str) -> list[str]:
-        rows = self._team_rows(team_id, FilterExpression="begins_with(topic, :p)", ExpressionAttributeValues={
-            ":t": {"S": team_id}, ":p": {"S": f"{OPENER_PREFIX}{credential_id}#"}})
-        return sorted({row["connectionId"]["S"] for row in rows})
+        return sorted({row["connectionId"]["S"] for row in self._openers(team_id, f"{OPENER_PREFIX}{credential_id}#")})
 
     def open_count(self, team_id: str, cap: int) -> int:
         """The team's opener rows (one per open connection), from the team index (keys only; its
@@ -131,16 +141,7 @@ class DynamoConnectionStore:
         `cap`, each row's last write is read (its `expiresAt`, BatchGetItem): a connection not
         written for longer than API Gateway keeps one open lost its $disconnect; it is removed and
         not counted."""
-        rows: list[dict[str, Any]] = []
-        with busy_when_throttled():
-            pages = self._client.get_paginator("query").paginate(
-                TableName=self._table, IndexName=TEAM_INDEX, KeyConditionExpression="teamId = :t",
-                FilterExpression="begins_with(topic, :p)",
-                ExpressionAttributeValues={":t": {"S": team_id}, ":p": {"S": OPENER_PREFIX}})
-            for page in pages:  # stopped at the cap: a refused connect reads no more than it needs
-                rows += page["Items"]
-                if len(rows) >= cap:
-                    break
+        rows = self._openers(team_id, until=cap)  # stopped at the cap: a refused connect reads no more
         connections = {row["connectionId"]["S"] for row in rows}
         if len(connections) < cap:
             return len(connections)
